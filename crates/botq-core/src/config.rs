@@ -1,0 +1,310 @@
+//! botq's configuration: one TOML file plus a few environment overrides.
+//!
+//! Loading is all-or-nothing and happens before any port is bound: the file is
+//! parsed, every key checked, every secret resolved, every bot's verifier
+//! built. All problems are collected (not just the first) with the key path
+//! they concern, which is what `botqctl config check` prints. Deployment-level
+//! values can be overridden from the environment: `BOTQ_REDIS_URL`,
+//! `BOTQ_LISTEN` (ingest's webhook address), `BOTQ_ADMIN_LISTEN` (the admin
+//! address of the service being started), `BOTQ_LOG_FORMAT` and `BOTQ_LOG`.
+
+mod bot;
+mod raw;
+mod secret;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS};
+pub use raw::RawRateLimit;
+pub use secret::SecretSource;
+
+/// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ingest,
+    Worker,
+    /// `botqctl` and tools: no listener overrides apply.
+    Tool,
+}
+
+/// The whole checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// May carry a password, so it is a secret; see [`Config::redis_url_redacted`].
+    pub redis_url: SecretString,
+    pub key_prefix: String,
+    pub shards: u16,
+    pub ingest: IngestConfig,
+    pub dedupe_ttl: Duration,
+    pub log: LogConfig,
+    pub bots: Vec<BotConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub max_backlog: u64,
+    pub retry_after_secs: u32,
+    pub redis_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines unless stderr is a terminal.
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `botq_ingest=debug,info`.
+    pub level: String,
+}
+
+/// GCRA parameters for one limit: `per_sec` sustained, `burst` on top.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gcra {
+    pub per_sec: f64,
+    pub burst: u32,
+}
+
+/// Ingest abuse limits of one bot; `None` means that limit is off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub group: Option<Gcra>,
+    pub sender: Option<Gcra>,
+}
+
+impl RateLimit {
+    fn check(raw: &RawRateLimit, path: &str, problems: &mut Problems) -> Self {
+        let mut one = |rate: f64, burst: u32, name: &str| {
+            if !(rate.is_finite() && rate >= 0.0) {
+                problems.push(format!("{path}.{name}_per_sec"), "must be a number ≥ 0 (0 turns the limit off)".into());
+                return None;
+            }
+            if rate > 0.0 && burst == 0 {
+                problems.push(format!("{path}.{name}_burst"), "must be ≥ 1 when the limit is on".into());
+            }
+            (rate > 0.0).then_some(Gcra { per_sec: rate, burst: burst.max(1) })
+        };
+        Self {
+            group: one(raw.group_per_sec, raw.group_burst, "group"),
+            sender: one(raw.sender_per_sec, raw.sender_burst, "sender"),
+        }
+    }
+}
+
+/// One thing wrong with a config file, at a key path like `bot[1].secret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+/// Everything wrong with a config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, path: String, message: String) {
+        self.0.push(Problem { path, message });
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if p.path.is_empty() {
+                write!(f, "{}", p.message)?;
+            } else {
+                write!(f, "{}: {}", p.path, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl Config {
+    /// Loads and checks the file at `path`, reading overrides from the process environment.
+    ///
+    /// # Errors
+    /// Every problem found, each with its key path.
+    pub fn load(path: &Path, service: Service) -> Result<Self, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems(vec![Problem { path: String::new(), message: format!("cannot read {}: {e}", path.display()) }])
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::from_toml(&text, service, &|k| std::env::var(k).ok(), base)
+    }
+
+    /// Checks config text with an explicit environment (tests pass their own).
+    ///
+    /// # Errors
+    /// Every problem found, each with its key path.
+    pub fn from_toml(
+        text: &str,
+        service: Service,
+        env: &dyn Fn(&str) -> Option<String>,
+        base_dir: &Path,
+    ) -> Result<Self, Problems> {
+        let mut problems = Problems::default();
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Problems(vec![Problem { path: String::new(), message: format!("not valid TOML: {}", e.message()) }])
+        })?;
+        let mut raw: raw::RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path.replace("bot[", "bot[") };
+            Problems(vec![Problem { path, message: e.into_inner().to_string() }])
+        })?;
+
+        if let Some(url) = env("BOTQ_REDIS_URL") {
+            raw.redis_url = url;
+        }
+        if let Some(addr) = env("BOTQ_LISTEN") {
+            raw.ingest.listen = addr;
+        }
+        if let Some(addr) = env("BOTQ_ADMIN_LISTEN") {
+            if service == Service::Ingest {
+                raw.ingest.admin_listen = addr;
+            }
+        }
+        if let Some(f) = env("BOTQ_LOG_FORMAT") {
+            raw.log.format = f;
+        }
+        if let Some(l) = env("BOTQ_LOG") {
+            raw.log.level = l;
+        }
+
+        if !(raw.redis_url.starts_with("redis://") || raw.redis_url.starts_with("rediss://") || raw.redis_url.starts_with("unix://")) {
+            problems.push("redis_url".into(), "must be a redis://, rediss:// or unix:// URL".into());
+        }
+        if raw.key_prefix.is_empty() || !raw.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':') {
+            problems.push("key_prefix".into(), "must be non-empty and use only [A-Za-z0-9_:-]".into());
+        }
+        if raw.shards == 0 {
+            problems.push("shards".into(), "must be ≥ 1".into());
+        }
+        let mut addr = |key: &str, s: &str| {
+            s.parse::<SocketAddr>()
+                .map_err(|_| problems.push(key.into(), format!("{s:?} is not an address like 0.0.0.0:8080")))
+                .ok()
+        };
+        let listen = addr("ingest.listen", &raw.ingest.listen);
+        let admin_listen = addr("ingest.admin_listen", &raw.ingest.admin_listen);
+        if raw.ingest.body_limit_bytes < 1024 {
+            problems.push("ingest.body_limit_bytes".into(), "must be ≥ 1024".into());
+        }
+        if raw.ingest.max_backlog == 0 {
+            problems.push("ingest.max_backlog".into(), "must be ≥ 1".into());
+        }
+        if raw.ingest.redis_timeout_ms == 0 {
+            problems.push("ingest.redis_timeout_ms".into(), "must be ≥ 1".into());
+        }
+        if raw.dedupe.ttl_secs == 0 {
+            problems.push("dedupe.ttl_secs".into(), "must be ≥ 1".into());
+        }
+        let format = match raw.log.format.as_str() {
+            "auto" => LogFormat::Auto,
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                problems.push("log.format".into(), format!("{other:?} is not one of auto, json, pretty"));
+                LogFormat::Auto
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            problems.push("log.level".into(), format!("{:?} is not a tracing filter such as info or botq=debug", raw.log.level));
+        }
+
+        let default_limit = raw.ingest.rate_limit.clone();
+        let mut bots = Vec::with_capacity(raw.bots.len());
+        let mut seen = std::collections::HashSet::new();
+        for (i, raw_bot) in raw.bots.into_iter().enumerate() {
+            let path = format!("bot[{i}]");
+            if !seen.insert(raw_bot.id.clone()) {
+                problems.push(format!("{path}.id"), format!("duplicate bot id {:?}", raw_bot.id));
+            }
+            let window = raw_bot.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
+            if window > raw.dedupe.ttl_secs {
+                problems.push(
+                    format!("{path}.timestamp_window_secs"),
+                    format!("{window} exceeds dedupe.ttl_secs ({}): a replay older than the dedupe TTL but inside the window would be accepted", raw.dedupe.ttl_secs),
+                );
+            }
+            if let Some(b) = bot::check_bot(raw_bot, &path, &default_limit, env, base_dir, &mut problems) {
+                bots.push(b);
+            }
+        }
+        if bots.is_empty() && problems.len() == 0 {
+            problems.push("bot".into(), "at least one [[bot]] table is required".into());
+        }
+        if problems.len() > 0 {
+            return Err(problems);
+        }
+        let (Some(listen), Some(admin_listen)) = (listen, admin_listen) else {
+            return Err(problems);
+        };
+        Ok(Self {
+            redis_url: SecretString::from(raw.redis_url),
+            key_prefix: raw.key_prefix,
+            shards: raw.shards,
+            ingest: IngestConfig {
+                listen,
+                admin_listen,
+                body_limit_bytes: raw.ingest.body_limit_bytes,
+                max_backlog: raw.ingest.max_backlog,
+                retry_after_secs: raw.ingest.retry_after_secs,
+                redis_timeout: Duration::from_millis(raw.ingest.redis_timeout_ms),
+                shutdown_grace: Duration::from_secs(raw.ingest.shutdown_grace_secs),
+            },
+            dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),
+            log: LogConfig { format, level: raw.log.level },
+            bots,
+        })
+    }
+
+    /// The Redis URL with any password replaced, for log lines.
+    #[must_use]
+    pub fn redis_url_redacted(&self) -> String {
+        use secrecy::ExposeSecret;
+        redact_url(self.redis_url.expose_secret())
+    }
+
+    #[must_use]
+    pub fn bot(&self, id: &str) -> Option<&BotConfig> {
+        self.bots.iter().find(|b| b.id.as_str() == id)
+    }
+}
+
+/// `redis://user:pw@host:6379/0` → `redis://user:***@host:6379/0`.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some((auth, host)) => (auth, host),
+        None => return url.to_owned(),
+    };
+    let user = auth.split_once(':').map_or("", |(u, _)| u);
+    format!("{scheme}://{user}:***@{host}")
+}
+
+#[cfg(test)]
+mod tests;

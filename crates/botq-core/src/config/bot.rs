@@ -1,0 +1,175 @@
+//! Checking one `[[bot]]` table: required and forbidden keys per platform,
+//! secret resolution, and building the platform adapter.
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::raw::{RawBot, RawRateLimit};
+use super::secret::SecretSource;
+use super::{Problems, RateLimit};
+use crate::envelope::Platform;
+use crate::ids::BotId;
+use crate::platform::{Adapter, TimestampWindow, lark, onebot, qq};
+
+/// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with
+/// its original timestamp is still admitted while dedupe (24 h) catches replays.
+pub const DEFAULT_TIMESTAMP_WINDOW_SECS: u64 = 8 * 3600;
+
+/// A checked bot: its id, platform credentials and limits.
+#[derive(Debug)]
+pub struct BotConfig {
+    pub id: BotId,
+    pub platform: Platform,
+    pub app_id: Option<String>,
+    pub api_base: Option<String>,
+    pub token_url: Option<String>,
+    pub secret: Option<SecretString>,
+    pub app_secret: Option<SecretString>,
+    pub verification_token: Option<SecretString>,
+    pub encrypt_key: Option<SecretString>,
+    pub access_token: Option<SecretString>,
+    pub timestamp_window: Option<Duration>,
+    pub rate_limit: RateLimit,
+}
+
+impl BotConfig {
+    /// Builds the verifier for this bot's webhooks.
+    ///
+    /// # Errors
+    /// A message when the credentials cannot make a key (already ruled out by
+    /// validation for configs that passed [`super::Config::load`]).
+    pub fn adapter(&self) -> Result<Adapter, String> {
+        let window = TimestampWindow(self.timestamp_window);
+        let missing = |what: &str| format!("{what} is required");
+        let adapter = match self.platform {
+            Platform::Qq => Adapter::Qq(
+                qq::QqAdapter::new(
+                    self.app_id.clone().ok_or_else(|| missing("app_id"))?,
+                    self.secret.as_ref().ok_or_else(|| missing("secret"))?,
+                    window,
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            Platform::Lark => Adapter::Lark(
+                lark::LarkAdapter::new(
+                    self.app_id.clone().ok_or_else(|| missing("app_id"))?,
+                    self.verification_token.as_ref().ok_or_else(|| missing("verification_token"))?,
+                    self.encrypt_key.as_ref(),
+                    window,
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            Platform::Onebot => Adapter::Onebot(
+                onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref())
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        Ok(adapter)
+    }
+}
+
+/// Which keys each platform takes; everything else is an error on that bot.
+fn allowed_keys(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        Platform::Qq => &["app_id", "secret", "api_base", "token_url"],
+        Platform::Lark => &["app_id", "app_secret", "verification_token", "encrypt_key", "api_base"],
+        Platform::Onebot => &["app_id", "secret", "access_token", "api_base"],
+    }
+}
+
+fn required_keys(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        Platform::Qq => &["app_id", "secret"],
+        Platform::Lark => &["app_id", "app_secret", "verification_token"],
+        Platform::Onebot => &[],
+    }
+}
+
+pub(super) fn check_bot(
+    raw: RawBot,
+    path: &str,
+    default_limit: &RawRateLimit,
+    env: &dyn Fn(&str) -> Option<String>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<BotConfig> {
+    let id = BotId::parse(&raw.id).map_err(|e| problems.push(format!("{path}.id"), e.to_string())).ok();
+    let platform = match raw.platform.as_str() {
+        "qq" => Some(Platform::Qq),
+        "lark" => Some(Platform::Lark),
+        "onebot" => Some(Platform::Onebot),
+        other => {
+            problems.push(format!("{path}.platform"), format!("unknown platform {other:?}; expected qq, lark or onebot"));
+            None
+        }
+    };
+    let platform = platform?;
+    let present: Vec<(&str, bool)> = vec![
+        ("app_id", raw.app_id.is_some()),
+        ("secret", raw.secret.is_some()),
+        ("api_base", raw.api_base.is_some()),
+        ("token_url", raw.token_url.is_some()),
+        ("app_secret", raw.app_secret.is_some()),
+        ("verification_token", raw.verification_token.is_some()),
+        ("encrypt_key", raw.encrypt_key.is_some()),
+        ("access_token", raw.access_token.is_some()),
+    ];
+    let before = problems.len();
+    for (key, is_set) in &present {
+        if *is_set && !allowed_keys(platform).contains(key) {
+            problems.push(format!("{path}.{key}"), format!("not a setting of {} bots", platform.as_str()));
+        }
+        if !*is_set && required_keys(platform).contains(key) {
+            problems.push(format!("{path}.{key}"), format!("required for {} bots", platform.as_str()));
+        }
+    }
+    if platform == Platform::Onebot {
+        if let Some(self_id) = &raw.app_id {
+            if self_id.is_empty() || !self_id.bytes().all(|b| b.is_ascii_digit()) {
+                problems.push(format!("{path}.app_id"), "a OneBot app_id is the bot's QQ number (digits)".to_owned());
+            }
+        }
+    }
+    for (key, url) in [("api_base", &raw.api_base), ("token_url", &raw.token_url)] {
+        if let Some(url) = url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!("{path}.{key}"), "must be an http:// or https:// URL".to_owned());
+            }
+        }
+    }
+    let mut secret = |key: &str, src: &Option<SecretSource>| -> Option<SecretString> {
+        src.as_ref().and_then(|s| s.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.{key}"), e)).ok())
+    };
+    let secret_v = secret("secret", &raw.secret);
+    let app_secret = secret("app_secret", &raw.app_secret);
+    let verification_token = secret("verification_token", &raw.verification_token);
+    let encrypt_key = secret("encrypt_key", &raw.encrypt_key);
+    let access_token = secret("access_token", &raw.access_token);
+    let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
+    let rate_limit = RateLimit::check(limit, &format!("{path}.rate_limit"), problems);
+    let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
+    if problems.len() > before {
+        return None;
+    }
+    let bot = BotConfig {
+        id: id?,
+        platform,
+        app_id: raw.app_id,
+        api_base: raw.api_base,
+        token_url: raw.token_url,
+        secret: secret_v,
+        app_secret,
+        verification_token,
+        encrypt_key,
+        access_token,
+        timestamp_window: (window_secs > 0).then(|| Duration::from_secs(window_secs)),
+        rate_limit,
+    };
+    if let Err(e) = bot.adapter() {
+        problems.push(path.to_owned(), e);
+        return None;
+    }
+    Some(bot)
+}

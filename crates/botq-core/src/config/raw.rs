@@ -1,0 +1,127 @@
+//! The config file as serde reads it: every key, its default, nothing checked yet.
+//!
+//! `deny_unknown_fields` everywhere, so a typo is an error with its key path
+//! instead of a silently ignored setting. `validate` turns these into the
+//! checked types in `config.rs`.
+
+use serde::Deserialize;
+
+use super::secret::SecretSource;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default = "default_redis_url")]
+    pub redis_url: String,
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    #[serde(default = "default_shards")]
+    pub shards: u16,
+    #[serde(default)]
+    pub ingest: RawIngest,
+    #[serde(default)]
+    pub dedupe: RawDedupe,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default, rename = "bot")]
+    pub bots: Vec<RawBot>,
+}
+
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379".into()
+}
+fn default_key_prefix() -> String {
+    "botq".into()
+}
+const fn default_shards() -> u16 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIngest {
+    pub listen: String,
+    pub admin_listen: String,
+    pub body_limit_bytes: usize,
+    pub max_backlog: u64,
+    pub retry_after_secs: u32,
+    pub redis_timeout_ms: u64,
+    pub shutdown_grace_secs: u64,
+    pub rate_limit: RawRateLimit,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
+            body_limit_bytes: 64 * 1024,
+            max_backlog: 100_000,
+            retry_after_secs: 5,
+            redis_timeout_ms: 1_000,
+            shutdown_grace_secs: 10,
+            rate_limit: RawRateLimit::default(),
+        }
+    }
+}
+
+/// Ingest abuse limits (GCRA, shared by every ingest replica through Redis).
+/// A rate of 0 turns that limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRateLimit {
+    pub group_per_sec: f64,
+    pub group_burst: u32,
+    pub sender_per_sec: f64,
+    pub sender_burst: u32,
+}
+
+impl Default for RawRateLimit {
+    fn default() -> Self {
+        Self { group_per_sec: 20.0, group_burst: 60, sender_per_sec: 3.0, sender_burst: 15 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDedupe {
+    pub ttl_secs: u64,
+}
+
+impl Default for RawDedupe {
+    fn default() -> Self {
+        Self { ttl_secs: 24 * 3600 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: String,
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self { format: "auto".into(), level: "info".into() }
+    }
+}
+
+/// One `[[bot]]` table. Platform-specific keys are optional here and checked
+/// per platform in `config/bot.rs`, so a Lark key on a QQ bot is an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBot {
+    pub id: String,
+    pub platform: String,
+    pub app_id: Option<String>,
+    pub secret: Option<SecretSource>,
+    pub api_base: Option<String>,
+    pub token_url: Option<String>,
+    pub app_secret: Option<SecretSource>,
+    pub verification_token: Option<SecretSource>,
+    pub encrypt_key: Option<SecretSource>,
+    pub access_token: Option<SecretSource>,
+    pub timestamp_window_secs: Option<u64>,
+    pub rate_limit: Option<RawRateLimit>,
+}

@@ -1,0 +1,88 @@
+//! Secret values in the config: a literal, `{ env = "NAME" }` or `{ file = "PATH" }`.
+//!
+//! Resolution happens once at load time so a missing variable or unreadable
+//! file is a startup error with the key path, never a failure on first use.
+//! The resolved value is a [`SecretString`]: it prints as `[REDACTED]` and the
+//! error messages here name the variable or file, never the value.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// How the config file spells a secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    Literal(String),
+    Env {
+        env: String,
+    },
+    File {
+        file: PathBuf,
+    },
+}
+
+impl SecretSource {
+    /// Reads the secret.
+    ///
+    /// # Errors
+    /// A message naming the variable or file when it is unset, unreadable or
+    /// empty.
+    pub fn resolve(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        base_dir: &Path,
+    ) -> Result<SecretString, String> {
+        let value = match self {
+            Self::Literal(s) => s.clone(),
+            Self::Env { env: name } => {
+                env(name).ok_or_else(|| format!("environment variable {name} is not set"))?
+            }
+            Self::File { file } => {
+                let path = base_dir.join(file);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+                // Files written by `echo` or editors end with a newline that is not part of the secret.
+                text.trim_end_matches(['\n', '\r']).to_owned()
+            }
+        };
+        if value.is_empty() {
+            return Err("the secret is empty".to_owned());
+        }
+        Ok(SecretString::from(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn literal_env_and_file_secrets_resolve() {
+        let dir = std::env::temp_dir().join(format!("botq-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("s.txt"), "from-file\n").unwrap();
+        let env = |k: &str| (k == "S").then(|| "from-env".to_owned());
+        let lit = SecretSource::Literal("lit".into()).resolve(&env, &dir).unwrap();
+        let e = SecretSource::Env { env: "S".into() }.resolve(&env, &dir).unwrap();
+        let f = SecretSource::File { file: "s.txt".into() }.resolve(&env, &dir).unwrap();
+        assert_eq!(lit.expose_secret(), "lit");
+        assert_eq!(e.expose_secret(), "from-env");
+        assert_eq!(f.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn missing_sources_are_named_without_values() {
+        let err = SecretSource::Env { env: "NOPE".into() }.resolve(&no_env, Path::new(".")).unwrap_err();
+        assert_eq!(err, "environment variable NOPE is not set");
+        let err = SecretSource::Literal(String::new()).resolve(&no_env, Path::new(".")).unwrap_err();
+        assert_eq!(err, "the secret is empty");
+    }
+}

@@ -1,0 +1,116 @@
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+const QQ_BOT: &str = r#"
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = { env = "QQ_MAIN_SECRET" }
+api_base = "https://api.sgroup.qq.com"
+token_url = "https://bots.qq.com/app/getAppAccessToken"
+"#;
+
+fn env_with_secret(k: &str) -> Option<String> {
+    (k == "QQ_MAIN_SECRET").then(|| "naOC0ocQE3shWLAfffVLB1rhYPG7".to_owned())
+}
+
+fn load(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Problems> {
+    Config::from_toml(text, Service::Ingest, env, Path::new("."))
+}
+
+fn paths(p: &Problems) -> Vec<&str> {
+    p.0.iter().map(|p| p.path.as_str()).collect()
+}
+
+#[test]
+fn the_design_example_loads_with_documented_defaults() {
+    let c = load(QQ_BOT, &env_with_secret).unwrap();
+    assert_eq!(c.ingest.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.ingest.admin_listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(c.ingest.body_limit_bytes, 65536);
+    assert_eq!(c.dedupe_ttl, Duration::from_secs(86400));
+    assert_eq!(c.bots[0].id.as_str(), "qq-main");
+    assert_eq!(c.bots[0].secret.as_ref().unwrap().expose_secret(), "naOC0ocQE3shWLAfffVLB1rhYPG7");
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = include_str!("../../../../deploy/botq.example.toml");
+    let env = |k: &str| Some(format!("example-secret-for-{k}"));
+    let c = load(text, &env).unwrap_or_else(|p| panic!("{p}"));
+    assert!(c.bots.len() >= 3, "the example shows every platform");
+}
+
+#[test]
+fn a_missing_secret_variable_is_reported_at_its_key_path() {
+    let err = load(QQ_BOT, &|_| None).unwrap_err();
+    assert_eq!(err.to_string(), "bot[0].secret: environment variable QQ_MAIN_SECRET is not set");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_their_path() {
+    let err = load(&format!("{QQ_BOT}\n[ingest]\nbody_limit = 5\n"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["ingest.body_limit"]);
+    let err = load(&QQ_BOT.replace("token_url", "tokn_url"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["bot[0].tokn_url"]);
+}
+
+#[test]
+fn keys_of_another_platform_and_missing_required_keys_are_reported_together() {
+    let text = QQ_BOT.replace("app_id = \"102000000\"", "encrypt_key = \"k\"");
+    let err = load(&text, &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["bot[0].app_id", "bot[0].encrypt_key"]);
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let err = load(&format!("shards = \"two\"\n{QQ_BOT}"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["shards"]);
+}
+
+#[test]
+fn a_timestamp_window_longer_than_the_dedupe_ttl_is_refused() {
+    let text = format!("[dedupe]\nttl_secs = 60\n{QQ_BOT}");
+    let err = load(&text, &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["bot[0].timestamp_window_secs"]);
+}
+
+#[test]
+fn environment_overrides_deployment_values() {
+    let env = |k: &str| match k {
+        "BOTQ_REDIS_URL" => Some("redis://:pw@10.0.0.1:6380/2".to_owned()),
+        "BOTQ_LISTEN" => Some("127.0.0.1:18080".to_owned()),
+        "BOTQ_ADMIN_LISTEN" => Some("127.0.0.1:19090".to_owned()),
+        _ => env_with_secret(k),
+    };
+    let c = load(QQ_BOT, &env).unwrap();
+    assert_eq!(c.redis_url.expose_secret(), "redis://:pw@10.0.0.1:6380/2");
+    assert_eq!(c.redis_url_redacted(), "redis://:***@10.0.0.1:6380/2");
+    assert_eq!(c.ingest.listen.to_string(), "127.0.0.1:18080");
+    assert_eq!(c.ingest.admin_listen.to_string(), "127.0.0.1:19090");
+}
+
+#[test]
+fn debug_output_never_contains_secrets() {
+    let c = load(QQ_BOT, &env_with_secret).unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("naOC0ocQE3sh"), "{dbg}");
+}
+
+#[test]
+fn bad_bot_ids_and_duplicates_are_reported() {
+    let text = format!("{}{}", QQ_BOT.replace("qq-main", "QQ_Main"), QQ_BOT.replace("qq-main", "QQ_Main"));
+    let err = load(&text, &env_with_secret).unwrap_err();
+    assert!(paths(&err).contains(&"bot[0].id"), "{err}");
+    assert!(paths(&err).contains(&"bot[1].id"), "{err}");
+}
+
+#[test]
+fn a_config_without_bots_is_refused() {
+    let err = load("", &|_| None).unwrap_err();
+    assert_eq!(err.to_string(), "bot: at least one [[bot]] table is required");
+}

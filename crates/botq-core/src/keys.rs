@@ -1,0 +1,128 @@
+//! Every Redis key botq uses, built in one place.
+//!
+//! Layout (prefix `botq`, shard 0):
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `botq:{q0}:stream` | stream | normalised events waiting for or in handling |
+//! | `botq:{q0}:dd:<bot>:<kind>:<id>` | string, TTL = dedupe TTL | a platform event id seen at ingest |
+//! | `botq:{q0}:rl:g:<bot>:<chat>` | string (GCRA TAT ms), TTL | ingest per-group limit |
+//! | `botq:{q0}:rl:s:<bot>:<sender>` | string (GCRA TAT ms), TTL | ingest per-sender limit |
+//!
+//! Every key of one shard carries the same `{q<n>}` hash tag, so a shard's
+//! keys live in one Redis Cluster slot and one Lua script may touch them all.
+//! Events of one chat always map to the same shard (a stable FNV-1a hash of
+//! bot and chat), which keeps per-chat order and per-group limits in one place.
+//! Per-sender limits are therefore per shard when `shards > 1`.
+
+use crate::ids::BotId;
+
+/// Key builder for a deployment: the configured prefix and shard count.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+    shards: u16,
+}
+
+/// The keys of one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardKeys {
+    base: String,
+}
+
+impl Keys {
+    #[must_use]
+    pub fn new(prefix: &str, shards: u16) -> Self {
+        Self { prefix: prefix.to_owned(), shards: shards.max(1) }
+    }
+
+    #[must_use]
+    pub fn shards(&self) -> u16 {
+        self.shards
+    }
+
+    /// The shard that holds the events of `chat_id` on `bot`.
+    #[must_use]
+    pub fn shard_of(&self, bot: &BotId, chat_id: &str) -> u16 {
+        let h = fnv1a(&[bot.as_str().as_bytes(), b"\0", chat_id.as_bytes()]);
+        // The modulo is < shards ≤ u16::MAX, so the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let s = (h % u64::from(self.shards)) as u16;
+        s
+    }
+
+    #[must_use]
+    pub fn shard(&self, shard: u16) -> ShardKeys {
+        ShardKeys { base: format!("{}:{{q{shard}}}", self.prefix) }
+    }
+
+    /// All shards, for samplers and tools that look at every stream.
+    pub fn all_shards(&self) -> impl Iterator<Item = ShardKeys> + '_ {
+        (0..self.shards).map(|s| self.shard(s))
+    }
+}
+
+impl ShardKeys {
+    #[must_use]
+    pub fn stream(&self) -> String {
+        format!("{}:stream", self.base)
+    }
+
+    /// `kind_and_id` is one of an event's dedupe keys, e.g. `id:<event id>`.
+    #[must_use]
+    pub fn dedupe(&self, bot: &BotId, kind_and_id: &str) -> String {
+        format!("{}:dd:{bot}:{kind_and_id}", self.base)
+    }
+
+    #[must_use]
+    pub fn group_limit(&self, bot: &BotId, chat_id: &str) -> String {
+        format!("{}:rl:g:{bot}:{chat_id}", self.base)
+    }
+
+    #[must_use]
+    pub fn sender_limit(&self, bot: &BotId, sender_id: &str) -> String {
+        format!("{}:rl:s:{bot}:{sender_id}", self.base)
+    }
+}
+
+/// FNV-1a, 64 bit: stable across builds and Rust versions, unlike `DefaultHasher`,
+/// so every replica and every release maps a chat to the same shard.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_a_shard_share_its_hash_tag() {
+        let keys = Keys::new("botq", 4);
+        let bot = BotId::parse("qq-main").unwrap();
+        let s = keys.shard(keys.shard_of(&bot, "group-1"));
+        for k in [s.stream(), s.dedupe(&bot, "id:x"), s.group_limit(&bot, "g"), s.sender_limit(&bot, "u")] {
+            let tag = &k[k.find('{').unwrap()..=k.find('}').unwrap()];
+            assert_eq!(tag, &s.stream()[5..9], "{k}");
+        }
+    }
+
+    #[test]
+    fn shard_choice_is_stable_and_spread() {
+        let keys = Keys::new("botq", 8);
+        let bot = BotId::parse("b").unwrap();
+        assert_eq!(keys.shard_of(&bot, "chat-42"), keys.shard_of(&bot, "chat-42"));
+        let used: std::collections::HashSet<u16> = (0..200).map(|i| keys.shard_of(&bot, &format!("c{i}"))).collect();
+        assert_eq!(used.len(), 8);
+        assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c, "published FNV-1a 64 vector");
+    }
+
+    #[test]
+    fn stream_key_is_documented_layout() {
+        assert_eq!(Keys::new("botq", 1).shard(0).stream(), "botq:{q0}:stream");
+    }
+}

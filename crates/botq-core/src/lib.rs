@@ -1,0 +1,27 @@
+//! botq's core: everything both services share, with no HTTP framework in it.
+//!
+//! - [`envelope`]: the normalised event stored in the streams.
+//! - [`platform`]: per-platform verification and normalisation of webhooks.
+//! - [`config`]: the TOML file, env overrides and validation with key paths.
+//! - [`keys`] and [`scripts`]: every Redis key and Lua script, in one place each.
+//! - [`queue`]: the Redis operations on the streams.
+//! - [`telemetry`]: logs and the Prometheus recorder.
+//! - [`ids`]: validated identifier newtypes.
+
+pub mod config;
+pub mod envelope;
+pub mod ids;
+pub mod keys;
+pub mod platform;
+pub mod queue;
+pub mod redis_conn;
+pub mod scripts;
+pub mod service;
+pub mod telemetry;
+
+/// Wall-clock now as Unix milliseconds.
+#[must_use]
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,242 @@
+//! Platform adapters: verify the raw bytes, then normalise.
+//!
+//! Each platform module turns one webhook (headers + raw body) into an
+//! [`Outcome`] or a [`Reject`]. Verification always runs on the raw bytes
+//! before any JSON is parsed, and parsing takes the adapter's `Verified` type,
+//! so unverified input cannot reach the queue. The adapters are pure (time is
+//! passed in), know nothing of HTTP servers or Redis, and never panic on input.
+
+pub mod lark;
+pub mod onebot;
+pub mod qq;
+
+use std::time::Duration;
+
+use crate::envelope::{Envelope, Platform};
+use crate::ids::{BotId, RequestId};
+
+/// One webhook delivery as ingest received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    pub bot: &'a BotId,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+    /// Wall-clock time of receipt, Unix milliseconds.
+    pub now_ms: i64,
+    pub request_id: RequestId,
+}
+
+/// Checks a platform-signed timestamp against the configured window.
+#[derive(Debug, Clone, Copy)]
+pub struct TimestampWindow(pub Option<Duration>);
+
+impl TimestampWindow {
+    /// `true` when `signed_secs` is within the window of `now_ms` (either side,
+    /// to tolerate clock skew), or when no window is configured.
+    #[must_use]
+    pub fn admits(self, signed_secs: i64, now_ms: i64) -> bool {
+        let Some(window) = self.0 else { return true };
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        signed_secs
+            .checked_mul(1000)
+            .is_some_and(|signed_ms| (now_ms - signed_ms).abs() <= window_ms)
+    }
+}
+
+/// What to do with a verified webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Enqueue the event (unless a dedupe key was seen), then answer with the
+    /// platform's ack.
+    Event(Event),
+    /// Answer at once with this body; nothing is stored (QQ op 13, Lark
+    /// `url_verification`).
+    Handshake(Reply),
+    /// Verified, but not an event this bot handles: ack, drop and count.
+    Ignored { kind: IgnoredKind },
+}
+
+/// Why a verified webhook is dropped. A bounded set: it becomes a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoredKind {
+    /// An event type botq does not handle (notices, meta events, reactions…).
+    EventType,
+    /// A message type without text (images, stickers, files…).
+    MessageType,
+    /// The bot's own message echoed back (OneBot `message_sent`).
+    OwnMessage,
+}
+
+impl IgnoredKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EventType => "event_type",
+            Self::MessageType => "message_type",
+            Self::OwnMessage => "own_message",
+        }
+    }
+}
+
+/// A normalised event plus the platform ids it is deduped on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub envelope: Envelope,
+    /// Distinct identities of this event; a delivery is a duplicate when any
+    /// of them was seen inside the dedupe TTL. Each is `kind:value`, e.g.
+    /// `id:<QQ event id>` and `msg:<QQ d.id>`; the bot id is added by the key
+    /// builder.
+    pub dedupe_keys: Vec<String>,
+}
+
+/// An HTTP answer without the HTTP framework: status and optional JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// A JSON body, or `None` for an empty body.
+    pub body: Option<String>,
+}
+
+impl Reply {
+    #[must_use]
+    pub fn json(status: u16, body: impl Into<String>) -> Self {
+        Self { status, body: Some(body.into()) }
+    }
+}
+
+/// The platform's "received" answer once an event is durable (or dropped).
+#[must_use]
+pub fn ack(platform: Platform) -> Reply {
+    match platform {
+        Platform::Qq => Reply::json(200, r#"{"op":12,"d":0}"#),
+        Platform::Lark => Reply::json(200, r#"{"msg":"success"}"#),
+        Platform::Onebot => Reply { status: 204, body: None },
+    }
+}
+
+/// Why a webhook is refused. Codes are stable API; details stay vague on
+/// purpose so a rejection teaches an attacker nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// A required signature, timestamp or id header is absent.
+    #[error("a required authentication header is missing")]
+    MissingSignature,
+    /// The signature does not verify over the raw body.
+    #[error("the request signature is not valid")]
+    InvalidSignature,
+    /// The signed timestamp is outside the configured window.
+    #[error("the request timestamp is outside the accepted window")]
+    StaleTimestamp,
+    /// The request names another app or account than the bot's (QQ
+    /// `X-Bot-Appid`, OneBot `X-Self-ID`).
+    #[error("the request is not addressed to this bot")]
+    WrongRecipient,
+    /// The Lark verification token does not match.
+    #[error("the verification token is not valid")]
+    InvalidToken,
+    /// The body is not the JSON the platform sends (or does not decrypt).
+    #[error("the request body is malformed")]
+    MalformedPayload,
+    /// A handshake that does not look like one the platform sends (QQ op 13
+    /// with a token or timestamp of the wrong shape).
+    #[error("the validation request is malformed")]
+    InvalidHandshake,
+}
+
+impl Reject {
+    /// The stable machine-readable code for the JSON error body.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingSignature => "missing_signature",
+            Self::InvalidSignature => "invalid_signature",
+            Self::StaleTimestamp => "stale_timestamp",
+            Self::WrongRecipient => "wrong_recipient",
+            Self::InvalidToken => "invalid_token",
+            Self::MalformedPayload => "malformed_payload",
+            Self::InvalidHandshake => "invalid_handshake",
+        }
+    }
+
+    /// The HTTP status: 401 for missing or bad authentication, 403 for a valid
+    /// request meant for someone else, 400 for bytes that cannot be an event.
+    #[must_use]
+    pub fn status(self) -> u16 {
+        match self {
+            Self::MissingSignature | Self::InvalidSignature | Self::StaleTimestamp => 401,
+            Self::WrongRecipient | Self::InvalidToken => 403,
+            Self::MalformedPayload | Self::InvalidHandshake => 400,
+        }
+    }
+}
+
+/// Reads a header as UTF-8 text, treating a non-text value as absent.
+#[must_use]
+pub fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A configured bot's verifier and normaliser, whichever its platform.
+#[derive(Debug)]
+pub enum Adapter {
+    Qq(qq::QqAdapter),
+    Lark(lark::LarkAdapter),
+    Onebot(onebot::OnebotAdapter),
+}
+
+impl Adapter {
+    #[must_use]
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Qq(_) => Platform::Qq,
+            Self::Lark(_) => Platform::Lark,
+            Self::Onebot(_) => Platform::Onebot,
+        }
+    }
+
+    /// Verifies and normalises one webhook.
+    ///
+    /// # Errors
+    /// A [`Reject`] saying which check failed.
+    pub fn handle(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+        match self {
+            Self::Qq(a) => a.handle(req),
+            Self::Lark(a) => a.handle(req),
+            Self::Onebot(a) => a.handle(req),
+        }
+    }
+}
+
+/// A bot's credentials cannot make a verifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the secret is empty")]
+    EmptySecret,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_window_admits_skew_on_both_sides_and_nothing_beyond() {
+        let w = TimestampWindow(Some(Duration::from_secs(300)));
+        let now_ms = 1_700_000_000_000;
+        assert!(w.admits(1_700_000_000, now_ms));
+        assert!(w.admits(1_700_000_300, now_ms));
+        assert!(w.admits(1_699_999_700, now_ms));
+        assert!(!w.admits(1_699_999_699, now_ms));
+        assert!(!w.admits(1_700_000_301, now_ms));
+        assert!(!w.admits(i64::MAX, now_ms));
+        assert!(TimestampWindow(None).admits(0, now_ms));
+    }
+
+    #[test]
+    fn rejections_map_to_documented_statuses() {
+        assert_eq!(Reject::InvalidSignature.status(), 401);
+        assert_eq!(Reject::WrongRecipient.status(), 403);
+        assert_eq!(Reject::MalformedPayload.status(), 400);
+    }
+}

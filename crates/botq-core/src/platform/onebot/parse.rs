@@ -1,0 +1,147 @@
+//! A v11 report's JSON: recipient check and message normalisation.
+//!
+//! Ids are int64 in the spec; some implementations send them as strings, so
+//! both are accepted and carried as decimal strings. `message` is either the
+//! CQ-code string form or an array of segments, depending on the
+//! implementation's `post-format`; `raw_message` (always the string form) is
+//! preferred when present.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
+use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
+
+use super::Verified;
+
+#[derive(Deserialize)]
+struct Report {
+    self_id: Id,
+    post_type: String,
+    time: Option<i64>,
+    message_type: Option<String>,
+    message_id: Option<Id>,
+    user_id: Option<Id>,
+    group_id: Option<Id>,
+    raw_message: Option<String>,
+    message: Option<Value>,
+}
+
+/// A QQ number or message id: a JSON integer, or a string from lenient
+/// implementations.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Int(i64),
+    Text(String),
+}
+
+impl Id {
+    fn into_string(self) -> String {
+        match self {
+            Self::Int(n) => n.to_string(),
+            Self::Text(s) => s,
+        }
+    }
+
+    fn is(&self, other: &str) -> bool {
+        match self {
+            Self::Int(n) => n.to_string() == other,
+            Self::Text(s) => s == other,
+        }
+    }
+}
+
+/// Turns a verified report into what ingest should do with it.
+pub(super) fn normalise(verified: &Verified<'_>, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+    let report: Report =
+        serde_json::from_slice(verified.body).map_err(|_| Reject::MalformedPayload)?;
+    if !report.self_id.is(verified.self_id) {
+        return Err(Reject::WrongRecipient);
+    }
+    match report.post_type.as_str() {
+        "message" => message(verified.self_id, report, req),
+        // NapCat reports the bot's own sent messages.
+        "message_sent" => Ok(Outcome::Ignored { kind: IgnoredKind::OwnMessage }),
+        _ => Ok(Outcome::Ignored { kind: IgnoredKind::EventType }),
+    }
+}
+
+fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+    let required = |field: Option<Id>| field.map(Id::into_string).ok_or(Reject::MalformedPayload);
+    let message_type = report.message_type.ok_or(Reject::MalformedPayload)?;
+    let user_id = required(report.user_id)?;
+    let (chat_kind, chat_id, event_type) = match message_type.as_str() {
+        "group" => (ChatKind::Group, required(report.group_id)?, "message.group"),
+        "private" => (ChatKind::Private, user_id.clone(), "message.private"),
+        _ => return Ok(Outcome::Ignored { kind: IgnoredKind::EventType }),
+    };
+    let message_id = required(report.message_id)?;
+    let time = report.time.ok_or(Reject::MalformedPayload)?;
+    let text = match (&report.raw_message, &report.message) {
+        (Some(raw), _) => raw.clone(),
+        (None, Some(Value::String(s))) => s.clone(),
+        (None, Some(Value::Array(segments))) => segments_text(segments),
+        _ => return Err(Reject::MalformedPayload),
+    };
+    if text.trim().is_empty() {
+        return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
+    }
+    let mentions_bot = chat_kind == ChatKind::Private
+        || report.raw_message.as_deref().is_some_and(|s| has_cq_at(s, self_id))
+        || match &report.message {
+            Some(Value::String(s)) => has_cq_at(s, self_id),
+            Some(Value::Array(segments)) => has_at_segment(segments, self_id),
+            _ => false,
+        };
+    Ok(Outcome::Event(Event {
+        dedupe_keys: vec![format!("msg:{self_id}:{message_id}:{time}")],
+        envelope: Envelope {
+            version: ENVELOPE_VERSION,
+            platform: Platform::Onebot,
+            bot: req.bot.clone(),
+            request_id: req.request_id,
+            event_id: format!("{self_id}:{message_id}"),
+            event_type: event_type.to_owned(),
+            message_id,
+            chat_kind,
+            chat_id,
+            guild_id: None,
+            sender_is_bot: user_id == self_id,
+            sender_id: user_id,
+            text,
+            mentions_bot,
+            platform_ts_ms: time.checked_mul(1000),
+            received_at_ms: req.now_ms,
+        },
+    }))
+}
+
+/// The `text` segments of an array-form message, concatenated.
+fn segments_text(segments: &[Value]) -> String {
+    segments
+        .iter()
+        .filter(|seg| seg.get("type").and_then(Value::as_str) == Some("text"))
+        .filter_map(|seg| seg.get("data")?.get("text")?.as_str())
+        .collect()
+}
+
+/// `[CQ:at,qq=<self_id>]`, possibly with more parameters after the `qq`.
+fn has_cq_at(message: &str, self_id: &str) -> bool {
+    let needle = format!("[CQ:at,qq={self_id}");
+    message.match_indices(&needle).any(|(at, _)| {
+        matches!(message.as_bytes().get(at + needle.len()), Some(b']' | b','))
+    })
+}
+
+/// An `at` segment whose `qq` (string or number) is `self_id`.
+fn has_at_segment(segments: &[Value], self_id: &str) -> bool {
+    segments.iter().any(|seg| {
+        seg.get("type").and_then(Value::as_str) == Some("at")
+            && match seg.get("data").and_then(|d| d.get("qq")) {
+                Some(Value::String(qq)) => qq == self_id,
+                Some(Value::Number(qq)) => qq.to_string() == self_id,
+                _ => false,
+            }
+    })
+}

@@ -1,0 +1,189 @@
+//! QQ payloads: the `{"id","op","d","s","t"}` frame and op-0 message events.
+//!
+//! The frame is read first without materialising `d`; only the five message
+//! types botq handles have `d` deserialised, into just the fields the envelope
+//! needs. Every other verified event is acknowledged and dropped, so a shape
+//! botq does not know can never make the platform retry forever.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::rfc3339;
+use super::verify::Verified;
+use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
+use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
+
+/// The payload frame; `d` is only checked for presence here.
+#[derive(Debug, Deserialize)]
+pub(super) struct Frame {
+    pub(super) op: u64,
+    id: Option<String>,
+    t: Option<String>,
+    d: Option<IgnoredAny>,
+}
+
+impl Frame {
+    pub(super) fn parse(body: &[u8]) -> Result<Self, Reject> {
+        serde_json::from_slice(body).map_err(|_| Reject::MalformedPayload)
+    }
+}
+
+/// The message types botq normalises.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    GroupAt,
+    C2c,
+    GuildAt,
+    Guild,
+    GuildDirect,
+}
+
+impl Kind {
+    fn from_event_type(t: &str) -> Option<Self> {
+        match t {
+            "GROUP_AT_MESSAGE_CREATE" => Some(Self::GroupAt),
+            "C2C_MESSAGE_CREATE" => Some(Self::C2c),
+            "AT_MESSAGE_CREATE" => Some(Self::GuildAt),
+            "MESSAGE_CREATE" => Some(Self::Guild),
+            "DIRECT_MESSAGE_CREATE" => Some(Self::GuildDirect),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Body<T> {
+    d: T,
+}
+
+/// The union of the message fields of the five types.
+#[derive(Deserialize)]
+struct Message {
+    id: Option<String>,
+    content: Option<String>,
+    /// RFC 3339 text; advisory, so another JSON type is tolerated and ignored.
+    timestamp: Option<serde_json::Value>,
+    group_openid: Option<String>,
+    channel_id: Option<String>,
+    guild_id: Option<String>,
+    author: Option<Author>,
+    mentions: Option<Vec<Mention>>,
+}
+
+#[derive(Deserialize)]
+struct Author {
+    id: Option<String>,
+    member_openid: Option<String>,
+    user_openid: Option<String>,
+    bot: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Mention {
+    bot: Option<bool>,
+}
+
+/// Normalises a verified op-0 dispatch.
+pub(super) fn dispatch(
+    verified: Verified<'_>,
+    frame: Frame,
+    req: &Inbound<'_>,
+) -> Result<Outcome, Reject> {
+    let event_id = required(frame.id)?;
+    let event_type = frame.t.ok_or(Reject::MalformedPayload)?;
+    if frame.d.is_none() {
+        return Err(Reject::MalformedPayload);
+    }
+    let Some(kind) = Kind::from_event_type(&event_type) else {
+        return Ok(Outcome::Ignored {
+            kind: IgnoredKind::EventType,
+        });
+    };
+    let Body { d } = serde_json::from_slice::<Body<Message>>(verified.body())
+        .map_err(|_| Reject::MalformedPayload)?;
+
+    let message_id = required(d.id)?;
+    let author = d.author.ok_or(Reject::MalformedPayload)?;
+    let sender_is_bot = author.bot.unwrap_or(false);
+    let (chat_kind, chat_id, guild_id, sender_id, mentions_bot) = match kind {
+        Kind::GroupAt => (
+            ChatKind::Group,
+            required(d.group_openid)?,
+            None,
+            required(author.member_openid)?,
+            true,
+        ),
+        Kind::C2c => {
+            let user = required(author.user_openid)?;
+            (ChatKind::Private, user.clone(), None, user, true)
+        }
+        Kind::GuildAt | Kind::Guild => {
+            // Every @-message mentions the bot; in the all-messages feed only a
+            // mention of a bot counts (the bot's own guild user id is not
+            // configured, so any bot mention is taken as this one).
+            let mentions_bot = matches!(kind, Kind::GuildAt)
+                || d.mentions.iter().flatten().any(|m| m.bot == Some(true));
+            let channel = required(d.channel_id)?;
+            let guild = required(d.guild_id)?;
+            (
+                ChatKind::Channel,
+                channel,
+                Some(guild),
+                required(author.id)?,
+                mentions_bot,
+            )
+        }
+        Kind::GuildDirect => {
+            let sender = required(author.id)?;
+            (
+                ChatKind::Private,
+                sender.clone(),
+                Some(required(d.guild_id)?),
+                sender,
+                true,
+            )
+        }
+    };
+    // A message without text (an image or a file) has nothing for a text bot.
+    let Some(text) = d.content else {
+        return Ok(Outcome::Ignored {
+            kind: IgnoredKind::MessageType,
+        });
+    };
+    let platform_ts_ms = d
+        .timestamp
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .and_then(rfc3339::unix_ms);
+
+    let dedupe_keys = vec![format!("id:{event_id}"), format!("msg:{message_id}")];
+    let envelope = Envelope {
+        version: ENVELOPE_VERSION,
+        platform: Platform::Qq,
+        bot: req.bot.clone(),
+        request_id: req.request_id,
+        event_id,
+        event_type,
+        message_id,
+        chat_kind,
+        chat_id,
+        guild_id,
+        sender_id,
+        sender_is_bot,
+        text,
+        mentions_bot,
+        platform_ts_ms,
+        received_at_ms: req.now_ms,
+    };
+    Ok(Outcome::Event(Event {
+        envelope,
+        dedupe_keys,
+    }))
+}
+
+/// An id the event cannot be routed or deduped without.
+fn required(value: Option<String>) -> Result<String, Reject> {
+    value
+        .filter(|s| !s.is_empty())
+        .ok_or(Reject::MalformedPayload)
+}

@@ -1,0 +1,110 @@
+//! One round trip per accepted webhook: the `ingest.lua` script.
+
+use std::time::Duration;
+
+use crate::config::{Gcra, RateLimit};
+use crate::keys::ShardKeys;
+use crate::platform::Event;
+use crate::scripts;
+
+/// What Redis decided about one event. Only `Accepted` wrote anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    /// Durable in the stream under this entry id.
+    Accepted { stream_id: String },
+    /// A dedupe key of this event was seen within the TTL.
+    Duplicate,
+    /// Over an ingest abuse limit: acknowledge and drop.
+    RateLimited(LimitKind),
+    /// The stream is at its configured backlog: refuse so the platform retries later.
+    Backlogged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Group,
+    Sender,
+}
+
+impl LimitKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Group => "group",
+            Self::Sender => "sender",
+        }
+    }
+}
+
+/// The per-deployment settings the script needs.
+#[derive(Debug, Clone, Copy)]
+pub struct EnqueueParams {
+    pub now_ms: i64,
+    pub dedupe_ttl: Duration,
+    pub max_backlog: u64,
+    pub limits: RateLimit,
+}
+
+/// Emission interval in µs for a rate, rounded, at least 1.
+fn interval_us(g: Option<Gcra>) -> (u64, u32) {
+    match g {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // rate > 0, finite
+        Some(g) => (((1e6 / g.per_sec).round() as u64).max(1), g.burst),
+        None => (0, 0),
+    }
+}
+
+/// Runs the ingest script for `event` on its shard.
+///
+/// # Errors
+/// Any Redis error (connection, timeout, script). The caller answers 503 and
+/// the platform retries; the script is atomic, so nothing was half-written.
+pub async fn enqueue<C>(
+    conn: &mut C,
+    keys: &ShardKeys,
+    event: &Event,
+    params: EnqueueParams,
+) -> Result<EnqueueOutcome, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let env = &event.envelope;
+    let (group_iv, group_burst) = interval_us(params.limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));
+    let (sender_iv, sender_burst) = interval_us(params.limits.sender);
+    let mut inv = scripts::INGEST.prepare_invoke();
+    inv.key(keys.stream());
+    for k in &event.dedupe_keys {
+        inv.key(keys.dedupe(&env.bot, k));
+    }
+    if group_iv > 0 {
+        inv.key(keys.group_limit(&env.bot, &env.chat_id));
+    }
+    if sender_iv > 0 {
+        inv.key(keys.sender_limit(&env.bot, &env.sender_id));
+    }
+    let ttl_ms = u64::try_from(params.dedupe_ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+    inv.arg(params.now_ms)
+        .arg(ttl_ms)
+        .arg(params.max_backlog)
+        .arg(event.dedupe_keys.len())
+        .arg(group_iv)
+        .arg(group_burst)
+        .arg(sender_iv)
+        .arg(sender_burst)
+        .arg(env.encode());
+    let reply: Vec<String> = inv.invoke_async(conn).await?;
+    let outcome = match reply.first().map(String::as_str) {
+        Some("ok") => EnqueueOutcome::Accepted { stream_id: reply.get(1).cloned().unwrap_or_default() },
+        Some("duplicate") => EnqueueOutcome::Duplicate,
+        Some("limited") if reply.get(1).is_some_and(|w| w == "group") => EnqueueOutcome::RateLimited(LimitKind::Group),
+        Some("limited") => EnqueueOutcome::RateLimited(LimitKind::Sender),
+        Some("backlog") => EnqueueOutcome::Backlogged,
+        _ => {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "ingest script returned an unknown answer",
+            )));
+        }
+    };
+    Ok(outcome)
+}

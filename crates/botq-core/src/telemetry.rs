@@ -1,0 +1,81 @@
+//! Logs and metrics, set up the same way by every binary.
+//!
+//! Logs are `tracing` JSON lines (pretty text on a terminal); spans carry the
+//! webhook's request id so one grep follows an event from ingest to reply.
+//! Metrics go to one process-wide Prometheus recorder, rendered by the admin
+//! listener's `/metrics`. Metric names are constants here so the services and
+//! the docs cannot drift apart.
+
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+pub const INGEST_REQUESTS: &str = "botq_ingest_requests_total";
+pub const INGEST_ACK_DURATION: &str = "botq_ingest_ack_duration_seconds";
+pub const EVENTS: &str = "botq_events_total";
+pub const BUILD_INFO: &str = "botq_build_info";
+
+/// Installs the global log subscriber. Safe to call more than once (tests);
+/// only the first call takes effect.
+pub fn init_logging(cfg: &LogConfig) {
+    let filter = EnvFilter::try_new(&cfg.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match cfg.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if json {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.try_init()
+    };
+    // An error only means a subscriber is already installed (a second service in one test process).
+    drop(result);
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+///
+/// # Panics
+/// Never in practice: only if the fixed bucket lists below were empty.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(INGEST_ACK_DURATION.to_owned()),
+                    &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .expect("bucket list is non-empty")
+                .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+                .expect("bucket list is non-empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness); ours still renders what it records.
+            drop(metrics::set_global_recorder(recorder));
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(INGEST_REQUESTS, "Webhook requests by bot and outcome.");
+    metrics::describe_histogram!(
+        INGEST_ACK_DURATION,
+        metrics::Unit::Seconds,
+        "Time from request received to response sent (SLO: ack in < 100 ms)."
+    );
+    metrics::describe_counter!(EVENTS, "Events by bot and outcome (ok, duplicate, retried, dead, dropped).");
+    metrics::describe_gauge!(BUILD_INFO, "Always 1; labels carry the version.");
+}
+
+/// Records `botq_build_info{version}` = 1.
+pub fn record_build_info(service: &'static str) {
+    metrics::gauge!(BUILD_INFO, "service" => service, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}

@@ -1,0 +1,70 @@
+//! What the request handlers share: the bots' verifiers, the Redis
+//! connection and the settings of the webhook path, built once from config.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use botq_core::config::{Config, RateLimit};
+use botq_core::ids::BotId;
+use botq_core::keys::Keys;
+use botq_core::platform::Adapter;
+use redis::aio::ConnectionManager;
+
+/// One configured bot as the webhook path needs it.
+#[derive(Debug)]
+pub struct BotEntry {
+    pub id: BotId,
+    pub adapter: Adapter,
+    pub limits: RateLimit,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub bots: HashMap<String, BotEntry>,
+    pub redis: ConnectionManager,
+    pub keys: Keys,
+    pub dedupe_ttl: Duration,
+    pub max_backlog: u64,
+    pub retry_after_secs: u32,
+    pub redis_timeout: Duration,
+    pub body_limit: usize,
+    /// Set once startup finished (Redis reached, scripts loaded).
+    started: AtomicBool,
+}
+
+impl AppState {
+    /// Builds the state; connects to Redis lazily.
+    ///
+    /// # Errors
+    /// An invalid Redis URL or a bot whose credentials cannot make a verifier
+    /// (both already ruled out by config validation).
+    pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
+        let mut bots = HashMap::with_capacity(cfg.bots.len());
+        for b in &cfg.bots {
+            let adapter = b.adapter().map_err(|e| anyhow::anyhow!("bot {}: {e}", b.id))?;
+            bots.insert(b.id.as_str().to_owned(), BotEntry { id: b.id.clone(), adapter, limits: b.rate_limit });
+        }
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, cfg.ingest.redis_timeout)?;
+        Ok(Self {
+            bots,
+            redis,
+            keys: Keys::new(&cfg.key_prefix, cfg.shards),
+            dedupe_ttl: cfg.dedupe_ttl,
+            max_backlog: cfg.ingest.max_backlog,
+            retry_after_secs: cfg.ingest.retry_after_secs,
+            redis_timeout: cfg.ingest.redis_timeout,
+            body_limit: cfg.ingest.body_limit_bytes,
+            started: AtomicBool::new(false),
+        })
+    }
+
+    #[must_use]
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+}

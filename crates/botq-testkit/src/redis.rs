@@ -1,0 +1,135 @@
+//! A real `redis-server` child process for one test.
+//!
+//! Each server gets a free loopback port and its own temp directory, runs
+//! without persistence unless asked, and is killed on drop. `stop` and
+//! `start` keep the port, so a test can take Redis away and bring it back
+//! under a running service.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running (or stopped) `redis-server` owned by a test.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    dir: PathBuf,
+    durable: bool,
+    child: Option<Child>,
+}
+
+const INSTALL_HINT: &str = "redis-server was not found on PATH. The tests need a real Redis 7: \
+     install it with `apt-get install redis-server` (Debian/Ubuntu) or `make deps`.";
+
+impl RedisServer {
+    /// Starts a server on a free port.
+    ///
+    /// # Panics
+    /// When `redis-server` is missing or does not come up: tests must fail loudly.
+    #[must_use]
+    pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a server with an append-only file fsynced on every write, so a
+    /// SIGKILL loses nothing it acknowledged and `start_again` restores it.
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`].
+    #[must_use]
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("botq-redis-{}-{port}", std::process::id()));
+        drop(std::fs::remove_dir_all(&dir));
+        std::fs::create_dir_all(&dir).expect("create redis temp dir");
+        let mut s = Self { port, dir, durable, child: None };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(if self.durable { ["--appendonly", "yes", "--appendfsync", "always"] } else { ["--appendonly", "no", "--appendfsync", "everysec"] })
+            .args(["--dir", &self.dir.to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.ping() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server on port {} did not answer PING within 10 s", self.port);
+    }
+
+    fn ping(&self) -> bool {
+        ::redis::Client::open(self.url())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| ::redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    }
+
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// A blocking connection for assertions.
+    ///
+    /// # Panics
+    /// When the server is not reachable.
+    #[must_use]
+    pub fn conn(&self) -> ::redis::Connection {
+        ::redis::Client::open(self.url()).and_then(|c| c.get_connection()).expect("connect to test redis")
+    }
+
+    /// Kills the server (SIGKILL: nothing is saved), keeping the port for `start_again`.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            drop(c.kill());
+            drop(c.wait());
+        }
+    }
+
+    /// Starts the server again on the same port: empty, or with everything it
+    /// acknowledged when it was started with [`RedisServer::start_durable`].
+    pub fn start_again(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        drop(std::fs::remove_dir_all(&self.dir));
+    }
+}
+
+/// A port that was free a moment ago.
+///
+/// # Panics
+/// When no loopback port can be bound.
+#[must_use]
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind a free port").port()
+}

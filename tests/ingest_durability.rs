@@ -1,0 +1,178 @@
+//! Ack means durable (design.md §2.1): 2xx only after Redis has the event,
+//! 503 + Retry-After while it cannot, and nothing acknowledged is ever lost.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use botq_core::envelope::Envelope;
+use botq_e2e::post;
+use botq_testkit::ingest::{IngestHandle, config};
+use botq_testkit::redis::RedisServer;
+use botq_testkit::sign;
+use redis::Commands;
+
+const SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
+
+fn toml(extra: &str) -> String {
+    format!(
+        r#"
+[ingest]
+redis_timeout_ms = 300
+retry_after_secs = 7
+{extra}
+[ingest.rate_limit]
+group_per_sec = 0.0
+sender_per_sec = 0.0
+
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = "{SECRET}"
+"#
+    )
+}
+
+fn hook(i: usize) -> sign::Webhook {
+    let body = sign::qq_group_at_body(&format!("ev{i}"), &format!("ROBOT1.0_{i}"), "G", "U", "hi");
+    sign::qq("102000000", SECRET, botq_core::now_ms() / 1000, &body)
+}
+
+fn stream_event_ids(redis: &RedisServer) -> Vec<String> {
+    let mut c = redis.conn();
+    let reply: redis::streams::StreamRangeReply = c.xrange_all("botq:{q0}:stream").unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|e| Envelope::decode(&e.get::<Vec<u8>>("env").unwrap()).unwrap().event_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn redis_outage_gets_503_with_retry_after_and_no_acked_event_is_lost() {
+    let mut redis = RedisServer::start_durable();
+    let ingest = IngestHandle::start(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    let url = ingest.webhook_url("qq-main");
+    let mut acked = BTreeSet::new();
+    let mut refused = Vec::new();
+
+    for i in 0..40 {
+        if i == 15 {
+            redis.stop();
+        }
+        if i == 30 {
+            redis.start_again();
+        }
+        let (status, headers, _) = post(&http, &url, &hook(i)).await;
+        match status {
+            200 => {
+                acked.insert(format!("GROUP_AT_MESSAGE_CREATE:ev{i}"));
+            }
+            503 => {
+                assert_eq!(headers.get("retry-after").unwrap(), "7");
+                refused.push(i);
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(refused.len() >= 10, "Redis was down for 15 requests, 503s: {refused:?}");
+    assert!(refused.iter().all(|i| (15..31).contains(i)), "only requests during the outage are refused: {refused:?}");
+
+    // The platform retries what was refused; once Redis is back, each lands exactly once.
+    for &i in &refused {
+        let mut status = 0;
+        for _ in 0..50 {
+            status = post(&http, &url, &hook(i)).await.0;
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, 200, "retry of event {i} accepted after Redis came back");
+        acked.insert(format!("GROUP_AT_MESSAGE_CREATE:ev{i}"));
+    }
+    let stored = stream_event_ids(&redis);
+    let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), stored_set.len(), "no event stored twice");
+    assert_eq!(stored_set, acked, "every acknowledged event is in the stream, across a Redis crash");
+}
+
+#[tokio::test]
+async fn readiness_reports_redis_outage_and_recovery() {
+    let mut redis = RedisServer::start();
+    let ingest = IngestHandle::start(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    let ready = ingest.admin_url("/health/ready");
+    assert_eq!(http.get(&ready).send().await.unwrap().status(), 200);
+    redis.stop();
+    let resp = http.get(&ready).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["reason"], "redis_unreachable");
+    redis.start_again();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = http.get(&ready).send().await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn ingest_starts_before_redis_and_answers_503_until_it_is_up() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let ingest = IngestHandle::start_unready(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    let resp = http.get(ingest.admin_url("/health/ready")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let (status, _, _) = post(&http, &ingest.webhook_url("qq-main"), &hook(1)).await;
+    assert_eq!(status, 503);
+    redis.start_again();
+    let mut status = 0;
+    for _ in 0..100 {
+        status = post(&http, &ingest.webhook_url("qq-main"), &hook(1)).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200);
+    assert_eq!(stream_event_ids(&redis).len(), 1);
+}
+
+#[tokio::test]
+async fn a_full_backlog_gets_503_and_stores_nothing_more() {
+    let redis = RedisServer::start();
+    let ingest = IngestHandle::start(&config(&toml("max_backlog = 3"), &redis.url())).await;
+    let http = reqwest::Client::new();
+    let url = ingest.webhook_url("qq-main");
+    for i in 0..3 {
+        assert_eq!(post(&http, &url, &hook(i)).await.0, 200);
+    }
+    let (status, headers, body) = post(&http, &url, &hook(3)).await;
+    assert_eq!(status, 503);
+    assert_eq!(headers.get("retry-after").unwrap(), "7");
+    assert!(body.contains(r#""code":"unavailable""#), "{body}");
+    let mut c = redis.conn();
+    let len: usize = c.xlen("botq:{q0}:stream").unwrap();
+    assert_eq!(len, 3);
+    let dedupe: Vec<String> = c.keys("botq:{q0}:dd:*ev3*").unwrap();
+    assert!(dedupe.is_empty(), "a refused event leaves no dedupe key, so the retry is not a 'duplicate'");
+}
+
+#[tokio::test]
+async fn shutdown_drains_and_stops_accepting() {
+    let redis = RedisServer::start();
+    let ingest = IngestHandle::start(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    let url = ingest.webhook_url("qq-main");
+    assert_eq!(post(&http, &url, &hook(1)).await.0, 200);
+    let addr = ingest.addr;
+    tokio::time::timeout(Duration::from_secs(5), ingest.shutdown()).await.expect("drains within the grace period");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}

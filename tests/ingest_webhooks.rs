@@ -1,0 +1,360 @@
+//! botq-ingest end to end: real redis-server, real HTTP over loopback.
+//!
+//! Each test starts its own Redis and ingest, sends webhooks signed as the
+//! platforms sign them (and tampered, forged and malformed ones), and asserts
+//! on the HTTP answer and on what Redis holds afterwards.
+
+use botq_core::envelope::{ChatKind, Envelope, Platform};
+use botq_e2e::post;
+use botq_testkit::ingest::{IngestHandle, config};
+use botq_testkit::redis::RedisServer;
+use botq_testkit::sign::{self, Webhook};
+use redis::Commands;
+
+const QQ_SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
+const LARK_TOKEN: &str = "v-token";
+const LARK_KEY: &str = "test key";
+const ONEBOT_SECRET: &str = "secret";
+
+fn toml(extra: &str) -> String {
+    format!(
+        r#"
+{extra}
+[ingest.rate_limit]
+group_per_sec = 0.0
+sender_per_sec = 0.0
+
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = "{QQ_SECRET}"
+timestamp_window_secs = 300
+
+[[bot]]
+id = "lark-main"
+platform = "lark"
+app_id = "cli_a0000000000000"
+app_secret = "s"
+verification_token = "{LARK_TOKEN}"
+encrypt_key = "{LARK_KEY}"
+timestamp_window_secs = 300
+
+[[bot]]
+id = "lark-plain"
+platform = "lark"
+app_id = "cli_b0000000000000"
+app_secret = "s"
+verification_token = "{LARK_TOKEN}"
+
+[[bot]]
+id = "onebot-main"
+platform = "onebot"
+app_id = "10001000"
+secret = "{ONEBOT_SECRET}"
+"#
+    )
+}
+
+struct Env {
+    redis: RedisServer,
+    ingest: IngestHandle,
+    http: reqwest::Client,
+}
+
+async fn env_with(extra: &str) -> Env {
+    let redis = RedisServer::start();
+    let ingest = IngestHandle::start(&config(&toml(extra), &redis.url())).await;
+    Env { redis, ingest, http: reqwest::Client::new() }
+}
+
+async fn env() -> Env {
+    env_with("").await
+}
+
+fn now_secs() -> i64 {
+    botq_core::now_ms() / 1000
+}
+
+fn qq_hook(event: &str, msg: &str) -> Webhook {
+    let body = sign::qq_group_at_body(event, msg, "GROUP1", "MEMBER1", " /ping");
+    sign::qq("102000000", QQ_SECRET, now_secs(), &body)
+}
+
+fn lark_hook(event: &str, msg: &str) -> Webhook {
+    let body = sign::lark_message_body(LARK_TOKEN, event, msg, "oc_chat1", "group", "ou_sender1", "/ping");
+    sign::lark(Some(LARK_KEY), now_secs(), &body)
+}
+
+fn onebot_hook(message_id: i64) -> Webhook {
+    let body = sign::onebot_group_body("10001000", message_id, 5550001, 123456, "/ping", now_secs());
+    sign::onebot("10001000", Some(ONEBOT_SECRET), &body)
+}
+
+impl Env {
+    async fn send(&self, bot: &str, hook: &Webhook) -> (u16, reqwest::header::HeaderMap, String) {
+        post(&self.http, &self.ingest.webhook_url(bot), hook).await
+    }
+
+    fn stream(&self) -> Vec<Envelope> {
+        let mut c = self.redis.conn();
+        let reply: redis::streams::StreamRangeReply = c.xrange_all("botq:{q0}:stream").unwrap();
+        reply
+            .ids
+            .iter()
+            .map(|e| {
+                let v: Vec<u8> = e.get("env").expect("env field");
+                Envelope::decode(&v).expect("envelope")
+            })
+            .collect()
+    }
+
+    fn key_count(&self) -> usize {
+        let mut c = self.redis.conn();
+        let n: usize = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        n
+    }
+}
+
+#[tokio::test]
+async fn signed_qq_group_message_is_acked_with_op_12_and_lands_in_the_stream() {
+    let t = env().await;
+    let (status, headers, body) = t.send("qq-main", &qq_hook("e1", "ROBOT1.0_m1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, r#"{"op":12,"d":0}"#);
+    let rid = headers.get("x-request-id").expect("X-Request-Id").to_str().unwrap().to_owned();
+    let events = t.stream();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e.platform, Platform::Qq);
+    assert_eq!(e.bot.as_str(), "qq-main");
+    assert_eq!(e.event_id, "GROUP_AT_MESSAGE_CREATE:e1");
+    assert_eq!(e.message_id, "ROBOT1.0_m1");
+    assert_eq!(e.chat_kind, ChatKind::Group);
+    assert_eq!(e.chat_id, "GROUP1");
+    assert_eq!(e.sender_id, "MEMBER1");
+    assert_eq!(e.text, " /ping");
+    assert!(e.mentions_bot);
+    assert_eq!(e.request_id.to_string(), rid, "the stream entry carries the response's request id");
+}
+
+#[tokio::test]
+async fn encrypted_lark_message_is_acked_and_lands_in_the_stream() {
+    let t = env().await;
+    let (status, _, body) = t.send("lark-main", &lark_hook("ev-1", "om_1")).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"msg":"success"}"#));
+    let events = t.stream();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].platform, Platform::Lark);
+    assert_eq!(events[0].chat_id, "oc_chat1");
+    assert_eq!(events[0].text, "/ping");
+    assert_eq!(events[0].sender_id, "ou_sender1");
+}
+
+#[tokio::test]
+async fn signed_onebot_group_message_gets_204_and_lands_in_the_stream() {
+    let t = env().await;
+    let (status, _, body) = t.send("onebot-main", &onebot_hook(42)).await;
+    assert_eq!((status, body.as_str()), (204, ""));
+    let events = t.stream();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].platform, Platform::Onebot);
+    assert_eq!(events[0].chat_id, "5550001");
+    assert_eq!(events[0].sender_id, "123456");
+    assert_eq!(events[0].message_id, "42");
+}
+
+#[tokio::test]
+async fn duplicate_webhook_is_acked_but_enqueued_once() {
+    let t = env().await;
+    let qq = qq_hook("dup", "ROBOT1.0_dup");
+    let lark = lark_hook("ev-dup", "om_dup");
+    let ob = onebot_hook(7);
+    for _ in 0..3 {
+        assert_eq!(t.send("qq-main", &qq).await.0, 200);
+        assert_eq!(t.send("lark-main", &lark).await.0, 200);
+        assert_eq!(t.send("onebot-main", &ob).await.0, 204);
+    }
+    assert_eq!(t.stream().len(), 3, "one entry per event, whatever the number of deliveries");
+}
+
+#[tokio::test]
+async fn qq_message_redelivered_under_a_new_event_id_is_still_a_duplicate() {
+    let t = env().await;
+    assert_eq!(t.send("qq-main", &qq_hook("first", "ROBOT1.0_same")).await.0, 200);
+    assert_eq!(t.send("qq-main", &qq_hook("second", "ROBOT1.0_same")).await.0, 200);
+    assert_eq!(t.stream().len(), 1, "QQ may push the same msg_id again (platforms.md §1.2)");
+}
+
+/// Each bad request gets the documented status and code, and leaves Redis empty.
+async fn assert_refused(t: &Env, bot: &str, hook: &Webhook, status: u16, code: &str) {
+    let (got, headers, body) = t.send(bot, hook).await;
+    assert_eq!(got, status, "{bot}: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON error body: {body}"));
+    assert_eq!(json["code"], code, "{bot}: {body}");
+    assert!(headers.contains_key("x-request-id"));
+    assert_eq!(t.key_count(), 0, "{bot}/{code} left something in Redis");
+}
+
+fn tamper(mut h: Webhook) -> Webhook {
+    let last = h.body.len() - 2;
+    h.body[last] ^= 0x01;
+    h
+}
+
+fn without(mut h: Webhook, header: &str) -> Webhook {
+    h.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(header));
+    h
+}
+
+fn with_header(mut h: Webhook, header: &str, value: &str) -> Webhook {
+    h.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(header));
+    h.headers.push((header.to_owned(), value.to_owned()));
+    h
+}
+
+#[tokio::test]
+async fn bad_qq_requests_get_documented_errors_and_touch_nothing() {
+    let t = env().await;
+    let good = || qq_hook("e", "ROBOT1.0_m");
+    assert_refused(&t, "qq-main", &tamper(good()), 401, "invalid_signature").await;
+    let body = sign::qq_group_at_body("e", "m", "g", "u", "x");
+    assert_refused(&t, "qq-main", &sign::qq("102000000", "another-secret", now_secs(), &body), 401, "invalid_signature").await;
+    for h in ["X-Signature-Ed25519", "X-Signature-Timestamp", "X-Bot-Appid"] {
+        assert_refused(&t, "qq-main", &without(good(), h), 401, "missing_signature").await;
+    }
+    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs() - 3600, &body), 401, "stale_timestamp").await;
+    assert_refused(&t, "qq-main", &with_header(good(), "X-Bot-Appid", "999"), 403, "wrong_recipient").await;
+    let malformed = sign::qq("102000000", QQ_SECRET, now_secs(), b"{not json");
+    assert_refused(&t, "qq-main", &malformed, 400, "malformed_payload").await;
+    assert_refused(&t, "nobody", &good(), 404, "unknown_bot").await;
+}
+
+#[tokio::test]
+async fn qq_op13_is_answered_but_a_forged_plain_token_is_refused() {
+    let t = env().await;
+    let ok = br#"{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1725442341"},"op":13}"#;
+    let (status, _, body) = t.send("qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), ok)).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["plain_token"], "Arq0D5A61EgUu4OxUvOp");
+    assert_eq!(json["signature"].as_str().unwrap().len(), 128);
+
+    // The answer signs event_ts ‖ plain_token: a token shaped like an event body would
+    // make botq sign a forged event (design.md §2.11).
+    let forged = br#"{"op":13,"d":{"event_ts":"1725442341","plain_token":"{\"op\":0,\"id\":\"x\"}"}}"#;
+    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), forged), 400, "invalid_handshake").await;
+    let unsigned = Webhook { headers: vec![("X-Bot-Appid".into(), "102000000".into())], body: forged.to_vec() };
+    assert_refused(&t, "qq-main", &unsigned, 400, "invalid_handshake").await;
+}
+
+#[tokio::test]
+async fn bad_lark_requests_get_documented_errors_and_touch_nothing() {
+    let t = env().await;
+    let good = || lark_hook("ev", "om");
+    assert_refused(&t, "lark-main", &tamper(good()), 401, "invalid_signature").await;
+    let body = sign::lark_message_body(LARK_TOKEN, "ev", "om", "oc", "group", "ou", "x");
+    assert_refused(&t, "lark-main", &sign::lark(Some("wrong key"), now_secs(), &body), 401, "invalid_signature").await;
+    for h in ["X-Lark-Signature", "X-Lark-Request-Timestamp", "X-Lark-Request-Nonce"] {
+        assert_refused(&t, "lark-main", &without(good(), h), 401, "missing_signature").await;
+    }
+    assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs() - 3600, &body), 401, "stale_timestamp").await;
+    let wrong_token = sign::lark_message_body("not-the-token", "ev", "om", "oc", "group", "ou", "x");
+    assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs(), &wrong_token), 403, "invalid_token").await;
+    assert_refused(&t, "lark-plain", &sign::lark(None, now_secs(), &wrong_token), 403, "invalid_token").await;
+    assert_refused(&t, "lark-plain", &sign::lark(None, now_secs(), b"[1,2"), 400, "malformed_payload").await;
+}
+
+#[tokio::test]
+async fn lark_challenges_are_answered_plain_and_encrypted() {
+    let t = env().await;
+    let challenge = format!(r#"{{"challenge":"ajls384kdjx98XX","token":"{LARK_TOKEN}","type":"url_verification"}}"#);
+    for (bot, hook) in [
+        ("lark-plain", sign::lark(None, now_secs(), challenge.as_bytes())),
+        ("lark-main", sign::lark(Some(LARK_KEY), now_secs(), challenge.as_bytes())),
+    ] {
+        let (status, _, body) = t.send(bot, &hook).await;
+        assert_eq!((status, body.as_str()), (200, r#"{"challenge":"ajls384kdjx98XX"}"#), "{bot}");
+    }
+    assert_eq!(t.key_count(), 0, "a handshake stores nothing");
+}
+
+#[tokio::test]
+async fn bad_onebot_requests_get_documented_errors_and_touch_nothing() {
+    let t = env().await;
+    assert_refused(&t, "onebot-main", &tamper(onebot_hook(1)), 401, "invalid_signature").await;
+    let body = sign::onebot_group_body("10001000", 1, 2, 3, "x", now_secs());
+    assert_refused(&t, "onebot-main", &sign::onebot("10001000", Some("wrong"), &body), 401, "invalid_signature").await;
+    assert_refused(&t, "onebot-main", &without(onebot_hook(1), "X-Signature"), 401, "missing_signature").await;
+    assert_refused(&t, "onebot-main", &without(onebot_hook(1), "X-Self-ID"), 401, "missing_signature").await;
+    let other = sign::onebot_group_body("20002000", 1, 2, 3, "x", now_secs());
+    assert_refused(&t, "onebot-main", &sign::onebot("20002000", Some(ONEBOT_SECRET), &other), 403, "wrong_recipient").await;
+    assert_refused(&t, "onebot-main", &sign::onebot("10001000", Some(ONEBOT_SECRET), b"{\"time\":"), 400, "malformed_payload").await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_before_verification() {
+    let t = env_with("[ingest]\nbody_limit_bytes = 2048").await;
+    let big = vec![b' '; 4096];
+    for (bot, hook) in [
+        ("qq-main", sign::qq("102000000", QQ_SECRET, now_secs(), &big)),
+        ("lark-main", sign::lark(Some(LARK_KEY), now_secs(), &big)),
+        ("onebot-main", sign::onebot("10001000", Some(ONEBOT_SECRET), &big)),
+    ] {
+        assert_refused(&t, bot, &hook, 413, "payload_too_large").await;
+    }
+}
+
+#[tokio::test]
+async fn verified_events_of_unhandled_types_are_acked_and_dropped() {
+    let t = env().await;
+    let qq = br#"{"op":0,"id":"FRIEND_ADD:x","d":{"openid":"o","timestamp":1},"t":"FRIEND_ADD"}"#;
+    assert_eq!(t.send("qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), qq)).await.0, 200);
+    let meta = format!(r#"{{"time":{},"self_id":10001000,"post_type":"meta_event","meta_event_type":"heartbeat","status":{{}},"interval":15000}}"#, now_secs());
+    assert_eq!(t.send("onebot-main", &sign::onebot("10001000", Some(ONEBOT_SECRET), meta.as_bytes())).await.0, 204);
+    assert_eq!(t.key_count(), 0);
+    let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"botq_ingest_requests_total{bot="qq-main",outcome="ignored"}"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_chatty_group_is_acked_but_throttled_at_ingest() {
+    let extra = "[[bot]]\nid = \"qq-limited\"\nplatform = \"qq\"\napp_id = \"102000000\"\nsecret = \"naOC0ocQE3shWLAfffVLB1rhYPG7\"\nrate_limit = { group_per_sec = 0.001, group_burst = 3, sender_per_sec = 0.0, sender_burst = 1 }\n";
+    let redis = RedisServer::start();
+    let text = format!("{}{extra}", toml(""));
+    let ingest = IngestHandle::start(&config(&text, &redis.url())).await;
+    let http = reqwest::Client::new();
+    for i in 0..6 {
+        let body = sign::qq_group_at_body(&format!("e{i}"), &format!("m{i}"), "NOISY", &format!("u{i}"), "hi");
+        let (status, _, _) = post(&http, &ingest.webhook_url("qq-limited"), &sign::qq("102000000", QQ_SECRET, now_secs(), &body)).await;
+        assert_eq!(status, 200, "over-limit events are still acknowledged");
+    }
+    let mut c = redis.conn();
+    let len: usize = c.xlen("botq:{q0}:stream").unwrap();
+    assert_eq!(len, 3, "the burst passes, the rest is dropped");
+    let metrics = http.get(ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"botq_ingest_requests_total{bot="qq-limited",outcome="rate_limited"} 3"#), "{metrics}");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_even_for_unknown_routes() {
+    let t = env().await;
+    let resp = t.http.post(format!("http://{}/nope", t.ingest.addr)).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    let id = resp.headers().get("x-request-id").unwrap().to_str().unwrap();
+    assert_eq!(id.len(), 36);
+}
+
+#[tokio::test]
+async fn admin_listener_serves_health_and_metrics() {
+    let t = env().await;
+    let live = t.http.get(t.ingest.admin_url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready: serde_json::Value = t.http.get(t.ingest.admin_url("/health/ready")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    t.send("qq-main", &qq_hook("m", "ROBOT1.0_m")).await;
+    let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("botq_ingest_ack_duration_seconds_bucket"), "{metrics}");
+    assert!(metrics.contains(r#"botq_ingest_requests_total{bot="qq-main",outcome="accepted"}"#), "{metrics}");
+    assert!(!metrics.contains(QQ_SECRET));
+}
