@@ -43,16 +43,23 @@ impl RedisServer {
     }
 
     fn start_with(durable: bool) -> Self {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("botq-redis-{}-{port}", std::process::id()));
-        drop(std::fs::remove_dir_all(&dir));
-        std::fs::create_dir_all(&dir).expect("create redis temp dir");
-        let mut s = Self { port, dir, durable, child: None };
-        s.spawn();
-        s
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("botq-redis-{}-{port}", std::process::id()));
+            drop(std::fs::remove_dir_all(&dir));
+            std::fs::create_dir_all(&dir).expect("create redis temp dir");
+            let mut s = Self { port, dir, durable, child: None };
+            // Another process may take the port between our probe and redis's bind: try another.
+            if s.spawn().is_ok() {
+                return s;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
-    fn spawn(&mut self) {
+    /// Starts the child and waits for PING. `Err` when it exited at once
+    /// (typically: port taken).
+    fn spawn(&mut self) -> Result<(), ()> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(if self.durable { ["--appendonly", "yes", "--appendfsync", "always"] } else { ["--appendonly", "no", "--appendfsync", "everysec"] })
@@ -60,19 +67,23 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match child {
+        let mut child = match child {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
             Err(e) => panic!("cannot start redis-server: {e}"),
         };
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.ping() {
-                return;
+                self.child = Some(child);
+                return Ok(());
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return Err(());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        drop(child.kill());
         panic!("redis-server on port {} did not answer PING within 10 s", self.port);
     }
 
@@ -112,9 +123,18 @@ impl RedisServer {
 
     /// Starts the server again on the same port: empty, or with everything it
     /// acknowledged when it was started with [`RedisServer::start_durable`].
+    ///
+    /// # Panics
+    /// When the port was taken meanwhile or the server does not come up.
     pub fn start_again(&mut self) {
         self.stop();
-        self.spawn();
+        for _ in 0..50 {
+            if self.spawn().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("redis-server could not restart on port {}", self.port);
     }
 }
 
@@ -125,11 +145,18 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago, below Linux's ephemeral range
+/// (32768–60999) so outgoing connections of the tests cannot be handed it.
 ///
 /// # Panics
-/// When no loopback port can be bound.
+/// When no port in 20000–32767 can be bound after many tries.
 #[must_use]
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind a free port").port()
+    for _ in 0..1000 {
+        let port = rand::random_range(20_000..32_768);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-32767");
 }

@@ -4,7 +4,7 @@
 //! before it vouched for:
 //!
 //! 1. With an Encrypt Key, the three `X-Lark-Request-*` headers and the
-//!    SHA-256 signature over the raw body ([`crypto`]), then the timestamp
+//!    SHA-256 signature over the raw body (`crypto`), then the timestamp
 //!    window, then decryption of `{"encrypt":…}`. A plain body that is signed
 //!    is malformed (Lark encrypts everything once a key is set). An
 //!    `{"encrypt":…}` body with no key configured is malformed too.
@@ -17,10 +17,11 @@
 //! decrypt) is `MissingSignature`; a challenge with the wrong token is
 //! `InvalidToken`, which only someone holding the Encrypt Key can provoke.
 //!
-//! Normalisation ([`parse`]) handles `im.message.receive_v1` (schema 2.0)
-//! and schema 1.0 `message` events; the rest is `Ignored`.
+//! Normalisation (`parse`, `message`) handles `im.message.receive_v1`
+//! (schema 2.0) and schema 1.0 `message` events; the rest is `Ignored`.
 
 mod crypto;
+mod message;
 mod parse;
 
 use std::fmt;
@@ -77,7 +78,7 @@ impl LarkAdapter {
     }
 
     /// Sets the bot's own `open_id`, so group mentions are matched exactly
-    /// instead of by the heuristic described on `mentions_bot` in [`parse`].
+    /// instead of by the heuristic described on `mentions_bot` in `message`.
     #[must_use]
     pub fn with_bot_open_id(mut self, open_id: String) -> Self {
         self.bot_open_id = Some(open_id);

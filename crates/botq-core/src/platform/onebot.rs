@@ -4,7 +4,7 @@
 //! HMAC-SHA1 of the raw body. The hex is compared case-insensitively because
 //! Lagrange sends it in upper case. `X-Self-ID` names the QQ account the
 //! report is from: it is required, must match the configured `self_id` when
-//! there is one, and must match the body's `self_id` ([`parse`]), so one
+//! there is one, and must match the body's `self_id` (`parse`), so one
 //! implementation's reports cannot be replayed as another account's.
 //!
 //! v11 has no event id. Messages are identified by `self_id:message_id`, and
@@ -51,9 +51,14 @@ impl OnebotAdapter {
         if let Some(id) = &self_id
             && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(KeyError::Invalid("self_id must be the bot's QQ number (digits)"));
+            return Err(KeyError::Invalid(
+                "self_id must be the bot's QQ number (digits)",
+            ));
         }
-        Ok(Self { self_id, secret: secret.cloned() })
+        Ok(Self {
+            self_id,
+            secret: secret.cloned(),
+        })
     }
 
     /// Verifies and normalises one webhook.
@@ -67,7 +72,8 @@ impl OnebotAdapter {
 
     fn verify<'a>(&self, req: &Inbound<'a>) -> Result<Verified<'a>, Reject> {
         if let Some(secret) = &self.secret {
-            let signature = header(req.headers, SIGNATURE_HEADER).ok_or(Reject::MissingSignature)?;
+            let signature =
+                header(req.headers, SIGNATURE_HEADER).ok_or(Reject::MissingSignature)?;
             if !signature_matches(secret, req.body, signature) {
                 return Err(Reject::InvalidSignature);
             }
@@ -76,14 +82,19 @@ impl OnebotAdapter {
         if self.self_id.as_deref().is_some_and(|want| want != self_id) {
             return Err(Reject::WrongRecipient);
         }
-        Ok(Verified { self_id, body: req.body })
+        Ok(Verified {
+            self_id,
+            body: req.body,
+        })
     }
 }
 
 /// Whether `header` is `sha1=<hex>` of HMAC-SHA1(secret, body), the hex in
 /// either case. Constant time.
 fn signature_matches(secret: &SecretString, body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha1=") else { return false };
+    let Some(hex_sig) = header.strip_prefix("sha1=") else {
+        return false;
+    };
     let mut claimed = [0u8; 20];
     if hex::decode_to_slice(hex_sig, &mut claimed).is_err() {
         return false;

@@ -2,9 +2,9 @@
 //!
 //! Order of checks, each before any JSON beyond what it needs is read:
 //! `X-Bot-Appid` names this bot; the Ed25519 signature over
-//! `X-Signature-Timestamp || body` verifies ([`verify`]); then op 13 is
-//! answered ([`handshake`]) and op-0 message events are normalised
-//! ([`parse`]). Every other verified payload is acknowledged and dropped.
+//! `X-Signature-Timestamp || body` verifies (`qq/verify.rs`); then op 13 is
+//! answered (`qq/handshake.rs`) and op-0 message events are normalised
+//! (`qq/parse.rs`). Every other verified payload is acknowledged and dropped.
 //!
 //! Whether the platform signs op 13 is unconfirmed, so an op 13 without
 //! signature headers is still answered; its token and timestamp shapes are
@@ -37,10 +37,10 @@ const OP_VALIDATION: u64 = 13;
 /// Verifies and normalises one QQ bot's webhooks.
 pub struct QqAdapter {
     app_id: String,
-    /// Signs op-13 answers.
-    signing_key: SigningKey,
-    /// Verifies event signatures; derived once, not per request.
-    verifying_key: VerifyingKey,
+    /// Signs op-13 answers and holds the verifying key, expanded once. Boxed
+    /// because it is ~220 bytes and the adapter sits in an enum beside much
+    /// smaller siblings.
+    signing_key: Box<SigningKey>,
     window: TimestampWindow,
 }
 
@@ -54,14 +54,8 @@ impl QqAdapter {
         secret: &SecretString,
         window: TimestampWindow,
     ) -> Result<Self, KeyError> {
-        let signing_key = derive_signing_key(secret)?;
-        let verifying_key = signing_key.verifying_key();
-        Ok(Self {
-            app_id,
-            signing_key,
-            verifying_key,
-            window,
-        })
+        let signing_key = Box::new(derive_signing_key(secret)?);
+        Ok(Self { app_id, signing_key, window })
     }
 
     /// The appid that `X-Bot-Appid` must carry.
@@ -73,7 +67,7 @@ impl QqAdapter {
     /// The public key the platform's signatures verify under.
     #[must_use]
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.verifying_key
+        (*self.signing_key).as_ref()
     }
 
     /// Verifies and normalises one webhook.
@@ -88,14 +82,12 @@ impl QqAdapter {
         let Some(sig_headers) = SignatureHeaders::from_request(req)? else {
             return self.handle_unsigned(req);
         };
-        let verified = verify::verify(&self.verifying_key, self.window, sig_headers, req)?;
+        let verified = verify::verify(self.verifying_key(), self.window, sig_headers, req)?;
         let frame = Frame::parse(verified.body())?;
         match frame.op {
             OP_DISPATCH => parse::dispatch(verified, frame, req),
             OP_VALIDATION => handshake::answer(&self.signing_key, verified.body()),
-            _ => Ok(Outcome::Ignored {
-                kind: super::IgnoredKind::EventType,
-            }),
+            _ => Ok(Outcome::Ignored { kind: super::IgnoredKind::EventType }),
         }
     }
 
@@ -116,7 +108,6 @@ impl fmt::Debug for QqAdapter {
         f.debug_struct("QqAdapter")
             .field("app_id", &self.app_id)
             .field("signing_key", &format_args!("***"))
-            .field("verifying_key", &format_args!("***"))
             .field("window", &self.window)
             .finish()
     }

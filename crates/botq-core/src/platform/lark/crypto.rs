@@ -33,7 +33,10 @@ struct Encrypted {
 impl EncryptKey {
     pub(super) fn new(raw: &SecretString) -> Self {
         let aes_key: [u8; 32] = Sha256::digest(raw.expose_secret().as_bytes()).into();
-        Self { raw: raw.clone(), aes_key: SecretBox::new(Box::new(aes_key)) }
+        Self {
+            raw: raw.clone(),
+            aes_key: SecretBox::new(Box::new(aes_key)),
+        }
     }
 
     /// Whether `signature` (hex, either case) is Lark's signature of `body`
@@ -71,11 +74,14 @@ impl EncryptKey {
     pub(super) fn decrypt_body(&self, body: &[u8]) -> Result<Vec<u8>, Reject> {
         let envelope: Encrypted =
             serde_json::from_slice(body).map_err(|_| Reject::MalformedPayload)?;
-        self.decrypt(&envelope.encrypt).ok_or(Reject::MalformedPayload)
+        self.decrypt(&envelope.encrypt)
+            .ok_or(Reject::MalformedPayload)
     }
 
     fn decrypt(&self, encrypt: &str) -> Option<Vec<u8>> {
-        let buf = base64::engine::general_purpose::STANDARD.decode(encrypt).ok()?;
+        let buf = base64::engine::general_purpose::STANDARD
+            .decode(encrypt)
+            .ok()?;
         let (iv, ciphertext) = buf.split_at_checked(16)?;
         if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
             return None;
@@ -100,7 +106,12 @@ pub(super) fn encrypt_for_test(encrypt_key: &str, iv: [u8; 16], plaintext: &[u8]
 
 /// Lark's signature header value for `body`, for building test requests.
 #[cfg(test)]
-pub(super) fn sign_for_test(encrypt_key: &str, timestamp: &str, nonce: &str, body: &[u8]) -> String {
+pub(super) fn sign_for_test(
+    encrypt_key: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> String {
     let key = EncryptKey::new(&SecretString::from(encrypt_key));
     hex::encode(key.sign(timestamp, nonce, body))
 }
@@ -156,7 +167,10 @@ mod tests {
 
     #[test]
     fn the_wrong_key_does_not_decrypt() {
-        assert_eq!(key("wrong key").decrypt("P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="), None);
+        assert_eq!(
+            key("wrong key").decrypt("P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="),
+            None
+        );
     }
 
     #[test]
@@ -175,8 +189,8 @@ mod tests {
             bad_pad.as_str(),
             "",
             "not base64!",
-            "AAAAAAAAAAAAAAAAAAAAAA==",                          // IV only
-            "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzgg==",      // 31 bytes
+            "AAAAAAAAAAAAAAAAAAAAAA==",                     // IV only
+            "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzgg==", // 31 bytes
         ] {
             assert_eq!(k.decrypt(bad), None, "{bad:?}");
         }
@@ -191,7 +205,16 @@ mod tests {
     #[test]
     fn decrypt_body_accepts_only_the_encrypt_envelope() {
         let body = format!(r#"{{"encrypt":"{V_LARK_2_ENCRYPT}"}}"#);
-        assert_eq!(key("1212121212").decrypt_body(body.as_bytes()).unwrap().len(), 432);
-        assert_eq!(key("1212121212").decrypt_body(b"{}"), Err(Reject::MalformedPayload));
+        assert_eq!(
+            key("1212121212")
+                .decrypt_body(body.as_bytes())
+                .unwrap()
+                .len(),
+            432
+        );
+        assert_eq!(
+            key("1212121212").decrypt_body(b"{}"),
+            Err(Reject::MalformedPayload)
+        );
     }
 }

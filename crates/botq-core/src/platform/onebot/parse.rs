@@ -62,8 +62,12 @@ pub(super) fn normalise(verified: &Verified<'_>, req: &Inbound<'_>) -> Result<Ou
     match report.post_type.as_str() {
         "message" => message(verified.self_id, report, req),
         // NapCat reports the bot's own sent messages.
-        "message_sent" => Ok(Outcome::Ignored { kind: IgnoredKind::OwnMessage }),
-        _ => Ok(Outcome::Ignored { kind: IgnoredKind::EventType }),
+        "message_sent" => Ok(Outcome::Ignored {
+            kind: IgnoredKind::OwnMessage,
+        }),
+        _ => Ok(Outcome::Ignored {
+            kind: IgnoredKind::EventType,
+        }),
     }
 }
 
@@ -74,7 +78,11 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
     let (chat_kind, chat_id, event_type) = match message_type.as_str() {
         "group" => (ChatKind::Group, required(report.group_id)?, "message.group"),
         "private" => (ChatKind::Private, user_id.clone(), "message.private"),
-        _ => return Ok(Outcome::Ignored { kind: IgnoredKind::EventType }),
+        _ => {
+            return Ok(Outcome::Ignored {
+                kind: IgnoredKind::EventType,
+            });
+        }
     };
     let message_id = required(report.message_id)?;
     let time = report.time.ok_or(Reject::MalformedPayload)?;
@@ -85,10 +93,15 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
         _ => return Err(Reject::MalformedPayload),
     };
     if text.trim().is_empty() {
-        return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
+        return Ok(Outcome::Ignored {
+            kind: IgnoredKind::MessageType,
+        });
     }
     let mentions_bot = chat_kind == ChatKind::Private
-        || report.raw_message.as_deref().is_some_and(|s| has_cq_at(s, self_id))
+        || report
+            .raw_message
+            .as_deref()
+            .is_some_and(|s| has_cq_at(s, self_id))
         || match &report.message {
             Some(Value::String(s)) => has_cq_at(s, self_id),
             Some(Value::Array(segments)) => has_at_segment(segments, self_id),
@@ -129,9 +142,9 @@ fn segments_text(segments: &[Value]) -> String {
 /// `[CQ:at,qq=<self_id>]`, possibly with more parameters after the `qq`.
 fn has_cq_at(message: &str, self_id: &str) -> bool {
     let needle = format!("[CQ:at,qq={self_id}");
-    message.match_indices(&needle).any(|(at, _)| {
-        matches!(message.as_bytes().get(at + needle.len()), Some(b']' | b','))
-    })
+    message
+        .match_indices(&needle)
+        .any(|(at, _)| matches!(message.as_bytes().get(at + needle.len()), Some(b']' | b',')))
 }
 
 /// An `at` segment whose `qq` (string or number) is `self_id`.

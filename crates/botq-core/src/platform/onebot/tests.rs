@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 
 use super::*;
-use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::ids::{BotId, RequestId};
-use crate::platform::{Event, IgnoredKind};
+
+mod messages;
 
 const SECRET: &str = "secret";
 const SELF_ID: &str = "10001000";
@@ -47,7 +47,13 @@ fn headers(self_id: Option<&str>, signature: Option<&str>) -> HeaderMap {
 
 fn handle(adapter: &OnebotAdapter, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, Reject> {
     let bot = BotId::parse("onebot-main").unwrap();
-    let req = Inbound { bot: &bot, headers, body, now_ms: NOW_MS, request_id: RequestId::new() };
+    let req = Inbound {
+        bot: &bot,
+        headers,
+        body,
+        now_ms: NOW_MS,
+        request_id: RequestId::new(),
+    };
     adapter.handle(&req)
 }
 
@@ -56,13 +62,6 @@ fn send(body: &Value) -> Result<Outcome, Reject> {
     let body = body.to_string();
     let h = headers(Some(SELF_ID), Some(&sign(SECRET, body.as_bytes())));
     handle(&adapter(), &h, body.as_bytes())
-}
-
-fn event_of(out: Result<Outcome, Reject>) -> Event {
-    match out {
-        Ok(Outcome::Event(e)) => e,
-        other => panic!("expected an event, got {other:?}"),
-    }
 }
 
 fn group_message(message: &Value) -> Value {
@@ -85,124 +84,35 @@ fn hmac_sha1_matches_the_well_known_vector() {
 #[test]
 fn derived_vector_signature_is_accepted_in_either_case() {
     let secret = SecretString::from(SECRET);
-    assert!(signature_matches(&secret, V_OB_1_BODY.as_bytes(), V_OB_1_SIGNATURE));
-    let upper = format!("sha1={}", V_OB_1_SIGNATURE["sha1=".len()..].to_ascii_uppercase());
+    assert!(signature_matches(
+        &secret,
+        V_OB_1_BODY.as_bytes(),
+        V_OB_1_SIGNATURE
+    ));
+    let upper = format!(
+        "sha1={}",
+        V_OB_1_SIGNATURE["sha1=".len()..].to_ascii_uppercase()
+    );
     assert!(signature_matches(&secret, V_OB_1_BODY.as_bytes(), &upper));
     assert_eq!(sign(SECRET, V_OB_1_BODY.as_bytes()), V_OB_1_SIGNATURE);
     for sig in [V_OB_1_SIGNATURE, upper.as_str()] {
-        let out = handle(&adapter(), &headers(Some(SELF_ID), Some(sig)), V_OB_1_BODY.as_bytes());
+        let out = handle(
+            &adapter(),
+            &headers(Some(SELF_ID), Some(sig)),
+            V_OB_1_BODY.as_bytes(),
+        );
         assert!(matches!(out, Ok(Outcome::Event(_))), "{out:?}");
     }
-}
-
-#[test]
-fn private_message_is_normalised() {
-    let out = handle(
-        &adapter(),
-        &headers(Some(SELF_ID), Some(V_OB_1_SIGNATURE)),
-        V_OB_1_BODY.as_bytes(),
-    );
-    let e = event_of(out);
-    let expected = Envelope {
-        version: ENVELOPE_VERSION,
-        platform: Platform::Onebot,
-        bot: BotId::parse("onebot-main").unwrap(),
-        request_id: e.envelope.request_id,
-        event_id: "10001000:12".into(),
-        event_type: "message.private".into(),
-        message_id: "12".into(),
-        chat_kind: ChatKind::Private,
-        chat_id: "12345678".into(),
-        guild_id: None,
-        sender_id: "12345678".into(),
-        sender_is_bot: false,
-        text: "hello".into(),
-        mentions_bot: true,
-        platform_ts_ms: Some(1_515_204_254_000),
-        received_at_ms: NOW_MS,
-    };
-    assert_eq!(e.envelope, expected);
-    assert_eq!(e.dedupe_keys, ["msg:10001000:12:1515204254"]);
-}
-
-#[test]
-fn group_message_in_string_form_is_normalised() {
-    let mut report = group_message(&json!("[CQ:at,qq=10001000] /ping"));
-    report["raw_message"] = json!("[CQ:at,qq=10001000] /ping");
-    let e = event_of(send(&report));
-    assert_eq!(e.envelope.chat_kind, ChatKind::Group);
-    assert_eq!(e.envelope.chat_id, "123456");
-    assert_eq!(e.envelope.sender_id, "12345678");
-    assert_eq!(e.envelope.message_id, "-2147483000");
-    assert_eq!(e.envelope.event_id, "10001000:-2147483000");
-    assert_eq!(e.envelope.event_type, "message.group");
-    assert_eq!(e.envelope.text, "[CQ:at,qq=10001000] /ping");
-    assert!(e.envelope.mentions_bot);
-    assert_eq!(e.dedupe_keys, ["msg:10001000:-2147483000:1515204254"]);
-}
-
-#[test]
-fn group_message_in_segment_form_is_normalised() {
-    let segments = json!([
-        {"type": "at", "data": {"qq": "10001000"}},
-        {"type": "text", "data": {"text": " /echo "}},
-        {"type": "face", "data": {"id": "1"}},
-        {"type": "text", "data": {"text": "hi"}}
-    ]);
-    let e = event_of(send(&group_message(&segments)));
-    assert_eq!(e.envelope.text, " /echo hi");
-    assert!(e.envelope.mentions_bot);
-    let numeric_at = json!([{"type": "at", "data": {"qq": 10_001_000}}, {"type": "text", "data": {"text": "x"}}]);
-    assert!(event_of(send(&group_message(&numeric_at))).envelope.mentions_bot);
-}
-
-#[test]
-fn group_message_mentioning_someone_else_does_not_mention_the_bot() {
-    for message in [
-        json!("[CQ:at,qq=100010001] hi"),
-        json!("[CQ:at,qq=1000100] hi"),
-        json!([{"type": "at", "data": {"qq": "42"}}, {"type": "text", "data": {"text": "hi"}}]),
-        json!("plain"),
-    ] {
-        assert!(!event_of(send(&group_message(&message))).envelope.mentions_bot, "{message}");
-    }
-    let with_name = group_message(&json!("[CQ:at,qq=10001000,name=botq] hi"));
-    assert!(event_of(send(&with_name)).envelope.mentions_bot);
-}
-
-#[test]
-fn message_from_the_bot_account_is_marked_as_from_a_bot() {
-    let mut report = group_message(&json!("hi"));
-    report["user_id"] = json!(10_001_000);
-    assert!(event_of(send(&report)).envelope.sender_is_bot);
-}
-
-#[test]
-fn reports_that_are_not_messages_are_ignored() {
-    let base = json!({"time": 1_515_204_254, "self_id": 10_001_000});
-    let cases = [
-        ("meta_event", IgnoredKind::EventType),
-        ("notice", IgnoredKind::EventType),
-        ("request", IgnoredKind::EventType),
-        ("message_sent", IgnoredKind::OwnMessage),
-    ];
-    for (post_type, kind) in cases {
-        let mut report = base.clone();
-        report["post_type"] = json!(post_type);
-        assert_eq!(send(&report), Ok(Outcome::Ignored { kind }), "{post_type}");
-    }
-    let mut guild = group_message(&json!("hi"));
-    guild["message_type"] = json!("guild");
-    assert_eq!(send(&guild), Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
-    let image = group_message(&json!([{"type": "image", "data": {"file": "a.jpg"}}]));
-    assert_eq!(send(&image), Ok(Outcome::Ignored { kind: IgnoredKind::MessageType }));
 }
 
 #[test]
 fn tampered_body_fails_the_signature() {
     let tampered = V_OB_1_BODY.replace("hello", "hellp");
     let h = headers(Some(SELF_ID), Some(V_OB_1_SIGNATURE));
-    assert_eq!(handle(&adapter(), &h, tampered.as_bytes()), Err(Reject::InvalidSignature));
+    assert_eq!(
+        handle(&adapter(), &h, tampered.as_bytes()),
+        Err(Reject::InvalidSignature)
+    );
 }
 
 #[test]
@@ -212,7 +122,14 @@ fn signature_with_the_wrong_key_or_shape_fails() {
     let bare = V_OB_1_SIGNATURE.trim_start_matches("sha1=").to_owned();
     let short = &V_OB_1_SIGNATURE[..44];
     let sha256 = V_OB_1_SIGNATURE.replace("sha1=", "sha256=");
-    for sig in [wrong_key.as_str(), bare.as_str(), short, sha256.as_str(), "sha1=", "sha1=zz"] {
+    for sig in [
+        wrong_key.as_str(),
+        bare.as_str(),
+        short,
+        sha256.as_str(),
+        "sha1=",
+        "sha1=zz",
+    ] {
         let out = handle(&adapter(), &headers(Some(SELF_ID), Some(sig)), body);
         assert_eq!(out, Err(Reject::InvalidSignature), "{sig}");
     }
@@ -225,13 +142,20 @@ fn missing_signature_or_self_id_header_is_refused() {
     assert_eq!(out, Err(Reject::MissingSignature));
     let out = handle(&adapter(), &headers(None, Some(V_OB_1_SIGNATURE)), body);
     assert_eq!(out, Err(Reject::MissingSignature));
-    assert_eq!(handle(&unsigned_adapter(), &headers(None, None), body), Err(Reject::MissingSignature));
+    assert_eq!(
+        handle(&unsigned_adapter(), &headers(None, None), body),
+        Err(Reject::MissingSignature)
+    );
 }
 
 #[test]
 fn report_for_another_account_is_refused() {
     let body = V_OB_1_BODY.as_bytes();
-    let out = handle(&adapter(), &headers(Some("20002000"), Some(V_OB_1_SIGNATURE)), body);
+    let out = handle(
+        &adapter(),
+        &headers(Some("20002000"), Some(V_OB_1_SIGNATURE)),
+        body,
+    );
     assert_eq!(out, Err(Reject::WrongRecipient));
     // Without a configured self_id the header still has to match the body.
     let out = handle(&unsigned_adapter(), &headers(Some("20002000"), None), body);
@@ -243,26 +167,52 @@ fn report_for_another_account_is_refused() {
 #[test]
 fn malformed_reports_are_refused() {
     let mut missing = Vec::new();
-    for field in ["self_id", "post_type", "message_id", "user_id", "time", "group_id", "message"] {
+    for field in [
+        "self_id",
+        "post_type",
+        "message_id",
+        "user_id",
+        "time",
+        "group_id",
+        "message",
+    ] {
         let mut report = group_message(&json!("hi"));
         report.as_object_mut().unwrap().remove(field);
         missing.push(report.to_string());
     }
     let odd_message = group_message(&json!({"not": "a message"})).to_string();
     let float_id = V_OB_1_BODY.replace("\"message_id\":12", "\"message_id\":1.5");
-    let bodies = ["", "{", "[]", "null", "{\"self_id\":10001000}", &odd_message, &float_id];
+    let bodies = [
+        "",
+        "{",
+        "[]",
+        "null",
+        "{\"self_id\":10001000}",
+        &odd_message,
+        &float_id,
+    ];
     for body in missing.iter().map(String::as_str).chain(bodies) {
         let h = headers(Some(SELF_ID), Some(&sign(SECRET, body.as_bytes())));
-        assert_eq!(handle(&adapter(), &h, body.as_bytes()), Err(Reject::MalformedPayload), "{body}");
+        assert_eq!(
+            handle(&adapter(), &h, body.as_bytes()),
+            Err(Reject::MalformedPayload),
+            "{body}"
+        );
     }
 }
 
 #[test]
 fn construction_validates_its_inputs_and_debug_hides_the_secret() {
     let empty = SecretString::from("");
-    assert_eq!(OnebotAdapter::new(None, Some(&empty)).unwrap_err(), KeyError::EmptySecret);
+    assert_eq!(
+        OnebotAdapter::new(None, Some(&empty)).unwrap_err(),
+        KeyError::EmptySecret
+    );
     for bad in ["", "12a", "-1"] {
-        assert!(matches!(OnebotAdapter::new(Some(bad.into()), None), Err(KeyError::Invalid(_))));
+        assert!(matches!(
+            OnebotAdapter::new(Some(bad.into()), None),
+            Err(KeyError::Invalid(_))
+        ));
     }
     let shown = format!("{:?}", adapter());
     assert!(shown.contains(SELF_ID) && shown.contains("***") && !shown.contains("\"secret\""));

@@ -82,10 +82,7 @@ mod tests {
 
     fn reply_body(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Handshake(Reply {
-                status: 200,
-                body: Some(body),
-            }) => body,
+            Outcome::Handshake(Reply { status: 200, body: Some(body) }) => body,
             other => panic!("not a handshake answer: {other:?}"),
         }
     }
@@ -137,11 +134,7 @@ mod tests {
             r#"{"op":13}"#.to_owned(),
         ];
         for body in bad {
-            assert_eq!(
-                answer(&k, body.as_bytes()),
-                Err(Reject::InvalidHandshake),
-                "{body}"
-            );
+            assert_eq!(answer(&k, body.as_bytes()), Err(Reject::InvalidHandshake), "{body}");
         }
     }
 

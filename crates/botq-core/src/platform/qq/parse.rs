@@ -95,9 +95,7 @@ pub(super) fn dispatch(
         return Err(Reject::MalformedPayload);
     }
     let Some(kind) = Kind::from_event_type(&event_type) else {
-        return Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType,
-        });
+        return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
     };
     let Body { d } = serde_json::from_slice::<Body<Message>>(verified.body())
         .map_err(|_| Reject::MalformedPayload)?;
@@ -125,36 +123,18 @@ pub(super) fn dispatch(
                 || d.mentions.iter().flatten().any(|m| m.bot == Some(true));
             let channel = required(d.channel_id)?;
             let guild = required(d.guild_id)?;
-            (
-                ChatKind::Channel,
-                channel,
-                Some(guild),
-                required(author.id)?,
-                mentions_bot,
-            )
+            (ChatKind::Channel, channel, Some(guild), required(author.id)?, mentions_bot)
         }
         Kind::GuildDirect => {
             let sender = required(author.id)?;
-            (
-                ChatKind::Private,
-                sender.clone(),
-                Some(required(d.guild_id)?),
-                sender,
-                true,
-            )
+            (ChatKind::Private, sender.clone(), Some(required(d.guild_id)?), sender, true)
         }
     };
     // A message without text (an image or a file) has nothing for a text bot.
     let Some(text) = d.content else {
-        return Ok(Outcome::Ignored {
-            kind: IgnoredKind::MessageType,
-        });
+        return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
     };
-    let platform_ts_ms = d
-        .timestamp
-        .as_ref()
-        .and_then(|v| v.as_str())
-        .and_then(rfc3339::unix_ms);
+    let platform_ts_ms = d.timestamp.as_ref().and_then(|v| v.as_str()).and_then(rfc3339::unix_ms);
 
     let dedupe_keys = vec![format!("id:{event_id}"), format!("msg:{message_id}")];
     let envelope = Envelope {
@@ -175,15 +155,10 @@ pub(super) fn dispatch(
         platform_ts_ms,
         received_at_ms: req.now_ms,
     };
-    Ok(Outcome::Event(Event {
-        envelope,
-        dedupe_keys,
-    }))
+    Ok(Outcome::Event(Event { envelope, dedupe_keys }))
 }
 
 /// An id the event cannot be routed or deduped without.
 fn required(value: Option<String>) -> Result<String, Reject> {
-    value
-        .filter(|s| !s.is_empty())
-        .ok_or(Reject::MalformedPayload)
+    value.filter(|s| !s.is_empty()).ok_or(Reject::MalformedPayload)
 }

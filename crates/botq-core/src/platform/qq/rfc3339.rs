@@ -31,11 +31,7 @@ pub(super) fn unix_ms(s: &str) -> Option<i64> {
         }
         // Milliseconds are the first three fraction digits, right-padded.
         let (run, after) = frac.split_at_checked(len)?;
-        millis = run
-            .iter()
-            .chain(b"000")
-            .take(3)
-            .fold(0, |acc, c| acc * 10 + i64::from(c - b'0'));
+        millis = run.iter().chain(b"000").take(3).fold(0, |acc, c| acc * 10 + i64::from(c - b'0'));
         rest = after;
     }
     let offset_secs = match rest {
@@ -69,9 +65,7 @@ pub(super) fn unix_ms(s: &str) -> Option<i64> {
 /// nothing overflows.
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
     let field = b.get(start..start.checked_add(len)?)?;
-    field.iter().try_fold(0, |acc, c| {
-        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-    })
+    field.iter().try_fold(0, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
@@ -103,14 +97,8 @@ mod tests {
 
     #[test]
     fn qq_timestamps_with_offsets_become_unix_milliseconds() {
-        assert_eq!(
-            unix_ms("2025-09-08T23:13:34+08:00"),
-            Some(1_757_344_414_000)
-        );
-        assert_eq!(
-            unix_ms("2024-10-15T16:33:15+08:00"),
-            Some(1_728_981_195_000)
-        );
+        assert_eq!(unix_ms("2025-09-08T23:13:34+08:00"), Some(1_757_344_414_000));
+        assert_eq!(unix_ms("2024-10-15T16:33:15+08:00"), Some(1_728_981_195_000));
         assert_eq!(unix_ms("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(unix_ms("1969-12-31T23:59:59Z"), Some(-1000));
         assert_eq!(unix_ms("1970-01-01T00:00:00-01:30"), Some(5_400_000));

@@ -39,10 +39,7 @@ pub fn derive_signing_key(secret: &SecretString) -> Result<SigningKey, KeyError>
 /// generator and tests.
 #[must_use]
 pub fn sign_webhook(key: &SigningKey, timestamp: &str, body: &[u8]) -> String {
-    hex::encode(
-        key.sign(&signed_message(timestamp.as_bytes(), body))
-            .to_bytes(),
-    )
+    hex::encode(key.sign(&signed_message(timestamp.as_bytes(), body)).to_bytes())
 }
 
 /// A request whose body the platform provably signed.
@@ -68,14 +65,8 @@ impl<'a> SignatureHeaders<'a> {
     /// `Ok(None)` when neither header is present (only an op 13 may be
     /// unsigned); one without the other is a broken request.
     pub(super) fn from_request(req: &Inbound<'a>) -> Result<Option<Self>, Reject> {
-        match (
-            header(req.headers, SIGNATURE_HEADER),
-            header(req.headers, TIMESTAMP_HEADER),
-        ) {
-            (Some(signature), Some(timestamp)) => Ok(Some(Self {
-                signature,
-                timestamp,
-            })),
+        match (header(req.headers, SIGNATURE_HEADER), header(req.headers, TIMESTAMP_HEADER)) {
+            (Some(signature), Some(timestamp)) => Ok(Some(Self { signature, timestamp })),
             (None, None) => Ok(None),
             _ => Err(Reject::MissingSignature),
         }
@@ -107,11 +98,8 @@ pub(super) fn verify<'a>(
     if sig[63] & 0xE0 != 0 {
         return Err(Reject::InvalidSignature);
     }
-    key.verify_strict(
-        &signed_message(ts.as_bytes(), req.body),
-        &Signature::from_bytes(&sig),
-    )
-    .map_err(|_| Reject::InvalidSignature)?;
+    key.verify_strict(&signed_message(ts.as_bytes(), req.body), &Signature::from_bytes(&sig))
+        .map_err(|_| Reject::InvalidSignature)?;
 
     if !window.admits(signed_secs, req.now_ms) {
         return Err(Reject::StaleTimestamp);
@@ -144,24 +132,10 @@ mod tests {
     fn check(key: &SigningKey, ts: &str, sig: &str, body: &[u8]) -> Result<(), Reject> {
         let bot = BotId::parse("qq-main").unwrap();
         let headers = http::HeaderMap::new();
-        let req = Inbound {
-            bot: &bot,
-            headers: &headers,
-            body,
-            now_ms: 0,
-            request_id: RequestId::new(),
-        };
-        let sig_headers = SignatureHeaders {
-            signature: sig,
-            timestamp: ts,
-        };
-        verify(
-            &key.verifying_key(),
-            TimestampWindow(None),
-            sig_headers,
-            &req,
-        )
-        .map(|_| ())
+        let req =
+            Inbound { bot: &bot, headers: &headers, body, now_ms: 0, request_id: RequestId::new() };
+        let sig_headers = SignatureHeaders { signature: sig, timestamp: ts };
+        verify(&key.verifying_key(), TimestampWindow(None), sig_headers, &req).map(|_| ())
     }
 
     #[test]
@@ -187,10 +161,7 @@ mod tests {
     fn v_qq_2_signature_does_not_verify_over_the_doc_printed_body() {
         let k = key("naOC0ocQE3shWLAfffVLB1rhYPG7");
         let printed = br#"{ "op": 0,"d": {}, "t": "GATEWAY_EVENT_NAME"}"#;
-        assert_eq!(
-            check(&k, "1725442341", V_QQ_2_SIG, printed),
-            Err(Reject::InvalidSignature)
-        );
+        assert_eq!(check(&k, "1725442341", V_QQ_2_SIG, printed), Err(Reject::InvalidSignature));
     }
 
     #[test]
@@ -213,14 +184,8 @@ mod tests {
         let k = key("naOC0ocQE3shWLAfffVLB1rhYPG7");
         let mut body = V_QQ_2_BODY.to_vec();
         body[10] ^= 1;
-        assert_eq!(
-            check(&k, "1725442341", V_QQ_2_SIG, &body),
-            Err(Reject::InvalidSignature)
-        );
-        assert_eq!(
-            check(&k, "1725442342", V_QQ_2_SIG, V_QQ_2_BODY),
-            Err(Reject::InvalidSignature)
-        );
+        assert_eq!(check(&k, "1725442341", V_QQ_2_SIG, &body), Err(Reject::InvalidSignature));
+        assert_eq!(check(&k, "1725442342", V_QQ_2_SIG, V_QQ_2_BODY), Err(Reject::InvalidSignature));
     }
 
     #[test]
@@ -228,23 +193,14 @@ mod tests {
         let other = key("another-secret");
         let sig = sign_webhook(&other, "1725442341", V_QQ_2_BODY);
         let k = key("naOC0ocQE3shWLAfffVLB1rhYPG7");
-        assert_eq!(
-            check(&k, "1725442341", &sig, V_QQ_2_BODY),
-            Err(Reject::InvalidSignature)
-        );
+        assert_eq!(check(&k, "1725442341", &sig, V_QQ_2_BODY), Err(Reject::InvalidSignature));
     }
 
     #[test]
     fn malformed_signatures_and_timestamps_are_invalid() {
         let k = key("naOC0ocQE3shWLAfffVLB1rhYPG7");
         let high_s = format!("{}ff", &V_QQ_2_SIG[..126]);
-        let bad_sigs = [
-            "",
-            "zz",
-            &V_QQ_2_SIG[..126],
-            &high_s,
-            &format!("{V_QQ_2_SIG}00"),
-        ];
+        let bad_sigs = ["", "zz", &V_QQ_2_SIG[..126], &high_s, &format!("{V_QQ_2_SIG}00")];
         for sig in bad_sigs {
             assert_eq!(
                 check(&k, "1725442341", sig, V_QQ_2_BODY),
@@ -252,15 +208,7 @@ mod tests {
                 "{sig}"
             );
         }
-        for ts in [
-            "",
-            " 1725442341",
-            "1725442341 ",
-            "-1",
-            "+1",
-            "1e9",
-            "99999999999999999999",
-        ] {
+        for ts in ["", " 1725442341", "1725442341 ", "-1", "+1", "1e9", "99999999999999999999"] {
             assert_eq!(
                 check(&k, ts, V_QQ_2_SIG, V_QQ_2_BODY),
                 Err(Reject::InvalidSignature),
@@ -271,14 +219,8 @@ mod tests {
 
     #[test]
     fn an_empty_secret_is_refused_and_short_secrets_repeat() {
-        assert_eq!(
-            derive_signing_key(&SecretString::from("")).err(),
-            Some(KeyError::EmptySecret)
-        );
+        assert_eq!(derive_signing_key(&SecretString::from("")).err(), Some(KeyError::EmptySecret));
         assert_eq!(key("a").to_bytes(), [b'a'; 32]);
-        assert_eq!(
-            key("DG5g3B4j9X2KOErG").to_bytes(),
-            *b"DG5g3B4j9X2KOErGDG5g3B4j9X2KOErG"
-        );
+        assert_eq!(key("DG5g3B4j9X2KOErG").to_bytes(), *b"DG5g3B4j9X2KOErGDG5g3B4j9X2KOErG");
     }
 }

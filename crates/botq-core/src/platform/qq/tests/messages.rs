@@ -4,29 +4,20 @@ use super::*;
 
 #[test]
 fn group_at_message_becomes_a_group_event_that_mentions_the_bot() {
-    let Event {
-        envelope: e,
-        dedupe_keys,
-    } = event(GROUP_AT);
+    let Event { envelope: e, dedupe_keys } = event(GROUP_AT);
     assert_eq!(e.platform, Platform::Qq);
     assert_eq!(e.version, ENVELOPE_VERSION);
     assert_eq!(e.bot.as_str(), "qq-main");
     assert_eq!(e.event_id, "GROUP_AT_MESSAGE_CREATE:yit7");
     assert_eq!(e.event_type, "GROUP_AT_MESSAGE_CREATE");
     assert_eq!(e.message_id, "ROBOT1.0_yiT7pd");
-    assert_eq!(
-        (e.chat_kind, e.chat_id.as_str(), e.guild_id),
-        (ChatKind::Group, "82B3G", None)
-    );
+    assert_eq!((e.chat_kind, e.chat_id.as_str(), e.guild_id), (ChatKind::Group, "82B3G", None));
     assert_eq!(e.sender_id, "0BA1M");
     assert!(e.mentions_bot && !e.sender_is_bot);
     assert_eq!(e.text, " lssv");
     assert_eq!(e.platform_ts_ms, Some(1_757_344_414_000));
     assert_eq!(e.received_at_ms, NOW_MS);
-    assert_eq!(
-        dedupe_keys,
-        ["id:GROUP_AT_MESSAGE_CREATE:yit7", "msg:ROBOT1.0_yiT7pd"]
-    );
+    assert_eq!(dedupe_keys, ["id:GROUP_AT_MESSAGE_CREATE:yit7", "msg:ROBOT1.0_yiT7pd"]);
 }
 
 #[test]
@@ -52,35 +43,19 @@ fn guild_body(t: &str, mentions: &str) -> String {
 fn guild_at_message_becomes_a_channel_event_with_its_guild() {
     let e = event(&guild_body("AT_MESSAGE_CREATE", "[]")).envelope;
     assert_eq!((e.chat_kind, e.chat_id.as_str()), (ChatKind::Channel, "C9"));
-    assert_eq!(
-        (e.guild_id.as_deref(), e.sender_id.as_str()),
-        (Some("G5"), "A7")
-    );
-    assert_eq!(
-        (e.text.as_str(), e.message_id.as_str()),
-        ("<@!1234> hi", "08e092")
-    );
+    assert_eq!((e.guild_id.as_deref(), e.sender_id.as_str()), (Some("G5"), "A7"));
+    assert_eq!((e.text.as_str(), e.message_id.as_str()), ("<@!1234> hi", "08e092"));
     assert!(e.mentions_bot && !e.sender_is_bot);
 }
 
 #[test]
 fn guild_message_mentions_the_bot_only_when_a_bot_is_mentioned() {
-    let plain = event(&guild_body(
-        "MESSAGE_CREATE",
-        r#"[{"id":"A8","bot":false}]"#,
-    ))
-    .envelope;
-    assert_eq!(
-        (plain.chat_kind, plain.guild_id.as_deref()),
-        (ChatKind::Channel, Some("G5"))
-    );
+    let plain = event(&guild_body("MESSAGE_CREATE", r#"[{"id":"A8","bot":false}]"#)).envelope;
+    assert_eq!((plain.chat_kind, plain.guild_id.as_deref()), (ChatKind::Channel, Some("G5")));
     assert!(!plain.mentions_bot);
     let absent = event(&guild_body("MESSAGE_CREATE", "null")).envelope;
     assert!(!absent.mentions_bot);
-    let at_bot = event(&guild_body(
-        "MESSAGE_CREATE",
-        r#"[{"id":"A8"},{"id":"1234","bot":true}]"#,
-    ));
+    let at_bot = event(&guild_body("MESSAGE_CREATE", r#"[{"id":"A8"},{"id":"1234","bot":true}]"#));
     assert!(at_bot.envelope.mentions_bot);
 }
 
@@ -105,9 +80,7 @@ fn the_envelope_round_trips_through_its_wire_form() {
 
 #[test]
 fn unknown_event_types_and_other_ops_are_ignored_once_verified() {
-    let ignored = Ok(Outcome::Ignored {
-        kind: IgnoredKind::EventType,
-    });
+    let ignored = Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
     for body in [
         r#"{"op":0,"id":"FRIEND_ADD:1","d":{"openid":"x"},"t":"FRIEND_ADD"}"#,
         r#"{"op":0,"id":"X:1","d":42,"t":"GROUP_MESSAGE_REJECT"}"#,
@@ -117,11 +90,7 @@ fn unknown_event_types_and_other_ops_are_ignored_once_verified() {
         assert_eq!(handle_signed(body), ignored, "{body}");
     }
     assert_eq!(
-        run(
-            &adapter(),
-            &headers(&[("X-Bot-Appid", APP_ID)]),
-            r#"{"op":1,"d":7}"#
-        ),
+        run(&adapter(), &headers(&[("X-Bot-Appid", APP_ID)]), r#"{"op":1,"d":7}"#),
         Err(Reject::MissingSignature)
     );
 }
@@ -129,12 +98,7 @@ fn unknown_event_types_and_other_ops_are_ignored_once_verified() {
 #[test]
 fn a_message_without_content_is_ignored_as_a_message_type() {
     let body = r#"{"op":0,"id":"C2C_MESSAGE_CREATE:2","d":{"id":"m","author":{"user_openid":"U"},"attachments":[{"url":"x"}]},"t":"C2C_MESSAGE_CREATE"}"#;
-    assert_eq!(
-        handle_signed(body),
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::MessageType
-        })
-    );
+    assert_eq!(handle_signed(body), Ok(Outcome::Ignored { kind: IgnoredKind::MessageType }));
 }
 
 #[test]

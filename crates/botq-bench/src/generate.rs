@@ -1,0 +1,197 @@
+//! Signing the requests of a rate step, before the clock starts when they fit.
+//!
+//! A QQ webhook costs ~40 µs of Ed25519 in `botq_testkit::sign::qq` (it
+//! derives the key and signs), about as much as ingest spends verifying it. Signing
+//! inside the timed loop would take half of a 2-core machine at 25 000/s
+//! away from the system under test and add the signing time to every latency.
+//! So the step's requests are signed first, on one OS thread per core, into a
+//! channel of chunks that the sender tasks drain in the timed phase, where
+//! they only do HTTP.
+//!
+//! Memory bounds this: a signed request is ~1 KiB, so `--max-pregen-mib`
+//! (default 1 GiB) holds about a million. A step that does not fit is
+//! streamed: the channel is filled to the budget before the clock starts and
+//! the threads keep signing beside the load, blocked whenever they are a
+//! budget ahead. Their CPU is then read per thread and reported apart from
+//! the sender's, and a generator that falls behind shows up as send lag.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+
+use crate::cpu;
+use crate::hooks::{Hooks, Message};
+use crate::schedule::Spread;
+
+/// Requests per channel message: one lock and one wake-up per chunk, not per request.
+pub const CHUNK: u64 = 256;
+
+/// Allocation and header-map overhead per request on top of the raw bytes.
+const OVERHEAD_BYTES: u64 = 320;
+
+/// One request ready to send: headers parsed, body owned.
+#[derive(Debug)]
+pub struct Prepared {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// What to sign for one step.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub total: u64,
+    pub spread: Spread,
+    pub text: String,
+    /// Event numbers of this step are `event_base + i`.
+    pub event_base: u64,
+    pub unix_secs: i64,
+}
+
+/// Whether signing happens before or during the timed phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Pregenerated,
+    Streamed,
+}
+
+impl Mode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pregenerated => "pregenerated",
+            Self::Streamed => "streamed",
+        }
+    }
+}
+
+/// The signing threads of one step.
+#[derive(Debug)]
+pub struct Generator {
+    pub mode: Mode,
+    /// Requests signed before the clock started, and what that took.
+    pub prefilled: u64,
+    pub prefill_wall: Duration,
+    pub est_bytes_per_request: u64,
+    pub threads: usize,
+    shared: Arc<Shared>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    next_chunk: AtomicU64,
+    sent_chunks: AtomicU64,
+    exited: AtomicUsize,
+    /// Each thread's own CPU time in milliseconds, updated after every chunk.
+    cpu_ms: Vec<AtomicU64>,
+    error: Mutex<Option<String>>,
+}
+
+/// Starts signing `plan` and returns once the channel holds everything (or
+/// the memory budget's worth), so the timed phase starts with work ready.
+///
+/// # Errors
+/// When a request cannot be built (a header value the HTTP stack refuses).
+pub async fn start(hooks: Arc<Hooks>, plan: Plan, budget_bytes: u64) -> anyhow::Result<(mpsc::Receiver<Vec<Prepared>>, Generator)> {
+    let sample = prepare(&hooks, &plan, 0).map_err(anyhow::Error::msg).context("building a sample request")?;
+    let est = sample.body.len() as u64 + sample.headers.iter().map(|(k, v)| (k.as_str().len() + v.len()) as u64).sum::<u64>() + OVERHEAD_BYTES;
+    let total_chunks = plan.total.div_ceil(CHUNK).max(1);
+    let fits = (budget_bytes / (est * CHUNK)).max(4);
+    let (mode, capacity) = if total_chunks <= fits { (Mode::Pregenerated, total_chunks) } else { (Mode::Streamed, fits) };
+    let (tx, rx) = mpsc::channel(usize::try_from(capacity).unwrap_or(usize::MAX));
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let shared = Arc::new(Shared {
+        next_chunk: AtomicU64::new(0),
+        sent_chunks: AtomicU64::new(0),
+        exited: AtomicUsize::new(0),
+        cpu_ms: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        error: Mutex::new(None),
+    });
+    let plan = Arc::new(plan);
+    let started = Instant::now();
+    let handles = (0..threads)
+        .map(|n| {
+            let (hooks, plan, shared, tx) = (hooks.clone(), plan.clone(), shared.clone(), tx.clone());
+            std::thread::Builder::new()
+                .name(format!("bench-sign-{n}"))
+                .spawn(move || sign_chunks(n, &hooks, &plan, &shared, &tx))
+                .context("starting a signing thread")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    drop(tx);
+    let needed = capacity.min(total_chunks);
+    while shared.sent_chunks.load(Ordering::Acquire) < needed {
+        if shared.exited.load(Ordering::Acquire) == threads {
+            if let Some(e) = shared.error.lock().ok().and_then(|e| e.clone()) {
+                bail!("signing failed: {e}");
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let prefilled = (shared.sent_chunks.load(Ordering::Acquire) * CHUNK).min(plan.total);
+    let generator = Generator { mode, prefilled, prefill_wall: started.elapsed(), est_bytes_per_request: est, threads, shared, handles };
+    Ok((rx, generator))
+}
+
+impl Generator {
+    /// CPU used by the signing threads so far.
+    #[must_use]
+    pub fn cpu(&self) -> Duration {
+        Duration::from_millis(self.shared.cpu_ms.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+    }
+
+    /// Waits for the threads to stop. They stop by themselves once everything
+    /// is signed or the receiver is gone, within one chunk.
+    pub async fn join(self) {
+        let handles = self.handles;
+        drop(tokio::task::spawn_blocking(move || handles.into_iter().for_each(|h| drop(h.join()))).await);
+    }
+}
+
+fn sign_chunks(n: usize, hooks: &Hooks, plan: &Plan, shared: &Shared, tx: &mpsc::Sender<Vec<Prepared>>) {
+    let base_cpu = cpu::thread().unwrap_or_default();
+    loop {
+        let c = shared.next_chunk.fetch_add(1, Ordering::Relaxed);
+        let lo = c.saturating_mul(CHUNK);
+        if lo >= plan.total {
+            break;
+        }
+        let chunk: Result<Vec<_>, _> = (lo..plan.total.min(lo + CHUNK)).map(|i| prepare(hooks, plan, i)).collect();
+        let used = cpu::thread().unwrap_or_default().saturating_sub(base_cpu);
+        shared.cpu_ms[n].store(u64::try_from(used.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        match chunk {
+            Ok(chunk) if tx.blocking_send(chunk).is_ok() => {
+                shared.sent_chunks.fetch_add(1, Ordering::AcqRel);
+            }
+            Ok(_) => break, // the step is over and nobody wants more
+            Err(e) => {
+                if let Ok(mut slot) = shared.error.lock() {
+                    slot.get_or_insert(e);
+                }
+                break;
+            }
+        }
+    }
+    shared.exited.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Signs request `i` of `plan` and turns it into what the HTTP client sends.
+fn prepare(hooks: &Hooks, plan: &Plan, i: u64) -> Result<Prepared, String> {
+    let chat = hooks.chat_id(plan.spread.chat(i));
+    let sender = hooks.sender_id(plan.spread.sender(i));
+    let msg = Message { event: plan.event_base.wrapping_add(i), chat: &chat, sender: &sender, text: &plan.text, unix_secs: plan.unix_secs };
+    let hook = hooks.build(&msg).map_err(|e| e.to_string())?;
+    let mut headers = HeaderMap::with_capacity(hook.headers.len());
+    for (k, v) in hook.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("header name {k:?} is not valid HTTP"))?;
+        let value = HeaderValue::from_str(&v).map_err(|_| format!("header {k} has a value that is not valid HTTP"))?;
+        headers.insert(name, value);
+    }
+    Ok(Prepared { headers, body: hook.body })
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The quick start: botq on this machine with the example config.
+#
+# - Uses BOTQ_REDIS_URL when set; otherwise starts a private redis-server on
+#   127.0.0.1:${BOTQ_LOCAL_REDIS_PORT:-6399} (data in target/quickstart/) and stops it on exit.
+# - Starts botq-ingest on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with
+#   deploy/botq.example.toml and demo secrets (override them via the environment).
+# - Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export QQ_MAIN_SECRET=${QQ_MAIN_SECRET:-demo-qq-secret-not-for-production}
+export LARK_MAIN_APP_SECRET=${LARK_MAIN_APP_SECRET:-demo-lark-app-secret}
+export LARK_MAIN_VERIFICATION_TOKEN=${LARK_MAIN_VERIFICATION_TOKEN:-demo-lark-verification-token}
+export LARK_MAIN_ENCRYPT_KEY=${LARK_MAIN_ENCRYPT_KEY:-demo-lark-encrypt-key}
+export ONEBOT_MAIN_SECRET=${ONEBOT_MAIN_SECRET:-demo-onebot-secret}
+export ONEBOT_MAIN_ACCESS_TOKEN=${ONEBOT_MAIN_ACCESS_TOKEN:-demo-onebot-access-token}
+export BOTQ_CONFIG=${BOTQ_CONFIG:-deploy/botq.example.toml}
+export BOTQ_LISTEN=${BOTQ_LISTEN:-127.0.0.1:8080}
+export BOTQ_LOG_FORMAT=${BOTQ_LOG_FORMAT:-pretty}
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+if [[ -z ${BOTQ_REDIS_URL:-} ]]; then
+  scripts/ensure-redis.sh
+  port=${BOTQ_LOCAL_REDIS_PORT:-6399}
+  mkdir -p target/quickstart
+  redis-server --port "$port" --bind 127.0.0.1 --dir target/quickstart --save '' --appendonly yes \
+    --daemonize no --logfile redis.log &
+  pids+=($!)
+  export BOTQ_REDIS_URL="redis://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  echo "started redis-server on 127.0.0.1:$port (data in target/quickstart/)"
+fi
+
+cargo build --release --bins -q
+./target/release/botq-ingest &
+pids+=($!)
+
+cat <<MSG
+
+botq is running:
+  webhooks  http://$BOTQ_LISTEN/webhooks/{qq-main,lark-main,onebot-main}
+  admin     http://127.0.0.1:9090/metrics  /health/ready
+Send a signed webhook from another terminal:
+  ./target/release/botq-bench send --bot qq-main --text /ping
+and see it in the stream:
+  redis-cli -u $BOTQ_REDIS_URL XRANGE 'botq:{q0}:stream' - +
+Ctrl-C stops everything.
+
+MSG
+wait -n "${pids[@]}"
