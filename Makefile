@@ -1,5 +1,5 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
-.PHONY: run test lint ci bench-ingest deps
+.PHONY: run test lint ci bench-ingest deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -22,3 +22,9 @@ deps:
 # The ingest benchmark recorded in BENCHMARKS.md.
 bench-ingest: deps
 	scripts/bench-ingest.sh
+
+# Send one signed webhook to the local botq: make send [BOT=qq-main] [TEXT=/ping]
+BOT ?= qq-main
+TEXT ?= /ping
+send:
+	. deploy/quickstart.env && cargo run --release -q -p botq-bench -- send --bot $(BOT) --text '$(TEXT)'

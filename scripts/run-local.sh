@@ -9,13 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export QQ_MAIN_SECRET=${QQ_MAIN_SECRET:-demo-qq-secret-not-for-production}
-export LARK_MAIN_APP_SECRET=${LARK_MAIN_APP_SECRET:-demo-lark-app-secret}
-export LARK_MAIN_VERIFICATION_TOKEN=${LARK_MAIN_VERIFICATION_TOKEN:-demo-lark-verification-token}
-export LARK_MAIN_ENCRYPT_KEY=${LARK_MAIN_ENCRYPT_KEY:-demo-lark-encrypt-key}
-export ONEBOT_MAIN_SECRET=${ONEBOT_MAIN_SECRET:-demo-onebot-secret}
-export ONEBOT_MAIN_ACCESS_TOKEN=${ONEBOT_MAIN_ACCESS_TOKEN:-demo-onebot-access-token}
-export BOTQ_CONFIG=${BOTQ_CONFIG:-deploy/botq.example.toml}
+# shellcheck source=../deploy/quickstart.env
+source deploy/quickstart.env
 export BOTQ_LISTEN=${BOTQ_LISTEN:-127.0.0.1:8080}
 export BOTQ_LOG_FORMAT=${BOTQ_LOG_FORMAT:-pretty}
 
@@ -51,7 +46,7 @@ botq is running:
   webhooks  http://$BOTQ_LISTEN/webhooks/{qq-main,lark-main,onebot-main}
   admin     http://127.0.0.1:9090/metrics  /health/ready
 Send a signed webhook from another terminal:
-  ./target/release/botq-bench send --bot qq-main --text /ping
+  make send                         # or: make send BOT=lark-main TEXT='/echo hi' 
 and see it in the stream:
   redis-cli -u $BOTQ_REDIS_URL XRANGE 'botq:{q0}:stream' - +
 Ctrl-C stops everything.

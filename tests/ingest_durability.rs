@@ -41,11 +41,7 @@ fn hook(i: usize) -> sign::Webhook {
 fn stream_event_ids(redis: &RedisServer) -> Vec<String> {
     let mut c = redis.conn();
     let reply: redis::streams::StreamRangeReply = c.xrange_all("botq:{q0}:stream").unwrap();
-    reply
-        .ids
-        .iter()
-        .map(|e| Envelope::decode(&e.get::<Vec<u8>>("env").unwrap()).unwrap().event_id)
-        .collect()
+    reply.ids.iter().map(|e| Envelope::decode(&e.get::<Vec<u8>>("env").unwrap()).unwrap().event_id).collect()
 }
 
 #[tokio::test]

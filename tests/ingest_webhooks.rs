@@ -219,11 +219,19 @@ async fn bad_qq_requests_get_documented_errors_and_touch_nothing() {
     let good = || qq_hook("e", "ROBOT1.0_m");
     assert_refused(&t, "qq-main", &tamper(good()), 401, "invalid_signature").await;
     let body = sign::qq_group_at_body("e", "m", "g", "u", "x");
-    assert_refused(&t, "qq-main", &sign::qq("102000000", "another-secret", now_secs(), &body), 401, "invalid_signature").await;
+    assert_refused(
+        &t,
+        "qq-main",
+        &sign::qq("102000000", "another-secret", now_secs(), &body),
+        401,
+        "invalid_signature",
+    )
+    .await;
     for h in ["X-Signature-Ed25519", "X-Signature-Timestamp", "X-Bot-Appid"] {
         assert_refused(&t, "qq-main", &without(good(), h), 401, "missing_signature").await;
     }
-    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs() - 3600, &body), 401, "stale_timestamp").await;
+    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs() - 3600, &body), 401, "stale_timestamp")
+        .await;
     assert_refused(&t, "qq-main", &with_header(good(), "X-Bot-Appid", "999"), 403, "wrong_recipient").await;
     let malformed = sign::qq("102000000", QQ_SECRET, now_secs(), b"{not json");
     assert_refused(&t, "qq-main", &malformed, 400, "malformed_payload").await;
@@ -243,7 +251,8 @@ async fn qq_op13_is_answered_but_a_forged_plain_token_is_refused() {
     // The answer signs event_ts ‖ plain_token: a token shaped like an event body would
     // make botq sign a forged event (design.md §2.11).
     let forged = br#"{"op":13,"d":{"event_ts":"1725442341","plain_token":"{\"op\":0,\"id\":\"x\"}"}}"#;
-    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), forged), 400, "invalid_handshake").await;
+    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), forged), 400, "invalid_handshake")
+        .await;
     let unsigned = Webhook { headers: vec![("X-Bot-Appid".into(), "102000000".into())], body: forged.to_vec() };
     assert_refused(&t, "qq-main", &unsigned, 400, "invalid_handshake").await;
 }
@@ -258,7 +267,8 @@ async fn bad_lark_requests_get_documented_errors_and_touch_nothing() {
     for h in ["X-Lark-Signature", "X-Lark-Request-Timestamp", "X-Lark-Request-Nonce"] {
         assert_refused(&t, "lark-main", &without(good(), h), 401, "missing_signature").await;
     }
-    assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs() - 3600, &body), 401, "stale_timestamp").await;
+    assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs() - 3600, &body), 401, "stale_timestamp")
+        .await;
     let wrong_token = sign::lark_message_body("not-the-token", "ev", "om", "oc", "group", "ou", "x");
     assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs(), &wrong_token), 403, "invalid_token").await;
     assert_refused(&t, "lark-plain", &sign::lark(None, now_secs(), &wrong_token), 403, "invalid_token").await;
@@ -288,8 +298,16 @@ async fn bad_onebot_requests_get_documented_errors_and_touch_nothing() {
     assert_refused(&t, "onebot-main", &without(onebot_hook(1), "X-Signature"), 401, "missing_signature").await;
     assert_refused(&t, "onebot-main", &without(onebot_hook(1), "X-Self-ID"), 401, "missing_signature").await;
     let other = sign::onebot_group_body("20002000", 1, 2, 3, "x", now_secs());
-    assert_refused(&t, "onebot-main", &sign::onebot("20002000", Some(ONEBOT_SECRET), &other), 403, "wrong_recipient").await;
-    assert_refused(&t, "onebot-main", &sign::onebot("10001000", Some(ONEBOT_SECRET), b"{\"time\":"), 400, "malformed_payload").await;
+    assert_refused(&t, "onebot-main", &sign::onebot("20002000", Some(ONEBOT_SECRET), &other), 403, "wrong_recipient")
+        .await;
+    assert_refused(
+        &t,
+        "onebot-main",
+        &sign::onebot("10001000", Some(ONEBOT_SECRET), b"{\"time\":"),
+        400,
+        "malformed_payload",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -310,7 +328,10 @@ async fn verified_events_of_unhandled_types_are_acked_and_dropped() {
     let t = env().await;
     let qq = br#"{"op":0,"id":"FRIEND_ADD:x","d":{"openid":"o","timestamp":1},"t":"FRIEND_ADD"}"#;
     assert_eq!(t.send("qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), qq)).await.0, 200);
-    let meta = format!(r#"{{"time":{},"self_id":10001000,"post_type":"meta_event","meta_event_type":"heartbeat","status":{{}},"interval":15000}}"#, now_secs());
+    let meta = format!(
+        r#"{{"time":{},"self_id":10001000,"post_type":"meta_event","meta_event_type":"heartbeat","status":{{}},"interval":15000}}"#,
+        now_secs()
+    );
     assert_eq!(t.send("onebot-main", &sign::onebot("10001000", Some(ONEBOT_SECRET), meta.as_bytes())).await.0, 204);
     assert_eq!(t.key_count(), 0);
     let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
@@ -326,7 +347,8 @@ async fn a_chatty_group_is_acked_but_throttled_at_ingest() {
     let http = reqwest::Client::new();
     for i in 0..6 {
         let body = sign::qq_group_at_body(&format!("e{i}"), &format!("m{i}"), "NOISY", &format!("u{i}"), "hi");
-        let (status, _, _) = post(&http, &ingest.webhook_url("qq-limited"), &sign::qq("102000000", QQ_SECRET, now_secs(), &body)).await;
+        let (status, _, _) =
+            post(&http, &ingest.webhook_url("qq-limited"), &sign::qq("102000000", QQ_SECRET, now_secs(), &body)).await;
         assert_eq!(status, 200, "over-limit events are still acknowledged");
     }
     let mut c = redis.conn();
@@ -350,7 +372,8 @@ async fn admin_listener_serves_health_and_metrics() {
     let t = env().await;
     let live = t.http.get(t.ingest.admin_url("/health/live")).send().await.unwrap();
     assert_eq!(live.status(), 200);
-    let ready: serde_json::Value = t.http.get(t.ingest.admin_url("/health/ready")).send().await.unwrap().json().await.unwrap();
+    let ready: serde_json::Value =
+        t.http.get(t.ingest.admin_url("/health/ready")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
     t.send("qq-main", &qq_hook("m", "ROBOT1.0_m")).await;
     let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();

@@ -97,12 +97,19 @@ struct Shared {
 ///
 /// # Errors
 /// When a request cannot be built (a header value the HTTP stack refuses).
-pub async fn start(hooks: Arc<Hooks>, plan: Plan, budget_bytes: u64) -> anyhow::Result<(mpsc::Receiver<Vec<Prepared>>, Generator)> {
+pub async fn start(
+    hooks: Arc<Hooks>,
+    plan: Plan,
+    budget_bytes: u64,
+) -> anyhow::Result<(mpsc::Receiver<Vec<Prepared>>, Generator)> {
     let sample = prepare(&hooks, &plan, 0).map_err(anyhow::Error::msg).context("building a sample request")?;
-    let est = sample.body.len() as u64 + sample.headers.iter().map(|(k, v)| (k.as_str().len() + v.len()) as u64).sum::<u64>() + OVERHEAD_BYTES;
+    let est = sample.body.len() as u64
+        + sample.headers.iter().map(|(k, v)| (k.as_str().len() + v.len()) as u64).sum::<u64>()
+        + OVERHEAD_BYTES;
     let total_chunks = plan.total.div_ceil(CHUNK).max(1);
     let fits = (budget_bytes / (est * CHUNK)).max(4);
-    let (mode, capacity) = if total_chunks <= fits { (Mode::Pregenerated, total_chunks) } else { (Mode::Streamed, fits) };
+    let (mode, capacity) =
+        if total_chunks <= fits { (Mode::Pregenerated, total_chunks) } else { (Mode::Streamed, fits) };
     let (tx, rx) = mpsc::channel(usize::try_from(capacity).unwrap_or(usize::MAX));
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let shared = Arc::new(Shared {
@@ -135,7 +142,15 @@ pub async fn start(hooks: Arc<Hooks>, plan: Plan, budget_bytes: u64) -> anyhow::
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let prefilled = (shared.sent_chunks.load(Ordering::Acquire) * CHUNK).min(plan.total);
-    let generator = Generator { mode, prefilled, prefill_wall: started.elapsed(), est_bytes_per_request: est, threads, shared, handles };
+    let generator = Generator {
+        mode,
+        prefilled,
+        prefill_wall: started.elapsed(),
+        est_bytes_per_request: est,
+        threads,
+        shared,
+        handles,
+    };
     Ok((rx, generator))
 }
 
@@ -166,10 +181,12 @@ fn sign_chunks(n: usize, hooks: &Hooks, plan: &Plan, shared: &Shared, tx: &mpsc:
         let used = cpu::thread().unwrap_or_default().saturating_sub(base_cpu);
         shared.cpu_ms[n].store(u64::try_from(used.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
         match chunk {
-            Ok(chunk) if tx.blocking_send(chunk).is_ok() => {
+            Ok(chunk) => {
+                if tx.blocking_send(chunk).is_err() {
+                    break; // the step is over and nobody wants more
+                }
                 shared.sent_chunks.fetch_add(1, Ordering::AcqRel);
             }
-            Ok(_) => break, // the step is over and nobody wants more
             Err(e) => {
                 if let Ok(mut slot) = shared.error.lock() {
                     slot.get_or_insert(e);
@@ -185,7 +202,13 @@ fn sign_chunks(n: usize, hooks: &Hooks, plan: &Plan, shared: &Shared, tx: &mpsc:
 fn prepare(hooks: &Hooks, plan: &Plan, i: u64) -> Result<Prepared, String> {
     let chat = hooks.chat_id(plan.spread.chat(i));
     let sender = hooks.sender_id(plan.spread.sender(i));
-    let msg = Message { event: plan.event_base.wrapping_add(i), chat: &chat, sender: &sender, text: &plan.text, unix_secs: plan.unix_secs };
+    let msg = Message {
+        event: plan.event_base.wrapping_add(i),
+        chat: &chat,
+        sender: &sender,
+        text: &plan.text,
+        unix_secs: plan.unix_secs,
+    };
     let hook = hooks.build(&msg).map_err(|e| e.to_string())?;
     let mut headers = HeaderMap::with_capacity(hook.headers.len());
     for (k, v) in hook.headers {

@@ -11,6 +11,7 @@
 mod bot;
 mod raw;
 mod secret;
+mod worker;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use secrecy::SecretString;
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS};
 pub use raw::RawRateLimit;
 pub use secret::SecretSource;
+pub use worker::{Backoff, LEASE_MARGIN, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,9 @@ pub struct Config {
     pub key_prefix: String,
     pub shards: u16,
     pub ingest: IngestConfig,
+    pub worker: WorkerConfig,
+    /// How long ingest remembers a platform event id, and how long the worker's
+    /// "done" marker lasts.
     pub dedupe_ttl: Duration,
     pub log: LogConfig,
     pub bots: Vec<BotConfig>,
@@ -171,7 +176,7 @@ impl Config {
         })?;
         let mut raw: raw::RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path.replace("bot[", "bot[") };
+            let path = if path == "." { String::new() } else { path };
             Problems(vec![Problem { path, message: e.into_inner().to_string() }])
         })?;
 
@@ -182,8 +187,10 @@ impl Config {
             raw.ingest.listen = addr;
         }
         if let Some(addr) = env("BOTQ_ADMIN_LISTEN") {
-            if service == Service::Ingest {
-                raw.ingest.admin_listen = addr;
+            match service {
+                Service::Ingest => raw.ingest.admin_listen = addr,
+                Service::Worker => raw.worker.admin_listen = addr,
+                Service::Tool => {}
             }
         }
         if let Some(f) = env("BOTQ_LOG_FORMAT") {
@@ -193,10 +200,15 @@ impl Config {
             raw.log.level = l;
         }
 
-        if !(raw.redis_url.starts_with("redis://") || raw.redis_url.starts_with("rediss://") || raw.redis_url.starts_with("unix://")) {
+        if !(raw.redis_url.starts_with("redis://")
+            || raw.redis_url.starts_with("rediss://")
+            || raw.redis_url.starts_with("unix://"))
+        {
             problems.push("redis_url".into(), "must be a redis://, rediss:// or unix:// URL".into());
         }
-        if raw.key_prefix.is_empty() || !raw.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':') {
+        if raw.key_prefix.is_empty()
+            || !raw.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':')
+        {
             problems.push("key_prefix".into(), "must be non-empty and use only [A-Za-z0-9_:-]".into());
         }
         if raw.shards == 0 {
@@ -231,9 +243,13 @@ impl Config {
             }
         };
         if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            problems.push("log.level".into(), format!("{:?} is not a tracing filter such as info or botq=debug", raw.log.level));
+            problems.push(
+                "log.level".into(),
+                format!("{:?} is not a tracing filter such as info or botq=debug", raw.log.level),
+            );
         }
 
+        let worker = worker::check(&raw.worker, &mut problems);
         let default_limit = raw.ingest.rate_limit.clone();
         let mut bots = Vec::with_capacity(raw.bots.len());
         let mut seen = std::collections::HashSet::new();
@@ -259,7 +275,7 @@ impl Config {
         if problems.len() > 0 {
             return Err(problems);
         }
-        let (Some(listen), Some(admin_listen)) = (listen, admin_listen) else {
+        let (Some(listen), Some(admin_listen), Some(worker)) = (listen, admin_listen, worker) else {
             return Err(problems);
         };
         Ok(Self {
@@ -275,6 +291,7 @@ impl Config {
                 redis_timeout: Duration::from_millis(raw.ingest.redis_timeout_ms),
                 shutdown_grace: Duration::from_secs(raw.ingest.shutdown_grace_secs),
             },
+            worker,
             dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),
             log: LogConfig { format, level: raw.log.level },
             bots,

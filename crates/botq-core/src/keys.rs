@@ -6,9 +6,14 @@
 //! |---|---|---|
 //! | `botq:{q0}:stream` | stream | normalised events waiting for or in handling |
 //! | `botq:{q0}:dd:<bot>:<kind>:<id>` | string, TTL = dedupe TTL | a platform event id seen at ingest |
-//! | `botq:{q0}:rl:g:<bot>:<chat>` | string (GCRA TAT ms), TTL | ingest per-group limit |
-//! | `botq:{q0}:rl:s:<bot>:<sender>` | string (GCRA TAT ms), TTL | ingest per-sender limit |
+//! | `botq:{q0}:rl:g:<bot>:<chat>` | string (GCRA TAT µs), TTL | ingest per-group limit |
+//! | `botq:{q0}:rl:s:<bot>:<sender>` | string (GCRA TAT µs), TTL | ingest per-sender limit |
+//! | `botq:{q0}:claim:<bot>:<event id>` | string, TTL | worker claim: a consumer's lease while handling, `done` after |
+//! | `botq:{q0}:chat:<bot>:<chat>` | string, TTL = lease | per-chat ordering lock across worker replicas |
+//! | `botq:{q0}:delayed` | sorted set (score = due ms) | events waiting for a retry |
+//! | `botq:{q0}:dlq` | stream | dead letters: events that failed for good, with the reason |
 //!
+//! The stream's consumer group is [`GROUP`].
 //! Every key of one shard carries the same `{q<n>}` hash tag, so a shard's
 //! keys live in one Redis Cluster slot and one Lua script may touch them all.
 //! Events of one chat always map to the same shard (a stable FNV-1a hash of
@@ -16,6 +21,9 @@
 //! Per-sender limits are therefore per shard when `shards > 1`.
 
 use crate::ids::BotId;
+
+/// The consumer group every worker replica joins on every shard stream.
+pub const GROUP: &str = "botq-workers";
 
 /// Key builder for a deployment: the configured prefix and shard count.
 #[derive(Debug, Clone)]
@@ -75,6 +83,33 @@ impl ShardKeys {
     }
 
     #[must_use]
+    pub fn claim(&self, bot: &BotId, event_id: &str) -> String {
+        format!("{}:claim:{bot}:{event_id}", self.base)
+    }
+
+    #[must_use]
+    pub fn chat_lock(&self, bot: &BotId, chat_id: &str) -> String {
+        format!("{}:chat:{bot}:{chat_id}", self.base)
+    }
+
+    /// A key of this shard that botq never writes: stands in for a claim or
+    /// chat key in scripts when an entry has no readable envelope.
+    #[must_use]
+    pub fn placeholder(&self) -> String {
+        format!("{}:none", self.base)
+    }
+
+    #[must_use]
+    pub fn delayed(&self) -> String {
+        format!("{}:delayed", self.base)
+    }
+
+    #[must_use]
+    pub fn dlq(&self) -> String {
+        format!("{}:dlq", self.base)
+    }
+
+    #[must_use]
     pub fn group_limit(&self, bot: &BotId, chat_id: &str) -> String {
         format!("{}:rl:g:{bot}:{chat_id}", self.base)
     }
@@ -105,7 +140,16 @@ mod tests {
         let keys = Keys::new("botq", 4);
         let bot = BotId::parse("qq-main").unwrap();
         let s = keys.shard(keys.shard_of(&bot, "group-1"));
-        for k in [s.stream(), s.dedupe(&bot, "id:x"), s.group_limit(&bot, "g"), s.sender_limit(&bot, "u")] {
+        for k in [
+            s.stream(),
+            s.dedupe(&bot, "id:x"),
+            s.group_limit(&bot, "g"),
+            s.sender_limit(&bot, "u"),
+            s.claim(&bot, "e"),
+            s.chat_lock(&bot, "c"),
+            s.delayed(),
+            s.dlq(),
+        ] {
             let tag = &k[k.find('{').unwrap()..=k.find('}').unwrap()];
             assert_eq!(tag, &s.stream()[5..9], "{k}");
         }

@@ -1,9 +1,45 @@
 //! The Redis side of botq's queue.
 //!
-//! Ingest writes each accepted event into its shard's stream with one script
-//! call (`enqueue`); nothing else happens on the webhook path. Dedupe keys and
-//! rate-limit state live beside the stream under the shard's hash tag.
+//! # Data structures (per shard, keys in [`crate::keys`])
+//!
+//! - **stream**: every accepted event is one entry (`env` = the envelope,
+//!   `att` = failed attempts so far). Workers read it through one consumer
+//!   group; an entry read but not finished sits in the group's pending list
+//!   (PEL) under the reading consumer's unique name.
+//! - **claim key**: before handling, a worker sets a lease (its delivery
+//!   token, TTL = lease) with `SET NX` semantics; after success the key
+//!   becomes `done` for the dedupe TTL. A second delivery of a done event is
+//!   acked and counted as a duplicate.
+//! - **chat lock**: with per-chat ordering on, the claim also takes the
+//!   chat's lock, so two replicas never handle two events of one chat at once.
+//! - **delayed set**: failed attempts that will be retried, scored by due time.
+//! - **dead-letter stream**: events that failed for good, with the reason.
+//!
+//! # Life of an event and crash recovery
+//!
+//! Ingest `XADD`s (`enqueue`). A worker `XREADGROUP`s it (`read`), claims it
+//! (`claim`), runs the handler, then settles it (`finish`): success, retry or
+//! dead, each one script that also `XACK`s and `XDEL`s the entry, so the stream
+//! only ever holds unfinished work and its memory stays bounded.
+//!
+//! If the worker dies anywhere in between, the entry stays in the PEL and the
+//! claim lease lapses. Another replica's reclaimer (`reclaim`, `XAUTOCLAIM`
+//! with min-idle = lease) takes it over and handles it afresh; an entry that
+//! keeps killing its workers passes the delivery limit and is dead-lettered.
+//! A retry leaves the stream and waits in the delayed set; the promoter
+//! (`promote`) moves it back when due, in one script, so it is never lost nor
+//! doubled. If Redis loses the group (restart without persistence, `FLUSHALL`),
+//! reads fail with `NOGROUP` and the reader re-creates it from id 0: everything
+//! still in the stream is unfinished by construction.
 
+mod claim;
 mod enqueue;
+mod finish;
+mod group;
+mod maintenance;
 
+pub use claim::{Claim, ClaimTarget, claim};
 pub use enqueue::{EnqueueOutcome, EnqueueParams, LimitKind, enqueue};
+pub use finish::{Verdict, finish};
+pub use group::{Delivery, ensure_group, is_nogroup, read};
+pub use maintenance::{QueueStats, promote, prune_consumers, reclaim, stats};

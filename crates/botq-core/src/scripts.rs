@@ -10,3 +10,23 @@ use redis::Script;
 
 /// Backlog check, dedupe, ingest rate limits and `XADD`, atomically. See `scripts/ingest.lua`.
 pub static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ingest.lua")));
+
+/// Worker claim: lease + per-chat lock, or why not. See `scripts/claim.lua`.
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim.lua")));
+
+/// Ack + delete + done/retry/dead in one step. See `scripts/finish.lua`.
+pub static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
+
+/// Due retries back into the stream. See `scripts/promote.lua`.
+pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/promote.lua")));
+
+/// `XAUTOCLAIM` + delivery limit. See `scripts/reclaim.lua`.
+pub static RECLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/reclaim.lua")));
+
+/// Deletes an idle consumer only if it owns nothing. See `scripts/prune.lua`.
+pub static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/prune.lua")));
+
+/// Every script, for loading at startup.
+pub fn all() -> [&'static Script; 6] {
+    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE]
+}

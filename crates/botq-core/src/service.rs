@@ -38,7 +38,8 @@ pub async fn healthcheck(addr: SocketAddr) -> Result<(), String> {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }
     let probe = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let mut stream =
+            tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         stream
             .write_all(format!("GET /health/ready HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
             .await
@@ -54,5 +55,7 @@ pub async fn healthcheck(addr: SocketAddr) -> Result<(), String> {
             Err(format!("not ready (HTTP {status}): {body}"))
         }
     };
-    tokio::time::timeout(Duration::from_secs(3), probe).await.map_err(|_| format!("no answer from {addr} within 3 s"))?
+    tokio::time::timeout(Duration::from_secs(3), probe)
+        .await
+        .map_err(|_| format!("no answer from {addr} within 3 s"))?
 }

@@ -50,10 +50,11 @@ pub async fn run(
     botq_core::telemetry::record_build_info("ingest");
     let startup = tokio::spawn(finish_startup(state.clone(), shutdown.clone()));
 
-    let public = axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let public =
+        axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let stop_admin = CancellationToken::new();
-    let admin_srv = axum::serve(admin, admin::router(state)).with_graceful_shutdown(stop_admin.clone().cancelled_owned());
-    let admin_task = tokio::spawn(admin_srv.into_future());
+    let admin_task =
+        tokio::spawn(botq_admin::serve(admin, Arc::new(admin::IngestReadiness(state)), stop_admin.clone()));
 
     let public_task = tokio::spawn(public.into_future());
     let public_result = tokio::select! {

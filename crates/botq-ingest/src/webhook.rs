@@ -107,7 +107,10 @@ async fn process(
             ("unavailable", unavailable.into_response())
         }
         Err(_) => {
-            warn!(timeout_ms = state.redis_timeout.as_millis(), "redis did not answer in time; asking the platform to retry");
+            warn!(
+                timeout_ms = state.redis_timeout.as_millis(),
+                "redis did not answer in time; asking the platform to retry"
+            );
             ("unavailable", unavailable.into_response())
         }
     }
@@ -115,10 +118,8 @@ async fn process(
 
 /// Reads the body, refusing more than `limit` bytes before buffering them.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge);
     }

@@ -26,7 +26,8 @@ pub struct IngestHandle {
 pub fn config(toml: &str, redis_url: &str) -> Config {
     let url = redis_url.to_owned();
     let env = move |k: &str| (k == "BOTQ_REDIS_URL").then(|| url.clone());
-    Config::from_toml(toml, Service::Ingest, &env, Path::new(".")).unwrap_or_else(|p| panic!("test config invalid:\n{p}"))
+    Config::from_toml(toml, Service::Ingest, &env, Path::new("."))
+        .unwrap_or_else(|p| panic!("test config invalid:\n{p}"))
 }
 
 impl IngestHandle {
@@ -55,7 +56,8 @@ impl IngestHandle {
         let admin_addr = admin.local_addr().expect("local addr");
         let state = Arc::new(botq_ingest::AppState::from_config(cfg).expect("ingest state"));
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(botq_ingest::run(listener, admin, state.clone(), cfg.ingest.shutdown_grace, shutdown.clone()));
+        let task =
+            tokio::spawn(botq_ingest::run(listener, admin, state.clone(), cfg.ingest.shutdown_grace, shutdown.clone()));
         Self { addr, admin_addr, state, shutdown, task: Some(task) }
     }
 

@@ -62,7 +62,11 @@ impl RedisServer {
     fn spawn(&mut self) -> Result<(), ()> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(if self.durable { ["--appendonly", "yes", "--appendfsync", "always"] } else { ["--appendonly", "no", "--appendfsync", "everysec"] })
+            .args(if self.durable {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .args(["--dir", &self.dir.to_string_lossy()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

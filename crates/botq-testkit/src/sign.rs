@@ -100,7 +100,15 @@ pub fn lark(encrypt_key: Option<&str>, timestamp: i64, plaintext: &[u8]) -> Webh
 
 /// A Lark schema-2.0 `im.message.receive_v1` body with a text message.
 #[must_use]
-pub fn lark_message_body(token: &str, event_id: &str, message_id: &str, chat_id: &str, chat_type: &str, sender: &str, text: &str) -> Vec<u8> {
+pub fn lark_message_body(
+    token: &str,
+    event_id: &str,
+    message_id: &str,
+    chat_id: &str,
+    chat_type: &str,
+    sender: &str,
+    text: &str,
+) -> Vec<u8> {
     let content = serde_json_string(&format!(r#"{{"text":"{text}"}}"#));
     format!(
         r#"{{"schema":"2.0","header":{{"event_id":"{event_id}","event_type":"im.message.receive_v1","create_time":"1763700000000","token":"{token}","app_id":"cli_a0000000000000","tenant_key":"t"}},"event":{{"sender":{{"sender_id":{{"open_id":"{sender}","union_id":"on_x","user_id":"u"}},"sender_type":"user","tenant_key":"t"}},"message":{{"message_id":"{message_id}","create_time":"1763700000000","chat_id":"{chat_id}","chat_type":"{chat_type}","message_type":"text","content":{content},"mentions":[]}}}}}}"#
@@ -132,10 +140,8 @@ pub fn onebot_signature(secret: &str, body: &[u8]) -> String {
 /// A OneBot v11 HTTP POST report, signed when `secret` is given.
 #[must_use]
 pub fn onebot(self_id: &str, secret: Option<&str>, body: &[u8]) -> Webhook {
-    let mut headers = vec![
-        ("Content-Type".to_owned(), "application/json".to_owned()),
-        ("X-Self-ID".to_owned(), self_id.to_owned()),
-    ];
+    let mut headers =
+        vec![("Content-Type".to_owned(), "application/json".to_owned()), ("X-Self-ID".to_owned(), self_id.to_owned())];
     if let Some(s) = secret {
         headers.push(("X-Signature".into(), onebot_signature(s, body)));
     }
@@ -144,7 +150,14 @@ pub fn onebot(self_id: &str, secret: Option<&str>, body: &[u8]) -> Webhook {
 
 /// A OneBot v11 group message report.
 #[must_use]
-pub fn onebot_group_body(self_id: &str, message_id: i64, group_id: i64, user_id: i64, text: &str, time: i64) -> Vec<u8> {
+pub fn onebot_group_body(
+    self_id: &str,
+    message_id: i64,
+    group_id: i64,
+    user_id: i64,
+    text: &str,
+    time: i64,
+) -> Vec<u8> {
     format!(
         r#"{{"time":{time},"self_id":{self_id},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{message_id},"group_id":{group_id},"user_id":{user_id},"anonymous":null,"message":"{text}","raw_message":"{text}","font":0,"sender":{{"user_id":{user_id},"nickname":"n","card":"","role":"member"}}}}"#
     )

@@ -55,15 +55,19 @@ fn deliver(cfg: &Config, bot: &str, event: u64, text: &str) -> Event {
     let bot = cfg.bot(bot).expect("bot in test config");
     let hooks = Hooks::from_bot(bot).unwrap();
     let (chat, sender) = (hooks.chat_id(7), hooks.sender_id(9));
-    let hook = hooks
-        .build(&Message { event, chat: &chat, sender: &sender, text, unix_secs: NOW_SECS })
-        .unwrap();
+    let hook = hooks.build(&Message { event, chat: &chat, sender: &sender, text, unix_secs: NOW_SECS }).unwrap();
     let mut headers = HeaderMap::new();
     for (k, v) in &hook.headers {
         headers.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
     }
     let adapter = bot.adapter().unwrap();
-    let req = Inbound { bot: &bot.id, headers: &headers, body: &hook.body, now_ms: NOW_SECS * 1000, request_id: RequestId::new() };
+    let req = Inbound {
+        bot: &bot.id,
+        headers: &headers,
+        body: &hook.body,
+        now_ms: NOW_SECS * 1000,
+        request_id: RequestId::new(),
+    };
     match adapter.handle(&req) {
         Ok(Outcome::Event(e)) => {
             assert_eq!(e.envelope.chat_kind, ChatKind::Group);
@@ -90,7 +94,12 @@ fn each_event_number_gets_its_own_dedupe_keys() {
     for bot in ["qq", "lark-encrypted", "onebot-signed"] {
         let a = deliver(&cfg, bot, 1, "/ping");
         let b = deliver(&cfg, bot, 2, "/ping");
-        assert!(a.dedupe_keys.iter().all(|k| !b.dedupe_keys.contains(k)), "{bot}: {:?} vs {:?}", a.dedupe_keys, b.dedupe_keys);
+        assert!(
+            a.dedupe_keys.iter().all(|k| !b.dedupe_keys.contains(k)),
+            "{bot}: {:?} vs {:?}",
+            a.dedupe_keys,
+            b.dedupe_keys
+        );
         assert_ne!(a.envelope.event_id, b.envelope.event_id, "{bot}");
     }
 }
@@ -117,7 +126,8 @@ fn onebot_without_app_id_reports_as_the_default_self_id() {
 fn onebot_ids_that_are_not_numbers_are_refused_with_the_flag_to_fix() {
     let cfg = config();
     let hooks = Hooks::from_bot(cfg.bot("onebot-signed").unwrap()).unwrap();
-    let err = hooks.build(&Message { event: 1, chat: "oc_x", sender: "2", text: "/ping", unix_secs: NOW_SECS }).unwrap_err();
+    let err =
+        hooks.build(&Message { event: 1, chat: "oc_x", sender: "2", text: "/ping", unix_secs: NOW_SECS }).unwrap_err();
     assert!(err.to_string().contains("--chat"), "{err}");
 }
 
@@ -125,7 +135,8 @@ fn onebot_ids_that_are_not_numbers_are_refused_with_the_flag_to_fix() {
 fn encrypted_lark_bodies_do_not_carry_the_plaintext() {
     let cfg = config();
     let hooks = Hooks::from_bot(cfg.bot("lark-encrypted").unwrap()).unwrap();
-    let hook = hooks.build(&Message { event: 1, chat: "oc_1", sender: "ou_1", text: "/ping", unix_secs: NOW_SECS }).unwrap();
+    let hook =
+        hooks.build(&Message { event: 1, chat: "oc_1", sender: "ou_1", text: "/ping", unix_secs: NOW_SECS }).unwrap();
     let body = String::from_utf8(hook.body).unwrap();
     assert!(body.starts_with(r#"{"encrypt":"#) && !body.contains("ping"), "{body}");
     assert!(hook.headers.iter().any(|(k, _)| k == "X-Lark-Signature"));

@@ -62,8 +62,7 @@ impl BotConfig {
                 .map_err(|e| e.to_string())?,
             ),
             Platform::Onebot => Adapter::Onebot(
-                onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref())
-                    .map_err(|e| e.to_string())?,
+                onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref()).map_err(|e| e.to_string())?,
             ),
         };
         Ok(adapter)
@@ -101,7 +100,8 @@ pub(super) fn check_bot(
         "lark" => Some(Platform::Lark),
         "onebot" => Some(Platform::Onebot),
         other => {
-            problems.push(format!("{path}.platform"), format!("unknown platform {other:?}; expected qq, lark or onebot"));
+            problems
+                .push(format!("{path}.platform"), format!("unknown platform {other:?}; expected qq, lark or onebot"));
             None
         }
     };
@@ -125,18 +125,16 @@ pub(super) fn check_bot(
             problems.push(format!("{path}.{key}"), format!("required for {} bots", platform.as_str()));
         }
     }
-    if platform == Platform::Onebot {
-        if let Some(self_id) = &raw.app_id {
-            if self_id.is_empty() || !self_id.bytes().all(|b| b.is_ascii_digit()) {
-                problems.push(format!("{path}.app_id"), "a OneBot app_id is the bot's QQ number (digits)".to_owned());
-            }
-        }
+    if let (Platform::Onebot, Some(self_id)) = (platform, &raw.app_id)
+        && (self_id.is_empty() || !self_id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        problems.push(format!("{path}.app_id"), "a OneBot app_id is the bot's QQ number (digits)".to_owned());
     }
     for (key, url) in [("api_base", &raw.api_base), ("token_url", &raw.token_url)] {
-        if let Some(url) = url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                problems.push(format!("{path}.{key}"), "must be an http:// or https:// URL".to_owned());
-            }
+        if let Some(url) = url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!("{path}.{key}"), "must be an http:// or https:// URL".to_owned());
         }
     }
     let mut secret = |key: &str, src: &Option<SecretSource>| -> Option<SecretString> {

@@ -20,6 +20,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub ingest: RawIngest,
     #[serde(default)]
+    pub worker: RawWorker,
+    #[serde(default)]
     pub dedupe: RawDedupe,
     #[serde(default)]
     pub log: RawLog,
@@ -79,6 +81,65 @@ pub struct RawRateLimit {
 impl Default for RawRateLimit {
     fn default() -> Self {
         Self { group_per_sec: 20.0, group_burst: 60, sender_per_sec: 3.0, sender_burst: 15 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawWorker {
+    pub admin_listen: String,
+    pub concurrency: u32,
+    pub per_chat_ordering: bool,
+    pub handler_timeout_secs: u64,
+    pub lease_secs: u64,
+    pub max_attempts: u32,
+    pub max_deliveries: u32,
+    pub shutdown_grace_secs: u64,
+    pub read_block_ms: u64,
+    pub promote_interval_ms: u64,
+    pub reclaim_interval_ms: u64,
+    pub sample_interval_ms: u64,
+    pub dlq_max_len: u64,
+    pub backoff: RawBackoff,
+    pub skill_concurrency: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for RawWorker {
+    fn default() -> Self {
+        Self {
+            admin_listen: "127.0.0.1:9091".into(),
+            concurrency: 64,
+            per_chat_ordering: true,
+            handler_timeout_secs: 30,
+            lease_secs: 60,
+            max_attempts: 5,
+            max_deliveries: 5,
+            shutdown_grace_secs: 20,
+            read_block_ms: 1_000,
+            promote_interval_ms: 100,
+            reclaim_interval_ms: 1_000,
+            sample_interval_ms: 5_000,
+            dlq_max_len: 100_000,
+            backoff: RawBackoff::default(),
+            skill_concurrency: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// Retry delays: exponential from `initial_ms` by `multiplier`, capped at
+/// `max_ms`, each randomised by ± `jitter` (a fraction).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBackoff {
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub multiplier: f64,
+    pub jitter: f64,
+}
+
+impl Default for RawBackoff {
+    fn default() -> Self {
+        Self { initial_ms: 1_000, max_ms: 300_000, multiplier: 2.0, jitter: 0.2 }
     }
 }
 

@@ -15,12 +15,8 @@ use serde::Deserialize;
 #[serde(untagged)]
 pub enum SecretSource {
     Literal(String),
-    Env {
-        env: String,
-    },
-    File {
-        file: PathBuf,
-    },
+    Env { env: String },
+    File { file: PathBuf },
 }
 
 impl SecretSource {
@@ -29,16 +25,10 @@ impl SecretSource {
     /// # Errors
     /// A message naming the variable or file when it is unset, unreadable or
     /// empty.
-    pub fn resolve(
-        &self,
-        env: &dyn Fn(&str) -> Option<String>,
-        base_dir: &Path,
-    ) -> Result<SecretString, String> {
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>, base_dir: &Path) -> Result<SecretString, String> {
         let value = match self {
             Self::Literal(s) => s.clone(),
-            Self::Env { env: name } => {
-                env(name).ok_or_else(|| format!("environment variable {name} is not set"))?
-            }
+            Self::Env { env: name } => env(name).ok_or_else(|| format!("environment variable {name} is not set"))?,
             Self::File { file } => {
                 let path = base_dir.join(file);
                 let text = std::fs::read_to_string(&path)

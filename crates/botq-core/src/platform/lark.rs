@@ -141,11 +141,7 @@ impl LarkAdapter {
     fn check_token(&self, payload: Payload) -> Result<Verified, Reject> {
         let expected = self.verification_token.expose_secret().as_bytes();
         let claimed = payload.token().ok_or(Reject::InvalidToken)?;
-        if bool::from(claimed.as_bytes().ct_eq(expected)) {
-            Ok(Verified(payload))
-        } else {
-            Err(Reject::InvalidToken)
-        }
+        if bool::from(claimed.as_bytes().ct_eq(expected)) { Ok(Verified(payload)) } else { Err(Reject::InvalidToken) }
     }
 }
 

@@ -51,14 +51,9 @@ impl OnebotAdapter {
         if let Some(id) = &self_id
             && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(KeyError::Invalid(
-                "self_id must be the bot's QQ number (digits)",
-            ));
+            return Err(KeyError::Invalid("self_id must be the bot's QQ number (digits)"));
         }
-        Ok(Self {
-            self_id,
-            secret: secret.cloned(),
-        })
+        Ok(Self { self_id, secret: secret.cloned() })
     }
 
     /// Verifies and normalises one webhook.
@@ -72,8 +67,7 @@ impl OnebotAdapter {
 
     fn verify<'a>(&self, req: &Inbound<'a>) -> Result<Verified<'a>, Reject> {
         if let Some(secret) = &self.secret {
-            let signature =
-                header(req.headers, SIGNATURE_HEADER).ok_or(Reject::MissingSignature)?;
+            let signature = header(req.headers, SIGNATURE_HEADER).ok_or(Reject::MissingSignature)?;
             if !signature_matches(secret, req.body, signature) {
                 return Err(Reject::InvalidSignature);
             }
@@ -82,10 +76,7 @@ impl OnebotAdapter {
         if self.self_id.as_deref().is_some_and(|want| want != self_id) {
             return Err(Reject::WrongRecipient);
         }
-        Ok(Verified {
-            self_id,
-            body: req.body,
-        })
+        Ok(Verified { self_id, body: req.body })
     }
 }
 

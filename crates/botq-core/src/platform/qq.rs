@@ -49,11 +49,7 @@ impl QqAdapter {
     ///
     /// # Errors
     /// [`KeyError::EmptySecret`] when the secret is empty.
-    pub fn new(
-        app_id: String,
-        secret: &SecretString,
-        window: TimestampWindow,
-    ) -> Result<Self, KeyError> {
+    pub fn new(app_id: String, secret: &SecretString, window: TimestampWindow) -> Result<Self, KeyError> {
         let signing_key = Box::new(derive_signing_key(secret)?);
         Ok(Self { app_id, signing_key, window })
     }
@@ -95,9 +91,7 @@ impl QqAdapter {
     /// else an unsigned body is simply unauthenticated, whatever it holds.
     fn handle_unsigned(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
         match Frame::parse(req.body) {
-            Ok(frame) if frame.op == OP_VALIDATION => {
-                handshake::answer(&self.signing_key, req.body)
-            }
+            Ok(frame) if frame.op == OP_VALIDATION => handshake::answer(&self.signing_key, req.body),
             _ => Err(Reject::MissingSignature),
         }
     }

@@ -69,7 +69,8 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let env = &event.envelope;
-    let (group_iv, group_burst) = interval_us(params.limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));
+    let (group_iv, group_burst) =
+        interval_us(params.limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));
     let (sender_iv, sender_burst) = interval_us(params.limits.sender);
     let mut inv = scripts::INGEST.prepare_invoke();
     inv.key(keys.stream());

@@ -33,21 +33,12 @@ struct Encrypted {
 impl EncryptKey {
     pub(super) fn new(raw: &SecretString) -> Self {
         let aes_key: [u8; 32] = Sha256::digest(raw.expose_secret().as_bytes()).into();
-        Self {
-            raw: raw.clone(),
-            aes_key: SecretBox::new(Box::new(aes_key)),
-        }
+        Self { raw: raw.clone(), aes_key: SecretBox::new(Box::new(aes_key)) }
     }
 
     /// Whether `signature` (hex, either case) is Lark's signature of `body`
     /// sent with these timestamp and nonce headers. Constant time.
-    pub(super) fn signature_matches(
-        &self,
-        timestamp: &str,
-        nonce: &str,
-        body: &[u8],
-        signature: &str,
-    ) -> bool {
+    pub(super) fn signature_matches(&self, timestamp: &str, nonce: &str, body: &[u8], signature: &str) -> bool {
         let mut claimed = [0u8; 32];
         if hex::decode_to_slice(signature, &mut claimed).is_err() {
             return false;
@@ -72,16 +63,12 @@ impl EncryptKey {
     /// [`Reject::MalformedPayload`] when the body is not that envelope or
     /// does not decrypt under this key.
     pub(super) fn decrypt_body(&self, body: &[u8]) -> Result<Vec<u8>, Reject> {
-        let envelope: Encrypted =
-            serde_json::from_slice(body).map_err(|_| Reject::MalformedPayload)?;
-        self.decrypt(&envelope.encrypt)
-            .ok_or(Reject::MalformedPayload)
+        let envelope: Encrypted = serde_json::from_slice(body).map_err(|_| Reject::MalformedPayload)?;
+        self.decrypt(&envelope.encrypt).ok_or(Reject::MalformedPayload)
     }
 
     fn decrypt(&self, encrypt: &str) -> Option<Vec<u8>> {
-        let buf = base64::engine::general_purpose::STANDARD
-            .decode(encrypt)
-            .ok()?;
+        let buf = base64::engine::general_purpose::STANDARD.decode(encrypt).ok()?;
         let (iv, ciphertext) = buf.split_at_checked(16)?;
         if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
             return None;
@@ -98,20 +85,14 @@ impl EncryptKey {
 pub(super) fn encrypt_for_test(encrypt_key: &str, iv: [u8; 16], plaintext: &[u8]) -> String {
     use cbc::cipher::BlockEncryptMut;
     let key = Sha256::digest(encrypt_key.as_bytes());
-    let ciphertext = cbc::Encryptor::<Aes256>::new_from_slices(&key, &iv)
-        .unwrap()
-        .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
+    let ciphertext =
+        cbc::Encryptor::<Aes256>::new_from_slices(&key, &iv).unwrap().encrypt_padded_vec_mut::<Pkcs7>(plaintext);
     base64::engine::general_purpose::STANDARD.encode([iv.as_slice(), &ciphertext].concat())
 }
 
 /// Lark's signature header value for `body`, for building test requests.
 #[cfg(test)]
-pub(super) fn sign_for_test(
-    encrypt_key: &str,
-    timestamp: &str,
-    nonce: &str,
-    body: &[u8],
-) -> String {
+pub(super) fn sign_for_test(encrypt_key: &str, timestamp: &str, nonce: &str, body: &[u8]) -> String {
     let key = EncryptKey::new(&SecretString::from(encrypt_key));
     hex::encode(key.sign(timestamp, nonce, body))
 }
@@ -167,10 +148,7 @@ mod tests {
 
     #[test]
     fn the_wrong_key_does_not_decrypt() {
-        assert_eq!(
-            key("wrong key").decrypt("P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="),
-            None
-        );
+        assert_eq!(key("wrong key").decrypt("P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="), None);
     }
 
     #[test]
@@ -205,16 +183,7 @@ mod tests {
     #[test]
     fn decrypt_body_accepts_only_the_encrypt_envelope() {
         let body = format!(r#"{{"encrypt":"{V_LARK_2_ENCRYPT}"}}"#);
-        assert_eq!(
-            key("1212121212")
-                .decrypt_body(body.as_bytes())
-                .unwrap()
-                .len(),
-            432
-        );
-        assert_eq!(
-            key("1212121212").decrypt_body(b"{}"),
-            Err(Reject::MalformedPayload)
-        );
+        assert_eq!(key("1212121212").decrypt_body(body.as_bytes()).unwrap().len(), 432);
+        assert_eq!(key("1212121212").decrypt_body(b"{}"), Err(Reject::MalformedPayload));
     }
 }

@@ -94,6 +94,7 @@ impl Base<'_, '_> {
     ) -> Result<Outcome, Reject> {
         let ev = MessageReceiveV1::deserialize(event).map_err(|_| Reject::MalformedPayload)?;
         let msg = ev.message;
+        let sender_id = ev.sender.sender_id.open_id.ok_or(Reject::MalformedPayload)?;
         let chat_kind = match msg.chat_type.as_str() {
             "p2p" => ChatKind::Private,
             "group" | "topic_group" => ChatKind::Group,
@@ -110,11 +111,7 @@ impl Base<'_, '_> {
             message_id: msg.message_id,
             chat_kind,
             chat_id: msg.chat_id,
-            sender_id: ev
-                .sender
-                .sender_id
-                .open_id
-                .ok_or(Reject::MalformedPayload)?,
+            sender_id,
             sender_is_bot: ev.sender.sender_type != "user",
             text,
             mentions_bot,
@@ -129,24 +126,16 @@ impl Base<'_, '_> {
     /// default setup a leading mention is almost always the bot.
     fn mentions_bot(&self, mentions: &[Mention], text: &str) -> bool {
         if let Some(bot) = self.bot_open_id {
-            return mentions
-                .iter()
-                .any(|m| m.id.as_ref().and_then(|id| id.open_id.as_deref()) == Some(bot));
+            return mentions.iter().any(|m| m.id.as_ref().and_then(|id| id.open_id.as_deref()) == Some(bot));
         }
         let opening = text.trim_start();
         mentions.iter().any(|m| {
             m.mentioned_type.as_deref() == Some("bot")
-                || m.key
-                    .as_deref()
-                    .is_some_and(|k| !k.is_empty() && opening.starts_with(k))
+                || m.key.as_deref().is_some_and(|k| !k.is_empty() && opening.starts_with(k))
         })
     }
 
-    pub(super) fn message_v1(
-        &self,
-        event_id: String,
-        event: serde_json::Value,
-    ) -> Result<Outcome, Reject> {
+    pub(super) fn message_v1(&self, event_id: String, event: serde_json::Value) -> Result<Outcome, Reject> {
         let ev = MessageV1::deserialize(event).map_err(|_| Reject::MalformedPayload)?;
         if ev.kind != "message" {
             return Ok(ignored(IgnoredKind::EventType));
@@ -175,10 +164,7 @@ impl Base<'_, '_> {
     }
 
     fn event(&self, p: Parts) -> Outcome {
-        let dedupe_keys = vec![
-            format!("id:{}", p.event_id),
-            format!("msg:{}", p.message_id),
-        ];
+        let dedupe_keys = vec![format!("id:{}", p.event_id), format!("msg:{}", p.message_id)];
         Outcome::Event(Event {
             envelope: Envelope {
                 version: ENVELOPE_VERSION,
@@ -215,8 +201,7 @@ fn message_text(message_type: &str, content: &str) -> Result<Option<String>, Rej
             Ok(Some(c.text))
         }
         "post" => {
-            let c: serde_json::Value =
-                serde_json::from_str(content).map_err(|_| Reject::MalformedPayload)?;
+            let c: serde_json::Value = serde_json::from_str(content).map_err(|_| Reject::MalformedPayload)?;
             Ok(post_text(&c).filter(|t| !t.trim().is_empty()))
         }
         _ => Ok(None),
@@ -231,16 +216,10 @@ fn post_text(post: &serde_json::Value) -> Option<String> {
     let post = if post.get("content").is_some() {
         post
     } else {
-        post.as_object()?
-            .values()
-            .find(|v| v.get("content").is_some())?
+        post.as_object()?.values().find(|v| v.get("content").is_some())?
     };
     let mut lines = Vec::new();
-    if let Some(title) = post
-        .get("title")
-        .and_then(|t| t.as_str())
-        .filter(|t| !t.is_empty())
-    {
+    if let Some(title) = post.get("title").and_then(|t| t.as_str()).filter(|t| !t.is_empty()) {
         lines.push(title.to_owned());
     }
     for paragraph in post.get("content")?.as_array()? {
@@ -248,10 +227,7 @@ fn post_text(post: &serde_json::Value) -> Option<String> {
         for element in paragraph.as_array().into_iter().flatten() {
             let piece = match element.get("tag").and_then(|t| t.as_str()) {
                 Some("text" | "a") => element.get("text").and_then(|t| t.as_str()),
-                Some("at") => element
-                    .get("user_id")
-                    .and_then(|t| t.as_str())
-                    .filter(|k| k.starts_with('@')),
+                Some("at") => element.get("user_id").and_then(|t| t.as_str()).filter(|k| k.starts_with('@')),
                 _ => None,
             };
             line.push_str(piece.unwrap_or_default());

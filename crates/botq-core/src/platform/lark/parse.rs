@@ -13,7 +13,7 @@ use crate::platform::{IgnoredKind, Inbound, Outcome, Reject, Reply};
 use super::Verified;
 use super::message::Base;
 
-pub(super) const URL_VERIFICATION: &str = "url_verification";
+const URL_VERIFICATION: &str = "url_verification";
 const MESSAGE_RECEIVE_V1: &str = "im.message.receive_v1";
 
 /// The top level of a decrypted Lark body: a challenge, a schema 2.0 event
@@ -69,11 +69,7 @@ impl Payload {
 }
 
 /// Turns a verified body into what ingest should do with it.
-pub(super) fn normalise(
-    verified: Verified,
-    req: &Inbound<'_>,
-    bot_open_id: Option<&str>,
-) -> Result<Outcome, Reject> {
+pub(super) fn normalise(verified: Verified, req: &Inbound<'_>, bot_open_id: Option<&str>) -> Result<Outcome, Reject> {
     let payload = verified.0;
     if payload.is_url_verification() {
         let challenge = payload.challenge.ok_or(Reject::MalformedPayload)?;

@@ -25,13 +25,7 @@ fn window() -> TimestampWindow {
 
 fn encrypted_adapter() -> LarkAdapter {
     let key = SecretString::from(KEY);
-    LarkAdapter::new(
-        "cli_a".into(),
-        &SecretString::from(TOKEN),
-        Some(&key),
-        window(),
-    )
-    .unwrap()
+    LarkAdapter::new("cli_a".into(), &SecretString::from(TOKEN), Some(&key), window()).unwrap()
 }
 
 fn plain_adapter() -> LarkAdapter {
@@ -40,13 +34,7 @@ fn plain_adapter() -> LarkAdapter {
 
 fn handle(adapter: &LarkAdapter, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, Reject> {
     let bot = BotId::parse("lark-main").unwrap();
-    let req = Inbound {
-        bot: &bot,
-        headers,
-        body,
-        now_ms: NOW_MS,
-        request_id: RequestId::new(),
-    };
+    let req = Inbound { bot: &bot, headers, body, now_ms: NOW_MS, request_id: RequestId::new() };
     adapter.handle(&req)
 }
 
@@ -71,10 +59,7 @@ fn challenge(token: &str) -> String {
 }
 
 fn answer(challenge: &str) -> Outcome {
-    Outcome::Handshake(Reply::json(
-        200,
-        format!(r#"{{"challenge":"{challenge}"}}"#),
-    ))
+    Outcome::Handshake(Reply::json(200, format!(r#"{{"challenge":"{challenge}"}}"#)))
 }
 
 fn contact_event(token: &str) -> String {
@@ -99,13 +84,7 @@ fn unsigned_encrypted_challenge_is_answered_with_the_exact_challenge() {
 
 #[test]
 fn sdk_test_ciphertext_is_a_challenge_answered_with_its_challenge() {
-    let adapter = LarkAdapter::new(
-        "cli_x".into(),
-        &"v".into(),
-        Some(&"1212121212".into()),
-        window(),
-    )
-    .unwrap();
+    let adapter = LarkAdapter::new("cli_x".into(), &"v".into(), Some(&"1212121212".into()), window()).unwrap();
     let body = format!(r#"{{"encrypt":"{V_LARK_2_ENCRYPT}"}}"#);
     let out = handle(&adapter, &HeaderMap::new(), body.as_bytes());
     assert_eq!(out, Ok(answer("1212")));
@@ -122,14 +101,8 @@ fn plain_challenge_is_answered_with_the_challenge_escaped_as_json() {
 fn challenge_with_the_wrong_token_is_refused() {
     let body = encrypted(&challenge("nope"));
     let adapter = encrypted_adapter();
-    assert_eq!(
-        handle(&adapter, &HeaderMap::new(), &body),
-        Err(Reject::InvalidToken)
-    );
-    assert_eq!(
-        handle(&adapter, &signed(KEY, TS, &body), &body),
-        Err(Reject::InvalidToken)
-    );
+    assert_eq!(handle(&adapter, &HeaderMap::new(), &body), Err(Reject::InvalidToken));
+    assert_eq!(handle(&adapter, &signed(KEY, TS, &body), &body), Err(Reject::InvalidToken));
     let plain = challenge("nope");
     let out = handle(&plain_adapter(), &HeaderMap::new(), plain.as_bytes());
     assert_eq!(out, Err(Reject::InvalidToken));
@@ -140,11 +113,7 @@ fn unsigned_event_is_refused_even_when_it_decrypts() {
     let body = encrypted(&contact_event(TOKEN));
     let out = handle(&encrypted_adapter(), &HeaderMap::new(), &body);
     assert_eq!(out, Err(Reject::MissingSignature));
-    let out = handle(
-        &encrypted_adapter(),
-        &HeaderMap::new(),
-        b"{\"encrypt\":\"garbage\"}",
-    );
+    let out = handle(&encrypted_adapter(), &HeaderMap::new(), b"{\"encrypt\":\"garbage\"}");
     assert_eq!(out, Err(Reject::MissingSignature));
 }
 
@@ -152,12 +121,7 @@ fn unsigned_event_is_refused_even_when_it_decrypts() {
 fn signed_verified_event_of_another_type_is_ignored() {
     let body = encrypted(&contact_event(TOKEN));
     let out = handle(&encrypted_adapter(), &signed(KEY, TS, &body), &body);
-    assert_eq!(
-        out,
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType
-        })
-    );
+    assert_eq!(out, Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
 }
 
 #[test]
@@ -166,10 +130,7 @@ fn any_missing_signature_header_is_refused() {
     for name in [TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER] {
         let mut h = signed(KEY, TS, &body);
         h.remove(name);
-        assert_eq!(
-            handle(&encrypted_adapter(), &h, &body),
-            Err(Reject::MissingSignature)
-        );
+        assert_eq!(handle(&encrypted_adapter(), &h, &body), Err(Reject::MissingSignature));
     }
 }
 
@@ -179,10 +140,7 @@ fn tampered_body_fails_the_signature() {
     let headers = signed(KEY, TS, &body);
     let mut tampered = body.clone();
     tampered.insert(1, b' ');
-    assert_eq!(
-        handle(&encrypted_adapter(), &headers, &tampered),
-        Err(Reject::InvalidSignature)
-    );
+    assert_eq!(handle(&encrypted_adapter(), &headers, &tampered), Err(Reject::InvalidSignature));
 }
 
 #[test]
@@ -199,41 +157,22 @@ fn uppercase_signature_hex_is_accepted() {
     let upper = h[SIGNATURE_HEADER].to_str().unwrap().to_ascii_uppercase();
     h.insert(SIGNATURE_HEADER, HeaderValue::from_str(&upper).unwrap());
     let out = handle(&encrypted_adapter(), &h, &body);
-    assert_eq!(
-        out,
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType
-        })
-    );
+    assert_eq!(out, Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
 }
 
 #[test]
 fn timestamp_that_is_not_digits_fails_the_signature() {
     let body = encrypted(&contact_event(TOKEN));
-    for ts in [
-        "",
-        "-1700000000",
-        "+1700000000",
-        "17e8",
-        "99999999999999999999",
-    ] {
+    for ts in ["", "-1700000000", "+1700000000", "17e8", "99999999999999999999"] {
         let h = signed(KEY, ts, &body);
-        assert_eq!(
-            handle(&encrypted_adapter(), &h, &body),
-            Err(Reject::InvalidSignature),
-            "{ts}"
-        );
+        assert_eq!(handle(&encrypted_adapter(), &h, &body), Err(Reject::InvalidSignature), "{ts}");
     }
 }
 
 #[test]
 fn stale_timestamp_is_refused_after_the_signature_checks_out() {
     let body = encrypted(&contact_event(TOKEN));
-    let out = handle(
-        &encrypted_adapter(),
-        &signed(KEY, "1699999000", &body),
-        &body,
-    );
+    let out = handle(&encrypted_adapter(), &signed(KEY, "1699999000", &body), &body);
     assert_eq!(out, Err(Reject::StaleTimestamp));
 }
 
@@ -242,8 +181,7 @@ fn event_with_the_wrong_or_no_token_is_refused() {
     for plaintext in [
         contact_event("nope"),
         contact_event(""),
-        r#"{"schema":"2.0","header":{"event_id":"e1","event_type":"x"},"token":"vErIfIcAtIoN"}"#
-            .into(),
+        r#"{"schema":"2.0","header":{"event_id":"e1","event_type":"x"},"token":"vErIfIcAtIoN"}"#.into(),
     ] {
         let body = encrypted(&plaintext);
         let out = handle(&encrypted_adapter(), &signed(KEY, TS, &body), &body);
@@ -256,31 +194,17 @@ fn event_with_the_wrong_or_no_token_is_refused() {
 #[test]
 fn signed_body_that_is_not_an_encrypted_envelope_is_malformed() {
     let adapter = encrypted_adapter();
-    for body in [
-        contact_event(TOKEN),
-        "{\"encrypt\":\"AAAA\"}".into(),
-        "not json".into(),
-    ] {
+    for body in [contact_event(TOKEN), "{\"encrypt\":\"AAAA\"}".into(), "not json".into()] {
         let out = handle(&adapter, &signed(KEY, TS, body.as_bytes()), body.as_bytes());
         assert_eq!(out, Err(Reject::MalformedPayload), "{body}");
     }
     let body = encrypted("{ not json");
-    assert_eq!(
-        handle(&adapter, &signed(KEY, TS, &body), &body),
-        Err(Reject::MalformedPayload)
-    );
+    assert_eq!(handle(&adapter, &signed(KEY, TS, &body), &body), Err(Reject::MalformedPayload));
 }
 
 #[test]
 fn malformed_json_without_encryption_is_malformed() {
-    for body in [
-        "",
-        "{",
-        "[]",
-        "null",
-        r#"{"token":5}"#,
-        r#"{"schema":"2.0","header":7}"#,
-    ] {
+    for body in ["", "{", "[]", "null", r#"{"token":5}"#, r#"{"schema":"2.0","header":7}"#] {
         let out = handle(&plain_adapter(), &HeaderMap::new(), body.as_bytes());
         assert_eq!(out, Err(Reject::MalformedPayload), "{body}");
     }
@@ -289,10 +213,7 @@ fn malformed_json_without_encryption_is_malformed() {
 #[test]
 fn encrypted_body_without_a_configured_key_is_malformed() {
     let body = encrypted(&challenge(TOKEN));
-    assert_eq!(
-        handle(&plain_adapter(), &HeaderMap::new(), &body),
-        Err(Reject::MalformedPayload)
-    );
+    assert_eq!(handle(&plain_adapter(), &HeaderMap::new(), &body), Err(Reject::MalformedPayload));
 }
 
 #[test]

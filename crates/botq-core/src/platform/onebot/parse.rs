@@ -54,20 +54,15 @@ impl Id {
 
 /// Turns a verified report into what ingest should do with it.
 pub(super) fn normalise(verified: &Verified<'_>, req: &Inbound<'_>) -> Result<Outcome, Reject> {
-    let report: Report =
-        serde_json::from_slice(verified.body).map_err(|_| Reject::MalformedPayload)?;
+    let report: Report = serde_json::from_slice(verified.body).map_err(|_| Reject::MalformedPayload)?;
     if !report.self_id.is(verified.self_id) {
         return Err(Reject::WrongRecipient);
     }
     match report.post_type.as_str() {
         "message" => message(verified.self_id, report, req),
         // NapCat reports the bot's own sent messages.
-        "message_sent" => Ok(Outcome::Ignored {
-            kind: IgnoredKind::OwnMessage,
-        }),
-        _ => Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType,
-        }),
+        "message_sent" => Ok(Outcome::Ignored { kind: IgnoredKind::OwnMessage }),
+        _ => Ok(Outcome::Ignored { kind: IgnoredKind::EventType }),
     }
 }
 
@@ -79,9 +74,7 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
         "group" => (ChatKind::Group, required(report.group_id)?, "message.group"),
         "private" => (ChatKind::Private, user_id.clone(), "message.private"),
         _ => {
-            return Ok(Outcome::Ignored {
-                kind: IgnoredKind::EventType,
-            });
+            return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
         }
     };
     let message_id = required(report.message_id)?;
@@ -93,15 +86,10 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
         _ => return Err(Reject::MalformedPayload),
     };
     if text.trim().is_empty() {
-        return Ok(Outcome::Ignored {
-            kind: IgnoredKind::MessageType,
-        });
+        return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
     }
     let mentions_bot = chat_kind == ChatKind::Private
-        || report
-            .raw_message
-            .as_deref()
-            .is_some_and(|s| has_cq_at(s, self_id))
+        || report.raw_message.as_deref().is_some_and(|s| has_cq_at(s, self_id))
         || match &report.message {
             Some(Value::String(s)) => has_cq_at(s, self_id),
             Some(Value::Array(segments)) => has_at_segment(segments, self_id),
@@ -142,9 +130,7 @@ fn segments_text(segments: &[Value]) -> String {
 /// `[CQ:at,qq=<self_id>]`, possibly with more parameters after the `qq`.
 fn has_cq_at(message: &str, self_id: &str) -> bool {
     let needle = format!("[CQ:at,qq={self_id}");
-    message
-        .match_indices(&needle)
-        .any(|(at, _)| matches!(message.as_bytes().get(at + needle.len()), Some(b']' | b',')))
+    message.match_indices(&needle).any(|(at, _)| matches!(message.as_bytes().get(at + needle.len()), Some(b']' | b',')))
 }
 
 /// An `at` segment whose `qq` (string or number) is `self_id`.

@@ -47,13 +47,7 @@ fn headers(self_id: Option<&str>, signature: Option<&str>) -> HeaderMap {
 
 fn handle(adapter: &OnebotAdapter, headers: &HeaderMap, body: &[u8]) -> Result<Outcome, Reject> {
     let bot = BotId::parse("onebot-main").unwrap();
-    let req = Inbound {
-        bot: &bot,
-        headers,
-        body,
-        now_ms: NOW_MS,
-        request_id: RequestId::new(),
-    };
+    let req = Inbound { bot: &bot, headers, body, now_ms: NOW_MS, request_id: RequestId::new() };
     adapter.handle(&req)
 }
 
@@ -84,23 +78,12 @@ fn hmac_sha1_matches_the_well_known_vector() {
 #[test]
 fn derived_vector_signature_is_accepted_in_either_case() {
     let secret = SecretString::from(SECRET);
-    assert!(signature_matches(
-        &secret,
-        V_OB_1_BODY.as_bytes(),
-        V_OB_1_SIGNATURE
-    ));
-    let upper = format!(
-        "sha1={}",
-        V_OB_1_SIGNATURE["sha1=".len()..].to_ascii_uppercase()
-    );
+    assert!(signature_matches(&secret, V_OB_1_BODY.as_bytes(), V_OB_1_SIGNATURE));
+    let upper = format!("sha1={}", V_OB_1_SIGNATURE["sha1=".len()..].to_ascii_uppercase());
     assert!(signature_matches(&secret, V_OB_1_BODY.as_bytes(), &upper));
     assert_eq!(sign(SECRET, V_OB_1_BODY.as_bytes()), V_OB_1_SIGNATURE);
     for sig in [V_OB_1_SIGNATURE, upper.as_str()] {
-        let out = handle(
-            &adapter(),
-            &headers(Some(SELF_ID), Some(sig)),
-            V_OB_1_BODY.as_bytes(),
-        );
+        let out = handle(&adapter(), &headers(Some(SELF_ID), Some(sig)), V_OB_1_BODY.as_bytes());
         assert!(matches!(out, Ok(Outcome::Event(_))), "{out:?}");
     }
 }
@@ -109,10 +92,7 @@ fn derived_vector_signature_is_accepted_in_either_case() {
 fn tampered_body_fails_the_signature() {
     let tampered = V_OB_1_BODY.replace("hello", "hellp");
     let h = headers(Some(SELF_ID), Some(V_OB_1_SIGNATURE));
-    assert_eq!(
-        handle(&adapter(), &h, tampered.as_bytes()),
-        Err(Reject::InvalidSignature)
-    );
+    assert_eq!(handle(&adapter(), &h, tampered.as_bytes()), Err(Reject::InvalidSignature));
 }
 
 #[test]
@@ -122,14 +102,7 @@ fn signature_with_the_wrong_key_or_shape_fails() {
     let bare = V_OB_1_SIGNATURE.trim_start_matches("sha1=").to_owned();
     let short = &V_OB_1_SIGNATURE[..44];
     let sha256 = V_OB_1_SIGNATURE.replace("sha1=", "sha256=");
-    for sig in [
-        wrong_key.as_str(),
-        bare.as_str(),
-        short,
-        sha256.as_str(),
-        "sha1=",
-        "sha1=zz",
-    ] {
+    for sig in [wrong_key.as_str(), bare.as_str(), short, sha256.as_str(), "sha1=", "sha1=zz"] {
         let out = handle(&adapter(), &headers(Some(SELF_ID), Some(sig)), body);
         assert_eq!(out, Err(Reject::InvalidSignature), "{sig}");
     }
@@ -142,20 +115,13 @@ fn missing_signature_or_self_id_header_is_refused() {
     assert_eq!(out, Err(Reject::MissingSignature));
     let out = handle(&adapter(), &headers(None, Some(V_OB_1_SIGNATURE)), body);
     assert_eq!(out, Err(Reject::MissingSignature));
-    assert_eq!(
-        handle(&unsigned_adapter(), &headers(None, None), body),
-        Err(Reject::MissingSignature)
-    );
+    assert_eq!(handle(&unsigned_adapter(), &headers(None, None), body), Err(Reject::MissingSignature));
 }
 
 #[test]
 fn report_for_another_account_is_refused() {
     let body = V_OB_1_BODY.as_bytes();
-    let out = handle(
-        &adapter(),
-        &headers(Some("20002000"), Some(V_OB_1_SIGNATURE)),
-        body,
-    );
+    let out = handle(&adapter(), &headers(Some("20002000"), Some(V_OB_1_SIGNATURE)), body);
     assert_eq!(out, Err(Reject::WrongRecipient));
     // Without a configured self_id the header still has to match the body.
     let out = handle(&unsigned_adapter(), &headers(Some("20002000"), None), body);
@@ -167,52 +133,26 @@ fn report_for_another_account_is_refused() {
 #[test]
 fn malformed_reports_are_refused() {
     let mut missing = Vec::new();
-    for field in [
-        "self_id",
-        "post_type",
-        "message_id",
-        "user_id",
-        "time",
-        "group_id",
-        "message",
-    ] {
+    for field in ["self_id", "post_type", "message_id", "user_id", "time", "group_id", "message"] {
         let mut report = group_message(&json!("hi"));
         report.as_object_mut().unwrap().remove(field);
         missing.push(report.to_string());
     }
     let odd_message = group_message(&json!({"not": "a message"})).to_string();
     let float_id = V_OB_1_BODY.replace("\"message_id\":12", "\"message_id\":1.5");
-    let bodies = [
-        "",
-        "{",
-        "[]",
-        "null",
-        "{\"self_id\":10001000}",
-        &odd_message,
-        &float_id,
-    ];
+    let bodies = ["", "{", "[]", "null", "{\"self_id\":10001000}", &odd_message, &float_id];
     for body in missing.iter().map(String::as_str).chain(bodies) {
         let h = headers(Some(SELF_ID), Some(&sign(SECRET, body.as_bytes())));
-        assert_eq!(
-            handle(&adapter(), &h, body.as_bytes()),
-            Err(Reject::MalformedPayload),
-            "{body}"
-        );
+        assert_eq!(handle(&adapter(), &h, body.as_bytes()), Err(Reject::MalformedPayload), "{body}");
     }
 }
 
 #[test]
 fn construction_validates_its_inputs_and_debug_hides_the_secret() {
     let empty = SecretString::from("");
-    assert_eq!(
-        OnebotAdapter::new(None, Some(&empty)).unwrap_err(),
-        KeyError::EmptySecret
-    );
+    assert_eq!(OnebotAdapter::new(None, Some(&empty)).unwrap_err(), KeyError::EmptySecret);
     for bad in ["", "12a", "-1"] {
-        assert!(matches!(
-            OnebotAdapter::new(Some(bad.into()), None),
-            Err(KeyError::Invalid(_))
-        ));
+        assert!(matches!(OnebotAdapter::new(Some(bad.into()), None), Err(KeyError::Invalid(_))));
     }
     let shown = format!("{:?}", adapter());
     assert!(shown.contains(SELF_ID) && shown.contains("***") && !shown.contains("\"secret\""));

@@ -37,10 +37,7 @@ enum EventTs {
 
 /// Answers a validation request with `{"plain_token","signature"}`.
 pub(super) fn answer(key: &SigningKey, body: &[u8]) -> Result<Outcome, Reject> {
-    let data = serde_json::from_slice::<Validation>(body)
-        .ok()
-        .and_then(|v| v.d)
-        .ok_or(Reject::InvalidHandshake)?;
+    let data = serde_json::from_slice::<Validation>(body).ok().and_then(|v| v.d).ok_or(Reject::InvalidHandshake)?;
     let token = data.plain_token.ok_or(Reject::InvalidHandshake)?;
     let event_ts = match data.event_ts.ok_or(Reject::InvalidHandshake)? {
         EventTs::Text(s) => s,
@@ -51,10 +48,7 @@ pub(super) fn answer(key: &SigningKey, body: &[u8]) -> Result<Outcome, Reject> {
     }
     let signature = key.sign(&signed_message(event_ts.as_bytes(), token.as_bytes()));
     // Both values are plain ASCII alphanumerics, so no JSON escaping is needed.
-    let reply = format!(
-        r#"{{"plain_token":"{token}","signature":"{}"}}"#,
-        hex::encode(signature.to_bytes())
-    );
+    let reply = format!(r#"{{"plain_token":"{token}","signature":"{}"}}"#, hex::encode(signature.to_bytes()));
     Ok(Outcome::Handshake(Reply::json(200, reply)))
 }
 
@@ -94,13 +88,9 @@ mod tests {
             hex::encode(k.verifying_key().to_bytes()),
             "8b28ded5630f9051c205dd04c6ec56ad0b08b8812b2fe30ee9aece0ab41926f3"
         );
-        let body =
-            br#"{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1725442341"},"op":13}"#;
+        let body = br#"{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1725442341"},"op":13}"#;
         let got = reply_body(answer(&k, body).unwrap());
-        assert_eq!(
-            got,
-            format!(r#"{{"plain_token":"Arq0D5A61EgUu4OxUvOp","signature":"{V_QQ_1_SIG}"}}"#)
-        );
+        assert_eq!(got, format!(r#"{{"plain_token":"Arq0D5A61EgUu4OxUvOp","signature":"{V_QQ_1_SIG}"}}"#));
     }
 
     #[test]
@@ -115,8 +105,7 @@ mod tests {
         let k = key();
         let long = "a".repeat(65);
         let bad = [
-            r#"{"d":{"plain_token":"{\"op\":0,\"d\":{}}","event_ts":"1725442341"},"op":13}"#
-                .to_owned(),
+            r#"{"d":{"plain_token":"{\"op\":0,\"d\":{}}","event_ts":"1725442341"},"op":13}"#.to_owned(),
             r#"{"d":{"plain_token":"","event_ts":"1725442341"},"op":13}"#.to_owned(),
             r#"{"d":{"plain_token":"abc def","event_ts":"1725442341"},"op":13}"#.to_owned(),
             r#"{"d":{"plain_token":"tökén","event_ts":"1725442341"},"op":13}"#.to_owned(),
@@ -140,11 +129,8 @@ mod tests {
 
     #[test]
     fn the_longest_token_and_timestamp_are_accepted() {
-        let body = format!(
-            r#"{{"d":{{"plain_token":"{}","event_ts":"{}"}},"op":13}}"#,
-            "Z9".repeat(32),
-            "9".repeat(20)
-        );
+        let body =
+            format!(r#"{{"d":{{"plain_token":"{}","event_ts":"{}"}},"op":13}}"#, "Z9".repeat(32), "9".repeat(20));
         assert!(answer(&key(), body.as_bytes()).is_ok());
     }
 }

@@ -84,11 +84,7 @@ struct Mention {
 }
 
 /// Normalises a verified op-0 dispatch.
-pub(super) fn dispatch(
-    verified: Verified<'_>,
-    frame: Frame,
-    req: &Inbound<'_>,
-) -> Result<Outcome, Reject> {
+pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) -> Result<Outcome, Reject> {
     let event_id = required(frame.id)?;
     let event_type = frame.t.ok_or(Reject::MalformedPayload)?;
     if frame.d.is_none() {
@@ -97,20 +93,13 @@ pub(super) fn dispatch(
     let Some(kind) = Kind::from_event_type(&event_type) else {
         return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
     };
-    let Body { d } = serde_json::from_slice::<Body<Message>>(verified.body())
-        .map_err(|_| Reject::MalformedPayload)?;
+    let Body { d } = serde_json::from_slice::<Body<Message>>(verified.body()).map_err(|_| Reject::MalformedPayload)?;
 
     let message_id = required(d.id)?;
     let author = d.author.ok_or(Reject::MalformedPayload)?;
     let sender_is_bot = author.bot.unwrap_or(false);
     let (chat_kind, chat_id, guild_id, sender_id, mentions_bot) = match kind {
-        Kind::GroupAt => (
-            ChatKind::Group,
-            required(d.group_openid)?,
-            None,
-            required(author.member_openid)?,
-            true,
-        ),
+        Kind::GroupAt => (ChatKind::Group, required(d.group_openid)?, None, required(author.member_openid)?, true),
         Kind::C2c => {
             let user = required(author.user_openid)?;
             (ChatKind::Private, user.clone(), None, user, true)
@@ -119,8 +108,8 @@ pub(super) fn dispatch(
             // Every @-message mentions the bot; in the all-messages feed only a
             // mention of a bot counts (the bot's own guild user id is not
             // configured, so any bot mention is taken as this one).
-            let mentions_bot = matches!(kind, Kind::GuildAt)
-                || d.mentions.iter().flatten().any(|m| m.bot == Some(true));
+            let mentions_bot =
+                matches!(kind, Kind::GuildAt) || d.mentions.iter().flatten().any(|m| m.bot == Some(true));
             let channel = required(d.channel_id)?;
             let guild = required(d.guild_id)?;
             (ChatKind::Channel, channel, Some(guild), required(author.id)?, mentions_bot)

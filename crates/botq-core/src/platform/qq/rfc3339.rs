@@ -56,8 +56,7 @@ pub(super) fn unix_ms(s: &str) -> Option<i64> {
     if !valid {
         return None;
     }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset_secs;
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
     Some(secs * 1000 + millis)
 }
 

@@ -38,22 +38,12 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
 /// Headers the platform would send for `body` signed by `secret` at `ts`.
 fn signed(secret: &str, ts: &str, body: &str) -> HeaderMap {
     let sig = sign_webhook(&key(secret), ts, body.as_bytes());
-    headers(&[
-        ("X-Bot-Appid", APP_ID),
-        ("X-Signature-Ed25519", &sig),
-        ("X-Signature-Timestamp", ts),
-    ])
+    headers(&[("X-Bot-Appid", APP_ID), ("X-Signature-Ed25519", &sig), ("X-Signature-Timestamp", ts)])
 }
 
 fn run(adapter: &QqAdapter, headers: &HeaderMap, body: &str) -> Result<Outcome, Reject> {
     let bot = BotId::parse("qq-main").unwrap();
-    let req = Inbound {
-        bot: &bot,
-        headers,
-        body: body.as_bytes(),
-        now_ms: NOW_MS,
-        request_id: RequestId::new(),
-    };
+    let req = Inbound { bot: &bot, headers, body: body.as_bytes(), now_ms: NOW_MS, request_id: RequestId::new() };
     adapter.handle(&req)
 }
 
@@ -100,28 +90,17 @@ fn each_missing_header_is_a_missing_signature() {
 #[test]
 fn header_names_match_in_any_case() {
     let sig = sign_webhook(&key(SECRET), TS, GROUP_AT.as_bytes());
-    let h = headers(&[
-        ("x-BOT-appid", APP_ID),
-        ("X-SIGNATURE-ED25519", &sig),
-        ("x-signature-timestamp", TS),
-    ]);
+    let h = headers(&[("x-BOT-appid", APP_ID), ("X-SIGNATURE-ED25519", &sig), ("x-signature-timestamp", TS)]);
     assert!(matches!(run(&adapter(), &h, GROUP_AT), Ok(Outcome::Event(_))));
 }
 
 #[test]
 fn a_timestamp_outside_the_window_is_stale() {
     let old = (NOW_MS / 1000 - 301).to_string();
-    assert_eq!(
-        run(&adapter(), &signed(SECRET, &old, GROUP_AT), GROUP_AT),
-        Err(Reject::StaleTimestamp)
-    );
+    assert_eq!(run(&adapter(), &signed(SECRET, &old, GROUP_AT), GROUP_AT), Err(Reject::StaleTimestamp));
     let future = (NOW_MS / 1000 + 400).to_string();
-    assert_eq!(
-        run(&adapter(), &signed(SECRET, &future, GROUP_AT), GROUP_AT),
-        Err(Reject::StaleTimestamp)
-    );
-    let no_window =
-        QqAdapter::new(APP_ID.into(), &SecretString::from(SECRET), TimestampWindow(None)).unwrap();
+    assert_eq!(run(&adapter(), &signed(SECRET, &future, GROUP_AT), GROUP_AT), Err(Reject::StaleTimestamp));
+    let no_window = QqAdapter::new(APP_ID.into(), &SecretString::from(SECRET), TimestampWindow(None)).unwrap();
     assert!(run(&no_window, &signed(SECRET, "1", GROUP_AT), GROUP_AT).is_ok());
 }
 
@@ -132,31 +111,23 @@ fn another_appid_is_the_wrong_recipient() {
     assert_eq!(run(&adapter(), &h, GROUP_AT), Err(Reject::WrongRecipient));
 }
 
-const V_QQ_1: &str =
-    r#"{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1725442341"},"op":13}"#;
+const V_QQ_1: &str = r#"{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1725442341"},"op":13}"#;
 const V_QQ_1_ANSWER: &str = r#"{"plain_token":"Arq0D5A61EgUu4OxUvOp","signature":"87befc99c42c651b3aac0278e71ada338433ae26fcb24307bdc5ad38c1adc2d01bcfcadc0842edac85e85205028a1132afe09280305f13aa6909ffc2d652c706"}"#;
 
 fn v_qq_1_adapter() -> QqAdapter {
-    QqAdapter::new(APP_ID.into(), &SecretString::from("DG5g3B4j9X2KOErG"), TimestampWindow(None))
-        .unwrap()
+    QqAdapter::new(APP_ID.into(), &SecretString::from("DG5g3B4j9X2KOErG"), TimestampWindow(None)).unwrap()
 }
 
 #[test]
 fn v_qq_1_unsigned_validation_gets_the_published_answer() {
     let h = headers(&[("X-Bot-Appid", APP_ID)]);
-    assert_eq!(
-        run(&v_qq_1_adapter(), &h, V_QQ_1),
-        Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER)))
-    );
+    assert_eq!(run(&v_qq_1_adapter(), &h, V_QQ_1), Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER))));
 }
 
 #[test]
 fn v_qq_1_signed_validation_gets_the_published_answer_only_if_the_signature_verifies() {
     let good = signed("DG5g3B4j9X2KOErG", TS, V_QQ_1);
-    assert_eq!(
-        run(&v_qq_1_adapter(), &good, V_QQ_1),
-        Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER)))
-    );
+    assert_eq!(run(&v_qq_1_adapter(), &good, V_QQ_1), Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER))));
     let forged = signed(SECRET, TS, V_QQ_1);
     assert_eq!(run(&v_qq_1_adapter(), &forged, V_QQ_1), Err(Reject::InvalidSignature));
 }
@@ -164,14 +135,9 @@ fn v_qq_1_signed_validation_gets_the_published_answer_only_if_the_signature_veri
 #[test]
 fn a_validation_token_shaped_like_an_event_is_refused_even_when_signed() {
     let forged_event = r#"{"op":0,"id":"x","d":{},"t":"C2C_MESSAGE_CREATE"}"#;
-    let body =
-        serde_json::json!({"op": 13, "d": {"plain_token": forged_event, "event_ts": "1725442341"}})
-            .to_string();
+    let body = serde_json::json!({"op": 13, "d": {"plain_token": forged_event, "event_ts": "1725442341"}}).to_string();
     assert_eq!(handle_signed(&body), Err(Reject::InvalidHandshake));
-    assert_eq!(
-        run(&adapter(), &headers(&[("X-Bot-Appid", APP_ID)]), &body),
-        Err(Reject::InvalidHandshake)
-    );
+    assert_eq!(run(&adapter(), &headers(&[("X-Bot-Appid", APP_ID)]), &body), Err(Reject::InvalidHandshake));
 }
 
 #[test]
@@ -246,8 +212,7 @@ fn body_strategy() -> impl Strategy<Value = String> {
     ];
     let id = prop_oneof![3 => Just(r#""E:1""#.to_owned()), 1 => value];
     let op = prop_oneof![3 => Just(0u64), 1 => Just(13), 1 => any::<u64>()];
-    let frame = (op, id, t, d)
-        .prop_map(|(op, id, t, d)| format!(r#"{{"op":{op},"id":{id},"t":{t},"d":{d}}}"#));
+    let frame = (op, id, t, d).prop_map(|(op, id, t, d)| format!(r#"{{"op":{op},"id":{id},"t":{t},"d":{d}}}"#));
     prop_oneof![4 => frame, 1 => any::<String>()]
 }
 

@@ -132,8 +132,7 @@ mod tests {
     fn check(key: &SigningKey, ts: &str, sig: &str, body: &[u8]) -> Result<(), Reject> {
         let bot = BotId::parse("qq-main").unwrap();
         let headers = http::HeaderMap::new();
-        let req =
-            Inbound { bot: &bot, headers: &headers, body, now_ms: 0, request_id: RequestId::new() };
+        let req = Inbound { bot: &bot, headers: &headers, body, now_ms: 0, request_id: RequestId::new() };
         let sig_headers = SignatureHeaders { signature: sig, timestamp: ts };
         verify(&key.verifying_key(), TimestampWindow(None), sig_headers, &req).map(|_| ())
     }
@@ -141,8 +140,8 @@ mod tests {
     #[test]
     fn v_qq_2_key_derivation_gives_the_published_public_key() {
         let expected: [u8; 32] = [
-            215, 195, 98, 254, 120, 174, 248, 31, 242, 50, 135, 180, 147, 98, 139, 93, 176, 42, 60,
-            79, 227, 11, 33, 94, 77, 25, 96, 155, 93, 118, 103, 58,
+            215, 195, 98, 254, 120, 174, 248, 31, 242, 50, 135, 180, 147, 98, 139, 93, 176, 42, 60, 79, 227, 11, 33,
+            94, 77, 25, 96, 155, 93, 118, 103, 58,
         ];
         let k = key("naOC0ocQE3shWLAfffVLB1rhYPG7");
         assert_eq!(k.to_bytes(), *b"naOC0ocQE3shWLAfffVLB1rhYPG7naOC");
@@ -202,18 +201,10 @@ mod tests {
         let high_s = format!("{}ff", &V_QQ_2_SIG[..126]);
         let bad_sigs = ["", "zz", &V_QQ_2_SIG[..126], &high_s, &format!("{V_QQ_2_SIG}00")];
         for sig in bad_sigs {
-            assert_eq!(
-                check(&k, "1725442341", sig, V_QQ_2_BODY),
-                Err(Reject::InvalidSignature),
-                "{sig}"
-            );
+            assert_eq!(check(&k, "1725442341", sig, V_QQ_2_BODY), Err(Reject::InvalidSignature), "{sig}");
         }
         for ts in ["", " 1725442341", "1725442341 ", "-1", "+1", "1e9", "99999999999999999999"] {
-            assert_eq!(
-                check(&k, ts, V_QQ_2_SIG, V_QQ_2_BODY),
-                Err(Reject::InvalidSignature),
-                "{ts}"
-            );
+            assert_eq!(check(&k, ts, V_QQ_2_SIG, V_QQ_2_BODY), Err(Reject::InvalidSignature), "{ts}");
         }
     }
 

@@ -7,12 +7,7 @@ use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::platform::Event;
 
 /// An `im.message.receive_v1` event as Lark sends it (plaintext).
-pub(super) fn receive_v1(
-    chat_type: &str,
-    message_type: &str,
-    content: &Value,
-    mentions: &Value,
-) -> Value {
+pub(super) fn receive_v1(chat_type: &str, message_type: &str, content: &Value, mentions: &Value) -> Value {
     json!({
         "schema": "2.0",
         "header": {
@@ -99,25 +94,14 @@ fn p2p_text_message_is_normalised() {
         received_at_ms: NOW_MS,
     };
     assert_eq!(e.envelope, expected);
-    assert_eq!(
-        e.dedupe_keys,
-        [
-            "id:f7984f25108f8137722bb63cee927e66",
-            "msg:om_5ce6d572455d361153b7cb51da133945"
-        ]
-    );
+    assert_eq!(e.dedupe_keys, ["id:f7984f25108f8137722bb63cee927e66", "msg:om_5ce6d572455d361153b7cb51da133945"]);
 }
 
 #[test]
 fn group_text_message_mentioning_the_bot_is_normalised() {
     let content = text("@_user_1 /ping");
     for chat_type in ["group", "topic_group"] {
-        let e = event_of(run(&receive_v1(
-            chat_type,
-            "text",
-            &content,
-            &bot_mention(),
-        )));
+        let e = event_of(run(&receive_v1(chat_type, "text", &content, &bot_mention())));
         assert_eq!(e.envelope.chat_kind, ChatKind::Group);
         assert_eq!(e.envelope.chat_id, "oc_5ce6d572455d361153b7xx51da133945");
         assert_eq!(e.envelope.text, "@_user_1 /ping");
@@ -127,12 +111,7 @@ fn group_text_message_mentioning_the_bot_is_normalised() {
 
 #[test]
 fn group_message_without_a_mention_does_not_mention_the_bot() {
-    let e = event_of(run(&receive_v1(
-        "group",
-        "text",
-        &text("/ping"),
-        &json!([]),
-    )));
+    let e = event_of(run(&receive_v1("group", "text", &text("/ping"), &json!([]))));
     assert!(!e.envelope.mentions_bot);
     let e = event_of(run(&receive_v1("group", "text", &text("hi"), &Value::Null)));
     assert!(!e.envelope.mentions_bot);
@@ -151,9 +130,7 @@ fn configured_bot_open_id_matches_mentions_exactly() {
     let adapter = plain_adapter().with_bot_open_id("ou_bot".into());
     let mentioned = |mentions: &Value| {
         let body = receive_v1("group", "text", &text("@_user_1 hi"), mentions).to_string();
-        event_of(handle(&adapter, &HeaderMap::new(), body.as_bytes()))
-            .envelope
-            .mentions_bot
+        event_of(handle(&adapter, &HeaderMap::new(), body.as_bytes())).envelope.mentions_bot
     };
     assert!(mentioned(&bot_mention()));
     assert!(!mentioned(&human_mention()));
@@ -179,12 +156,7 @@ fn post_message_is_flattened_to_its_text() {
     let e = event_of(run(&receive_v1("group", "post", &post, &bot_mention())));
     assert_eq!(e.envelope.text, "Weekly\n@_user_1 /echo link\nsecond");
     let wrapped = json!({"zh_cn": {"title": "", "content": [[{"tag": "text", "text": "hi"}]]}});
-    assert_eq!(
-        event_of(run(&receive_v1("p2p", "post", &wrapped, &json!([]))))
-            .envelope
-            .text,
-        "hi"
-    );
+    assert_eq!(event_of(run(&receive_v1("p2p", "post", &wrapped, &json!([])))).envelope.text, "hi");
 }
 
 #[test]
@@ -193,24 +165,14 @@ fn messages_without_text_are_ignored_as_message_type() {
     let only_image = json!({"title": "", "content": [[{"tag": "img", "image_key": "i"}]]});
     let post = receive_v1("p2p", "post", &only_image, &json!([]));
     for event in [image, post] {
-        assert_eq!(
-            run(&event),
-            Ok(Outcome::Ignored {
-                kind: IgnoredKind::MessageType
-            })
-        );
+        assert_eq!(run(&event), Ok(Outcome::Ignored { kind: IgnoredKind::MessageType }));
     }
 }
 
 #[test]
 fn unknown_chat_type_is_ignored() {
     let event = receive_v1("channel", "text", &text("hi"), &json!([]));
-    assert_eq!(
-        run(&event),
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType
-        })
-    );
+    assert_eq!(run(&event), Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
 }
 
 #[test]
@@ -226,11 +188,7 @@ fn message_event_missing_required_fields_is_malformed() {
     ] {
         let mut event = base.clone();
         let (parent, field) = path.rsplit_once('/').unwrap();
-        let parent = if parent.is_empty() {
-            &mut event
-        } else {
-            event.pointer_mut(parent).unwrap()
-        };
+        let parent = if parent.is_empty() { &mut event } else { event.pointer_mut(parent).unwrap() };
         parent.as_object_mut().unwrap().remove(field);
         cases.push(event);
     }
@@ -270,38 +228,18 @@ fn schema_1_message_events_are_normalised() {
     assert_eq!(e.envelope.sender_id, "ou_v1sender");
     assert_eq!(e.envelope.text, " hi");
     assert!(e.envelope.mentions_bot);
-    assert_eq!(
-        e.dedupe_keys,
-        ["id:bc447199585340d1f3728d26b1c0297a", "msg:om_v1msg"]
-    );
+    assert_eq!(e.dedupe_keys, ["id:bc447199585340d1f3728d26b1c0297a", "msg:om_v1msg"]);
     let e = event_of(run(&v1_message("private", false)));
-    assert_eq!(
-        (e.envelope.chat_kind, e.envelope.mentions_bot),
-        (ChatKind::Private, true)
-    );
-    assert!(
-        !event_of(run(&v1_message("group", false)))
-            .envelope
-            .mentions_bot
-    );
+    assert_eq!((e.envelope.chat_kind, e.envelope.mentions_bot), (ChatKind::Private, true));
+    assert!(!event_of(run(&v1_message("group", false))).envelope.mentions_bot);
 }
 
 #[test]
 fn schema_1_events_of_other_types_are_ignored() {
     let mut other = v1_message("group", false);
     other["event"]["type"] = json!("add_bot");
-    assert_eq!(
-        run(&other),
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType
-        })
-    );
+    assert_eq!(run(&other), Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
     let mut image = v1_message("group", false);
     image["event"]["msg_type"] = json!("image");
-    assert_eq!(
-        run(&image),
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::MessageType
-        })
-    );
+    assert_eq!(run(&image), Ok(Outcome::Ignored { kind: IgnoredKind::MessageType }));
 }

@@ -15,11 +15,7 @@ fn event_of(out: Result<Outcome, Reject>) -> Event {
 
 #[test]
 fn private_message_is_normalised() {
-    let out = handle(
-        &adapter(),
-        &headers(Some(SELF_ID), Some(V_OB_1_SIGNATURE)),
-        V_OB_1_BODY.as_bytes(),
-    );
+    let out = handle(&adapter(), &headers(Some(SELF_ID), Some(V_OB_1_SIGNATURE)), V_OB_1_BODY.as_bytes());
     let e = event_of(out);
     let expected = Envelope {
         version: ENVELOPE_VERSION,
@@ -71,11 +67,7 @@ fn group_message_in_segment_form_is_normalised() {
     assert_eq!(e.envelope.text, " /echo hi");
     assert!(e.envelope.mentions_bot);
     let numeric_at = json!([{"type": "at", "data": {"qq": 10_001_000}}, {"type": "text", "data": {"text": "x"}}]);
-    assert!(
-        event_of(send(&group_message(&numeric_at)))
-            .envelope
-            .mentions_bot
-    );
+    assert!(event_of(send(&group_message(&numeric_at))).envelope.mentions_bot);
 }
 
 #[test]
@@ -86,12 +78,7 @@ fn group_message_mentioning_someone_else_does_not_mention_the_bot() {
         json!([{"type": "at", "data": {"qq": "42"}}, {"type": "text", "data": {"text": "hi"}}]),
         json!("plain"),
     ] {
-        assert!(
-            !event_of(send(&group_message(&message)))
-                .envelope
-                .mentions_bot,
-            "{message}"
-        );
+        assert!(!event_of(send(&group_message(&message))).envelope.mentions_bot, "{message}");
     }
     let with_name = group_message(&json!("[CQ:at,qq=10001000,name=botq] hi"));
     assert!(event_of(send(&with_name)).envelope.mentions_bot);
@@ -120,17 +107,7 @@ fn reports_that_are_not_messages_are_ignored() {
     }
     let mut guild = group_message(&json!("hi"));
     guild["message_type"] = json!("guild");
-    assert_eq!(
-        send(&guild),
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::EventType
-        })
-    );
+    assert_eq!(send(&guild), Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
     let image = group_message(&json!([{"type": "image", "data": {"file": "a.jpg"}}]));
-    assert_eq!(
-        send(&image),
-        Ok(Outcome::Ignored {
-            kind: IgnoredKind::MessageType
-        })
-    );
+    assert_eq!(send(&image), Ok(Outcome::Ignored { kind: IgnoredKind::MessageType }));
 }

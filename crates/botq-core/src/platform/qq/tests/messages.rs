@@ -24,10 +24,7 @@ fn group_at_message_becomes_a_group_event_that_mentions_the_bot() {
 fn c2c_message_becomes_a_private_chat_with_the_sender() {
     let body = r#"{"op":0,"id":"C2C_MESSAGE_CREATE:abc","d":{"id":"ROBOT1.0_c2c","content":"哦一下","timestamp":"2024-10-15T16:33:15+08:00","author":{"id":"675860273","user_openid":"U1"}},"t":"C2C_MESSAGE_CREATE"}"#;
     let e = event(body).envelope;
-    assert_eq!(
-        (e.chat_kind, e.chat_id.as_str(), e.sender_id.as_str()),
-        (ChatKind::Private, "U1", "U1")
-    );
+    assert_eq!((e.chat_kind, e.chat_id.as_str(), e.sender_id.as_str()), (ChatKind::Private, "U1", "U1"));
     assert_eq!((e.text.as_str(), e.guild_id), ("哦一下", None));
     assert!(e.mentions_bot && !e.sender_is_bot);
     assert_eq!(e.platform_ts_ms, Some(1_728_981_195_000));
@@ -63,10 +60,7 @@ fn guild_message_mentions_the_bot_only_when_a_bot_is_mentioned() {
 fn guild_direct_message_is_a_private_chat_keyed_by_the_sender_with_its_guild() {
     let body = r#"{"op":0,"id":"DIRECT_MESSAGE_CREATE:d1","t":"DIRECT_MESSAGE_CREATE","d":{"id":"m1","channel_id":"C1","guild_id":"DMG","src_guild_id":"G5","content":"hello","author":{"id":"A7","bot":true}}}"#;
     let e = event(body).envelope;
-    assert_eq!(
-        (e.chat_kind, e.chat_id.as_str(), e.sender_id.as_str()),
-        (ChatKind::Private, "A7", "A7")
-    );
+    assert_eq!((e.chat_kind, e.chat_id.as_str(), e.sender_id.as_str()), (ChatKind::Private, "A7", "A7"));
     assert_eq!(e.guild_id.as_deref(), Some("DMG"));
     assert!(e.mentions_bot && e.sender_is_bot);
     assert_eq!(e.platform_ts_ms, None);

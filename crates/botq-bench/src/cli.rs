@@ -1,0 +1,177 @@
+//! Command-line interface: `send` for one webhook, `ingest` for a load sweep.
+//!
+//! Both read the same config file as ingest (`--config` or `BOTQ_CONFIG`) so
+//! that the webhooks carry the bot's real credentials. Durations are given in
+//! seconds, fractions allowed, because that is how benchmark notes are
+//! written ("10 s at 20 000/s").
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "botq-bench",
+    version,
+    about = "Open-loop load generator for botq: signed webhooks in, latency report out"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send one signed message webhook to ingest and show the answer.
+    ///
+    /// Example: botq-bench send --config deploy/botq.example.toml --bot qq-main --text /ping
+    Send(SendArgs),
+    /// Offer a fixed rate of signed webhooks to ingest and report latency per rate.
+    ///
+    /// Example: botq-bench ingest --config bench.toml --bot qq-main --rate 5000,10000,20000 --duration 10
+    ///
+    /// The bot should have ingest rate limits off (`rate_limit = { group_per_sec = 0.0,
+    /// sender_per_sec = 0.0 }`), or events over them are acknowledged but dropped.
+    Ingest(IngestArgs),
+}
+
+/// Which bot, and where ingest listens.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The botq config file (the same one ingest runs with).
+    #[arg(long, env = "BOTQ_CONFIG", value_name = "PATH")]
+    pub config: PathBuf,
+    /// The `[[bot]]` id to send as.
+    #[arg(long, value_name = "ID")]
+    pub bot: String,
+    /// Base URL of botq-ingest; requests go to `{url}/webhooks/{bot}` and nowhere else.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The message text.
+    #[arg(long, default_value = "/ping")]
+    pub text: String,
+    /// Group id to send from (OneBot: a group number). Default: a fixed bench group.
+    #[arg(long, value_name = "ID")]
+    pub chat: Option<String>,
+    /// Sender id (OneBot: a QQ number). Default: a fixed bench user.
+    #[arg(long, value_name = "ID")]
+    pub sender: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Requests per second; a comma-separated list runs one step per rate, in order.
+    #[arg(long, value_name = "R[,R2,...]", value_delimiter = ',', required = true, value_parser = positive)]
+    pub rate: Vec<f64>,
+    /// Length of each measured step, seconds.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub duration: Duration,
+    /// Unmeasured lead-in at the same rate before each step, seconds.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds_or_zero)]
+    pub warmup: Duration,
+    /// How long to wait for outstanding answers after the last request is due;
+    /// what is still unanswered then counts as a timeout.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds_or_zero)]
+    pub drain_timeout: Duration,
+    /// Sender tasks, each with one keep-alive connection: the most requests in
+    /// flight at once. Should exceed rate × worst latency.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..))]
+    pub connections: u16,
+    /// Distinct group ids the events are spread over.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chats: u64,
+    /// Distinct senders the events are spread over.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub senders: u64,
+    /// The message text of every event.
+    #[arg(long, default_value = "/ping")]
+    pub text: String,
+    /// Memory for signing a whole step before its clock starts; larger steps
+    /// are signed while they run, and that CPU is reported apart.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub max_pregen_mib: u64,
+    /// Print one JSON object per rate instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    positive(s).map(Duration::from_secs_f64).map_err(|_| format!("{s:?} is not a positive number of seconds"))
+}
+
+fn seconds_or_zero(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(Duration::from_secs_f64(x)),
+        _ => Err(format!("{s:?} is not a number of seconds ≥ 0")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_rate_list_and_fractional_seconds_parse() {
+        let cli = Cli::try_parse_from([
+            "botq-bench",
+            "ingest",
+            "--config",
+            "c.toml",
+            "--bot",
+            "qq-main",
+            "--rate",
+            "1000,2500.5",
+            "--duration",
+            "0.5",
+        ])
+        .unwrap();
+        let Command::Ingest(a) = cli.command else { panic!("ingest") };
+        assert_eq!(a.rate, [1000.0, 2500.5]);
+        assert_eq!(a.duration, Duration::from_millis(500));
+        assert_eq!((a.warmup, a.drain_timeout), (Duration::from_secs(1), Duration::from_secs(5)));
+        assert_eq!((a.connections, a.chats), (128, 1000));
+        assert_eq!(a.target.url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn zero_or_negative_rates_are_refused() {
+        for bad in ["0", "-5", "nan", "10,0"] {
+            let r = Cli::try_parse_from([
+                "botq-bench",
+                "ingest",
+                "--config",
+                "c",
+                "--bot",
+                "b",
+                "--rate",
+                bad,
+                "--duration",
+                "1",
+            ]);
+            assert!(r.is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The timed phase of one rate step: send each request at its due time.
+//!
+//! A pool of `--connections` sender tasks shares one dispenser that hands out
+//! the next request index with a signed request. A task sleeps until that
+//! request is due, sends it, reads the answer, and asks for the next one, so
+//! up to `connections` requests are in flight at once, over as many
+//! keep-alive connections. When all of them are busy the next request goes
+//! out late, and because latency is measured from the due time, not the send
+//! time, that wait is counted: the server's stall is charged to every request
+//! it delayed, as in wrk2. The lag between due and send is recorded too, so
+//! a pool that is too small (or a generator that cannot keep up) is visible
+//! as such. Tokio's timer has 1 ms resolution, so lag is typically up to
+//! 1 ms even on an idle machine; it is part of the measured latency.
+//!
+//! Nothing waits forever: the phase ends by itself at the last due time plus
+//! the drain timeout. Requests still unanswered then, or never sent, count as
+//! timeouts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use reqwest::{Client, Url};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use crate::cpu;
+use crate::generate::{Generator, Prepared};
+use crate::report::{Counts, Percentiles, RateReport};
+use crate::schedule::Schedule;
+
+/// Where and how to send.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub client: Client,
+    pub url: Url,
+    pub connections: usize,
+    pub drain: Duration,
+}
+
+/// Hands out request indices in order, each with the next signed request.
+struct Dispenser {
+    rx: mpsc::Receiver<Vec<Prepared>>,
+    buf: std::vec::IntoIter<Prepared>,
+    next: u64,
+    total: u64,
+}
+
+impl Dispenser {
+    async fn take(&mut self) -> Option<(u64, Prepared)> {
+        if self.next >= self.total {
+            return None;
+        }
+        let req = match self.buf.next() {
+            Some(r) => r,
+            None => {
+                self.buf = self.rx.recv().await?.into_iter();
+                self.buf.next()?
+            }
+        };
+        let i = self.next;
+        self.next += 1;
+        Some((i, req))
+    }
+}
+
+/// What the sender tasks observed in the measured window.
+struct Tally {
+    counts: Counts,
+    /// Due → response read, microseconds.
+    latency: Histogram<u64>,
+    /// Due → sent, microseconds.
+    lag: Histogram<u64>,
+    last_done: Option<Instant>,
+}
+
+struct Step {
+    target: Target,
+    schedule: Schedule,
+    start: Instant,
+    hard_end: Instant,
+    dispenser: tokio::sync::Mutex<Dispenser>,
+    tally: Mutex<Tally>,
+}
+
+/// Runs one step: `schedule` against `target`, with requests from `feed`.
+///
+/// # Panics
+/// Only on a poisoned tally lock, i.e. after a sender task panicked.
+pub async fn run(
+    target: &Target,
+    schedule: Schedule,
+    feed: mpsc::Receiver<Vec<Prepared>>,
+    generator: &Generator,
+) -> RateReport {
+    let start = Instant::now() + Duration::from_millis(5);
+    let hard_end = start + schedule.last_due() + target.drain;
+    let histogram = || Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid");
+    let step = Arc::new(Step {
+        target: target.clone(),
+        schedule,
+        start,
+        hard_end,
+        dispenser: tokio::sync::Mutex::new(Dispenser {
+            rx: feed,
+            buf: Vec::new().into_iter(),
+            next: 0,
+            total: schedule.total(),
+        }),
+        tally: Mutex::new(Tally { counts: Counts::default(), latency: histogram(), lag: histogram(), last_done: None }),
+    });
+
+    let measure_from = start + schedule.measured_start();
+    let senders: Vec<_> = (0..target.connections.max(1)).map(|_| tokio::spawn(sender(step.clone()))).collect();
+    sleep_until(measure_from).await;
+    let cpu_before = (cpu::process(), generator.cpu());
+    for s in senders {
+        drop(s.await);
+    }
+    let cpu_after = (cpu::process(), generator.cpu());
+
+    let tally = step.tally.lock().expect("a sender task panicked");
+    let mut counts = tally.counts;
+    counts.timeout = schedule.measured().saturating_sub(counts.responses() + counts.transport_error);
+    let span = schedule.measured_span();
+    let elapsed = tally.last_done.map_or(span, |t| t.saturating_duration_since(measure_from).max(span));
+    #[allow(clippy::cast_precision_loss)]
+    let achieved_rate = counts.responses() as f64 / elapsed.as_secs_f64();
+    let cpu_s = cpu_after.0.zip(cpu_before.0).map(|(after, before)| after.saturating_sub(before).as_secs_f64());
+    RateReport {
+        target_rate: schedule.rate(),
+        duration_s: span.as_secs_f64(),
+        requests: schedule.measured(),
+        achieved_rate,
+        counts,
+        latency_ms: Percentiles::from_micros(&tally.latency),
+        send_lag_ms: Percentiles::from_micros(&tally.lag),
+        cpu_s,
+        signing_cpu_s: cpu_after.1.saturating_sub(cpu_before.1).as_secs_f64(),
+        signing: generator.mode.as_str(),
+    }
+}
+
+/// One connection's worth of sending, until the schedule or the time runs out.
+async fn sender(step: Arc<Step>) {
+    loop {
+        let next = timeout_at(step.hard_end, async { step.dispenser.lock().await.take().await }).await;
+        let Ok(Some((i, req))) = next else { return };
+        let due = step.start + step.schedule.due(i);
+        sleep_until(due).await;
+        let sent = Instant::now();
+        let Ok(result) = timeout_at(step.hard_end, send(&step.target, req)).await else { return };
+        let done = Instant::now();
+        if !step.schedule.is_measured(i) {
+            continue;
+        }
+        let Ok(mut t) = step.tally.lock() else { return };
+        t.lag.saturating_record(micros(sent - due));
+        match result {
+            Ok(status) => {
+                t.counts.add_status(status);
+                t.latency.saturating_record(micros(done - due));
+                t.last_done = Some(t.last_done.map_or(done, |l| l.max(done)));
+            }
+            Err(_) => t.counts.transport_error += 1,
+        }
+    }
+}
+
+/// Sends one request and reads the whole answer, so the connection is reused.
+async fn send(target: &Target, req: Prepared) -> Result<u16, reqwest::Error> {
+    let resp = target.client.post(target.url.clone()).headers(req.headers).body(req.body).send().await?;
+    let status = resp.status().as_u16();
+    resp.bytes().await?;
+    Ok(status)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}

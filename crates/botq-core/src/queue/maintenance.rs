@@ -1,0 +1,149 @@
+//! The worker's background duties on Redis: promoting due retries, reclaiming
+//! deliveries of dead consumers, and sampling queue gauges.
+
+use std::time::Duration;
+
+use crate::keys::{GROUP, ShardKeys};
+use crate::queue::Delivery;
+use crate::scripts;
+
+/// Moves up to `limit` retries due at `now_ms` back into the stream; returns how many.
+///
+/// # Errors
+/// Redis errors.
+pub async fn promote<C>(conn: &mut C, keys: &ShardKeys, now_ms: i64, limit: usize) -> Result<usize, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    scripts::PROMOTE.key(keys.stream()).key(keys.delayed()).arg(now_ms).arg(limit).invoke_async(conn).await
+}
+
+/// `{id, env, att, deliveries}` as `reclaim.lua` returns them.
+type ReclaimedEntry = (String, Vec<u8>, String, u64);
+
+/// Takes over entries idle longer than `min_idle` for `consumer`, from `cursor`.
+/// Returns the next cursor (`0-0` when the scan wrapped) and the deliveries now ours.
+///
+/// # Errors
+/// Redis errors.
+#[allow(clippy::too_many_arguments)]
+pub async fn reclaim<C>(
+    conn: &mut C,
+    shard: u16,
+    keys: &ShardKeys,
+    consumer: &str,
+    min_idle: Duration,
+    cursor: &str,
+    count: usize,
+    max_deliveries: u32,
+    now_ms: i64,
+    dlq_max_len: u64,
+) -> Result<(String, Vec<Delivery>), redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let (next, entries): (String, Vec<ReclaimedEntry>) = scripts::RECLAIM
+        .key(keys.stream())
+        .key(keys.dlq())
+        .arg(GROUP)
+        .arg(consumer)
+        .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+        .arg(cursor)
+        .arg(count)
+        .arg(max_deliveries)
+        .arg(now_ms)
+        .arg(dlq_max_len)
+        .invoke_async(conn)
+        .await?;
+    let deliveries = entries
+        .into_iter()
+        .map(|(id, raw, att, n)| Delivery::new(shard, id, raw, att.parse().unwrap_or(0), n))
+        .collect();
+    Ok((next, deliveries))
+}
+
+/// Deletes consumers of this group that own no pending entries and have been
+/// idle longer than `idle`, except `me`. Every worker process joins with a new
+/// name, so without this the group's consumer list grows forever (redis#8635).
+/// A consumer with pending entries is never deleted: that would drop its PEL.
+/// Returns how many were deleted.
+///
+/// # Errors
+/// Redis errors.
+pub async fn prune_consumers<C>(
+    conn: &mut C,
+    keys: &ShardKeys,
+    me: &str,
+    idle: Duration,
+) -> Result<usize, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let consumers: Vec<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("XINFO").arg("CONSUMERS").arg(keys.stream()).arg(GROUP).query_async(conn).await?;
+    let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+    let mut deleted = 0;
+    for c in consumers {
+        let field = |k: &str| c.get(k).and_then(|v| redis::from_redis_value_ref::<u64>(v).ok()).unwrap_or(0);
+        let name: String = c.get("name").and_then(|v| redis::from_redis_value_ref(v).ok()).unwrap_or_default();
+        if name.is_empty() || name == me || field("pending") > 0 || field("idle") < idle_ms {
+            continue;
+        }
+        // The script re-checks "owns nothing" atomically with the delete.
+        let done: u64 = scripts::PRUNE.key(keys.stream()).arg(GROUP).arg(&name).invoke_async(conn).await?;
+        deleted += usize::try_from(done).unwrap_or(0);
+    }
+    Ok(deleted)
+}
+
+/// Queue gauges of one shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Entries in the stream (waiting + in flight).
+    pub depth: u64,
+    /// Entries not yet delivered to the group (`XINFO GROUPS` lag).
+    pub lag: u64,
+    /// Entries delivered and not yet settled (the PEL).
+    pub pending: u64,
+    pub delayed: u64,
+    pub dlq: u64,
+}
+
+/// Samples the gauges of one shard in one pipelined round trip.
+///
+/// # Errors
+/// Redis errors.
+pub async fn stats<C>(conn: &mut C, keys: &ShardKeys) -> Result<QueueStats, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let (depth, groups, delayed, dlq): (u64, redis::Value, u64, u64) = redis::pipe()
+        .cmd("XLEN")
+        .arg(keys.stream())
+        .cmd("XINFO")
+        .arg("GROUPS")
+        .arg(keys.stream())
+        .cmd("ZCARD")
+        .arg(keys.delayed())
+        .cmd("XLEN")
+        .arg(keys.dlq())
+        .query_async(conn)
+        .await?;
+    let (mut lag, mut pending) = (0, 0);
+    if let redis::Value::Array(groups) = groups {
+        for g in groups {
+            let fields: std::collections::HashMap<String, redis::Value> =
+                redis::from_redis_value(g).unwrap_or_default();
+            let name: String = fields.get("name").and_then(|v| redis::from_redis_value_ref(v).ok()).unwrap_or_default();
+            if name == GROUP {
+                pending = fields.get("pending").and_then(|v| redis::from_redis_value_ref(v).ok()).unwrap_or(0);
+                // lag is nil when Redis cannot compute it (after deletions); depth - pending bounds it.
+                lag = fields
+                    .get("lag")
+                    .and_then(|v| redis::from_redis_value_ref(v).ok())
+                    .unwrap_or_else(|| depth.saturating_sub(pending));
+            }
+        }
+    }
+    Ok(QueueStats { depth, lag, pending, delayed, dlq })
+}

@@ -1,0 +1,213 @@
+//! The worker's shared state and its `run` loop: readers, background duties,
+//! supervision and graceful shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use botq_core::config::{Config, WorkerConfig};
+use botq_core::keys::Keys;
+use redis::aio::ConnectionManager;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::chats::ChatQueues;
+use crate::handler::Handler;
+use crate::supervise::Supervisor;
+use crate::{background, reader};
+
+/// Everything the worker's tasks share.
+pub struct Engine {
+    pub(crate) cfg: WorkerConfig,
+    pub(crate) keys: Keys,
+    pub(crate) done_ttl: Duration,
+    /// Unique per process: `<host>-<pid>-<uuid>`. Never reused, so a restart
+    /// cannot inherit (and forget) a dead process's pending entries.
+    pub(crate) consumer: String,
+    /// Scripts and short commands: multiplexed, auto-reconnecting.
+    pub(crate) redis: ConnectionManager,
+    /// Blocking reads need exclusive connections.
+    pub(crate) pool: deadpool_redis::Pool,
+    pub(crate) handler: Arc<dyn Handler>,
+    /// The hard cap: one permit per delivery in this process, taken before reading.
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) skill_permits: HashMap<String, Arc<Semaphore>>,
+    pub(crate) chats: ChatQueues,
+    pub(crate) jobs: TaskTracker,
+    /// Cancelled when the grace period is over: in-flight attempts stop and
+    /// their entries stay pending for other replicas.
+    pub(crate) abort_jobs: CancellationToken,
+    pub(crate) redis_timeout: Duration,
+    ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("consumer", &self.consumer).field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds the engine for `cfg` around `handler`; connects lazily.
+    ///
+    /// # Errors
+    /// An invalid Redis URL.
+    pub fn new(cfg: &Config, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
+        use secrecy::ExposeSecret;
+        let w = cfg.worker.clone();
+        let redis_timeout = Duration::from_secs(2);
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, redis_timeout)?;
+        let mut pool_cfg = deadpool_redis::Config::from_url(cfg.redis_url.expose_secret());
+        let shards = usize::from(cfg.shards);
+        pool_cfg.pool = Some(deadpool_redis::PoolConfig {
+            max_size: shards + 2,
+            timeouts: deadpool_redis::Timeouts {
+                wait: Some(redis_timeout),
+                create: Some(redis_timeout),
+                recycle: Some(redis_timeout),
+            },
+            ..deadpool_redis::PoolConfig::default()
+        });
+        let pool = pool_cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        let skill_permits = w
+            .skill_concurrency
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::new(Semaphore::new(usize::try_from(*v).unwrap_or(usize::MAX)))))
+            .collect();
+        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
+        let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        Ok(Arc::new(Self {
+            permits: Arc::new(Semaphore::new(usize::try_from(w.concurrency).unwrap_or(usize::MAX))),
+            cfg: w,
+            keys: Keys::new(&cfg.key_prefix, cfg.shards),
+            done_ttl: cfg.dedupe_ttl,
+            consumer,
+            redis,
+            pool,
+            handler,
+            skill_permits,
+            chats: ChatQueues::default(),
+            jobs: TaskTracker::new(),
+            abort_jobs: CancellationToken::new(),
+            redis_timeout,
+            ready: AtomicBool::new(false),
+        }))
+    }
+
+    #[must_use]
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// Deliveries in flight in this process right now.
+    #[must_use]
+    pub fn inflight(&self) -> usize {
+        usize::try_from(self.cfg.concurrency).unwrap_or(usize::MAX) - self.permits.available_permits()
+    }
+
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Loads scripts and creates the group on every shard, retrying with
+    /// capped backoff until Redis answers or `shutdown` fires.
+    async fn start(&self, shutdown: &CancellationToken) -> bool {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.try_start().await {
+                Ok(()) => {
+                    self.set_ready(true);
+                    info!(consumer = %self.consumer, shards = self.keys.shards(), "worker ready");
+                    return true;
+                }
+                Err(e) => warn!(error.kind = ?e.kind(), retry_in_ms = delay.as_millis(), "redis not reachable yet"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return false,
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn try_start(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.redis.clone();
+        for script in botq_core::scripts::all() {
+            tokio::time::timeout(self.redis_timeout, script.load_async(&mut conn)).await.map_err(timeout_error)??;
+        }
+        for shard in self.keys.all_shards() {
+            tokio::time::timeout(self.redis_timeout, botq_core::queue::ensure_group(&mut conn, &shard))
+                .await
+                .map_err(timeout_error)??;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn timeout_error(_: tokio::time::error::Elapsed) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time"))
+}
+
+/// Runs the worker until `shutdown` is cancelled, then drains: readers stop,
+/// in-flight attempts get the grace period, the rest stay pending for other
+/// replicas. Serves the admin endpoints on `admin` meanwhile.
+///
+/// # Errors
+/// When a background task dies (the error names it) or the admin listener fails.
+pub async fn run(
+    engine: Arc<Engine>,
+    admin: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    botq_core::telemetry::metrics_handle();
+    botq_core::telemetry::record_build_info("worker");
+    let stop_admin = CancellationToken::new();
+    let admin_task = tokio::spawn(botq_admin::serve(
+        admin,
+        Arc::new(crate::admin::WorkerReadiness(engine.clone())),
+        stop_admin.clone(),
+    ));
+
+    let result = if engine.start(&shutdown).await {
+        let stop_tasks = shutdown.child_token();
+        let mut sup = Supervisor::new(stop_tasks.clone());
+        for shard in 0..engine.keys.shards() {
+            sup.spawn(format!("reader[{shard}]"), reader::run(engine.clone(), shard, stop_tasks.clone()));
+        }
+        sup.spawn("promoter".to_owned(), background::promoter(engine.clone(), stop_tasks.clone()));
+        sup.spawn("reclaimer".to_owned(), background::reclaimer(engine.clone(), stop_tasks.clone()));
+        sup.spawn("sampler".to_owned(), background::sampler(engine.clone(), stop_tasks.clone()));
+        let result = sup.wait().await;
+        drain(&engine).await;
+        result
+    } else {
+        Ok(())
+    };
+    stop_admin.cancel();
+    admin_task.await.map_err(anyhow::Error::from)??;
+    info!("worker stopped");
+    result
+}
+
+async fn drain(engine: &Engine) {
+    engine.set_ready(false);
+    engine.jobs.close();
+    let grace = engine.cfg.shutdown_grace;
+    info!(inflight = engine.inflight(), grace_ms = grace.as_millis(), "draining in-flight work");
+    if tokio::time::timeout(grace, engine.jobs.wait()).await.is_err() {
+        warn!(
+            inflight = engine.inflight(),
+            "grace period over; leaving unfinished deliveries pending for other replicas"
+        );
+        engine.abort_jobs.cancel();
+        engine.jobs.wait().await;
+    }
+}

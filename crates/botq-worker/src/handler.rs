@@ -1,0 +1,69 @@
+//! What the worker runs for each event, and how a failure says what to do next.
+//!
+//! The engine knows nothing about skills or replies: it hands each claimed
+//! event to a [`Handler`]. Failures are values that decide the event's fate
+//! with a `match` (never by reading strings): a `Permanent` failure goes to the
+//! dead-letter stream, a `Transient` one is retried with backoff, and
+//! `RetryAfter` is retried no earlier than the platform asked.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use botq_core::envelope::Envelope;
+
+/// One attempt at one event.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub envelope: Arc<Envelope>,
+    /// 1 for the first attempt, 2 for the first retry, …
+    pub attempt: u32,
+    /// The stream entry id of this delivery.
+    pub stream_id: String,
+}
+
+/// Why an attempt failed, and so what happens next.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// Will never succeed (bad request, unknown chat): dead-letter at once.
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// May succeed later (timeout, 5xx, connection): retry with backoff.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// The other side asked us to wait (429 with `Retry-After`, platform rate
+    /// limit codes): retry no earlier than this.
+    #[error("retry after {0:?}: {1}")]
+    RetryAfter(Duration, String),
+}
+
+/// The future a handler returns.
+pub type HandleFuture = Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send>>;
+
+/// The worker's pluggable brain.
+pub trait Handler: Send + Sync + 'static {
+    /// The skill `env` is routed to, for per-skill concurrency caps and the
+    /// `botq_skill_duration_seconds{skill}` label. Must come from a bounded
+    /// set (configured names), never from message text.
+    fn skill(&self, env: &Envelope) -> &str;
+
+    /// Handles one attempt. The engine bounds it with the handler timeout and
+    /// catches panics; both count as transient failures.
+    fn handle(&self, job: Job) -> HandleFuture;
+}
+
+/// A handler that accepts everything; `botq-worker` runs it until the reply
+/// path (skills) exists, and benchmarks measure the engine with it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopHandler;
+
+impl Handler for NoopHandler {
+    fn skill(&self, _: &Envelope) -> &str {
+        "noop"
+    }
+
+    fn handle(&self, _: Job) -> HandleFuture {
+        Box::pin(async { Ok(()) })
+    }
+}

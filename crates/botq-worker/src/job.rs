@@ -1,0 +1,208 @@
+//! One delivery from read to settlement: order, claim, attempt, settle.
+//!
+//! Each attempt runs in its own task, bounded by the handler timeout, so a
+//! panic or an overrun is one failed attempt, never a dead worker. Settling is
+//! one atomic script (ack + delete + done/retry/dead). If anything between the
+//! read and the settlement fails (Redis down, process killed), the delivery
+//! stays pending and the reclaimer of some replica brings it back after the
+//! lease; replies are idempotent, so a repeated attempt does no harm.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use botq_core::envelope::Envelope;
+use botq_core::queue::{self, Claim, ClaimTarget, Delivery, Verdict};
+use botq_core::telemetry::EVENTS;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::engine::{Engine, timeout_error};
+use crate::handler::{HandleError, Job};
+use crate::metrics::{INFLIGHT, SKILL_DURATION};
+use crate::retry;
+
+/// Starts work on a delivery that holds `permit`, in order behind its chat
+/// when per-chat ordering is on.
+pub fn dispatch(engine: &Arc<Engine>, d: Delivery, permit: OwnedSemaphorePermit) {
+    let chat = match (&d.envelope, engine.cfg.per_chat_ordering) {
+        (Ok(env), true) => Some(format!("{}\u{0}{}", env.bot, env.chat_id)),
+        _ => None,
+    };
+    let engine2 = engine.clone();
+    match chat {
+        None => {
+            engine.jobs.spawn(async move { process(&engine2, d, permit).await });
+        }
+        Some(chat) => {
+            if let Some(first) = engine.chats.enter(&chat, (d, permit)) {
+                engine.jobs.spawn(async move {
+                    let mut slot = Some(first);
+                    while let Some((d, permit)) = slot {
+                        if engine2.abort_jobs.is_cancelled() {
+                            // Shutdown past its grace: leave what waits pending for other replicas.
+                            drop((d, permit));
+                        } else {
+                            process(&engine2, d, permit).await;
+                        }
+                        slot = engine2.chats.next(&chat);
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
+    metrics::gauge!(INFLIGHT).increment(1.0);
+    let keys = engine.keys.shard(d.shard);
+    let token = format!("{}/{}", engine.consumer, d.id);
+    match &d.envelope {
+        Ok(env) => {
+            let span = info_span!("job", request_id = %env.request_id, event_id = %env.event_id, attempt = d.attempts + 1, bot = %env.bot);
+            tokio::select! {
+                () = attempt(engine, &d, env, &token).instrument(span) => {}
+                () = engine.abort_jobs.cancelled() => {
+                    debug!(stream_id = %d.id, "shutdown grace over; delivery left pending");
+                }
+            }
+        }
+        Err(why) => {
+            warn!(stream_id = %d.id, error = %why, "stream entry is not a valid envelope; dead-lettering it");
+            let verdict = dead(engine, format!("undecodable: {why}"), d.attempts);
+            let placeholder = keys.placeholder();
+            settle(engine, &keys, &d, &token, &placeholder, &placeholder, &verdict).await;
+            metrics::counter!(EVENTS, "bot" => "_unknown", "outcome" => "dead").increment(1);
+        }
+    }
+    metrics::gauge!(INFLIGHT).decrement(1.0);
+    drop(permit);
+}
+
+async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
+    let keys = engine.keys.shard(d.shard);
+    let bot = env.bot.as_str().to_owned();
+    let skill = engine.handler.skill(env).to_owned();
+    let _skill_permit = match engine.skill_permits.get(&skill) {
+        Some(sem) => Some(sem.clone().acquire_owned().await),
+        None => None,
+    };
+    let target = ClaimTarget { consumer: &engine.consumer, stream_id: &d.id, token };
+    let claim_key = keys.claim(&env.bot, &env.event_id);
+    let chat_key = keys.chat_lock(&env.bot, &env.chat_id);
+    let started_waiting = Instant::now();
+    let mut wait = Duration::from_millis(20);
+    loop {
+        let mut conn = engine.redis.clone();
+        let claimed = tokio::time::timeout(
+            engine.redis_timeout,
+            queue::claim(&mut conn, &keys, env, target, engine.cfg.lease, engine.cfg.per_chat_ordering),
+        )
+        .await
+        .map_err(timeout_error)
+        .and_then(|r| r);
+        match claimed {
+            Ok(Claim::Fresh) => break,
+            Ok(Claim::Duplicate) => {
+                debug!("already handled; acknowledging the duplicate delivery");
+                settle(engine, &keys, d, token, &claim_key, &chat_key, &Verdict::Drop).await;
+                metrics::counter!(EVENTS, "bot" => bot, "outcome" => "duplicate").increment(1);
+                return;
+            }
+            Ok(Claim::InProgress) => {
+                debug!("another delivery of this event is being handled; leaving this one pending");
+                return;
+            }
+            Ok(Claim::Lost) => {
+                debug!("delivery was taken over by another replica");
+                return;
+            }
+            Ok(Claim::ChatBusy) if started_waiting.elapsed() < engine.cfg.lease => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+            Ok(Claim::ChatBusy) => {
+                debug!("chat stayed busy for a whole lease; leaving the delivery pending");
+                return;
+            }
+            Err(e) => {
+                warn!(error.kind = ?e.kind(), "cannot claim; the delivery stays pending and will be reclaimed");
+                return;
+            }
+        }
+    }
+
+    let attempt = d.attempts + 1;
+    let job = Job { envelope: Arc::new(env.clone()), attempt, stream_id: d.id.clone() };
+    let started = Instant::now();
+    let outcome = run_isolated(engine, job).await;
+    metrics::histogram!(SKILL_DURATION, "skill" => skill).record(started.elapsed().as_secs_f64());
+
+    let verdict = match outcome {
+        Ok(()) => {
+            metrics::counter!(EVENTS, "bot" => bot, "outcome" => "ok").increment(1);
+            Verdict::Done { done_ttl: engine.done_ttl }
+        }
+        Err(HandleError::Permanent(reason)) => {
+            warn!(%reason, "permanent failure; dead-lettering");
+            metrics::counter!(EVENTS, "bot" => bot, "outcome" => "dead").increment(1);
+            dead(engine, reason, attempt)
+        }
+        Err(e @ (HandleError::Transient(_) | HandleError::RetryAfter(..))) => {
+            let floor = if let HandleError::RetryAfter(d, _) = &e { Some(*d) } else { None };
+            if attempt >= engine.cfg.max_attempts {
+                warn!(error = %e, attempt, "out of attempts; dead-lettering");
+                metrics::counter!(EVENTS, "bot" => bot, "outcome" => "dead").increment(1);
+                dead(engine, format!("gave up after {attempt} attempts: {e}"), attempt)
+            } else {
+                let delay = retry::delay(&engine.cfg.backoff, attempt, floor);
+                warn!(error = %e, attempt, retry_in_ms = delay.as_millis(), "attempt failed; retrying later");
+                metrics::counter!(EVENTS, "bot" => bot, "outcome" => "retried").increment(1);
+                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                Verdict::Retry { due_ms: botq_core::now_ms().saturating_add(delay_ms), attempts: attempt }
+            }
+        }
+    };
+    settle(engine, &keys, d, token, &claim_key, &chat_key, &verdict).await;
+}
+
+/// Runs the handler in its own task with the handler timeout: a panic or an
+/// overrun becomes a transient failure of this attempt.
+async fn run_isolated(engine: &Engine, job: Job) -> Result<(), HandleError> {
+    let mut task = tokio::spawn(engine.handler.handle(job));
+    match tokio::time::timeout(engine.cfg.handler_timeout, &mut task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) if join.is_panic() => Err(HandleError::Transient("handler panicked".to_owned())),
+        Ok(Err(_)) => Err(HandleError::Transient("handler was cancelled".to_owned())),
+        Err(_) => {
+            task.abort();
+            Err(HandleError::Transient(format!(
+                "handler timed out after {} ms",
+                engine.cfg.handler_timeout.as_millis()
+            )))
+        }
+    }
+}
+
+fn dead(engine: &Engine, reason: String, attempts: u32) -> Verdict {
+    Verdict::Dead { reason, attempts, now_ms: botq_core::now_ms(), dlq_max_len: engine.cfg.dlq_max_len }
+}
+
+async fn settle(
+    engine: &Engine,
+    keys: &botq_core::keys::ShardKeys,
+    d: &Delivery,
+    token: &str,
+    claim_key: &str,
+    chat_key: &str,
+    verdict: &Verdict,
+) {
+    let mut conn = engine.redis.clone();
+    let fut =
+        queue::finish(&mut conn, keys, botq_core::keys::GROUP, &d.id, token, claim_key, chat_key, &d.raw, verdict);
+    match tokio::time::timeout(engine.redis_timeout, fut).await.map_err(timeout_error).and_then(|r| r) {
+        Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
+        Err(e) => {
+            warn!(error.kind = ?e.kind(), stream_id = %d.id, "cannot settle; the delivery stays pending and will be reclaimed")
+        }
+    }
+}

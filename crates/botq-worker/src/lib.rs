@@ -1,0 +1,27 @@
+//! botq-worker: consumes the ingest streams and runs each event exactly as
+//! reliably as design.md §2.3–§2.9 promise.
+//!
+//! - [`handler`]: the pluggable [`Handler`] and its failure classes.
+//! - `reader`: permits first, then `XREADGROUP` (the hard concurrency cap).
+//! - `job`: per-chat order, claim, isolated attempt, atomic settlement.
+//! - `retry`: backoff delays (exponential, capped, jittered, ≥ Retry-After).
+//! - `background`: promoter, reclaimer, gauge sampler.
+//! - `supervise`: a dead background task stops the process, by name.
+//! - [`engine`]: shared state, [`run`], graceful shutdown.
+//!
+//! The Redis structures and the crash-recovery path are described in
+//! `botq_core::queue`.
+
+mod admin;
+mod background;
+mod chats;
+pub mod engine;
+pub mod handler;
+mod job;
+pub mod metrics;
+mod reader;
+pub mod retry;
+mod supervise;
+
+pub use engine::{Engine, run};
+pub use handler::{HandleError, HandleFuture, Handler, Job, NoopHandler};

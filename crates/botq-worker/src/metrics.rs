@@ -1,0 +1,24 @@
+//! The worker's metric names (the shared ones live in `botq_core::telemetry`).
+
+pub const INFLIGHT: &str = "botq_worker_inflight";
+pub const SKILL_DURATION: &str = "botq_skill_duration_seconds";
+pub const QUEUE_DEPTH: &str = "botq_queue_depth";
+pub const QUEUE_LAG: &str = "botq_queue_lag";
+pub const QUEUE_PENDING: &str = "botq_queue_pending";
+pub const DELAYED_DEPTH: &str = "botq_delayed_depth";
+pub const DLQ_DEPTH: &str = "botq_dlq_depth";
+pub const RECLAIMED: &str = "botq_reclaimed_total";
+pub const PROMOTED: &str = "botq_promoted_total";
+
+/// Registers descriptions so `/metrics` explains each series.
+pub fn describe() {
+    metrics::describe_gauge!(INFLIGHT, "Deliveries being handled by this worker process (bounded by concurrency).");
+    metrics::describe_histogram!(SKILL_DURATION, metrics::Unit::Seconds, "Handler time per attempt, by skill.");
+    metrics::describe_gauge!(QUEUE_DEPTH, "Entries in the shard stream (waiting + in flight).");
+    metrics::describe_gauge!(QUEUE_LAG, "Entries not yet delivered to the worker group.");
+    metrics::describe_gauge!(QUEUE_PENDING, "Entries delivered and not yet settled.");
+    metrics::describe_gauge!(DELAYED_DEPTH, "Events waiting for a retry.");
+    metrics::describe_gauge!(DLQ_DEPTH, "Events in the dead-letter stream.");
+    metrics::describe_counter!(RECLAIMED, "Deliveries taken over from consumers that stopped.");
+    metrics::describe_counter!(PROMOTED, "Retries moved back into the stream when due.");
+}

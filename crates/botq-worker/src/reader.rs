@@ -1,0 +1,97 @@
+//! Reading new entries: permits first, then `XREADGROUP` for exactly as many.
+//!
+//! The semaphore is acquired *before* the read and each permit travels with
+//! its delivery until it is settled, so deliveries in flight in this process
+//! can never exceed `concurrency` (no soft cap that overshoots by a batch, as
+//! Svix's does). A read blocks at most `read_block`, which bounds how long
+//! shutdown waits for a reader. Redis errors back off (capped) and retry; a
+//! `NOGROUP` (Redis restarted empty or flushed) re-creates the group.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use botq_core::queue::{self, Delivery};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::engine::{Engine, timeout_error};
+use crate::job;
+
+/// At most this many entries per read, whatever the free permits.
+const MAX_BATCH: usize = 128;
+
+pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> anyhow::Result<()> {
+    let keys = engine.keys.shard(shard);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let first = tokio::select! {
+            p = engine.permits.clone().acquire_owned() => p?,
+            () = stop.cancelled() => return Ok(()),
+        };
+        let mut permits = vec![first];
+        while permits.len() < MAX_BATCH {
+            match engine.permits.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let read = async {
+            let mut conn = engine.pool.get().await.map_err(pool_error)?;
+            // The read itself may block for read_block; allow that plus the usual timeout.
+            let limit = engine.cfg.read_block + engine.redis_timeout;
+            tokio::time::timeout(
+                limit,
+                queue::read(&mut *conn, shard, &keys, &engine.consumer, permits.len(), engine.cfg.read_block),
+            )
+            .await
+            .map_err(timeout_error)?
+        };
+        let result = tokio::select! {
+            r = read => r,
+            () = stop.cancelled() => return Ok(()),
+        };
+        match result {
+            Ok(deliveries) => {
+                backoff = Duration::from_millis(50);
+                engine.set_ready(true);
+                dispatch_all(&engine, deliveries, permits);
+            }
+            Err(e) if queue::is_nogroup(&e) => {
+                info!(shard, "consumer group missing (Redis restarted or flushed); re-creating it");
+                let mut conn = engine.redis.clone();
+                if let Err(e) = queue::ensure_group(&mut conn, &keys).await {
+                    warn!(shard, error.kind = ?e.kind(), "cannot re-create the consumer group yet");
+                    pause(&stop, &mut backoff).await;
+                }
+            }
+            Err(e) => {
+                engine.set_ready(false);
+                warn!(shard, error.kind = ?e.kind(), retry_in_ms = backoff.as_millis(), "read failed; retrying");
+                pause(&stop, &mut backoff).await;
+            }
+        }
+    }
+}
+
+/// Hands each delivery its permit; permits not used by the read are dropped here.
+pub(crate) fn dispatch_all(engine: &Arc<Engine>, deliveries: Vec<Delivery>, permits: Vec<OwnedSemaphorePermit>) {
+    for (d, p) in deliveries.into_iter().zip(permits) {
+        job::dispatch(engine, d, p);
+    }
+}
+
+async fn pause(stop: &CancellationToken, backoff: &mut Duration) {
+    tokio::select! {
+        () = tokio::time::sleep(*backoff) => {}
+        () = stop.cancelled() => {}
+    }
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+}
+
+fn pool_error(e: deadpool_redis::PoolError) -> redis::RedisError {
+    match e {
+        deadpool_redis::PoolError::Backend(e) => e,
+        other => redis::RedisError::from(std::io::Error::other(other.to_string())),
+    }
+}
