@@ -172,7 +172,11 @@ impl Config {
     ) -> Result<Self, Problems> {
         let mut problems = Problems::default();
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            Problems(vec![Problem { path: String::new(), message: format!("not valid TOML: {}", e.message()) }])
+            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].lines().count().max(1));
+            Problems(vec![Problem {
+                path: String::new(),
+                message: format!("not valid TOML (line {line}): {}", e.message()),
+            }])
         })?;
         let mut raw: raw::RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();

@@ -42,4 +42,4 @@ pub use claim::{Claim, ClaimTarget, claim};
 pub use enqueue::{EnqueueOutcome, EnqueueParams, LimitKind, enqueue};
 pub use finish::{Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
-pub use maintenance::{QueueStats, promote, prune_consumers, reclaim, stats};
+pub use maintenance::{QueueStats, has_idle, promote, prune_consumers, reclaim, stats};

@@ -50,6 +50,7 @@ impl IngestHandle {
     /// # Panics
     /// When it cannot bind.
     pub async fn start_unready(cfg: &Config) -> Self {
+        crate::init_test_logging();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind webhook port");
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin port");
         let addr = listener.local_addr().expect("local addr");

@@ -5,7 +5,22 @@
 //!   missing `redis-server` is a loud failure with the install hint, never a skip.
 //! - [`sign`]: builds webhooks exactly as QQ, Lark and OneBot sign them.
 //! - [`ingest`]: runs botq-ingest in-process on port-0 listeners.
+//! - [`worker`]: runs botq-worker in-process, gracefully stoppable or killable.
+//! - [`events`]: envelopes and direct enqueueing for worker tests.
 
+pub mod events;
 pub mod ingest;
 pub mod redis;
 pub mod sign;
+pub mod worker;
+
+/// Sends the services' logs to stderr when `BOTQ_TEST_LOG` is set (a tracing
+/// filter such as `debug`), for a test that needs explaining.
+pub fn init_test_logging() {
+    if let Ok(level) = std::env::var("BOTQ_TEST_LOG") {
+        botq_core::telemetry::init_logging(&botq_core::config::LogConfig {
+            format: botq_core::config::LogFormat::Pretty,
+            level,
+        });
+    }
+}

@@ -69,19 +69,34 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
     while tick(&stop, engine.cfg.reclaim_interval).await {
         rounds += 1;
         for (shard, cursor) in (0..engine.keys.shards()).zip(cursors.iter_mut()) {
-            // Permits first, as for reads: reclaimed work counts against the cap.
-            let mut permits = Vec::new();
+            let keys = engine.keys.shard(shard);
+            if rounds.is_multiple_of(prune_every) {
+                let mut conn = engine.redis.clone();
+                match queue::prune_consumers(&mut conn, &keys, &engine.consumer, CONSUMER_MAX_IDLE).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(shard, removed = n, "removed idle consumers that owned nothing"),
+                    Err(e) => debug!(shard, error.kind = ?e.kind(), "cannot prune consumers now"),
+                }
+            }
+            let mut conn = engine.redis.clone();
+            let idle =
+                tokio::time::timeout(engine.redis_timeout, queue::has_idle(&mut conn, &keys, engine.cfg.lease)).await;
+            if !matches!(idle, Ok(Ok(true))) {
+                continue;
+            }
+            // Permits first, as for reads: reclaimed work counts against the cap. The
+            // semaphore is fair, so a reader blocked in XREADGROUP cannot starve us.
+            let first = tokio::select! {
+                p = engine.permits.clone().acquire_owned() => p?,
+                () = stop.cancelled() => return Ok(()),
+            };
+            let mut permits = vec![first];
             while permits.len() < RECLAIM_BATCH {
                 match engine.permits.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
                     Err(_) => break,
                 }
             }
-            if permits.is_empty() {
-                continue;
-            }
-            let keys = engine.keys.shard(shard);
-            let mut conn = engine.redis.clone();
             let fut = queue::reclaim(
                 &mut conn,
                 shard,
@@ -105,14 +120,6 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                 }
                 Err(e) if queue::is_nogroup(&e) => *cursor = "0-0".to_owned(),
                 Err(e) => warn!(shard, error.kind = ?e.kind(), "cannot reclaim now"),
-            }
-            if rounds.is_multiple_of(prune_every) {
-                let mut conn = engine.redis.clone();
-                match queue::prune_consumers(&mut conn, &keys, &engine.consumer, CONSUMER_MAX_IDLE).await {
-                    Ok(0) => {}
-                    Ok(n) => info!(shard, removed = n, "removed idle consumers that owned nothing"),
-                    Err(e) => debug!(shard, error.kind = ?e.kind(), "cannot prune consumers now"),
-                }
             }
         }
     }

@@ -18,6 +18,29 @@ where
     scripts::PROMOTE.key(keys.stream()).key(keys.delayed()).arg(now_ms).arg(limit).invoke_async(conn).await
 }
 
+/// `true` when some delivery of the shard has been idle longer than `min_idle`
+/// (its consumer is presumably dead), without claiming anything.
+///
+/// # Errors
+/// Redis errors.
+pub async fn has_idle<C>(conn: &mut C, keys: &ShardKeys, min_idle: Duration) -> Result<bool, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let idle_ms = u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX);
+    let entries: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg(keys.stream())
+        .arg(GROUP)
+        .arg("IDLE")
+        .arg(idle_ms)
+        .arg("-")
+        .arg("+")
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(!entries.is_empty())
+}
+
 /// `{id, env, att, deliveries}` as `reclaim.lua` returns them.
 type ReclaimedEntry = (String, Vec<u8>, String, u64);
 

@@ -1,0 +1,98 @@
+//! Events for worker tests, enqueued through the same script ingest uses.
+
+use std::time::Duration;
+
+use botq_core::config::RateLimit;
+use botq_core::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
+use botq_core::ids::{BotId, RequestId};
+use botq_core::keys::Keys;
+use botq_core::platform::Event;
+use botq_core::queue::{EnqueueOutcome, EnqueueParams, enqueue};
+
+/// A group message of `bot` in `chat` whose event id is `event_id`.
+///
+/// # Panics
+/// When `bot` is not a valid bot id.
+#[must_use]
+pub fn envelope(bot: &str, chat: &str, event_id: &str, text: &str) -> Envelope {
+    Envelope {
+        version: ENVELOPE_VERSION,
+        platform: Platform::Qq,
+        bot: BotId::parse(bot).expect("valid bot id"),
+        request_id: RequestId::new(),
+        event_id: event_id.to_owned(),
+        event_type: "GROUP_AT_MESSAGE_CREATE".to_owned(),
+        message_id: format!("msg-{event_id}"),
+        chat_kind: ChatKind::Group,
+        chat_id: chat.to_owned(),
+        guild_id: None,
+        sender_id: "user-1".to_owned(),
+        sender_is_bot: false,
+        text: text.to_owned(),
+        mentions_bot: true,
+        platform_ts_ms: None,
+        received_at_ms: botq_core::now_ms(),
+    }
+}
+
+/// Pushes events into their shard streams the way ingest does (no limits).
+#[derive(Clone)]
+pub struct Enqueuer {
+    conn: redis::aio::ConnectionManager,
+    keys: Keys,
+}
+
+impl Enqueuer {
+    /// # Panics
+    /// When Redis is unreachable.
+    pub async fn new(redis_url: &str, prefix: &str, shards: u16) -> Self {
+        let conn = botq_core::redis_conn::connect_lazy(&redis_url.to_owned().into(), Duration::from_millis(500))
+            .expect("redis url");
+        Self { conn, keys: Keys::new(prefix, shards) }
+    }
+
+    /// Enqueues `env` with dedupe key `id:<event id>`; returns whether it was accepted.
+    ///
+    /// # Panics
+    /// On a Redis error.
+    pub async fn push(&mut self, env: Envelope) -> bool {
+        self.try_push(env).await.expect("enqueue")
+    }
+
+    /// As [`Enqueuer::push`], but a Redis error is returned (Redis may be down on purpose).
+    ///
+    /// # Errors
+    /// The Redis error.
+    pub async fn try_push(&mut self, env: Envelope) -> Result<bool, redis::RedisError> {
+        let shard = self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id));
+        let event = Event { dedupe_keys: vec![format!("id:{}", env.event_id)], envelope: env };
+        let params = EnqueueParams {
+            now_ms: botq_core::now_ms(),
+            dedupe_ttl: Duration::from_secs(3600),
+            max_backlog: u64::MAX,
+            limits: RateLimit { group: None, sender: None },
+        };
+        let fut = enqueue(&mut self.conn, &shard, &event, params);
+        let outcome = tokio::time::timeout(Duration::from_secs(1), fut).await.map_err(|_| {
+            redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "enqueue timed out"))
+        })??;
+        Ok(matches!(outcome, EnqueueOutcome::Accepted { .. }))
+    }
+
+    /// Adds `env` to its stream directly, bypassing ingest's dedupe: how a
+    /// platform redelivery that slipped past ingest looks to the worker.
+    ///
+    /// # Panics
+    /// On a Redis error.
+    pub async fn push_raw(&mut self, env: &Envelope) {
+        let shard = self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id));
+        let _: String = redis::cmd("XADD")
+            .arg(shard.stream())
+            .arg("*")
+            .arg("env")
+            .arg(env.encode())
+            .query_async(&mut self.conn)
+            .await
+            .expect("xadd");
+    }
+}
