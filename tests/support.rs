@@ -64,7 +64,7 @@ pub mod handler {
     }
 
     impl Recorder {
-        pub fn new(dwell: Duration, script: impl Fn(&Job) -> Act + Send + Sync + 'static) -> Rec {
+        pub fn rec(dwell: Duration, script: impl Fn(&Job) -> Act + Send + Sync + 'static) -> Rec {
             Rec(std::sync::Arc::new(Self {
                 script: Box::new(script),
                 calls: Mutex::new(Vec::new()),
@@ -77,8 +77,8 @@ pub mod handler {
             }))
         }
 
-        pub fn succeeding() -> Rec {
-            Self::new(Duration::ZERO, |_| Act::Succeed)
+        pub fn rec_ok() -> Rec {
+            Self::rec(Duration::ZERO, |_| Act::Succeed)
         }
 
         pub fn calls(&self) -> Vec<Call> {

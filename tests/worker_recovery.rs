@@ -32,7 +32,7 @@ async fn a_worker_killed_mid_job_has_its_delivery_finished_by_another() {
     let mut q = Enqueuer::new(&redis.url(), "botq", 1).await;
     let cfg = config(&worker_toml(""), &redis.url());
 
-    let doomed = Recorder::new(Duration::from_millis(900), |_| Act::Succeed);
+    let doomed = Recorder::rec(Duration::from_millis(900), |_| Act::Succeed);
     let a = CrashableWorker::start(&cfg, Arc::new(doomed.clone()));
     q.push(envelope("qq-main", "chat-1", "ev-crash", "/ping")).await;
     assert!(eventually(Duration::from_secs(10), || doomed.calls().len() == 1).await, "A started the job");
@@ -40,7 +40,7 @@ async fn a_worker_killed_mid_job_has_its_delivery_finished_by_another() {
     assert_eq!(doomed.finished.load(Ordering::SeqCst), 0, "A died mid-job");
     assert_eq!(pending(&redis), 1, "the delivery is still pending under the dead consumer");
 
-    let rescuer = Recorder::succeeding();
+    let rescuer = Recorder::rec_ok();
     let b = WorkerHandle::start(&cfg, Arc::new(rescuer.clone())).await;
     // After the lease (6 s) the reclaimer takes the delivery over.
     assert!(eventually(Duration::from_secs(20), || rescuer.calls_for("ev-crash").len() == 1).await);
@@ -77,7 +77,7 @@ async fn an_entry_redelivered_past_the_limit_is_dead_lettered_without_running() 
         .query(&mut c)
         .unwrap();
 
-    let h = Recorder::succeeding();
+    let h = Recorder::rec_ok();
     let w = WorkerHandle::start(&config(&worker_toml("max_deliveries = 5"), &redis.url()), Arc::new(h.clone())).await;
     assert!(eventually(Duration::from_secs(10), || xlen(&redis, "botq:{q0}:dlq") == 1).await);
     let dlq: redis::streams::StreamRangeReply = c.xrange_all("botq:{q0}:dlq").unwrap();
@@ -91,7 +91,7 @@ async fn an_entry_redelivered_past_the_limit_is_dead_lettered_without_running() 
 async fn the_group_is_recreated_when_redis_loses_it() {
     let redis = RedisServer::start();
     let mut q = Enqueuer::new(&redis.url(), "botq", 1).await;
-    let h = Recorder::succeeding();
+    let h = Recorder::rec_ok();
     let w = WorkerHandle::start(&config(&worker_toml(""), &redis.url()), Arc::new(h.clone())).await;
     q.push(envelope("qq-main", "chat-1", "ev-before", "/ping")).await;
     assert!(eventually(Duration::from_secs(10), || h.calls().len() == 1).await);
@@ -109,7 +109,7 @@ async fn the_group_is_recreated_when_redis_loses_it() {
 async fn redis_restarted_under_load_loses_no_event() {
     let mut redis = RedisServer::start_durable();
     let mut q = Enqueuer::new(&redis.url(), "botq", 1).await;
-    let h = Recorder::new(Duration::from_millis(2), |_| Act::Succeed);
+    let h = Recorder::rec(Duration::from_millis(2), |_| Act::Succeed);
     let w = WorkerHandle::start(&config(&worker_toml(""), &redis.url()), Arc::new(h.clone())).await;
     let mut accepted = BTreeSet::new();
     for i in 0..300 {
@@ -147,7 +147,7 @@ async fn redis_restarted_under_load_loses_no_event() {
 async fn shutdown_finishes_in_flight_work_and_leaves_the_rest_for_others() {
     let redis = RedisServer::start();
     let mut q = Enqueuer::new(&redis.url(), "botq", 1).await;
-    let h = Recorder::new(Duration::from_millis(500), |_| Act::Succeed);
+    let h = Recorder::rec(Duration::from_millis(500), |_| Act::Succeed);
     let cfg = config(&worker_toml("concurrency = 4\nper_chat_ordering = false"), &redis.url());
     let w = WorkerHandle::start(&cfg, Arc::new(h.clone())).await;
     for i in 0..20 {
@@ -165,7 +165,7 @@ async fn shutdown_finishes_in_flight_work_and_leaves_the_rest_for_others() {
 async fn shutdown_past_the_grace_period_leaves_the_delivery_pending_for_reclaim() {
     let redis = RedisServer::start();
     let mut q = Enqueuer::new(&redis.url(), "botq", 1).await;
-    let h = Recorder::new(Duration::from_secs(5), |_| Act::Succeed);
+    let h = Recorder::rec(Duration::from_secs(5), |_| Act::Succeed);
     let toml = worker_toml("")
         .replace("handler_timeout_secs = 1\n", "handler_timeout_secs = 10\n")
         .replace("lease_secs = 6\n", "lease_secs = 15\n")

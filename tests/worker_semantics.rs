@@ -54,7 +54,7 @@ const WAIT: Duration = Duration::from_secs(10);
 #[tokio::test]
 async fn a_redelivered_event_is_handled_once() {
     let mut t = env().await;
-    let h = Recorder::succeeding();
+    let h = Recorder::rec_ok();
     let w = WorkerHandle::start(&config(&worker_toml(""), &t.redis.url()), Arc::new(h.clone())).await;
     let e = envelope("qq-main", "chat-1", "ev-dup", "/ping");
     // Two stream entries of one event: a platform redelivery that got past ingest's dedupe.
@@ -71,7 +71,7 @@ async fn a_redelivered_event_is_handled_once() {
 #[tokio::test]
 async fn a_handler_failing_twice_is_retried_with_growing_delays_and_succeeds_once() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::ZERO, |job| {
+    let h = Recorder::rec(Duration::ZERO, |job| {
         if job.attempt < 3 { Act::Fail(HandleError::Transient("upstream 503".into())) } else { Act::Succeed }
     });
     let w = WorkerHandle::start(&config(&worker_toml(""), &t.redis.url()), Arc::new(h.clone())).await;
@@ -94,7 +94,7 @@ async fn a_handler_failing_twice_is_retried_with_growing_delays_and_succeeds_onc
 #[tokio::test]
 async fn a_retry_after_is_never_cut_short() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::ZERO, |job| {
+    let h = Recorder::rec(Duration::ZERO, |job| {
         if job.attempt == 1 {
             Act::Fail(HandleError::RetryAfter(Duration::from_millis(700), "429".into()))
         } else {
@@ -112,7 +112,7 @@ async fn a_retry_after_is_never_cut_short() {
 #[tokio::test]
 async fn a_permanent_failure_lands_in_the_dead_letter_stream_with_its_reason() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::ZERO, |_| Act::Fail(HandleError::Permanent("chat does not exist".into())));
+    let h = Recorder::rec(Duration::ZERO, |_| Act::Fail(HandleError::Permanent("chat does not exist".into())));
     let w = WorkerHandle::start(&config(&worker_toml(""), &t.redis.url()), Arc::new(h.clone())).await;
     t.q.push(envelope("qq-main", "chat-1", "ev-bad", "/ping")).await;
     assert!(eventually(WAIT, || t.len(DLQ) == 1).await);
@@ -125,7 +125,7 @@ async fn a_permanent_failure_lands_in_the_dead_letter_stream_with_its_reason() {
 #[tokio::test]
 async fn retries_are_bounded_and_the_last_failure_is_dead_lettered() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::ZERO, |_| Act::Fail(HandleError::Transient("timeout".into())));
+    let h = Recorder::rec(Duration::ZERO, |_| Act::Fail(HandleError::Transient("timeout".into())));
     let w = WorkerHandle::start(&config(&worker_toml("max_attempts = 3"), &t.redis.url()), Arc::new(h.clone())).await;
     t.q.push(envelope("qq-main", "chat-1", "ev-down", "/ping")).await;
     assert!(eventually(WAIT, || t.len(DLQ) == 1).await);
@@ -139,7 +139,7 @@ async fn retries_are_bounded_and_the_last_failure_is_dead_lettered() {
 #[tokio::test]
 async fn a_panicking_or_overrunning_handler_is_one_failed_attempt_not_a_dead_worker() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::ZERO, |job| match (job.envelope.event_id.as_str(), job.attempt) {
+    let h = Recorder::rec(Duration::ZERO, |job| match (job.envelope.event_id.as_str(), job.attempt) {
         ("ev-panic", 1) => Act::Panic,
         ("ev-slow", 1) => Act::Sleep(Duration::from_secs(3)),
         _ => Act::Succeed,
@@ -159,7 +159,7 @@ async fn a_panicking_or_overrunning_handler_is_one_failed_attempt_not_a_dead_wor
 #[tokio::test]
 async fn in_flight_work_never_exceeds_the_concurrency_cap() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::from_millis(30), |_| Act::Succeed);
+    let h = Recorder::rec(Duration::from_millis(30), |_| Act::Succeed);
     let cfg = config(&worker_toml("concurrency = 4\nper_chat_ordering = false"), &t.redis.url());
     let w = WorkerHandle::start(&cfg, Arc::new(h.clone())).await;
     for i in 0..80 {
@@ -181,7 +181,7 @@ async fn in_flight_work_never_exceeds_the_concurrency_cap() {
 #[tokio::test]
 async fn per_skill_caps_limit_expensive_skills() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::from_millis(30), |_| Act::Succeed);
+    let h = Recorder::rec(Duration::from_millis(30), |_| Act::Succeed);
     let extra = "concurrency = 8\nper_chat_ordering = false\n[worker.skill_concurrency]\nslow = 1";
     let w = WorkerHandle::start(&config(&worker_toml(extra), &t.redis.url()), Arc::new(h.clone())).await;
     for i in 0..10 {
@@ -195,7 +195,7 @@ async fn per_skill_caps_limit_expensive_skills() {
 #[tokio::test]
 async fn events_of_one_chat_run_in_order_while_chats_run_in_parallel() {
     let mut t = env().await;
-    let h = Recorder::new(Duration::from_millis(5), |_| Act::Succeed);
+    let h = Recorder::rec(Duration::from_millis(5), |_| Act::Succeed);
     let w = WorkerHandle::start(&config(&worker_toml("concurrency = 8"), &t.redis.url()), Arc::new(h.clone())).await;
     for i in 0..20 {
         for chat in ["a", "b", "c"] {
@@ -217,7 +217,7 @@ async fn events_of_one_chat_run_in_order_while_chats_run_in_parallel() {
 #[tokio::test]
 async fn settled_entries_are_deleted_so_memory_stays_bounded() {
     let mut t = env().await;
-    let h = Recorder::succeeding();
+    let h = Recorder::rec_ok();
     let w = WorkerHandle::start(&config(&worker_toml(""), &t.redis.url()), Arc::new(h.clone())).await;
     for i in 0..50 {
         t.q.push(envelope("qq-main", &format!("c{}", i % 5), &format!("ev-{i}"), "/ping")).await;

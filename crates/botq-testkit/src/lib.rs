@@ -5,11 +5,13 @@
 //!   missing `redis-server` is a loud failure with the install hint, never a skip.
 //! - [`sign`]: builds webhooks exactly as QQ, Lark and OneBot sign them.
 //! - [`ingest`]: runs botq-ingest in-process on port-0 listeners.
+//! - [`process`]: the real binaries as child processes (SIGTERM, healthcheck).
 //! - [`worker`]: runs botq-worker in-process, gracefully stoppable or killable.
 //! - [`events`]: envelopes and direct enqueueing for worker tests.
 
 pub mod events;
 pub mod ingest;
+pub mod process;
 pub mod redis;
 pub mod sign;
 pub mod worker;

@@ -1,0 +1,61 @@
+//! The real `botq-ingest` binary: bad config fails fast, SIGTERM drains and exits 0.
+
+use std::time::Duration;
+
+use botq_testkit::process::{ServiceProcess, run_to_end, write_config};
+use botq_testkit::redis::{RedisServer, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_botq-ingest");
+
+fn toml(redis: &str, listen: u16, admin: u16, extra: &str) -> String {
+    format!(
+        r#"
+redis_url = "{redis}"
+[ingest]
+listen = "127.0.0.1:{listen}"
+admin_listen = "127.0.0.1:{admin}"
+{extra}
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = {{ env = "BOTQ_TEST_QQ_SECRET_THAT_IS_NOT_SET" }}
+"#
+    )
+}
+
+#[test]
+fn bad_config_exits_non_zero_with_key_paths_before_binding_any_port() {
+    let (listen, admin) = (free_port(), free_port());
+    let path = write_config(&toml("redis://127.0.0.1:1", listen, admin, "body_limit = 10"));
+    let out = run_to_end(std::path::Path::new(BIN), &path, &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ingest.body_limit: unknown field"), "{stderr}");
+    assert!(std::net::TcpListener::bind(("127.0.0.1", listen)).is_ok(), "the webhook port was never bound");
+    assert!(std::net::TcpListener::bind(("127.0.0.1", admin)).is_ok(), "the admin port was never bound");
+}
+
+#[test]
+fn a_missing_secret_variable_is_named_and_its_value_never_printed() {
+    let path = write_config(&toml("redis://127.0.0.1:1", free_port(), free_port(), ""));
+    let out = run_to_end(std::path::Path::new(BIN), &path, &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bot[0].secret: environment variable BOTQ_TEST_QQ_SECRET_THAT_IS_NOT_SET is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let redis = RedisServer::start();
+    let text = toml(&redis.url(), free_port(), free_port(), "")
+        .replace(r#"{ env = "BOTQ_TEST_QQ_SECRET_THAT_IS_NOT_SET" }"#, r#""naOC0ocQE3shWLAfffVLB1rhYPG7""#);
+    let path = write_config(&text);
+    let mut svc = ServiceProcess::start(std::path::Path::new(BIN), &path);
+    assert!(svc.wait_ready(Duration::from_secs(20)), "healthcheck never passed");
+    let status = svc.terminate(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}");
+}

@@ -1,0 +1,94 @@
+//! The real binaries as child processes: start with a config file, probe with
+//! their own `healthcheck` subcommand, stop with SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A botq binary running as a child process; killed on drop if still running.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    bin: PathBuf,
+    config: PathBuf,
+    child: Child,
+}
+
+/// Writes `toml` to a fresh temp file and returns its path.
+///
+/// # Panics
+/// When the temp dir is not writable.
+#[must_use]
+pub fn write_config(toml: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("botq-{}.toml", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&path, toml).expect("write temp config");
+    path
+}
+
+/// Runs `bin --config config <args>` to completion.
+///
+/// # Panics
+/// When the binary cannot be started.
+#[must_use]
+pub fn run_to_end(bin: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(bin).arg("--config").arg(config).args(args).output().expect("run binary")
+}
+
+impl ServiceProcess {
+    /// Starts `bin --config config` with its logs discarded.
+    ///
+    /// # Panics
+    /// When the binary cannot be started.
+    #[must_use]
+    pub fn start(bin: &Path, config: &Path) -> Self {
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .env("BOTQ_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start binary");
+        Self { bin: bin.to_owned(), config: config.to_owned(), child }
+    }
+
+    /// Polls the binary's own `healthcheck` subcommand until it succeeds.
+    #[must_use]
+    pub fn wait_ready(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if run_to_end(&self.bin, &self.config, &["healthcheck"]).status.success() {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Sends SIGTERM and waits up to `within` for the exit.
+    ///
+    /// # Panics
+    /// When `kill` cannot be run or the process does not exit in time.
+    pub fn terminate(mut self, within: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within {within:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        drop(self.child.kill());
+        drop(self.child.wait());
+    }
+}

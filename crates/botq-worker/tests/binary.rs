@@ -1,0 +1,51 @@
+//! The real `botq-worker` binary: ready once Redis is, SIGTERM drains and exits 0.
+
+use std::time::Duration;
+
+use botq_testkit::process::{ServiceProcess, run_to_end, write_config};
+use botq_testkit::redis::{RedisServer, free_port};
+
+const BIN: &str = env!("CARGO_BIN_EXE_botq-worker");
+
+fn toml(redis: &str, admin: u16, extra: &str) -> String {
+    format!(
+        r#"
+redis_url = "{redis}"
+[worker]
+admin_listen = "127.0.0.1:{admin}"
+{extra}
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
+"#
+    )
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let redis = RedisServer::start();
+    let path = write_config(&toml(&redis.url(), free_port(), ""));
+    let mut svc = ServiceProcess::start(std::path::Path::new(BIN), &path);
+    assert!(svc.wait_ready(Duration::from_secs(20)), "healthcheck never passed");
+    let status = svc.terminate(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn a_lease_shorter_than_the_handler_timeout_is_refused_at_startup() {
+    let path = write_config(&toml("redis://127.0.0.1:1", free_port(), "handler_timeout_secs = 30\nlease_secs = 10"));
+    let out = run_to_end(std::path::Path::new(BIN), &path, &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("worker.lease_secs: must be ≥ handler_timeout_secs + 5 s (35 s)"), "{stderr}");
+}
+
+#[test]
+fn healthcheck_fails_while_no_worker_runs() {
+    let path = write_config(&toml("redis://127.0.0.1:1", free_port(), ""));
+    let out = run_to_end(std::path::Path::new(BIN), &path, &["healthcheck"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
