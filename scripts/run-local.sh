@@ -3,8 +3,9 @@
 #
 # - Uses BOTQ_REDIS_URL when set; otherwise starts a private redis-server on
 #   127.0.0.1:${BOTQ_LOCAL_REDIS_PORT:-6399} (data in target/quickstart/) and stops it on exit.
-# - Starts botq-ingest on 127.0.0.1:8080 (admin on 127.0.0.1:9090) with
-#   deploy/botq.example.toml and demo secrets (override them via the environment).
+# - Starts botq-ingest on 127.0.0.1:8080 (admin on 127.0.0.1:9090) and
+#   botq-worker (admin on 127.0.0.1:9091) with deploy/botq.example.toml and the
+#   demo secrets of deploy/quickstart.env (override them via the environment).
 # - Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,16 +40,18 @@ fi
 cargo build --release --bins -q
 ./target/release/botq-ingest &
 pids+=($!)
+./target/release/botq-worker &
+pids+=($!)
 
 cat <<MSG
 
 botq is running:
   webhooks  http://$BOTQ_LISTEN/webhooks/{qq-main,lark-main,onebot-main}
-  admin     http://127.0.0.1:9090/metrics  /health/ready
+  admin     http://127.0.0.1:9090/metrics (ingest)   http://127.0.0.1:9091/metrics (worker)
 Send a signed webhook from another terminal:
   make send                         # or: make send BOT=lark-main TEXT='/echo hi' 
-and see it in the stream:
-  redis-cli -u $BOTQ_REDIS_URL XRANGE 'botq:{q0}:stream' - +
+and watch it being handled:
+  curl -s 127.0.0.1:9091/metrics | grep botq_events_total
 Ctrl-C stops everything.
 
 MSG
