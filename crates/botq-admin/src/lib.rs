@@ -4,7 +4,14 @@
 //! It is its own listener (ingest 127.0.0.1:9090, worker 127.0.0.1:9091) so
 //! metrics and probes are never exposed on the public webhook port, and its
 //! own crate so both services answer probes the same way. What "ready" means
-//! is the service's business, behind [`Readiness`].
+//! is the service's business, behind [`Readiness`]; both use [`RedisReady`].
+//! [`ServiceMain`] is the command line the service binaries share.
+
+mod cli;
+mod ready;
+
+pub use cli::ServiceMain;
+pub use ready::RedisReady;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -9,7 +9,6 @@
 //! in-flight requests get `grace` to finish (each ends with its Redis answer,
 //! so nothing acknowledged is lost), then both listeners close.
 
-pub mod admin;
 pub mod error;
 pub mod request_id;
 pub mod state;
@@ -53,8 +52,12 @@ pub async fn run(
     let public =
         axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let stop_admin = CancellationToken::new();
-    let admin_task =
-        tokio::spawn(botq_admin::serve(admin, Arc::new(admin::IngestReadiness(state)), stop_admin.clone()));
+    let ready = botq_admin::RedisReady {
+        flag: state.started.clone(),
+        redis: state.redis.clone(),
+        timeout: state.redis_timeout,
+    };
+    let admin_task = tokio::spawn(botq_admin::serve(admin, Arc::new(ready), stop_admin.clone()));
 
     let public_task = tokio::spawn(public.into_future());
     let public_result = tokio::select! {

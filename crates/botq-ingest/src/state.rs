@@ -2,6 +2,7 @@
 //! connection and the settings of the webhook path, built once from config.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub struct AppState {
     pub redis_timeout: Duration,
     pub body_limit: usize,
     /// Set once startup finished (Redis reached, scripts loaded).
-    started: AtomicBool,
+    pub(crate) started: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -55,7 +56,7 @@ impl AppState {
             retry_after_secs: cfg.ingest.retry_after_secs,
             redis_timeout: cfg.ingest.redis_timeout,
             body_limit: cfg.ingest.body_limit_bytes,
-            started: AtomicBool::new(false),
+            started: Arc::new(AtomicBool::new(false)),
         })
     }
 

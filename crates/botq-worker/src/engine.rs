@@ -41,7 +41,7 @@ pub struct Engine {
     /// their entries stay pending for other replicas.
     pub(crate) abort_jobs: CancellationToken,
     pub(crate) redis_timeout: Duration,
-    ready: AtomicBool,
+    ready: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -93,7 +93,7 @@ impl Engine {
             jobs: TaskTracker::new(),
             abort_jobs: CancellationToken::new(),
             redis_timeout,
-            ready: AtomicBool::new(false),
+            ready: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -170,11 +170,12 @@ pub async fn run(
     botq_core::telemetry::metrics_handle();
     botq_core::telemetry::record_build_info("worker");
     let stop_admin = CancellationToken::new();
-    let admin_task = tokio::spawn(botq_admin::serve(
-        admin,
-        Arc::new(crate::admin::WorkerReadiness(engine.clone())),
-        stop_admin.clone(),
-    ));
+    let ready = botq_admin::RedisReady {
+        flag: engine.ready.clone(),
+        redis: engine.redis.clone(),
+        timeout: engine.redis_timeout,
+    };
+    let admin_task = tokio::spawn(botq_admin::serve(admin, Arc::new(ready), stop_admin.clone()));
 
     let result = if engine.start(&shutdown).await {
         let stop_tasks = shutdown.child_token();

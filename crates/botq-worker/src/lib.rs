@@ -12,7 +12,6 @@
 //! The Redis structures and the crash-recovery path are described in
 //! `botq_core::queue`.
 
-mod admin;
 mod background;
 mod chats;
 pub mod engine;

@@ -1,0 +1,83 @@
+//! The command line every service binary shares: `--config PATH` (or
+//! `BOTQ_CONFIG`), the `healthcheck` subcommand for container probes, config
+//! loading before anything else, logging, and SIGTERM wired to a cancellation
+//! token. A service's `main` is then just its `run`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use botq_core::config::{Config, Service};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Config file (TOML).
+    #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Probe the running service's /health/ready (exit 0 when ready).
+    Healthcheck,
+}
+
+/// Everything a service binary does around its own `run`.
+pub struct ServiceMain {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub service: Service,
+    /// Where this service's admin listener is, for `healthcheck`.
+    pub admin_addr: fn(&Config) -> SocketAddr,
+}
+
+impl ServiceMain {
+    /// Parses the command line, loads the config (exiting non-zero with every
+    /// problem before any port is bound), answers `healthcheck`, starts
+    /// logging, cancels the token on SIGTERM / Ctrl-C, and runs `run`.
+    pub async fn run<F, Fut>(self, run: F) -> ExitCode
+    where
+        F: FnOnce(Config, CancellationToken) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let matches = Cli::command().name(self.name).about(self.about).get_matches();
+        let cli = match Cli::from_arg_matches(&matches) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        };
+        match self.run_cli(cli, run).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: {e:#}", self.name);
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    async fn run_cli<F, Fut>(&self, cli: Cli, run: F) -> anyhow::Result<()>
+    where
+        F: FnOnce(Config, CancellationToken) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let cfg = Config::load(&cli.config, self.service)
+            .map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", cli.config.display()))?;
+        if let Some(Command::Healthcheck) = cli.command {
+            return botq_core::service::healthcheck((self.admin_addr)(&cfg)).await.map_err(anyhow::Error::msg);
+        }
+        botq_core::telemetry::init_logging(&cfg.log);
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            botq_core::service::shutdown_signal().await;
+            tracing::info!("shutdown requested; draining");
+            signal.cancel();
+        });
+        run(cfg, shutdown).await
+    }
+}

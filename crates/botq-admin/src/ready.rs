@@ -1,0 +1,31 @@
+//! The readiness both services share: startup finished and Redis answers now.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use crate::Readiness;
+
+/// Ready when `flag` is set (the service finished starting, and its last Redis
+/// work succeeded) and a `PING` answers within `timeout`.
+pub struct RedisReady {
+    pub flag: Arc<AtomicBool>,
+    pub redis: ConnectionManager,
+    pub timeout: Duration,
+}
+
+impl Readiness for RedisReady {
+    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), &'static str>> + Send + '_>> {
+        Box::pin(async move {
+            if !self.flag.load(Ordering::Acquire) {
+                return Err("starting_or_redis_unreachable");
+            }
+            let mut conn = self.redis.clone();
+            if botq_core::redis_conn::ping(&mut conn, self.timeout).await { Ok(()) } else { Err("redis_unreachable") }
+        })
+    }
+}
