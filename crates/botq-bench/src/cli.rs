@@ -29,10 +29,12 @@ pub enum Command {
     Send(SendArgs),
     /// Offer a fixed rate of signed webhooks to ingest and report latency per rate.
     ///
-    /// Example: botq-bench ingest --config bench.toml --bot qq-main --rate 5000,10000,20000 --duration 10
+    /// Example: botq-bench ingest --config crates/botq-bench/bench.example.toml --bot qq-bench
+    /// --rate 5000,10000,20000 --duration 10
     ///
     /// The bot should have ingest rate limits off (`rate_limit = { group_per_sec = 0.0,
-    /// sender_per_sec = 0.0 }`), or events over them are acknowledged but dropped.
+    /// sender_per_sec = 0.0 }`, as in bench.example.toml), or events over them are
+    /// acknowledged but dropped.
     Ingest(IngestArgs),
 }
 

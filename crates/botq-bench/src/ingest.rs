@@ -14,9 +14,11 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use botq_core::config::RateLimit;
+use reqwest::Url;
 
 use crate::cli::IngestArgs;
 use crate::generate::{self, Generator, Mode, Plan};
@@ -39,9 +41,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     for warning in limit_warnings(&bot.rate_limit, spread, max_rate) {
         eprintln!("warning: {warning}");
     }
-    let connections = usize::from(args.connections);
-    let target = Target { client: crate::client(connections, None)?, url, connections, drain: args.drain_timeout };
-    preflight(&target, &hooks, &args.text).await?;
+    preflight(&url, &hooks, &args.text).await?;
+    let (addr, host, path) = crate::resolve(&url).await?;
+    let target = Target { addr, connections: usize::from(args.connections), drain: args.drain_timeout };
 
     if !args.json {
         println!("{}", RateReport::table_header());
@@ -54,6 +56,8 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             text: args.text.clone(),
             event_base: crate::event_base(),
             unix_secs: crate::unix_secs(),
+            host: host.clone(),
+            path: path.clone(),
         };
         let (feed, generator) =
             generate::start(hooks.clone(), plan, args.max_pregen_mib.saturating_mul(1 << 20)).await?;
@@ -73,26 +77,20 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One request that must be acknowledged before any load is offered.
-async fn preflight(target: &Target, hooks: &Hooks, text: &str) -> anyhow::Result<()> {
+async fn preflight(url: &Url, hooks: &Hooks, text: &str) -> anyhow::Result<()> {
     let (chat, sender) = (hooks.chat_id(0), hooks.sender_id(0));
-    let hook = hooks.build(&Message {
-        event: crate::event_base(),
-        chat: &chat,
-        sender: &sender,
-        text,
-        unix_secs: crate::unix_secs(),
-    })?;
-    let mut req = target.client.post(target.url.clone()).body(hook.body);
+    let msg = Message { event: crate::event_base(), chat: &chat, sender: &sender, text, unix_secs: crate::unix_secs() };
+    let hook = hooks.build(&msg)?;
+    let client = crate::client(Duration::from_secs(10))?;
+    let mut req = client.post(url.clone()).body(hook.body);
     for (k, v) in hook.headers {
         req = req.header(k, v);
     }
-    let resp = match tokio::time::timeout(std::time::Duration::from_secs(10), req.send()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) if e.is_connect() => {
-            bail!("cannot connect to {}: is botq-ingest running and listening there?", target.url)
-        }
-        Ok(Err(e)) => bail!("the pre-flight request to {} failed: {e}", target.url),
-        Err(_) => bail!("{} did not answer the pre-flight request within 10 s", target.url),
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => bail!("cannot connect to {url}: is botq-ingest running and listening there?"),
+        Err(e) if e.is_timeout() => bail!("{url} did not answer the pre-flight request within 10 s"),
+        Err(e) => bail!("the pre-flight request to {url} failed: {e}"),
     };
     let status = resp.status();
     if !status.is_success() {

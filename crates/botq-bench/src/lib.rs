@@ -8,11 +8,16 @@
 //!   [`generate`]) and reports latency, status classes and the generator's own
 //!   CPU per rate ([`report`], [`cpu`]).
 //!
+//! `bench.example.toml` next to this crate is a config for benchmark runs:
+//! ingest's abuse limits off (events over them are acknowledged and dropped,
+//! which would make the numbers lie), a high backlog cap, quiet logs.
+//!
 //! The bench only ever talks to the one URL it is given: no proxy from the
 //! environment, no redirects, plain HTTP/1.1 (loopback benchmarks measure
 //! ingest, not TLS).
 
 pub mod cli;
+pub mod conn;
 pub mod cpu;
 pub mod generate;
 pub mod hooks;
@@ -22,6 +27,7 @@ pub mod report;
 pub mod schedule;
 pub mod send;
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -76,21 +82,44 @@ pub fn webhook_url(base: &str, bot: &str) -> anyhow::Result<Url> {
     Url::parse(&url).with_context(|| format!("{url:?} is not a valid URL"))
 }
 
-/// An HTTP client that goes straight to the given URL and nowhere else.
+/// Where the load goes: the first address of `url`'s host that accepts a
+/// connection (`localhost` may name `::1` while ingest listens on
+/// 127.0.0.1), and the `Host` header and path each request carries.
+///
+/// # Errors
+/// A host name that does not resolve.
+pub async fn resolve(url: &Url) -> anyhow::Result<(SocketAddr, String, String)> {
+    let host = url.host_str().context("the URL has no host")?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .with_context(|| format!("resolving {host}"))?
+        .collect();
+    let mut chosen = *addrs.first().with_context(|| format!("{host} resolves to no address"))?;
+    for addr in &addrs {
+        let probe = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await;
+        if matches!(probe, Ok(Ok(_))) {
+            chosen = *addr;
+            break;
+        }
+    }
+    let host_header = url.port().map_or_else(|| host.to_owned(), |p| format!("{host}:{p}"));
+    Ok((chosen, host_header, url.path().to_owned()))
+}
+
+/// An HTTP client for single requests (`send`, the pre-flight) that goes
+/// straight to the given URL and nowhere else.
 ///
 /// # Errors
 /// When the TLS-less client cannot be built (not expected).
-pub fn client(connections: usize, timeout: Option<Duration>) -> anyhow::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
+pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(connections)
-        .user_agent(concat!("botq-bench/", env!("CARGO_PKG_VERSION")));
-    if let Some(t) = timeout {
-        b = b.timeout(t);
-    }
-    b.build().context("building the HTTP client")
+        .timeout(timeout)
+        .user_agent(concat!("botq-bench/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
 }
 
 /// A number no earlier run has used for its first event: Unix nanoseconds.
@@ -119,6 +148,28 @@ mod tests {
             "http://127.0.0.1:8080/webhooks/qq-main"
         );
         assert_eq!(webhook_url("http://localhost:8080/", "b").unwrap().as_str(), "http://localhost:8080/webhooks/b");
+    }
+
+    #[test]
+    fn the_shipped_bench_config_loads_with_every_platform_and_limits_off() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench.example.toml");
+        let cfg = load_config(&path).unwrap();
+        assert_eq!(cfg.bots.len(), 3);
+        for bot in &cfg.bots {
+            assert_eq!((bot.rate_limit.group, bot.rate_limit.sender), (None, None), "{}", bot.id);
+            hooks::Hooks::from_bot(bot).unwrap();
+        }
+        assert!(find_bot(&cfg, "nope").unwrap_err().to_string().contains("qq-bench, lark-bench, onebot-bench"));
+    }
+
+    #[tokio::test]
+    async fn the_load_target_keeps_host_port_and_path() {
+        let url = webhook_url("http://127.0.0.1:8080", "qq-main").unwrap();
+        let (addr, host, path) = resolve(&url).await.unwrap();
+        assert_eq!(addr.to_string(), "127.0.0.1:8080");
+        assert_eq!((host.as_str(), path.as_str()), ("127.0.0.1:8080", "/webhooks/qq-main"));
+        let (addr, host, _) = resolve(&webhook_url("http://[::1]", "b").unwrap()).await.unwrap();
+        assert_eq!((addr.to_string().as_str(), host.as_str()), ("[::1]:80", "[::1]"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! that fill `BENCHMARKS.md`. Latency is in milliseconds from each request's
 //! due time. Send lag (how late the generator itself sent) is shown beside
 //! it: when lag approaches latency, the generator, not the server, was the
-//! bottleneck. CPU per request is the sender's process CPU minus what
-//! signing threads used in the measured window, over the responses received.
+//! bottleneck. `cpu s` is the whole bench process's CPU over the measured
+//! window, `sign s` the part of it the signing threads used (zero when the
+//! step was signed beforehand), and `µs/req` the rest over the responses
+//! received: the generator's cost per request.
 
 use std::fmt::Write as _;
 
@@ -128,7 +130,7 @@ impl RateReport {
     #[must_use]
     pub fn table_header() -> String {
         format!(
-            "{:>9} {:>10} {:>9} {:>7} {:>7} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}",
+            "{:>9} {:>10} {:>9} {:>7} {:>7} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
             "target/s",
             "achieved/s",
             "2xx",
@@ -144,6 +146,7 @@ impl RateReport {
             "max ms",
             "lag p99",
             "cpu s",
+            "sign s",
             "µs/req",
         )
     }
@@ -171,6 +174,7 @@ impl RateReport {
         }
         let _ = write!(row, " {:>8}", self.send_lag_ms.map_or("-".into(), |l| format!("{:.2}", l.p99)));
         let _ = write!(row, " {:>7}", self.cpu_s.map_or("-".into(), |s| format!("{s:.2}")));
+        let _ = write!(row, " {:>7.2}", self.signing_cpu_s);
         let _ = write!(row, " {:>7}", self.cpu_us_per_request().map_or("-".into(), |u| format!("{u:.1}")));
         row
     }

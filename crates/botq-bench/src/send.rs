@@ -42,7 +42,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         bot.id.as_str(),
         args.text
     );
-    let client = crate::client(1, Some(Duration::from_secs(10)))?;
+    let client = crate::client(Duration::from_secs(10))?;
     let mut req = client.post(url.clone()).body(hook.body);
     for (k, v) in &hook.headers {
         req = req.header(HeaderName::from_bytes(k.as_bytes())?, HeaderValue::from_str(v)?);

@@ -27,10 +27,11 @@ async fn step(addr: std::net::SocketAddr, schedule: Schedule, drain: Duration) -
         text: "/ping".into(),
         event_base: 1,
         unix_secs: 1_763_700_000,
+        host: addr.to_string(),
+        path: "/webhooks/onebot".into(),
     };
     let (feed, generator) = generate::start(hooks, plan, 1 << 20).await.unwrap();
-    let url = botq_bench::webhook_url(&format!("http://{addr}"), "onebot").unwrap();
-    let target = Target { client: botq_bench::client(8, None).unwrap(), url, connections: 8, drain };
+    let target = Target { addr, connections: 8, drain };
     let report = open_loop::run(&target, schedule, feed, &generator).await;
     generator.join().await;
     report

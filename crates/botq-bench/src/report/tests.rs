@@ -76,7 +76,7 @@ fn table_rows_line_up_under_the_header() {
     assert_eq!(header.chars().count(), row.chars().count(), "\n{header}\n{row}");
     assert!(row.trim_start().starts_with("20000    19987.5    199000"), "{row}");
     assert!(row.contains("    1.95 "), "{row}");
-    assert!(row.ends_with("    6.00    30.0"), "{row}");
+    assert!(row.ends_with("    6.00    0.00    30.0"), "{row}");
 }
 
 #[test]
@@ -91,4 +91,5 @@ fn a_step_without_responses_prints_dashes_not_zeros() {
     assert_eq!(row.chars().count(), RateReport::table_header().chars().count(), "{row}");
     assert!(row.trim_start().starts_with("2.5 "), "{row}");
     assert_eq!(row.matches(" -").count(), 8, "{row}");
+    assert!(row.ends_with("-    0.00       -"), "{row}");
 }
