@@ -1,5 +1,5 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
-.PHONY: run test lint ci bench-ingest deps send
+.PHONY: run test lint ci bench-ingest bench-worker deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -19,9 +19,12 @@ ci: lint test
 deps:
 	@scripts/ensure-redis.sh
 
-# The ingest benchmark recorded in BENCHMARKS.md.
+# The benchmarks recorded in BENCHMARKS.md.
 bench-ingest: deps
 	scripts/bench-ingest.sh
+
+bench-worker: deps
+	scripts/bench-worker.sh
 
 # Send one signed webhook to the local botq: make send [BOT=qq-main] [TEXT=/ping]
 BOT ?= qq-main

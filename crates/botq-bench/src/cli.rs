@@ -36,6 +36,40 @@ pub enum Command {
     /// sender_per_sec = 0.0 }`, as in bench.example.toml), or events over them are
     /// acknowledged but dropped.
     Ingest(IngestArgs),
+    /// Measure how fast botq-worker processes drain a preloaded stream.
+    ///
+    /// Example: botq-bench worker --config crates/botq-bench/bench.example.toml
+    /// --bin target/release/botq-worker --events 200000 --processes 1,2,4
+    ///
+    /// For each process count: empties the queue, preloads the events, starts
+    /// that many worker processes, times the drain and reports events/s and
+    /// CPU per event of the workers and of Redis.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The botq config file the workers run with (its redis_url and key_prefix are used).
+    #[arg(long, env = "BOTQ_CONFIG", value_name = "PATH")]
+    pub config: PathBuf,
+    /// The botq-worker binary to start.
+    #[arg(long, value_name = "PATH", default_value = "target/release/botq-worker")]
+    pub bin: PathBuf,
+    /// Events preloaded before each run.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Worker process counts to measure, one run each.
+    #[arg(long, value_name = "K[,K2,...]", value_delimiter = ',', default_value = "1,2,4")]
+    pub processes: Vec<u16>,
+    /// Distinct chats the events are spread over.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chats: u64,
+    /// Give up on a run after this long, seconds.
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
+    pub timeout: Duration,
+    /// Print one JSON object per run instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which bot, and where ingest listens.

@@ -23,6 +23,12 @@ pub fn process() -> Option<Duration> {
     read("/proc/self/stat")
 }
 
+/// User + system CPU time of another process (a worker child, Redis).
+#[must_use]
+pub fn of_pid(pid: u32) -> Option<Duration> {
+    read(&format!("/proc/{pid}/stat"))
+}
+
 /// User + system CPU time of the calling thread.
 #[must_use]
 pub fn thread() -> Option<Duration> {

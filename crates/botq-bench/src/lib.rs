@@ -7,6 +7,8 @@
 //!   [`schedule`]) of unique signed events ([`hooks`], signed ahead of time by
 //!   [`generate`]) and reports latency, status classes and the generator's own
 //!   CPU per rate ([`report`], [`cpu`]).
+//! - `worker` ([`drain`]) preloads a stream and times botq-worker processes
+//!   draining it: events/s and CPU per event of the workers and of Redis.
 //!
 //! `bench.example.toml` next to this crate is a config for benchmark runs:
 //! ingest's abuse limits off (events over them are acknowledged and dropped,
@@ -19,6 +21,7 @@
 pub mod cli;
 pub mod conn;
 pub mod cpu;
+pub mod drain;
 pub mod generate;
 pub mod hooks;
 pub mod ingest;
@@ -47,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Send(args) => send::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Worker(args) => drain::run(args).await,
     }
 }
 

@@ -40,15 +40,30 @@ impl ServiceProcess {
     /// When the binary cannot be started.
     #[must_use]
     pub fn start(bin: &Path, config: &Path) -> Self {
+        Self::start_with_env(bin, config, &[])
+    }
+
+    /// As [`ServiceProcess::start`], with extra environment variables.
+    ///
+    /// # Panics
+    /// When the binary cannot be started.
+    #[must_use]
+    pub fn start_with_env(bin: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let child = Command::new(bin)
             .arg("--config")
             .arg(config)
             .env("BOTQ_LOG_FORMAT", "json")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start binary");
         Self { bin: bin.to_owned(), config: config.to_owned(), child }
+    }
+
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Polls the binary's own `healthcheck` subcommand until it succeeds.
