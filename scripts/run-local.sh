@@ -37,10 +37,11 @@ if [[ -z ${BOTQ_REDIS_URL:-} ]]; then
   echo "started redis-server on 127.0.0.1:$port (data in target/quickstart/)"
 fi
 
-cargo build --release --bins -q
-./target/release/botq-ingest &
+cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench
+bin=${CARGO_TARGET_DIR:-target}/release
+"$bin/botq-ingest" &
 pids+=($!)
-./target/release/botq-worker &
+"$bin/botq-worker" &
 pids+=($!)
 
 cat <<MSG

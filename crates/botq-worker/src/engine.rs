@@ -60,18 +60,19 @@ impl Engine {
         let w = cfg.worker.clone();
         let redis_timeout = Duration::from_secs(2);
         let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, redis_timeout)?;
-        let mut pool_cfg = deadpool_redis::Config::from_url(cfg.redis_url.expose_secret());
-        let shards = usize::from(cfg.shards);
-        pool_cfg.pool = Some(deadpool_redis::PoolConfig {
-            max_size: shards + 2,
-            timeouts: deadpool_redis::Timeouts {
-                wait: Some(redis_timeout),
-                create: Some(redis_timeout),
-                recycle: Some(redis_timeout),
-            },
-            ..deadpool_redis::PoolConfig::default()
-        });
-        let pool = pool_cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+        // A blocking XREADGROUP must not trip the connection's response timeout
+        // (500 ms by default in redis-rs): allow the block plus the usual margin.
+        let conn_cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(redis_timeout))
+            .set_response_timeout(Some(w.read_block + redis_timeout));
+        let manager = deadpool_redis::Manager::new_with_config(cfg.redis_url.expose_secret(), conn_cfg)?;
+        let pool = deadpool_redis::Pool::builder(manager)
+            .max_size(usize::from(cfg.shards) + 2)
+            .wait_timeout(Some(redis_timeout))
+            .create_timeout(Some(redis_timeout))
+            .recycle_timeout(Some(redis_timeout))
+            .runtime(deadpool_redis::Runtime::Tokio1)
+            .build()?;
         let skill_permits = w
             .skill_concurrency
             .iter()

@@ -24,11 +24,28 @@ secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
 }
 
 #[test]
-fn sigterm_drains_and_exits_zero() {
+fn with_default_settings_it_consumes_and_sigterm_drains_and_exits_zero() {
     let redis = RedisServer::start();
     let path = write_config(&toml(&redis.url(), free_port(), ""));
     let mut svc = ServiceProcess::start(std::path::Path::new(BIN), &path);
     assert!(svc.wait_ready(Duration::from_secs(20)), "healthcheck never passed");
+    // Default read_block (1 s) is longer than redis-rs's default response timeout:
+    // the worker must still read, wait after wait.
+    std::thread::sleep(Duration::from_millis(2500));
+    let env = botq_testkit::events::envelope("qq-main", "chat-1", "ev-1", "/ping");
+    let mut c = redis.conn();
+    let _: String =
+        redis::cmd("XADD").arg("botq:{q0}:stream").arg("*").arg("env").arg(env.encode()).query(&mut c).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let len: u64 = redis::cmd("XLEN").arg("botq:{q0}:stream").query(&mut c).unwrap();
+        if len == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker never consumed the event");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(svc.wait_ready(Duration::from_secs(1)), "still ready after idle reads");
     let status = svc.terminate(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
 }
