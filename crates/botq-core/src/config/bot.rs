@@ -25,6 +25,8 @@ pub struct BotConfig {
     pub app_id: Option<String>,
     pub api_base: Option<String>,
     pub token_url: Option<String>,
+    /// Lark: the bot's own `open_id`, so a group mention counts only when it names the bot.
+    pub bot_open_id: Option<String>,
     pub secret: Option<SecretString>,
     pub app_secret: Option<SecretString>,
     pub verification_token: Option<SecretString>,
@@ -52,15 +54,19 @@ impl BotConfig {
                 )
                 .map_err(|e| e.to_string())?,
             ),
-            Platform::Lark => Adapter::Lark(
-                lark::LarkAdapter::new(
+            Platform::Lark => {
+                let adapter = lark::LarkAdapter::new(
                     self.app_id.clone().ok_or_else(|| missing("app_id"))?,
                     self.verification_token.as_ref().ok_or_else(|| missing("verification_token"))?,
                     self.encrypt_key.as_ref(),
                     window,
                 )
-                .map_err(|e| e.to_string())?,
-            ),
+                .map_err(|e| e.to_string())?;
+                Adapter::Lark(match &self.bot_open_id {
+                    Some(id) => adapter.with_bot_open_id(id.clone()),
+                    None => adapter,
+                })
+            }
             Platform::Onebot => Adapter::Onebot(
                 onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref()).map_err(|e| e.to_string())?,
             ),
@@ -73,7 +79,7 @@ impl BotConfig {
 fn allowed_keys(platform: Platform) -> &'static [&'static str] {
     match platform {
         Platform::Qq => &["app_id", "secret", "api_base", "token_url"],
-        Platform::Lark => &["app_id", "app_secret", "verification_token", "encrypt_key", "api_base"],
+        Platform::Lark => &["app_id", "app_secret", "verification_token", "encrypt_key", "api_base", "bot_open_id"],
         Platform::Onebot => &["app_id", "secret", "access_token", "api_base"],
     }
 }
@@ -115,6 +121,7 @@ pub(super) fn check_bot(
         ("verification_token", raw.verification_token.is_some()),
         ("encrypt_key", raw.encrypt_key.is_some()),
         ("access_token", raw.access_token.is_some()),
+        ("bot_open_id", raw.bot_open_id.is_some()),
     ];
     let before = problems.len();
     for (key, is_set) in &present {
@@ -157,6 +164,7 @@ pub(super) fn check_bot(
         app_id: raw.app_id,
         api_base: raw.api_base,
         token_url: raw.token_url,
+        bot_open_id: raw.bot_open_id,
         secret: secret_v,
         app_secret,
         verification_token,

@@ -183,6 +183,7 @@ pub struct RawBot {
     pub verification_token: Option<SecretSource>,
     pub encrypt_key: Option<SecretSource>,
     pub access_token: Option<SecretSource>,
+    pub bot_open_id: Option<String>,
     pub timestamp_window_secs: Option<u64>,
     pub rate_limit: Option<RawRateLimit>,
 }
