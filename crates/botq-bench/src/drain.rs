@@ -44,7 +44,7 @@ impl DrainReport {
     #[must_use]
     pub fn row(&self) -> String {
         format!(
-            "{:>9} {:>9} {:>8.2} {:>10.0} {:>12.1} {:>12.1}",
+            "{:>9} {:>9} {:>8.2} {:>10.0} {:>13.1} {:>12.1}",
             self.processes,
             self.events,
             self.seconds,

@@ -5,17 +5,17 @@
 //! about as much as ingest spends verifying it. Signing inside the timed loop
 //! would take half of a 2-core machine at 25 000/s away from the system under
 //! test and add the signing time to every latency. So each step's requests
-//! are signed and serialised to their final HTTP bytes first, on one OS
-//! thread per core, into a channel of chunks that the sender tasks drain in
-//! the timed phase, where they only write and read sockets. The cost per
+//! are signed and built into complete requests first, on one OS thread per
+//! core, into a channel of chunks that the sender tasks drain in the timed
+//! phase, where they only hand each request to its connection. The cost per
 //! request is printed before every step (Lark and OneBot: 2–6 µs).
 //!
-//! Memory bounds this: a signed request is under 1 KiB, so `--max-pregen-mib`
-//! (default 1 GiB) holds over a million. A step that does not fit is
-//! streamed: the channel is filled to the budget before the clock starts and
-//! the threads keep signing beside the load, blocked whenever they are a
-//! budget ahead. Their CPU is then read per thread and reported apart from
-//! the sender's, and a generator that falls behind shows up as send lag.
+//! Memory bounds this: a built request takes about 1.5 KiB, so
+//! `--max-pregen-mib` (default 1 GiB) holds about 700 000. A step that does
+//! not fit is streamed: the channel is filled to the budget before the clock
+//! starts and the threads keep signing beside the load, blocked whenever they
+//! are a budget ahead. Their CPU is then read per thread and reported apart
+//! from the sender's, and a generator that falls behind shows up as send lag.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,13 +33,15 @@ use crate::schedule::Spread;
 /// Requests per channel message: one lock and one wake-up per chunk, not per request.
 pub const CHUNK: u64 = 256;
 
-/// Allocation overhead per request on top of its bytes.
-const OVERHEAD_BYTES: u64 = 64;
+/// Memory per request on top of its header and body bytes: the request
+/// itself, the header map's tables and allocations (measured: about 900
+/// bytes for the 3–5 headers of OneBot and QQ webhooks).
+const OVERHEAD_BYTES: u64 = 1024;
 
-/// One request ready to send: the exact bytes of the HTTP/1.1 request.
+/// One request ready to send, moved whole into the connection when due.
 #[derive(Debug)]
 pub struct Prepared {
-    pub wire: Vec<u8>,
+    pub request: http::Request<conn::Body>,
 }
 
 /// What to sign for one step.
@@ -106,8 +108,9 @@ pub async fn start(
     plan: Plan,
     budget_bytes: u64,
 ) -> anyhow::Result<(mpsc::Receiver<Vec<Prepared>>, Generator)> {
-    let sample = prepare(&hooks, &plan, 0).map_err(anyhow::Error::msg).context("building a sample request")?;
-    let est = sample.wire.len() as u64 + OVERHEAD_BYTES;
+    let route = conn::Route::new(&plan.host, &plan.path).map_err(anyhow::Error::msg)?;
+    let sample = prepare(&hooks, &plan, &route, 0).map_err(anyhow::Error::msg).context("building a sample request")?;
+    let est = estimated_bytes(&sample.request);
     let total_chunks = plan.total.div_ceil(CHUNK).max(1);
     let fits = (budget_bytes / (est * CHUNK)).max(4);
     let (mode, capacity) =
@@ -125,10 +128,11 @@ pub async fn start(
     let started = Instant::now();
     let handles = (0..threads)
         .map(|n| {
-            let (hooks, plan, shared, tx) = (hooks.clone(), plan.clone(), shared.clone(), tx.clone());
+            let (hooks, plan, route, shared, tx) =
+                (hooks.clone(), plan.clone(), route.clone(), shared.clone(), tx.clone());
             std::thread::Builder::new()
                 .name(format!("bench-sign-{n}"))
-                .spawn(move || sign_chunks(n, &hooks, &plan, &shared, &tx))
+                .spawn(move || sign_chunks(n, &hooks, &plan, &route, &shared, &tx))
                 .context("starting a signing thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -171,7 +175,14 @@ impl Generator {
     }
 }
 
-fn sign_chunks(n: usize, hooks: &Hooks, plan: &Plan, shared: &Shared, tx: &mpsc::Sender<Vec<Prepared>>) {
+fn sign_chunks(
+    n: usize,
+    hooks: &Hooks,
+    plan: &Plan,
+    route: &conn::Route,
+    shared: &Shared,
+    tx: &mpsc::Sender<Vec<Prepared>>,
+) {
     let base_cpu = cpu::thread().unwrap_or_default();
     loop {
         let c = shared.next_chunk.fetch_add(1, Ordering::Relaxed);
@@ -179,7 +190,8 @@ fn sign_chunks(n: usize, hooks: &Hooks, plan: &Plan, shared: &Shared, tx: &mpsc:
         if lo >= plan.total {
             break;
         }
-        let chunk: Result<Vec<_>, _> = (lo..plan.total.min(lo + CHUNK)).map(|i| prepare(hooks, plan, i)).collect();
+        let chunk: Result<Vec<_>, _> =
+            (lo..plan.total.min(lo + CHUNK)).map(|i| prepare(hooks, plan, route, i)).collect();
         let used = cpu::thread().unwrap_or_default().saturating_sub(base_cpu);
         shared.cpu_ms[n].store(u64::try_from(used.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
         match chunk {
@@ -200,8 +212,17 @@ fn sign_chunks(n: usize, hooks: &Hooks, plan: &Plan, shared: &Shared, tx: &mpsc:
     shared.exited.fetch_add(1, Ordering::AcqRel);
 }
 
-/// Signs request `i` of `plan` and serialises it, so the timed phase only writes bytes.
-fn prepare(hooks: &Hooks, plan: &Plan, i: u64) -> Result<Prepared, String> {
+/// Memory one prepared request holds, roughly.
+fn estimated_bytes(request: &http::Request<conn::Body>) -> u64 {
+    use hyper::body::Body as _;
+    let headers = request.headers();
+    let header_bytes: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    let body = request.body().size_hint().exact().unwrap_or(0);
+    header_bytes as u64 + body + OVERHEAD_BYTES
+}
+
+/// Signs request `i` of `plan` and builds it, so the timed phase only moves it.
+fn prepare(hooks: &Hooks, plan: &Plan, route: &conn::Route, i: u64) -> Result<Prepared, String> {
     let chat = hooks.chat_id(plan.spread.chat(i));
     let sender = hooks.sender_id(plan.spread.sender(i));
     let msg = Message {
@@ -212,5 +233,5 @@ fn prepare(hooks: &Hooks, plan: &Plan, i: u64) -> Result<Prepared, String> {
         unix_secs: plan.unix_secs,
     };
     let hook = hooks.build(&msg).map_err(|e| e.to_string())?;
-    Ok(Prepared { wire: conn::request(&plan.host, &plan.path, &hook.headers, &hook.body)? })
+    Ok(Prepared { request: route.request(hook.headers, hook.body)? })
 }

@@ -2,7 +2,7 @@
 //!
 //! A pool of `--connections` sender tasks shares one dispenser that hands out
 //! the next request index with a signed request. A task sleeps until that
-//! request is due, writes it on its own keep-alive connection ([`crate::conn`]),
+//! request is due, sends it on its own keep-alive connection ([`crate::conn`]),
 //! reads the answer, and asks for the next one, so up to `connections`
 //! requests are in flight at once. When all of them are busy the next request goes
 //! out late, and because latency is measured from the due time, not the send
@@ -151,7 +151,7 @@ async fn sender(step: Arc<Step>) {
         let due = step.start + step.schedule.due(i);
         sleep_until(due).await;
         let sent = Instant::now();
-        let Ok(result) = timeout_at(step.hard_end, conn.roundtrip(&req.wire)).await else { return };
+        let Ok(result) = timeout_at(step.hard_end, conn.roundtrip(req.request)).await else { return };
         let done = Instant::now();
         if !step.schedule.is_measured(i) {
             continue;
