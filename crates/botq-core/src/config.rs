@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS};
+pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, GroupMode, ReplyLimit, Routing};
 pub use raw::RawRateLimit;
 pub use secret::SecretSource;
-pub use worker::{Backoff, LEASE_MARGIN, WorkerConfig};
+pub use worker::{Backoff, HandlerKind, LEASE_MARGIN, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,10 @@
 //! | `botq:{q0}:chat:<bot>:<chat>` | string, TTL = lease | per-chat ordering lock across worker replicas |
 //! | `botq:{q0}:delayed` | sorted set (score = due ms) | events waiting for a retry |
 //! | `botq:{q0}:dlq` | stream | dead letters: events that failed for good, with the reason |
+//! | `botq:{q0}:rt:<bot>:<chat>` | string (GCRA TAT µs), TTL | reply rate of one chat |
+//! | `botq:{q0}:sent:<bot>:<event>` | set, TTL | OneBot: reply indexes already sent |
+//! | `botq:{b:<bot>}:rt` | string (GCRA TAT µs), TTL | reply rate of a whole bot |
+//! | `botq:{b:<bot>}:token`, `…:token-lock` | string, TTL | the bot's platform access token, shared |
 //!
 //! The stream's consumer group is [`GROUP`].
 //! Every key of one shard carries the same `{q<n>}` hash tag, so a shard's
@@ -64,6 +68,20 @@ impl Keys {
         ShardKeys { base: format!("{}:{{q{shard}}}", self.prefix) }
     }
 
+    /// The reply-rate key of a whole bot. Its own hash tag: a bot's replies
+    /// span every shard, and the limit must hold across all of them.
+    #[must_use]
+    pub fn bot_reply_limit(&self, bot: &BotId) -> String {
+        format!("{}:{{b:{bot}}}:rt", self.prefix)
+    }
+
+    /// A bot's cached platform access token (shared by every replica), and
+    /// the lock that lets one replica fetch it.
+    #[must_use]
+    pub fn token(&self, bot: &BotId) -> (String, String) {
+        (format!("{}:{{b:{bot}}}:token", self.prefix), format!("{}:{{b:{bot}}}:token-lock", self.prefix))
+    }
+
     /// All shards, for samplers and tools that look at every stream.
     pub fn all_shards(&self) -> impl Iterator<Item = ShardKeys> + '_ {
         (0..self.shards).map(|s| self.shard(s))
@@ -107,6 +125,18 @@ impl ShardKeys {
     #[must_use]
     pub fn dlq(&self) -> String {
         format!("{}:dlq", self.base)
+    }
+
+    /// The reply-rate key of one chat.
+    #[must_use]
+    pub fn chat_reply_limit(&self, bot: &BotId, chat_id: &str) -> String {
+        format!("{}:rt:{bot}:{chat_id}", self.base)
+    }
+
+    /// OneBot has no idempotency handle: the reply indexes already sent for an event.
+    #[must_use]
+    pub fn sent_replies(&self, bot: &BotId, event_id: &str) -> String {
+        format!("{}:sent:{bot}:{event_id}", self.base)
     }
 
     #[must_use]

@@ -5,6 +5,7 @@
 //! - [`config`]: the TOML file, env overrides and validation with key paths.
 //! - [`keys`] and [`scripts`]: every Redis key and Lua script, in one place each.
 //! - [`queue`]: the Redis operations on the streams.
+//! - [`reply`]: building replies and classifying the platforms' answers.
 //! - [`telemetry`]: logs and the Prometheus recorder.
 //! - [`ids`]: validated identifier newtypes.
 
@@ -15,9 +16,11 @@ pub mod keys;
 pub mod platform;
 pub mod queue;
 pub mod redis_conn;
+pub mod reply;
 pub mod scripts;
 pub mod service;
 pub mod telemetry;
+pub mod throttle;
 
 /// Wall-clock now as Unix milliseconds.
 #[must_use]

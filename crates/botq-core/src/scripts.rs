@@ -26,7 +26,10 @@ pub static RECLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!
 /// Deletes an idle consumer only if it owns nothing. See `scripts/prune.lua`.
 pub static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/prune.lua")));
 
+/// One GCRA slot for a reply. See `scripts/throttle.lua`.
+pub static THROTTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/throttle.lua")));
+
 /// Every script, for loading at startup.
-pub fn all() -> [&'static Script; 6] {
-    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE]
+pub fn all() -> [&'static Script; 7] {
+    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE, &THROTTLE]
 }

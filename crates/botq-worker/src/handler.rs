@@ -36,6 +36,10 @@ pub enum HandleError {
     /// limit codes): retry no earlier than this.
     #[error("retry after {0:?}: {1}")]
     RetryAfter(Duration, String),
+    /// Not a failure: the work must wait (a shared reply throttle said so).
+    /// Rescheduled for then without counting an attempt.
+    #[error("deferred for {0:?}")]
+    Deferred(Duration),
 }
 
 /// The future a handler returns.

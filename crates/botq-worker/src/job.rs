@@ -147,6 +147,12 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
             metrics::counter!(EVENTS, "bot" => bot, "outcome" => "dead").increment(1);
             dead(engine, reason, attempt)
         }
+        Err(HandleError::Deferred(wait)) => {
+            debug!(wait_ms = wait.as_millis(), "throttled; rescheduled without counting an attempt");
+            metrics::counter!(EVENTS, "bot" => bot, "outcome" => "deferred").increment(1);
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            Verdict::Retry { due_ms: botq_core::now_ms().saturating_add(wait_ms), attempts: d.attempts }
+        }
         Err(e @ (HandleError::Transient(_) | HandleError::RetryAfter(..))) => {
             let floor = if let HandleError::RetryAfter(d, _) = &e { Some(*d) } else { None };
             if attempt >= engine.cfg.max_attempts {

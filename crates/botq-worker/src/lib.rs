@@ -2,6 +2,8 @@
 //! reliably as design.md §2.3–§2.9 promise.
 //!
 //! - [`handler`]: the pluggable [`Handler`] and its failure classes.
+//! - [`bot_handler`]: the handler `botq-worker` runs: [`skills`] routing and
+//!   built-in skills, replies through [`reply`] (throttled, idempotent).
 //! - `reader`: permits first, then `XREADGROUP` (the hard concurrency cap).
 //! - `job`: per-chat order, claim, isolated attempt, atomic settlement.
 //! - `retry`: backoff delays (exponential, capped, jittered, ≥ Retry-After).
@@ -13,14 +15,18 @@
 //! `botq_core::queue`.
 
 mod background;
+pub mod bot_handler;
 mod chats;
 pub mod engine;
 pub mod handler;
 mod job;
 pub mod metrics;
 mod reader;
+pub mod reply;
 pub mod retry;
+pub mod skills;
 mod supervise;
 
+pub use bot_handler::BotHandler;
 pub use engine::{Engine, run};
 pub use handler::{HandleError, HandleFuture, Handler, Job, NoopHandler};

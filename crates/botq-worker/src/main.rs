@@ -15,7 +15,11 @@ async fn main() -> std::process::ExitCode {
     };
     main.run(|cfg, shutdown| async move {
         botq_worker::metrics::describe();
-        let engine = botq_worker::Engine::new(&cfg, Arc::new(botq_worker::NoopHandler))?;
+        let handler: Arc<dyn botq_worker::Handler> = match cfg.worker.handler {
+            botq_core::config::HandlerKind::Bots => Arc::new(botq_worker::BotHandler::new(&cfg)?),
+            botq_core::config::HandlerKind::Noop => Arc::new(botq_worker::NoopHandler),
+        };
+        let engine = botq_worker::Engine::new(&cfg, handler)?;
         let admin_addr = cfg.worker.admin_listen;
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await

@@ -9,6 +9,10 @@ pub const DELAYED_DEPTH: &str = "botq_delayed_depth";
 pub const DLQ_DEPTH: &str = "botq_dlq_depth";
 pub const RECLAIMED: &str = "botq_reclaimed_total";
 pub const PROMOTED: &str = "botq_promoted_total";
+pub const REPLIES: &str = "botq_replies_total";
+pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
+pub const REPLY_THROTTLED: &str = "botq_reply_throttled_total";
+pub const IGNORED: &str = "botq_ignored_total";
 
 /// Registers descriptions so `/metrics` explains each series.
 pub fn describe() {
@@ -21,4 +25,12 @@ pub fn describe() {
     metrics::describe_gauge!(DLQ_DEPTH, "Events in the dead-letter stream.");
     metrics::describe_counter!(RECLAIMED, "Deliveries taken over from consumers that stopped.");
     metrics::describe_counter!(PROMOTED, "Retries moved back into the stream when due.");
+    metrics::describe_counter!(REPLIES, "Replies by bot and outcome (sent, already_sent, dropped_*, error classes).");
+    metrics::describe_histogram!(
+        REPLY_LATENCY,
+        metrics::Unit::Seconds,
+        "From ingest receipt to the platform accepting the reply (SLO: p95 under 3 s)."
+    );
+    metrics::describe_counter!(REPLY_THROTTLED, "Replies deferred by the shared reply rate limits.");
+    metrics::describe_counter!(IGNORED, "Events not addressed to the bot, by reason.");
 }

@@ -34,6 +34,51 @@ pub struct BotConfig {
     pub access_token: Option<SecretString>,
     pub timestamp_window: Option<Duration>,
     pub rate_limit: RateLimit,
+    pub routing: Routing,
+    pub reply_limit: ReplyLimit,
+}
+
+/// Which messages the bot answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routing {
+    /// Commands start with this (default `/`).
+    pub command_prefix: String,
+    /// Answer messages from bots too (off by default: no reply loops).
+    pub respond_to_bots: bool,
+    pub group_mode: GroupMode,
+}
+
+/// When a group message is for the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupMode {
+    /// Only when it mentions the bot or starts with the command prefix (default).
+    MentionOrPrefix,
+    /// Only when it mentions the bot.
+    Mention,
+    /// Every group message.
+    All,
+}
+
+/// Reply rates per chat and per bot; `None` = that limit is off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplyLimit {
+    pub chat: Option<super::Gcra>,
+    pub bot: Option<super::Gcra>,
+}
+
+impl ReplyLimit {
+    /// Platform defaults: Lark 5 QPS per chat (shared by the group's bots) and
+    /// 50/s per app; QQ 5/s per channel; OneBot 2/s per chat and 5/s per
+    /// account (the spec warns fast sending gets accounts banned).
+    #[must_use]
+    pub fn platform_default(platform: Platform) -> Self {
+        let g = |per_sec: f64, burst: u32| Some(super::Gcra { per_sec, burst });
+        match platform {
+            Platform::Lark => Self { chat: g(5.0, 5), bot: g(50.0, 50) },
+            Platform::Qq => Self { chat: g(5.0, 5), bot: g(50.0, 50) },
+            Platform::Onebot => Self { chat: g(2.0, 3), bot: g(5.0, 5) },
+        }
+    }
 }
 
 impl BotConfig {
@@ -155,6 +200,8 @@ pub(super) fn check_bot(
     let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
     let rate_limit = RateLimit::check(limit, &format!("{path}.rate_limit"), problems);
     let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
+    let routing = check_routing(&raw, path, problems);
+    let reply_limit = check_reply_limit(raw.reply_limit.as_ref(), platform, path, problems);
     if problems.len() > before {
         return None;
     }
@@ -172,10 +219,59 @@ pub(super) fn check_bot(
         access_token,
         timestamp_window: (window_secs > 0).then(|| Duration::from_secs(window_secs)),
         rate_limit,
+        routing,
+        reply_limit,
     };
     if let Err(e) = bot.adapter() {
         problems.push(path.to_owned(), e);
         return None;
     }
     Some(bot)
+}
+
+fn check_routing(raw: &RawBot, path: &str, problems: &mut Problems) -> Routing {
+    let command_prefix = raw.command_prefix.clone().unwrap_or_else(|| "/".to_owned());
+    if command_prefix.is_empty()
+        || command_prefix.chars().count() > 8
+        || command_prefix.chars().any(char::is_whitespace)
+    {
+        problems.push(format!("{path}.command_prefix"), "must be 1 to 8 characters without spaces".to_owned());
+    }
+    let group_mode = match raw.group_mode.as_deref().unwrap_or("mention_or_prefix") {
+        "mention_or_prefix" => GroupMode::MentionOrPrefix,
+        "mention" => GroupMode::Mention,
+        "all" => GroupMode::All,
+        other => {
+            problems
+                .push(format!("{path}.group_mode"), format!("{other:?} is not one of mention_or_prefix, mention, all"));
+            GroupMode::MentionOrPrefix
+        }
+    };
+    Routing { command_prefix, respond_to_bots: raw.respond_to_bots.unwrap_or(false), group_mode }
+}
+
+fn check_reply_limit(
+    raw: Option<&super::raw::RawReplyLimit>,
+    platform: Platform,
+    path: &str,
+    problems: &mut Problems,
+) -> ReplyLimit {
+    let default = ReplyLimit::platform_default(platform);
+    let Some(raw) = raw else { return default };
+    let mut one = |name: &str, rate: Option<f64>, burst: Option<u32>, default: Option<super::Gcra>| {
+        let per_sec = rate.unwrap_or(default.map_or(0.0, |g| g.per_sec));
+        let burst = burst.unwrap_or(default.map_or(1, |g| g.burst));
+        if !(per_sec.is_finite() && per_sec >= 0.0) {
+            problems.push(format!("{path}.reply_limit.{name}_per_sec"), "must be a number ≥ 0".to_owned());
+            return None;
+        }
+        if burst == 0 {
+            problems.push(format!("{path}.reply_limit.{name}_burst"), "must be ≥ 1".to_owned());
+        }
+        (per_sec > 0.0).then_some(super::Gcra { per_sec, burst: burst.max(1) })
+    };
+    ReplyLimit {
+        chat: one("chat", raw.chat_per_sec, raw.chat_burst, default.chat),
+        bot: one("bot", raw.bot_per_sec, raw.bot_burst, default.bot),
+    }
 }

@@ -100,6 +100,8 @@ pub struct RawWorker {
     pub reclaim_interval_ms: u64,
     pub sample_interval_ms: u64,
     pub dlq_max_len: u64,
+    pub reply_timeout_secs: u64,
+    pub handler: String,
     pub backoff: RawBackoff,
     pub skill_concurrency: std::collections::BTreeMap<String, u32>,
 }
@@ -120,6 +122,8 @@ impl Default for RawWorker {
             reclaim_interval_ms: 1_000,
             sample_interval_ms: 5_000,
             dlq_max_len: 100_000,
+            reply_timeout_secs: 10,
+            handler: "bots".into(),
             backoff: RawBackoff::default(),
             skill_concurrency: std::collections::BTreeMap::new(),
         }
@@ -184,6 +188,21 @@ pub struct RawBot {
     pub encrypt_key: Option<SecretSource>,
     pub access_token: Option<SecretSource>,
     pub bot_open_id: Option<String>,
+    pub command_prefix: Option<String>,
+    pub respond_to_bots: Option<bool>,
+    pub group_mode: Option<String>,
+    pub reply_limit: Option<RawReplyLimit>,
     pub timestamp_window_secs: Option<u64>,
     pub rate_limit: Option<RawRateLimit>,
+}
+
+/// Reply throttle of one bot (GCRA in Redis, shared by every worker replica).
+/// Omitted keys take the platform's default; a rate of 0 turns that limit off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplyLimit {
+    pub chat_per_sec: Option<f64>,
+    pub chat_burst: Option<u32>,
+    pub bot_per_sec: Option<f64>,
+    pub bot_burst: Option<u32>,
 }

@@ -29,6 +29,11 @@ pub struct WorkerConfig {
     pub reclaim_interval: Duration,
     pub sample_interval: Duration,
     pub dlq_max_len: u64,
+    /// Bound on one platform API call (QQ asks for at least 5 s).
+    pub reply_timeout: Duration,
+    /// `bots` (route, run skills, reply) or `noop` (accept every event: for
+    /// measuring the engine alone).
+    pub handler: HandlerKind,
     pub backoff: Backoff,
     pub skill_concurrency: BTreeMap<String, u32>,
 }
@@ -39,6 +44,12 @@ pub struct Backoff {
     pub max: Duration,
     pub multiplier: f64,
     pub jitter: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerKind {
+    Bots,
+    Noop,
 }
 
 /// The lease must outlast the handler by this much, so a live handler's
@@ -72,6 +83,7 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
     at_least_one("reclaim_interval_ms", raw.reclaim_interval_ms);
     at_least_one("sample_interval_ms", raw.sample_interval_ms);
     at_least_one("dlq_max_len", raw.dlq_max_len);
+    at_least_one("reply_timeout_secs", raw.reply_timeout_secs);
     let handler_timeout = Duration::from_secs(raw.handler_timeout_secs);
     let lease = Duration::from_secs(raw.lease_secs);
     if lease < handler_timeout + LEASE_MARGIN {
@@ -94,6 +106,14 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
     if !(b.jitter.is_finite() && (0.0..1.0).contains(&b.jitter)) {
         problems.push("worker.backoff.jitter".into(), "must be in [0, 1)".into());
     }
+    let handler = match raw.handler.as_str() {
+        "bots" => HandlerKind::Bots,
+        "noop" => HandlerKind::Noop,
+        other => {
+            problems.push("worker.handler".into(), format!("{other:?} is not one of bots, noop"));
+            HandlerKind::Bots
+        }
+    };
     for (skill, cap) in &raw.skill_concurrency {
         if *cap == 0 {
             problems.push(format!("worker.skill_concurrency.{skill}"), "must be ≥ 1".into());
@@ -116,6 +136,8 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
         reclaim_interval: Duration::from_millis(raw.reclaim_interval_ms),
         sample_interval: Duration::from_millis(raw.sample_interval_ms),
         dlq_max_len: raw.dlq_max_len,
+        reply_timeout: Duration::from_secs(raw.reply_timeout_secs),
+        handler,
         backoff: Backoff {
             initial: Duration::from_millis(b.initial_ms),
             max: Duration::from_millis(b.max_ms),

@@ -45,13 +45,9 @@ pub struct EnqueueParams {
     pub limits: RateLimit,
 }
 
-/// Emission interval in µs for a rate, rounded, at least 1.
+/// Emission interval (µs) and burst of a limit, `(0, 0)` when it is off.
 fn interval_us(g: Option<Gcra>) -> (u64, u32) {
-    match g {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // rate > 0, finite
-        Some(g) => (((1e6 / g.per_sec).round() as u64).max(1), g.burst),
-        None => (0, 0),
-    }
+    g.map_or((0, 0), |g| (crate::throttle::interval_us(g), g.burst))
 }
 
 /// Runs the ingest script for `event` on its shard.

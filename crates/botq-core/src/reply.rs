@@ -1,0 +1,110 @@
+//! Replies through the platforms' APIs, as pure functions: what to send and
+//! what the answer means.
+//!
+//! Each platform module builds the HTTP request for one reply to an event
+//! (with its idempotency handle) and classifies the platform's answer into a
+//! [`SendResult`]. Executing the request, caching tokens and throttling are
+//! the worker's business; keeping this part pure makes every platform rule
+//! (error codes, rate-limit headers, dedupe answers) testable without HTTP.
+//!
+//! Idempotency (design.md §2.4): the handle of reply `index` (1-based) to an
+//! event is derived only from the event and the index — QQ `msg_id` = the
+//! inbound message id and `msg_seq` = index, Lark `uuid` = UUIDv5 of the
+//! event id and index — so a redelivered event re-sends the identical request
+//! and the platform drops the copy. OneBot has no such handle; the worker
+//! keeps its own record of sent replies for it.
+
+pub mod lark;
+pub mod onebot;
+pub mod qq;
+
+use std::time::Duration;
+
+/// One HTTP request to a platform API: always a JSON `POST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    pub url: String,
+    /// The `Authorization` header value, if any.
+    pub authorization: Option<String>,
+    pub body: serde_json::Value,
+}
+
+/// What a platform answered to a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendResult {
+    /// Delivered now.
+    Sent { message_id: Option<String> },
+    /// The platform recognised the idempotency handle: it was delivered before.
+    AlreadySent,
+    /// Not delivered; what to do about it.
+    Failed(SendFailure),
+}
+
+/// Why a send failed, as the worker needs to act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The access token was refused: drop the cached token and retry at once.
+    TokenRejected { code: i64 },
+    /// Rate limited: retry no earlier than `after`.
+    RetryAfter { after: Duration, code: i64 },
+    /// Timeout, 5xx, connection trouble: retry with backoff.
+    Transient { reason: String },
+    /// The reply can no longer be sent (its window passed, its count is used
+    /// up): drop it and count it.
+    Expired { code: i64 },
+    /// Will never succeed (bad request, unknown chat, no permission).
+    Permanent { code: i64, reason: String },
+}
+
+impl SendFailure {
+    /// A bounded label for metrics.
+    #[must_use]
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::TokenRejected { .. } => "token_rejected",
+            Self::RetryAfter { .. } => "rate_limited",
+            Self::Transient { .. } => "transient",
+            Self::Expired { .. } => "expired",
+            Self::Permanent { .. } => "permanent",
+        }
+    }
+}
+
+/// Transport-level failures and statuses every platform shares: 429 without a
+/// platform body, 5xx, gateway timeouts.
+#[must_use]
+pub fn generic_failure(status: u16, retry_after: Option<Duration>) -> Option<SendFailure> {
+    match status {
+        429 => Some(SendFailure::RetryAfter { after: retry_after.unwrap_or(Duration::from_secs(1)), code: 429 }),
+        500..=599 => Some(SendFailure::Transient { reason: format!("HTTP {status}") }),
+        _ => None,
+    }
+}
+
+/// A `Retry-After` header value in seconds (the HTTP-date form is not used by these APIs).
+#[must_use]
+pub fn retry_after_secs(value: Option<&str>) -> Option<Duration> {
+    value.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+}
+
+/// An access token and how long it lives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    pub value: String,
+    pub expires_in: Duration,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("value", &"***").field("expires_in", &self.expires_in).finish()
+    }
+}
+
+/// Why a token could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the platform refused the app credentials (code {0})")]
+    Refused(i64),
+    #[error("unexpected token answer: {0}")]
+    Malformed(String),
+}

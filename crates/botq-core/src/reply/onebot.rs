@@ -1,0 +1,117 @@
+//! OneBot v11 replies: `POST {api_base}/send_group_msg` or
+//! `/send_private_msg`, with `Authorization: Bearer <access_token>` when the
+//! bot has one.
+//!
+//! OneBot has no idempotency handle, so a repeated request is a repeated
+//! message; the worker records each sent reply index per event and skips
+//! what it already sent. `auto_escape` is set so text is sent literally
+//! (CQ codes in a reply are not interpreted).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{ApiRequest, SendFailure, SendResult, generic_failure};
+use crate::envelope::{ChatKind, Envelope};
+
+/// A reply to the chat of `env`.
+#[must_use]
+pub fn reply_request(api_base: &str, access_token: Option<&str>, env: &Envelope, text: &str) -> ApiRequest {
+    let base = api_base.trim_end_matches('/');
+    // Ids are int64 in the spec; send numbers when they are numbers.
+    let id = |s: &str| s.parse::<i64>().map_or_else(|_| json!(s), |n| json!(n));
+    let (url, body) = match env.chat_kind {
+        ChatKind::Group | ChatKind::Channel => (
+            format!("{base}/send_group_msg"),
+            json!({ "group_id": id(&env.chat_id), "message": text, "auto_escape": true }),
+        ),
+        ChatKind::Private => (
+            format!("{base}/send_private_msg"),
+            json!({ "user_id": id(&env.chat_id), "message": text, "auto_escape": true }),
+        ),
+    };
+    ApiRequest { url, authorization: access_token.map(|t| format!("Bearer {t}")), body }
+}
+
+/// Classifies the answer: `{"status":"ok"|"async"|"failed","retcode":…}`.
+#[must_use]
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> SendResult {
+    if let Some(f) = generic_failure(status, retry_after) {
+        return SendResult::Failed(f);
+    }
+    if matches!(status, 401 | 403) {
+        return SendResult::Failed(SendFailure::Permanent {
+            code: i64::from(status),
+            reason: "the OneBot implementation refused the access token".to_owned(),
+        });
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let retcode = v.get("retcode").and_then(serde_json::Value::as_i64).unwrap_or(-1);
+    match (status, v.get("status").and_then(serde_json::Value::as_str), retcode) {
+        (200, Some("ok"), 0) | (200, Some("async"), 1) => SendResult::Sent {
+            message_id: v.pointer("/data/message_id").map(|m| m.to_string().trim_matches('"').to_owned()),
+        },
+        (200, _, 1400) => SendResult::Failed(SendFailure::RetryAfter {
+            after: retry_after.unwrap_or(Duration::from_secs(1)),
+            code: 1400,
+        }),
+        _ => SendResult::Failed(SendFailure::Permanent {
+            code: retcode,
+            reason: format!("HTTP {status}, retcode {retcode}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Platform;
+    use crate::ids::{BotId, RequestId};
+
+    fn env(kind: ChatKind) -> Envelope {
+        Envelope {
+            version: 1,
+            platform: Platform::Onebot,
+            bot: BotId::parse("onebot-main").unwrap(),
+            request_id: RequestId::new(),
+            event_id: "10001000:42".into(),
+            event_type: "message.group".into(),
+            message_id: "42".into(),
+            chat_kind: kind,
+            chat_id: "5550001".into(),
+            guild_id: None,
+            sender_id: "123456".into(),
+            sender_is_bot: false,
+            text: "/ping".into(),
+            mentions_bot: false,
+            platform_ts_ms: None,
+            received_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn group_and_private_replies_use_their_actions_with_numeric_ids() {
+        let g = reply_request("http://127.0.0.1:5700/", Some("tok"), &env(ChatKind::Group), "pong");
+        assert_eq!(g.url, "http://127.0.0.1:5700/send_group_msg");
+        assert_eq!(g.body, json!({"group_id":5_550_001,"message":"pong","auto_escape":true}));
+        assert_eq!(g.authorization.as_deref(), Some("Bearer tok"));
+        let p = reply_request("http://h", None, &env(ChatKind::Private), "pong");
+        assert_eq!(p.url, "http://h/send_private_msg");
+        assert_eq!(p.body["user_id"], 5_550_001);
+        assert_eq!(p.authorization, None);
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        assert_eq!(
+            classify(200, None, br#"{"status":"ok","retcode":0,"data":{"message_id":77}}"#),
+            SendResult::Sent { message_id: Some("77".into()) }
+        );
+        assert!(matches!(classify(403, None, b""), SendResult::Failed(SendFailure::Permanent { code: 403, .. })));
+        assert!(matches!(classify(503, None, b""), SendResult::Failed(SendFailure::Transient { .. })));
+        assert!(matches!(
+            classify(200, None, br#"{"status":"failed","retcode":100}"#),
+            SendResult::Failed(SendFailure::Permanent { code: 100, .. })
+        ));
+    }
+}

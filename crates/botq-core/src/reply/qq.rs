@@ -1,0 +1,206 @@
+//! QQ passive replies: `POST /v2/groups/{openid}/messages` (group),
+//! `/v2/users/{openid}/messages` (C2C), `/channels/{id}/messages` (guild
+//! channel), `/dms/{guild_id}/messages` (guild DM), authorised by
+//! `QQBot <token>` from `getAppAccessToken`.
+//!
+//! A passive reply carries the inbound `msg_id` and a `msg_seq`; the pair is
+//! the idempotency handle: the platform refuses a repeat with 40054005, which
+//! therefore means "already sent". At most 5 replies per message, inside the
+//! reply window (group 5 min, C2C 60 min, guild 5 min); past either the reply
+//! is expired. Proactive messages were discontinued in 2025, so botq only
+//! sends passive replies.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
+use crate::envelope::{ChatKind, Envelope};
+
+/// Replies allowed per inbound message.
+pub const MAX_REPLIES: u32 = 5;
+
+/// How long after the inbound message a passive reply is accepted.
+#[must_use]
+pub fn reply_window(env: &Envelope) -> Duration {
+    match (env.chat_kind, env.guild_id.is_some()) {
+        (ChatKind::Private, false) => Duration::from_secs(60 * 60),
+        _ => Duration::from_secs(5 * 60),
+    }
+}
+
+/// The token request: `{"appId","clientSecret"}` to `token_url`.
+#[must_use]
+pub fn token_request(token_url: &str, app_id: &str, client_secret: &str) -> ApiRequest {
+    ApiRequest {
+        url: token_url.to_owned(),
+        authorization: None,
+        body: json!({ "appId": app_id, "clientSecret": client_secret }),
+    }
+}
+
+/// Parses `{"access_token","expires_in"}` (`expires_in` a string or a number).
+///
+/// # Errors
+/// [`TokenError::Refused`] for an answer with a non-zero `code`, else
+/// [`TokenError::Malformed`].
+pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    if let Some(code) = v.get("code").and_then(serde_json::Value::as_i64).filter(|c| *c != 0) {
+        return Err(TokenError::Refused(code));
+    }
+    let value = v.get("access_token").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
+    let secs = match v.get("expires_in") {
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(n) => n.as_u64(),
+        None => None,
+    };
+    match (value, secs) {
+        (Some(value), Some(secs)) => Ok(Token { value: value.to_owned(), expires_in: Duration::from_secs(secs) }),
+        _ => Err(TokenError::Malformed("missing access_token or expires_in".to_owned())),
+    }
+}
+
+/// The passive reply number `index` (1-based) to `env`.
+#[must_use]
+pub fn reply_request(api_base: &str, token: &str, env: &Envelope, index: u32, text: &str) -> ApiRequest {
+    let base = api_base.trim_end_matches('/');
+    let url = match (env.chat_kind, &env.guild_id) {
+        (ChatKind::Group, _) => format!("{base}/v2/groups/{}/messages", env.chat_id),
+        (ChatKind::Private, None) => format!("{base}/v2/users/{}/messages", env.chat_id),
+        (ChatKind::Private, Some(guild)) => format!("{base}/dms/{guild}/messages"),
+        (ChatKind::Channel, _) => format!("{base}/channels/{}/messages", env.chat_id),
+    };
+    let body = if env.chat_kind == ChatKind::Channel || env.guild_id.is_some() {
+        // Guild APIs take msg_id for passive replies and have no msg_seq.
+        json!({ "content": text, "msg_id": env.message_id })
+    } else {
+        json!({ "content": text, "msg_type": 0, "msg_id": env.message_id, "msg_seq": index })
+    };
+    ApiRequest { url, authorization: Some(format!("QQBot {token}")), body }
+}
+
+/// Classifies the answer to a reply.
+#[must_use]
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> SendResult {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    let code = v.get("code").or_else(|| v.get("err_code")).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    // 200/204 succeed; 201/202 are "asynchronous success" carrying an error body (audits).
+    if matches!(status, 200 | 204) && code == 0 {
+        let id = v.get("id").and_then(serde_json::Value::as_str).map(str::to_owned);
+        return SendResult::Sent { message_id: id };
+    }
+    let failure = match code {
+        40_054_005 => return SendResult::AlreadySent,
+        11_244 => SendFailure::TokenRejected { code },
+        22_009 | 20_028 | 40_034_100 => {
+            SendFailure::RetryAfter { after: retry_after.unwrap_or(Duration::from_secs(1)), code }
+        }
+        40_034_128 | 40_034_005 | 304_027 => SendFailure::Expired { code },
+        _ => {
+            if let Some(f) = generic_failure(status, retry_after) {
+                f
+            } else if status == 401 {
+                SendFailure::TokenRejected { code }
+            } else {
+                let reason = v.get("message").and_then(serde_json::Value::as_str).unwrap_or("refused").to_owned();
+                SendFailure::Permanent { code, reason: format!("HTTP {status}: {reason}") }
+            }
+        }
+    };
+    SendResult::Failed(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{BotId, RequestId};
+
+    fn env(kind: ChatKind, guild: Option<&str>) -> Envelope {
+        Envelope {
+            version: 1,
+            platform: crate::envelope::Platform::Qq,
+            bot: BotId::parse("qq-main").unwrap(),
+            request_id: RequestId::new(),
+            event_id: "GROUP_AT_MESSAGE_CREATE:e".into(),
+            event_type: "GROUP_AT_MESSAGE_CREATE".into(),
+            message_id: "ROBOT1.0_m".into(),
+            chat_kind: kind,
+            chat_id: "CHAT".into(),
+            guild_id: guild.map(str::to_owned),
+            sender_id: "U".into(),
+            sender_is_bot: false,
+            text: "/ping".into(),
+            mentions_bot: true,
+            platform_ts_ms: None,
+            received_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn group_replies_carry_msg_id_and_the_reply_index_as_msg_seq() {
+        let r = reply_request("http://fake/", "TOK", &env(ChatKind::Group, None), 2, "pong");
+        assert_eq!(r.url, "http://fake/v2/groups/CHAT/messages");
+        assert_eq!(r.authorization.as_deref(), Some("QQBot TOK"));
+        assert_eq!(r.body, json!({"content":"pong","msg_type":0,"msg_id":"ROBOT1.0_m","msg_seq":2}));
+    }
+
+    #[test]
+    fn each_scene_has_its_endpoint() {
+        let u = |kind, guild| reply_request("http://f", "t", &env(kind, guild), 1, "x").url;
+        assert_eq!(u(ChatKind::Private, None), "http://f/v2/users/CHAT/messages");
+        assert_eq!(u(ChatKind::Private, Some("G")), "http://f/dms/G/messages");
+        assert_eq!(u(ChatKind::Channel, Some("G")), "http://f/channels/CHAT/messages");
+    }
+
+    #[test]
+    fn reply_windows_follow_the_published_limits() {
+        assert_eq!(reply_window(&env(ChatKind::Group, None)), Duration::from_secs(300));
+        assert_eq!(reply_window(&env(ChatKind::Private, None)), Duration::from_secs(3600));
+        assert_eq!(reply_window(&env(ChatKind::Channel, Some("G"))), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn tokens_parse_with_string_or_number_lifetimes() {
+        let t = parse_token(br#"{"access_token":"abc","expires_in":"7200"}"#).unwrap();
+        assert_eq!((t.value.as_str(), t.expires_in), ("abc", Duration::from_secs(7200)));
+        let t = parse_token(br#"{"access_token":"abc","expires_in":60}"#).unwrap();
+        assert_eq!(t.expires_in, Duration::from_secs(60));
+        assert_eq!(
+            parse_token(br#"{"code":100016,"message":"invalid appid or secret"}"#),
+            Err(TokenError::Refused(100_016))
+        );
+        assert!(matches!(parse_token(b"nope"), Err(TokenError::Malformed(_))));
+        assert!(!format!("{t:?}").contains("abc"));
+    }
+
+    #[test]
+    fn answers_are_classified_by_platform_code() {
+        assert_eq!(
+            classify(200, None, br#"{"id":"m1","timestamp":1}"#),
+            SendResult::Sent { message_id: Some("m1".into()) }
+        );
+        assert_eq!(classify(400, None, br#"{"code":40054005,"message":"dup"}"#), SendResult::AlreadySent);
+        assert_eq!(
+            classify(401, None, br#"{"code":11244}"#),
+            SendResult::Failed(SendFailure::TokenRejected { code: 11244 })
+        );
+        assert_eq!(
+            classify(429, Some(Duration::from_secs(3)), br#"{"code":22009}"#),
+            SendResult::Failed(SendFailure::RetryAfter { after: Duration::from_secs(3), code: 22009 })
+        );
+        assert_eq!(
+            classify(400, None, br#"{"code":40034128}"#),
+            SendResult::Failed(SendFailure::Expired { code: 40_034_128 })
+        );
+        assert!(matches!(classify(503, None, b""), SendResult::Failed(SendFailure::Transient { .. })));
+        assert!(matches!(
+            classify(202, None, br#"{"code":304023}"#),
+            SendResult::Failed(SendFailure::Permanent { .. })
+        ));
+        assert!(matches!(
+            classify(400, None, br#"{"code":40034024}"#),
+            SendResult::Failed(SendFailure::Permanent { .. })
+        ));
+    }
+}

@@ -1,0 +1,299 @@
+//! Sending replies: throttle, token, idempotent request, classified answer.
+//!
+//! For reply `index` to an event the [`Replier`]:
+//! 1. drops it when the platform would refuse it anyway (QQ: past the passive
+//!    reply window or beyond 5 replies per message) and counts it;
+//! 2. skips it when it was already sent (OneBot only: it has no idempotency
+//!    handle, so botq records sent indexes; QQ and Lark drop a repeated
+//!    handle themselves, see `botq_core::reply`);
+//! 3. takes a slot of the chat's and the bot's reply rate, shared in Redis —
+//!    when there is none the attempt is *deferred* to the allowed time (the
+//!    worker's delayed set), never spun on;
+//! 4. sends with the bot's access token (shared by all replicas) and a
+//!    bounded timeout, and turns the platform's answer into success or a
+//!    typed failure (`RetryAfter` honours the platform's reset time).
+
+mod tokens;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use botq_core::config::{BotConfig, Config, Gcra, ReplyLimit};
+use botq_core::envelope::{Envelope, Platform};
+use botq_core::keys::Keys;
+use botq_core::reply::{self, ApiRequest, SendFailure, SendResult};
+use botq_core::throttle::{self, Throttle};
+use redis::aio::ConnectionManager;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{debug, warn};
+
+use crate::handler::HandleError;
+use crate::metrics::{REPLIES, REPLY_LATENCY, REPLY_THROTTLED};
+
+/// What happened to one reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    Sent,
+    /// Delivered by an earlier attempt (the platform or botq's record says so).
+    AlreadySent,
+    /// Not sendable any more; counted and dropped.
+    Dropped(&'static str),
+}
+
+/// One bot's reply settings.
+struct BotReply {
+    platform: Platform,
+    app_id: String,
+    /// QQ clientSecret or Lark app_secret.
+    app_secret: Option<SecretString>,
+    access_token: Option<SecretString>,
+    api_base: Option<String>,
+    token_url: Option<String>,
+    limit: ReplyLimit,
+}
+
+/// Sends replies for every configured bot.
+pub struct Replier {
+    http: reqwest::Client,
+    redis: ConnectionManager,
+    keys: Keys,
+    bots: HashMap<String, BotReply>,
+    tokens: tokens::TokenCache,
+    /// Lifetime of OneBot "sent" records: longer than any redelivery.
+    sent_ttl: Duration,
+}
+
+impl std::fmt::Debug for Replier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replier").field("bots", &self.bots.len()).finish_non_exhaustive()
+    }
+}
+
+impl Replier {
+    /// # Errors
+    /// An invalid Redis URL, or an HTTP client that cannot be built.
+    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.worker.reply_timeout)
+            .connect_timeout(cfg.worker.reply_timeout)
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let bots = cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), bot_reply(b))).collect();
+        Ok(Self {
+            http,
+            redis: botq_core::redis_conn::connect_lazy(&cfg.redis_url, Duration::from_secs(2))?,
+            keys: Keys::new(&cfg.key_prefix, cfg.shards),
+            bots,
+            tokens: tokens::TokenCache::default(),
+            sent_ttl: cfg.dedupe_ttl,
+        })
+    }
+
+    /// Sends reply `index` (1-based) with `text` to the chat of `env`.
+    ///
+    /// # Errors
+    /// The failure class the worker acts on: `Deferred` (throttled),
+    /// `RetryAfter` (platform rate limit), `Transient`, `Permanent`.
+    pub async fn send(&self, env: &Envelope, index: u32, text: &str) -> Result<Delivered, HandleError> {
+        let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
+        let api_base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
+        let label = env.bot.as_str().to_owned();
+        let now = botq_core::now_ms();
+        if let Some(reason) = expired(env, index, now) {
+            metrics::counter!(REPLIES, "bot" => label, "outcome" => reason).increment(1);
+            return Ok(Delivered::Dropped(reason));
+        }
+        let shard = self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id));
+        let sent_key = shard.sent_replies(&env.bot, &env.event_id);
+        let mut conn = self.redis.clone();
+        if bot.platform == Platform::Onebot {
+            let done: bool =
+                redis::cmd("SISMEMBER").arg(&sent_key).arg(index).query_async(&mut conn).await.map_err(redis_error)?;
+            if done {
+                return Ok(Delivered::AlreadySent);
+            }
+        }
+        for (key, limit) in [
+            (shard.chat_reply_limit(&env.bot, &env.chat_id), bot.limit.chat),
+            (self.keys.bot_reply_limit(&env.bot), bot.limit.bot),
+        ] {
+            if let Some(limit) = limit {
+                self.take_slot(&mut conn, &key, limit, now, &label).await?;
+            }
+        }
+        for _ in 0..2 {
+            let token = self.token(env, bot).await?;
+            let request = match bot.platform {
+                Platform::Qq => reply::qq::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, text),
+                Platform::Lark => {
+                    reply::lark::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, text)
+                }
+                Platform::Onebot => {
+                    let access = bot.access_token.as_ref().map(|t| t.expose_secret().to_owned());
+                    reply::onebot::reply_request(api_base, access.as_deref(), env, text)
+                }
+            };
+            match self.execute(bot.platform, &request).await {
+                SendResult::Sent { .. } => {
+                    if bot.platform == Platform::Onebot {
+                        let ttl = i64::try_from(self.sent_ttl.as_secs()).unwrap_or(i64::MAX);
+                        let recorded: Result<(), _> = redis::pipe()
+                            .sadd(&sent_key, index)
+                            .ignore()
+                            .expire(&sent_key, ttl)
+                            .ignore()
+                            .query_async(&mut conn)
+                            .await;
+                        if recorded.is_err() {
+                            warn!(
+                                index,
+                                "reply sent but not recorded; a redelivery may send it again (OneBot has no idempotency)"
+                            );
+                        }
+                    }
+                    #[allow(clippy::cast_precision_loss)] // milliseconds since receipt fit in f64 exactly
+                    let latency = (botq_core::now_ms() - env.received_at_ms).max(0) as f64 / 1000.0;
+                    metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform.as_str()).record(latency);
+                    metrics::counter!(REPLIES, "bot" => label, "outcome" => "sent").increment(1);
+                    debug!(index, "reply sent");
+                    return Ok(Delivered::Sent);
+                }
+                SendResult::AlreadySent => {
+                    metrics::counter!(REPLIES, "bot" => label, "outcome" => "already_sent").increment(1);
+                    return Ok(Delivered::AlreadySent);
+                }
+                SendResult::Failed(SendFailure::TokenRejected { code }) => {
+                    warn!(code, "the platform rejected the access token; fetching a new one");
+                    self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
+                }
+                SendResult::Failed(f) => {
+                    metrics::counter!(REPLIES, "bot" => label, "outcome" => f.class()).increment(1);
+                    return match f {
+                        SendFailure::Expired { .. } => Ok(Delivered::Dropped("expired")),
+                        SendFailure::RetryAfter { after, code } => {
+                            Err(HandleError::RetryAfter(after, format!("platform rate limit (code {code})")))
+                        }
+                        SendFailure::Transient { reason } => Err(HandleError::Transient(reason)),
+                        SendFailure::Permanent { code, reason } => {
+                            Err(HandleError::Permanent(format!("code {code}: {reason}")))
+                        }
+                        SendFailure::TokenRejected { code } => {
+                            Err(HandleError::Transient(format!("token rejected (code {code})")))
+                        }
+                    };
+                }
+            }
+        }
+        Err(HandleError::Transient("the platform rejected a freshly fetched token".to_owned()))
+    }
+
+    async fn take_slot(
+        &self,
+        conn: &mut ConnectionManager,
+        key: &str,
+        limit: Gcra,
+        now: i64,
+        label: &str,
+    ) -> Result<(), HandleError> {
+        match throttle::acquire(conn, key, limit, now).await.map_err(redis_error)? {
+            Throttle::Allowed => Ok(()),
+            Throttle::Limited { wait } => {
+                metrics::counter!(REPLY_THROTTLED, "bot" => label.to_owned()).increment(1);
+                Err(HandleError::Deferred(wait))
+            }
+        }
+    }
+
+    async fn token(&self, env: &Envelope, bot: &BotReply) -> Result<Option<String>, HandleError> {
+        if bot.platform == Platform::Onebot {
+            return Ok(None);
+        }
+        let keys = self.keys.token(&env.bot);
+        let token = self
+            .tokens
+            .get(&self.redis, &keys, env.bot.as_str(), || {
+                Box::pin(async move {
+                    let secret = bot.app_secret.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default();
+                    let (request, parse): (ApiRequest, fn(&[u8]) -> _) = match bot.platform {
+                        Platform::Qq => {
+                            let url = bot.token_url.as_deref().ok_or_else(|| perm("the QQ bot has no token_url"))?;
+                            (reply::qq::token_request(url, &bot.app_id, &secret), reply::qq::parse_token)
+                        }
+                        _ => {
+                            let base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
+                            (reply::lark::token_request(base, &bot.app_id, &secret), reply::lark::parse_token)
+                        }
+                    };
+                    let resp = self.post(&request).await.map_err(|e| HandleError::Transient(format!("token: {e}")))?;
+                    parse(&resp.2).map_err(|e| match e {
+                        reply::TokenError::Refused(_) => HandleError::Permanent(e.to_string()),
+                        reply::TokenError::Malformed(_) => HandleError::Transient(e.to_string()),
+                    })
+                })
+            })
+            .await?;
+        Ok(Some(token))
+    }
+
+    async fn execute(&self, platform: Platform, request: &ApiRequest) -> SendResult {
+        match self.post(request).await {
+            Ok((status, reset, body)) => match platform {
+                Platform::Qq => reply::qq::classify(status, reset, &body),
+                Platform::Lark => reply::lark::classify(status, reset, &body),
+                Platform::Onebot => reply::onebot::classify(status, reset, &body),
+            },
+            Err(e) => SendResult::Failed(SendFailure::Transient { reason: e }),
+        }
+    }
+
+    /// POSTs `request`; returns status, the rate-limit reset hint and the body.
+    async fn post(&self, request: &ApiRequest) -> Result<(u16, Option<Duration>, Vec<u8>), String> {
+        let mut req = self.http.post(&request.url).json(&request.body);
+        if let Some(auth) = &request.authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| if e.is_timeout() { "timeout".to_owned() } else { "connection failed".to_owned() })?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let reset =
+            reply::retry_after_secs(header("x-ogw-ratelimit-reset").or_else(|| header("retry-after")).as_deref());
+        let body = resp.bytes().await.map_err(|_| "body read failed".to_owned())?;
+        Ok((status, reset, body.to_vec()))
+    }
+}
+
+fn bot_reply(b: &BotConfig) -> BotReply {
+    BotReply {
+        platform: b.platform,
+        app_id: b.app_id.clone().unwrap_or_default(),
+        app_secret: b.app_secret.clone().or_else(|| (b.platform == Platform::Qq).then(|| b.secret.clone()).flatten()),
+        access_token: b.access_token.clone(),
+        api_base: b.api_base.clone(),
+        token_url: b.token_url.clone(),
+        limit: b.reply_limit,
+    }
+}
+
+/// QQ refuses passive replies after the window or past 5 per message.
+fn expired(env: &Envelope, index: u32, now_ms: i64) -> Option<&'static str> {
+    if env.platform != Platform::Qq {
+        return None;
+    }
+    if index > reply::qq::MAX_REPLIES {
+        return Some("dropped_count");
+    }
+    let sent_at = env.platform_ts_ms.unwrap_or(env.received_at_ms);
+    let window = i64::try_from(reply::qq::reply_window(env).as_millis()).unwrap_or(i64::MAX);
+    (now_ms - sent_at > window).then_some("dropped_window")
+}
+
+fn perm(reason: &str) -> HandleError {
+    HandleError::Permanent(reason.to_owned())
+}
+
+fn redis_error(e: redis::RedisError) -> HandleError {
+    HandleError::Transient(format!("redis: {:?}", e.kind()))
+}
