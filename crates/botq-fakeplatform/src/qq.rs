@@ -1,0 +1,254 @@
+//! The QQ Official Bot reply API: `POST /app/getAppAccessToken` and the four
+//! message endpoints, with QQ's tokens, idempotency, windows and error shapes.
+//!
+//! Answers follow `reference/platforms.md` §1.4–1.5:
+//! - token: `{"access_token","expires_in":"<secs as a string>"}`; bad
+//!   credentials answer **HTTP 200** with `{"code":100016,"message":"invalid
+//!   appid or secret"}` (a body that is not JSON with string `appId` and
+//!   `clientSecret` gets `100007 appid invalid`, as the real endpoint does for a
+//!   wrong Content-Type). Clients must check `code`, as botgo does.
+//! - messages need `Authorization: QQBot <token>`; a missing, unknown or
+//!   expired token is HTTP 401 `{"code":11244,"message":"token not exist or expire"}`.
+//! - errors carry `{"code","message","err_code","trace_id"}` like botgo's `errBody`.
+//! - group and C2C bodies need `msg_type` (and `content` for type 0); guild
+//!   bodies (`/channels`, `/dms`) are the older shape with `content` and no
+//!   `msg_type`. Every body needs `msg_id` (passive replies only: proactive
+//!   push was discontinued on 2025-04-21), else 400 `40034100`. Other
+//!   unreadable bodies get 400 with the fake's own code `11255`.
+//!
+//! The rules themselves live in `qq/ledger.rs` ([`QqLedger`]); this file is HTTP.
+
+mod ledger;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use botq_core::envelope::Platform;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use ledger::{QqChatKind, QqLedger, QqRefusal};
+
+use crate::faults::{self, Fault};
+use crate::refusal::{Refusal, Seen, random_hex, random_token};
+use crate::state::{Delivery, Endpoint, FakeState};
+use crate::tokens::QQ_RENEW_WITHIN_MS;
+
+pub const TOKEN_NOT_EXIST: i64 = 11244;
+pub const INVALID_APPID_OR_SECRET: i64 = 100_016;
+pub const APPID_INVALID: i64 = 100_007;
+pub const DUPLICATE_MSG_SEQ: i64 = 40_054_005;
+pub const PASSIVE_REPLY_LIMIT: i64 = 40_034_128;
+pub const PROACTIVE_UNAVAILABLE: i64 = 40_034_100;
+pub const MSG_LIMIT_EXCEED: i64 = 22009;
+pub const CHANNEL_RATE_LIMIT: i64 = 20028;
+/// The fake's code for a body it cannot read (the platform's own is unconfirmed).
+pub const INVALID_REQUEST: i64 = 11255;
+
+pub(crate) fn routes() -> Router<Arc<FakeState>> {
+    Router::new()
+        .route("/app/getAppAccessToken", post(token))
+        .route("/v2/groups/{group_openid}/messages", post(group))
+        .route("/v2/users/{openid}/messages", post(c2c))
+        .route("/channels/{channel_id}/messages", post(channel))
+        .route("/dms/{guild_id}/messages", post(dm))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequest {
+    app_id: String,
+    client_secret: String,
+}
+
+async fn token(State(state): State<Arc<FakeState>>, body: Bytes) -> Response {
+    let now = state.now_ms();
+    let request: Option<TokenRequest> = serde_json::from_slice(&body).ok();
+    let bot = request
+        .as_ref()
+        .and_then(|r| state.bots.iter().position(|b| b.accepts(Platform::Qq, &r.app_id, &r.client_secret)));
+    let app = match &request {
+        Some(r) if state.bots.iter().any(|b| b.platform() == Platform::Qq && b.app_id() == Some(&r.app_id)) => {
+            r.app_id.as_str()
+        }
+        _ => "unknown",
+    };
+    let mut book = state.book();
+    book.records.token_requested(Platform::Qq, app, bot.is_some());
+    let Some(bot) = bot else {
+        let refusal = if request.is_some() {
+            Refusal::new(StatusCode::OK, INVALID_APPID_OR_SECRET, "invalid appid or secret")
+        } else {
+            Refusal::new(StatusCode::OK, APPID_INVALID, "appid invalid")
+        };
+        Seen::new(Platform::Qq, now).record(&mut book, &refusal);
+        return Json(json!({ "code": refusal.code, "message": refusal.message })).into_response();
+    };
+    let ttl_ms = i64::try_from(state.opts.token_ttl.as_millis()).unwrap_or(i64::MAX);
+    let grant = book.tokens.grant(bot, now, ttl_ms, QQ_RENEW_WITHIN_MS, || random_token(40));
+    drop(book);
+    tracing::debug!(bot = %state.bots[bot].id, expires_in_secs = grant.expires_in_secs, "qq token granted");
+    Json(json!({ "access_token": grant.token, "expires_in": grant.expires_in_secs.to_string() })).into_response()
+}
+
+async fn group(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    send(&s, Endpoint::QqGroup, &id, &h, &b).await
+}
+async fn c2c(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    send(&s, Endpoint::QqC2c, &id, &h, &b).await
+}
+async fn channel(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    send(&s, Endpoint::QqChannel, &id, &h, &b).await
+}
+async fn dm(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    send(&s, Endpoint::QqDm, &id, &h, &b).await
+}
+
+/// The parts of a message body the fake checks.
+struct Message {
+    text: String,
+    msg_id: String,
+    /// Group and C2C default it to 1; the guild APIs have no `msg_seq`.
+    msg_seq: Option<u64>,
+}
+
+/// Group and C2C bodies (`/v2/…`) need `msg_type` (and `content` for text);
+/// guild bodies (`/channels`, `/dms`) are the older shape: `content` or a rich
+/// field (`embed`, `ark`, `image`, `markdown`), no `msg_type` required.
+fn parse_message(endpoint: Endpoint, body: &[u8]) -> Result<Message, Refusal> {
+    let bad = |why: &str| Refusal::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, format!("invalid request: {why}"));
+    let v: Value = serde_json::from_slice(body).map_err(|_| bad("body is not JSON"))?;
+    let content = v.get("content").and_then(Value::as_str).unwrap_or_default();
+    let guild = matches!(endpoint, Endpoint::QqChannel | Endpoint::QqDm);
+    if guild {
+        let rich = ["embed", "ark", "image", "markdown"].iter().any(|k| v.get(k).is_some_and(|x| !x.is_null()));
+        if content.trim().is_empty() && !rich {
+            return Err(bad("content or a rich message field is required"));
+        }
+    } else {
+        let msg_type = v.get("msg_type").and_then(Value::as_i64).ok_or_else(|| bad("msg_type must be an integer"))?;
+        if msg_type == 0 && content.trim().is_empty() {
+            return Err(bad("content is required for msg_type 0"));
+        }
+    }
+    let msg_id = match v.get("msg_id") {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                PROACTIVE_UNAVAILABLE,
+                "proactive messages are not available: msg_id is required",
+            ));
+        }
+    };
+    let msg_seq = match v.get("msg_seq") {
+        None | Some(Value::Null) => (!guild).then_some(1),
+        Some(seq) => Some(seq.as_u64().ok_or_else(|| bad("msg_seq must be a non-negative integer"))?),
+    };
+    Ok(Message { text: content.to_owned(), msg_id, msg_seq })
+}
+
+async fn send(state: &FakeState, endpoint: Endpoint, target: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let mut seen = Seen::message(endpoint, target, state.now_ms());
+    let bot = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("QQBot "))
+        .and_then(|token| state.book().tokens.bot_of(token.trim(), seen.at_ms))
+        .filter(|&b| state.bots[b].platform() == Platform::Qq);
+    let Some(bot) = bot else {
+        return refuse(
+            state,
+            &seen,
+            Refusal::new(StatusCode::UNAUTHORIZED, TOKEN_NOT_EXIST, "token not exist or expire"),
+        );
+    };
+    seen.bot = Some(state.bots[bot].id.clone());
+    if let Some(fault) = faults::before_message(state, Platform::Qq).await {
+        return refuse(state, &seen, fault_refusal(fault, endpoint));
+    }
+    seen.at_ms = state.now_ms();
+    let message = match parse_message(endpoint, body) {
+        Ok(m) => m,
+        Err(r) => return refuse(state, &seen, r),
+    };
+    seen.key = message.msg_seq.map(|seq| format!("{}:{seq}", message.msg_id));
+    let now = seen.at_ms;
+    let mut book = state.book();
+    if let Err(why) = book.qq.admit(bot, endpoint, target, &message.msg_id, message.msg_seq, now) {
+        let refusal = match why {
+            QqRefusal::Duplicate => {
+                book.records.stats.deduplicated += 1;
+                Refusal::new(StatusCode::BAD_REQUEST, DUPLICATE_MSG_SEQ, "消息被去重，请检查请求msgseq")
+            }
+            QqRefusal::TooManyReplies => {
+                Refusal::new(StatusCode::BAD_REQUEST, PASSIVE_REPLY_LIMIT, "被动回复次数超限 (reply count exceeded)")
+            }
+            QqRefusal::WindowPassed => {
+                Refusal::new(StatusCode::BAD_REQUEST, PASSIVE_REPLY_LIMIT, "被动回复时间超限 (reply window passed)")
+            }
+            QqRefusal::ChatRate { .. } => {
+                book.records.stats.throttled += 1;
+                Refusal::new(StatusCode::TOO_MANY_REQUESTS, MSG_LIMIT_EXCEED, "msg limit exceed")
+            }
+            QqRefusal::ChannelRate { .. } => {
+                book.records.stats.throttled += 1;
+                Refusal::new(StatusCode::TOO_MANY_REQUESTS, CHANNEL_RATE_LIMIT, "ChannelHitWriteRateLimit")
+            }
+        };
+        seen.record(&mut book, &refusal);
+        return render(&refusal);
+    }
+    let id = format!("ROBOT1.0_{}", random_token(32));
+    let delivery = Delivery {
+        platform: Platform::Qq,
+        bot: state.bots[bot].id.clone(),
+        endpoint,
+        target: target.to_owned(),
+        text: message.text,
+        reply_to: Some(message.msg_id),
+        idempotency_key: seen.key.clone(),
+        received_at_ms: now,
+        message_id: id.clone(),
+    };
+    state.record_delivery(&mut book, delivery);
+    drop(book);
+    tracing::debug!(bot = seen.bot.as_deref().unwrap_or("-"), endpoint = endpoint.as_str(), "qq message delivered");
+    Json(json!({ "id": id, "timestamp": now / 1000 })).into_response()
+}
+
+/// An injected fault in QQ's shape: 429 carries 22009 (20028 on a channel).
+fn fault_refusal(fault: Fault, endpoint: Endpoint) -> Refusal {
+    match fault {
+        Fault::Error { status, code } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            Refusal::new(status, code.unwrap_or(i64::from(status.as_u16())), format!("injected fault: {status}"))
+        }
+        Fault::Throttle { reset_secs, code } => {
+            let default = if endpoint == Endpoint::QqChannel { CHANNEL_RATE_LIMIT } else { MSG_LIMIT_EXCEED };
+            Refusal::new(StatusCode::TOO_MANY_REQUESTS, code.unwrap_or(default), "injected fault: msg limit exceed")
+                .retry_after(reset_secs)
+        }
+    }
+}
+
+fn refuse(state: &FakeState, seen: &Seen, refusal: Refusal) -> Response {
+    seen.record_now(state, &refusal);
+    render(&refusal)
+}
+
+fn render(r: &Refusal) -> Response {
+    let body = json!({ "code": r.code, "message": r.message, "err_code": r.code, "trace_id": random_hex(32) });
+    let mut response = (r.status, Json(body)).into_response();
+    if let Some(secs) = r.retry_after_secs
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
