@@ -3,9 +3,11 @@
 #
 # - Uses BOTQ_REDIS_URL when set; otherwise starts a private redis-server on
 #   127.0.0.1:${BOTQ_LOCAL_REDIS_PORT:-6399} (data in target/quickstart/) and stops it on exit.
-# - Starts botq-ingest on 127.0.0.1:8080 (admin on 127.0.0.1:9090) and
-#   botq-worker (admin on 127.0.0.1:9091) with deploy/botq.example.toml and the
-#   demo secrets of deploy/quickstart.env (override them via the environment).
+# - Starts botq-fakeplatform on 127.0.0.1:8090 (the stand-in for the QQ, Lark
+#   and OneBot reply APIs the example config points at), botq-ingest on
+#   127.0.0.1:8080 (admin 127.0.0.1:9090) and botq-worker (admin
+#   127.0.0.1:9091) with deploy/botq.example.toml and the demo secrets of
+#   deploy/quickstart.env (override them via the environment).
 # - Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +39,10 @@ if [[ -z ${BOTQ_REDIS_URL:-} ]]; then
   echo "started redis-server on 127.0.0.1:$port (data in target/quickstart/)"
 fi
 
-cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench
+cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform
 bin=${CARGO_TARGET_DIR:-target}/release
+"$bin/botq-fakeplatform" --listen 127.0.0.1:8090 &
+pids+=($!)
 "$bin/botq-ingest" &
 pids+=($!)
 "$bin/botq-worker" &
@@ -49,10 +53,11 @@ cat <<MSG
 botq is running:
   webhooks  http://$BOTQ_LISTEN/webhooks/{qq-main,lark-main,onebot-main}
   admin     http://127.0.0.1:9090/metrics (ingest)   http://127.0.0.1:9091/metrics (worker)
+  replies   http://127.0.0.1:8090/_fake/deliveries (botq-fakeplatform)
 Send a signed webhook from another terminal:
   make send                         # or: make send BOT=lark-main TEXT='/echo hi' 
-and watch it being handled:
-  curl -s 127.0.0.1:9091/metrics | grep botq_events_total
+and see the reply the fake platform received:
+  curl -s 127.0.0.1:8090/_fake/deliveries
 Ctrl-C stops everything.
 
 MSG

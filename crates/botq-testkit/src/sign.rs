@@ -47,13 +47,31 @@ pub fn qq(app_id: &str, secret: &str, timestamp: i64, body: &[u8]) -> Webhook {
     }
 }
 
-/// A QQ `GROUP_AT_MESSAGE_CREATE` dispatch body.
+/// A QQ `GROUP_AT_MESSAGE_CREATE` dispatch body, sent now.
 #[must_use]
 pub fn qq_group_at_body(event_id: &str, msg_id: &str, group: &str, member: &str, content: &str) -> Vec<u8> {
+    let ts = rfc3339_utc(botq_core::now_ms() / 1000);
     format!(
-        r#"{{"op":0,"id":"GROUP_AT_MESSAGE_CREATE:{event_id}","d":{{"id":"{msg_id}","content":"{content}","timestamp":"2026-11-21T13:00:00+08:00","author":{{"id":"{member}","member_openid":"{member}","union_openid":"{member}"}},"group_id":"{group}","group_openid":"{group}","message_scene":{{"source":"default"}},"message_type":0}},"t":"GROUP_AT_MESSAGE_CREATE"}}"#
+        r#"{{"op":0,"id":"GROUP_AT_MESSAGE_CREATE:{event_id}","d":{{"id":"{msg_id}","content":"{content}","timestamp":"{ts}","author":{{"id":"{member}","member_openid":"{member}","union_openid":"{member}"}},"group_id":"{group}","group_openid":"{group}","message_scene":{{"source":"default"}},"message_type":0}},"t":"GROUP_AT_MESSAGE_CREATE"}}"#
     )
     .into_bytes()
+}
+
+/// `secs` since the Unix epoch as RFC 3339 in UTC (`2026-11-21T13:00:00Z`),
+/// the way QQ stamps messages (civil-from-days, H. Hinnant's algorithm).
+#[must_use]
+pub fn rfc3339_utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Lark's body encryption: AES-256-CBC with key SHA-256(encrypt_key), IV prepended, base64.
@@ -162,4 +180,14 @@ pub fn onebot_group_body(
         r#"{{"time":{time},"self_id":{self_id},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{message_id},"group_id":{group_id},"user_id":{user_id},"anonymous":null,"message":"{text}","raw_message":"{text}","font":0,"sender":{{"user_id":{user_id},"nickname":"n","card":"","role":"member"}}}}"#
     )
     .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_utc_formats_known_instants() {
+        assert_eq!(super::rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339_utc(1_725_442_341), "2024-09-04T09:32:21Z");
+        assert_eq!(super::rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
 }

@@ -174,7 +174,8 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
 /// Runs the handler in its own task with the handler timeout: a panic or an
 /// overrun becomes a transient failure of this attempt.
 async fn run_isolated(engine: &Engine, job: Job) -> Result<(), HandleError> {
-    let mut task = tokio::spawn(engine.handler.handle(job));
+    // The attempt runs in its own task; it keeps the job span (request id) for its log lines.
+    let mut task = tokio::spawn(engine.handler.handle(job).instrument(tracing::Span::current()));
     match tokio::time::timeout(engine.cfg.handler_timeout, &mut task).await {
         Ok(Ok(result)) => result,
         Ok(Err(join)) if join.is_panic() => Err(HandleError::Transient("handler panicked".to_owned())),

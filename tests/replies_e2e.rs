@@ -1,0 +1,283 @@
+//! Webhook in, reply out: real Redis, ingest, worker (the bot handler) and
+//! botq-fakeplatform over loopback (design.md §2.4, §2.8; issue #4).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use botq_core::config::Config;
+use botq_e2e::{eventually, post};
+use botq_fakeplatform::{Delivery, FakeState, Options, ScriptStep};
+use botq_testkit::ingest::IngestHandle;
+use botq_testkit::redis::RedisServer;
+use botq_testkit::sign;
+use botq_testkit::worker::{WorkerHandle, config};
+use botq_worker::{BotHandler, Handler};
+use tokio_util::sync::CancellationToken;
+
+const QQ_SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
+const LARK_TOKEN: &str = "v-token";
+
+fn toml(fake: u16, extra_bot_keys: &str) -> String {
+    format!(
+        r#"
+[worker]
+handler_timeout_secs = 5
+lease_secs = 10
+promote_interval_ms = 10
+reclaim_interval_ms = 50
+read_block_ms = 100
+reply_timeout_secs = 2
+[worker.backoff]
+initial_ms = 100
+max_ms = 1000
+multiplier = 2.0
+jitter = 0.0
+
+[ingest.rate_limit]
+group_per_sec = 0.0
+sender_per_sec = 0.0
+
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = "{QQ_SECRET}"
+api_base = "http://127.0.0.1:{fake}"
+token_url = "http://127.0.0.1:{fake}/app/getAppAccessToken"
+{extra_bot_keys}
+
+[[bot]]
+id = "lark-main"
+platform = "lark"
+app_id = "cli_a0000000000000"
+app_secret = "lark-app-secret"
+verification_token = "{LARK_TOKEN}"
+api_base = "http://127.0.0.1:{fake}"
+{extra_bot_keys}
+
+[[bot]]
+id = "onebot-main"
+platform = "onebot"
+app_id = "10001000"
+access_token = "onebot-access"
+api_base = "http://127.0.0.1:{fake}/onebot"
+{extra_bot_keys}
+"#
+    )
+}
+
+struct Stack {
+    redis: RedisServer,
+    cfg: Config,
+    fake: Arc<FakeState>,
+    ingest: IngestHandle,
+    http: reqwest::Client,
+    _stop_fake: tokio_util::sync::DropGuard,
+}
+
+async fn stack(extra_bot_keys: &str) -> Stack {
+    let redis = RedisServer::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cfg = config(&toml(port, extra_bot_keys), &redis.url());
+    let fake = Arc::new(FakeState::from_config(&cfg, Options::default()).unwrap());
+    let stop = CancellationToken::new();
+    tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
+    let ingest = IngestHandle::start(&cfg).await;
+    Stack { redis, cfg, fake, ingest, http: reqwest::Client::new(), _stop_fake: stop.drop_guard() }
+}
+
+impl Stack {
+    async fn worker(&self) -> WorkerHandle {
+        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg).unwrap())).await
+    }
+
+    async fn send(&self, bot: &str, hook: &sign::Webhook) -> u16 {
+        post(&self.http, &self.ingest.webhook_url(bot), hook).await.0
+    }
+
+    async fn deliveries(&self, n: u64) -> Vec<Delivery> {
+        self.fake.wait_for_deliveries(n, Duration::from_secs(15)).await.unwrap_or_else(|| self.fake.deliveries())
+    }
+}
+
+fn now() -> i64 {
+    botq_core::now_ms() / 1000
+}
+
+fn qq(event: &str, text: &str) -> sign::Webhook {
+    sign::qq(
+        "102000000",
+        QQ_SECRET,
+        now(),
+        &sign::qq_group_at_body(event, &format!("ROBOT1.0_{event}"), "GROUP1", "M1", text),
+    )
+}
+
+fn lark(event: &str, chat: &str, text: &str) -> sign::Webhook {
+    let body = sign::lark_message_body(LARK_TOKEN, event, &format!("om_{event}"), chat, "group", "ou_1", text);
+    sign::lark(None, now(), &body)
+}
+
+fn onebot(message_id: i64, text: &str) -> sign::Webhook {
+    sign::onebot("10001000", None, &sign::onebot_group_body("10001000", message_id, 5_550_001, 123_456, text, now()))
+}
+
+#[tokio::test]
+async fn each_platform_gets_exactly_one_correct_reply() {
+    let s = stack("").await;
+    let w = s.worker().await;
+    assert_eq!(s.send("qq-main", &qq("e1", " /ping")).await, 200);
+    assert_eq!(s.send("lark-main", &lark("e2", "oc_1", "/echo hi there")).await, 200);
+    assert_eq!(s.send("onebot-main", &onebot(42, "/ping")).await, 204);
+    let got = s.deliveries(3).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let by = |bot: &str| got.iter().find(|d| d.bot == bot).unwrap_or_else(|| panic!("no reply for {bot}: {got:?}"));
+    assert_eq!((by("qq-main").text.as_str(), by("qq-main").target.as_str()), ("pong", "GROUP1"));
+    assert_eq!(by("qq-main").idempotency_key.as_deref(), Some("ROBOT1.0_e1:1"));
+    assert_eq!((by("lark-main").text.as_str(), by("lark-main").target.as_str()), ("hi there", "om_e2"));
+    assert_eq!((by("onebot-main").text.as_str(), by("onebot-main").target.as_str()), ("pong", "5550001"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.fake.deliveries().len(), 3, "nothing more arrives");
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn three_duplicate_deliveries_get_one_reply() {
+    let s = stack("").await;
+    let w = s.worker().await;
+    let hook = lark("dup", "oc_1", "/ping");
+    for _ in 0..3 {
+        assert_eq!(s.send("lark-main", &hook).await, 200);
+    }
+    s.deliveries(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.fake.deliveries().len(), 1);
+    w.shutdown().await.unwrap();
+}
+
+/// A worker that sent the reply and died before acknowledging leaves the event
+/// to be handled again; the resent request carries the same idempotency handle.
+#[tokio::test]
+async fn a_redelivery_after_a_sent_reply_does_not_reply_twice() {
+    let s = stack("").await;
+    for (bot, hook) in [
+        ("qq-main", qq("crash", " /ping")),
+        ("lark-main", lark("crash", "oc_1", "/ping")),
+        ("onebot-main", onebot(7, "/ping")),
+    ] {
+        assert!(s.send(bot, &hook).await < 300);
+    }
+    // The "crashed" worker: it ran the handler (sending each reply) and never settled.
+    let handler = BotHandler::new(&s.cfg).unwrap();
+    let mut c = s.redis.conn();
+    let entries: redis::streams::StreamRangeReply = redis::Commands::xrange_all(&mut c, "botq:{q0}:stream").unwrap();
+    for e in &entries.ids {
+        let env = botq_core::envelope::Envelope::decode(&e.get::<Vec<u8>>("env").unwrap()).unwrap();
+        let job = botq_worker::Job { envelope: Arc::new(env), attempt: 1, stream_id: e.id.clone() };
+        handler.handle(job).await.unwrap();
+    }
+    assert_eq!(s.fake.deliveries().len(), 3);
+    // A real worker now handles the same, still unsettled, events.
+    let w = s.worker().await;
+    assert!(
+        eventually(Duration::from_secs(10), || redis::Commands::xlen::<_, usize>(
+            &mut s.redis.conn(),
+            "botq:{q0}:stream"
+        )
+        .unwrap()
+            == 0)
+        .await
+    );
+    assert_eq!(s.fake.deliveries().len(), 3, "each reply was delivered once: {:?}", s.fake.deliveries());
+    assert_eq!(s.fake.stats().deduplicated, 2, "QQ and Lark dropped the resent copy themselves");
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_platform_5xx_twice_is_delivered_on_the_third_attempt() {
+    let s = stack("").await;
+    s.fake.push_script([
+        ScriptStep { status: Some(503), ..ScriptStep::default() },
+        ScriptStep { status: Some(503), ..ScriptStep::default() },
+    ]);
+    let w = s.worker().await;
+    assert_eq!(s.send("onebot-main", &onebot(9, "/ping")).await, 204);
+    let got = s.deliveries(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(s.fake.stats().faults.scripted, 2);
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_429_with_a_reset_time_is_retried_after_it_not_before() {
+    let s = stack("").await;
+    s.fake.push_script([ScriptStep { status: Some(429), reset_secs: Some(2), ..ScriptStep::default() }]);
+    let w = s.worker().await;
+    let sent = std::time::Instant::now();
+    assert_eq!(s.send("lark-main", &lark("slow", "oc_1", "/ping")).await, 200);
+    let got = s.deliveries(1).await;
+    assert_eq!(got.len(), 1);
+    assert!(sent.elapsed() >= Duration::from_secs(2), "retried only after the reset: {:?}", sent.elapsed());
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_workers_together_never_exceed_a_chats_reply_rate() {
+    let s = stack("reply_limit = { chat_per_sec = 4.0, chat_burst = 1, bot_per_sec = 0.0 }").await;
+    let (a, b) = (s.worker().await, s.worker().await);
+    for i in 0..8 {
+        assert_eq!(s.send("lark-main", &lark(&format!("r{i}"), "oc_busy", "/ping")).await, 200);
+    }
+    let mut got = s.deliveries(8).await;
+    assert_eq!(got.len(), 8);
+    got.sort_by_key(|d| d.received_at_ms);
+    for pair in got.windows(2) {
+        let gap = pair[1].received_at_ms - pair[0].received_at_ms;
+        assert!(gap >= 200, "4/s with burst 1 means ≥ 250 ms apart (less scheduling noise); got {gap} ms");
+    }
+    assert_eq!(s.fake.stats().throttled, 0, "the platform never had to refuse");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn replicas_fetch_a_token_once_per_expiry() {
+    let s = stack("").await;
+    let workers = [s.worker().await, s.worker().await, s.worker().await];
+    for i in 0..12 {
+        assert_eq!(s.send("qq-main", &qq(&format!("t{i}"), " /ping")).await, 200);
+    }
+    assert_eq!(s.deliveries(12).await.len(), 12);
+    assert_eq!(s.fake.stats().token_requests.get("qq").copied(), Some(1), "{:?}", s.fake.stats());
+    for w in workers {
+        w.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_qq_reply_past_its_window_is_dropped_and_counted() {
+    let s = stack("").await;
+    let w = s.worker().await;
+    let now_s = now();
+    let fresh = sign::qq_group_at_body("late", "ROBOT1.0_late", "GROUP1", "M1", " /ping");
+    let old = String::from_utf8(fresh)
+        .unwrap()
+        .replace(&sign::rfc3339_utc(now_s), &sign::rfc3339_utc(now_s - 600))
+        .into_bytes();
+    // Delivered (and signed) now, but the message itself is 10 minutes old: past the 5-minute group window.
+    assert_eq!(s.send("qq-main", &sign::qq("102000000", QQ_SECRET, now_s, &old)).await, 200);
+    let metrics = w.admin_url("/metrics");
+    let dropped = r#"botq_replies_total{bot="qq-main",outcome="dropped_window"} 1"#;
+    let mut seen = false;
+    for _ in 0..100 {
+        if reqwest::get(&metrics).await.unwrap().text().await.unwrap().contains(dropped) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the expired reply was counted");
+    assert!(s.fake.deliveries().is_empty(), "and not sent");
+    w.shutdown().await.unwrap();
+}
