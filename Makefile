@@ -1,5 +1,5 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
-.PHONY: run test lint ci bench-ingest bench-worker deps send
+.PHONY: run test lint ci bench-ingest bench-worker bench-e2e deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -25,6 +25,9 @@ bench-ingest: deps
 
 bench-worker: deps
 	scripts/bench-worker.sh
+
+bench-e2e: deps
+	scripts/bench-e2e.sh
 
 # Send one signed webhook to the local botq: make send [BOT=qq-main] [TEXT=/ping]
 BOT ?= qq-main

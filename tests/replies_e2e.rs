@@ -232,10 +232,16 @@ async fn two_workers_together_never_exceed_a_chats_reply_rate() {
     let mut got = s.deliveries(8).await;
     assert_eq!(got.len(), 8);
     got.sort_by_key(|d| d.received_at_ms);
-    for pair in got.windows(2) {
-        let gap = pair[1].received_at_ms - pair[0].received_at_ms;
-        assert!(gap >= 200, "4/s with burst 1 means ≥ 250 ms apart (less scheduling noise); got {gap} ms");
+    // 4/s with burst 1: sends are ≥ 250 ms apart at the workers. Receive times
+    // add network jitter, so check what jitter cannot fake: no one-second
+    // window holds more than the limit allows, and the whole run is spread out.
+    let times: Vec<i64> = got.iter().map(|d| d.received_at_ms).collect();
+    for &t in &times {
+        let in_window = times.iter().filter(|&&u| u >= t && u < t + 1000).count();
+        assert!(in_window <= 5, "{in_window} replies within one second of {t}: {times:?}");
     }
+    let span = times[7] - times[0];
+    assert!(span >= 1500, "8 replies at 4/s take ≥ 1.75 s, less jitter; took {span} ms");
     assert_eq!(s.fake.stats().throttled, 0, "the platform never had to refuse");
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
