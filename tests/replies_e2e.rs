@@ -76,11 +76,15 @@ struct Stack {
 }
 
 async fn stack(extra_bot_keys: &str) -> Stack {
+    stack_with(extra_bot_keys, Options::default()).await
+}
+
+async fn stack_with(extra_bot_keys: &str, opts: Options) -> Stack {
     let redis = RedisServer::start();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let cfg = config(&toml(port, extra_bot_keys), &redis.url());
-    let fake = Arc::new(FakeState::from_config(&cfg, Options::default()).unwrap());
+    let fake = Arc::new(FakeState::from_config(&cfg, opts).unwrap());
     let stop = CancellationToken::new();
     tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
     let ingest = IngestHandle::start(&cfg).await;
@@ -285,5 +289,21 @@ async fn a_qq_reply_past_its_window_is_dropped_and_counted() {
     }
     assert!(seen, "the expired reply was counted");
     assert!(s.fake.deliveries().is_empty(), "and not sent");
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_before_the_platform_expires_them() {
+    let opts = Options { token_ttl: Duration::from_secs(3), ..Options::default() };
+    let s = stack_with("", opts).await;
+    let w = s.worker().await;
+    assert_eq!(s.send("lark-main", &lark("t1", "oc_1", "/ping")).await, 200);
+    assert_eq!(s.deliveries(1).await.len(), 1);
+    // Past the token's lifetime: botq must have dropped it a margin before the platform does.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(s.send("lark-main", &lark("t2", "oc_1", "/ping")).await, 200);
+    assert_eq!(s.deliveries(2).await.len(), 2);
+    assert!(s.fake.rejections().is_empty(), "no request went out with an expired token: {:?}", s.fake.rejections());
+    assert_eq!(s.fake.stats().token_requests.get("lark").copied(), Some(2));
     w.shutdown().await.unwrap();
 }
