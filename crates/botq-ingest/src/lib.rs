@@ -87,6 +87,9 @@ async fn finish_startup(state: Arc<AppState>, shutdown: CancellationToken) {
         let load = botq_core::scripts::INGEST.load_async(&mut conn);
         match tokio::time::timeout(state.redis_timeout, load).await {
             Ok(Ok(_)) => {
+                for w in botq_core::redis_conn::server_warnings(&mut conn).await {
+                    warn!(warning = %w, "redis is not configured for a durable queue");
+                }
                 state.mark_started();
                 info!("redis reachable; ingest ready");
                 return;

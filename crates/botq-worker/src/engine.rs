@@ -125,6 +125,10 @@ impl Engine {
         loop {
             match self.try_start().await {
                 Ok(()) => {
+                    let mut conn = self.redis.clone();
+                    for w in botq_core::redis_conn::server_warnings(&mut conn).await {
+                        warn!(warning = %w, "redis is not configured for a durable queue");
+                    }
                     self.set_ready(true);
                     info!(consumer = %self.consumer, shards = self.keys.shards(), "worker ready");
                     return true;
