@@ -33,12 +33,14 @@
 //! still in the stream is unfinished by construction.
 
 mod claim;
+mod dlq;
 mod enqueue;
 mod finish;
 mod group;
 mod maintenance;
 
 pub use claim::{Claim, ClaimTarget, claim};
+pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
 pub use enqueue::{EnqueueOutcome, EnqueueParams, LimitKind, enqueue};
 pub use finish::{Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};

@@ -29,7 +29,10 @@ pub static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("
 /// One GCRA slot for a reply. See `scripts/throttle.lua`.
 pub static THROTTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/throttle.lua")));
 
+/// A dead letter back into its stream with a fresh retry budget. See `scripts/replay.lua`.
+pub static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/replay.lua")));
+
 /// Every script, for loading at startup.
-pub fn all() -> [&'static Script; 7] {
-    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE, &THROTTLE]
+pub fn all() -> [&'static Script; 8] {
+    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE, &THROTTLE, &REPLAY]
 }

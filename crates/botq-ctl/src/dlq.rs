@@ -1,0 +1,545 @@
+//! `botqctl dlq …`: list, show, replay and purge dead letters.
+//!
+//! Each shard has its own dead-letter stream, so a dead letter is named by its
+//! id, or `SHARD/ID` when one id exists in two shards. Replay and purge first
+//! resolve their whole selection, then act: a missing id fails the command
+//! before anything changed, and `--all` cannot chase the letters that events
+//! failing again right after their replay add behind it.
+
+use std::io::Write;
+
+use botq_core::envelope::Envelope;
+use botq_core::keys::Keys;
+use botq_core::queue::{DeadLetter, dead_letter, dead_letters, purge, replay};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::{Error, output};
+
+/// Dead letters read per `XRANGE` when scanning a whole DLQ.
+const PAGE: usize = 500;
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// The oldest dead letters of every shard.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One dead letter with its decoded envelope.
+    Show { id: DlqRef },
+    /// Put dead events back into their stream with a fresh retry budget.
+    Replay {
+        #[command(flatten)]
+        select: ReplaySelect,
+        /// Show what would be replayed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete dead letters for good.
+    Purge {
+        #[command(flatten)]
+        select: PurgeSelect,
+        /// Show what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ReplaySelect {
+    /// Dead letter ids (`ID` or `SHARD/ID`).
+    pub ids: Vec<DlqRef>,
+    /// Every dead letter.
+    #[arg(long)]
+    pub all: bool,
+    /// Every dead letter of this bot.
+    #[arg(long)]
+    pub bot: Option<String>,
+    /// Every dead letter whose reason contains this text.
+    #[arg(long)]
+    pub reason_contains: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PurgeSelect {
+    /// Dead letter ids (`ID` or `SHARD/ID`).
+    pub ids: Vec<DlqRef>,
+    /// Every dead letter.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A dead letter as named on the command line: `1700000000000-0` or `2/1700000000000-0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqRef {
+    pub shard: Option<u16>,
+    pub id: String,
+}
+
+impl std::str::FromStr for DlqRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (shard, id) = match s.split_once('/') {
+            Some((shard, id)) => (Some(shard.parse().map_err(|_| format!("bad shard number in {s:?}"))?), id),
+            None => (None, s),
+        };
+        let ok = id
+            .split_once('-')
+            .is_some_and(|(ms, seq)| [ms, seq].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
+        if !ok {
+            return Err(format!("{s:?} is not a dead letter id (like 1700000000000-0 or 0/1700000000000-0)"));
+        }
+        Ok(Self { shard, id: id.to_owned() })
+    }
+}
+
+impl std::fmt::Display for DlqRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shard {
+            Some(s) => write!(f, "{s}/{}", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+/// Which dead letters a replay or purge acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Ids(Vec<DlqRef>),
+    All,
+    Bot(String),
+    ReasonContains(String),
+}
+
+impl Selection {
+    fn matches(&self, d: &DeadLetter) -> bool {
+        match self {
+            Self::Ids(_) | Self::All => true,
+            Self::Bot(bot) => d.envelope().is_ok_and(|e| e.bot.as_str() == bot),
+            Self::ReasonContains(text) => d.reason.contains(text.as_str()),
+        }
+    }
+}
+
+impl From<ReplaySelect> for Selection {
+    fn from(s: ReplaySelect) -> Self {
+        match (s.all, s.bot, s.reason_contains) {
+            (true, _, _) => Self::All,
+            (_, Some(bot), _) => Self::Bot(bot),
+            (_, _, Some(text)) => Self::ReasonContains(text),
+            _ => Self::Ids(s.ids),
+        }
+    }
+}
+
+impl From<PurgeSelect> for Selection {
+    fn from(s: PurgeSelect) -> Self {
+        if s.all { Self::All } else { Self::Ids(s.ids) }
+    }
+}
+
+/// One row of `dlq list`, and the head of `dlq show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub shard: u16,
+    pub id: String,
+    pub failed_at: String,
+    pub failed_at_ms: i64,
+    pub attempts: u32,
+    pub reason: String,
+    pub bot: String,
+    pub event_id: String,
+    pub chat: String,
+    /// The entry's former id in the shard stream.
+    pub src: String,
+}
+
+impl From<&DeadLetter> for Row {
+    fn from(d: &DeadLetter) -> Self {
+        let (bot, event_id, chat) = match d.envelope() {
+            Ok(e) => (e.bot.to_string(), e.event_id, e.chat_id),
+            Err(_) => ("?".into(), "?".into(), "?".into()),
+        };
+        Self {
+            shard: d.shard,
+            id: d.id.clone(),
+            failed_at: output::rfc3339_ms(d.failed_at_ms),
+            failed_at_ms: d.failed_at_ms,
+            attempts: d.attempts,
+            reason: d.reason.clone(),
+            bot,
+            event_id,
+            chat,
+            src: d.src.clone(),
+        }
+    }
+}
+
+/// The human form of a list of dead letters.
+#[must_use]
+pub fn render_rows(rows: &[Row]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{}/{}", r.shard, r.id),
+                r.failed_at.clone(),
+                r.attempts.to_string(),
+                output::one_line(&r.reason),
+                r.bot.clone(),
+                r.event_id.clone(),
+                r.chat.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["id", "failed_at", "attempts", "reason", "bot", "event_id", "chat"], &cells)
+}
+
+pub(crate) async fn run<C>(
+    conn: &mut C,
+    keys: &Keys,
+    cmd: DlqCommand,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    match cmd {
+        DlqCommand::List { limit } => list(conn, keys, limit, json, out).await,
+        DlqCommand::Show { id } => show(conn, keys, &id, json, out).await,
+        DlqCommand::Replay { select, dry_run } => {
+            let targets = select_letters(conn, keys, &select.into()).await?;
+            replay_all(conn, keys, &targets, dry_run, json, out).await
+        }
+        DlqCommand::Purge { select, dry_run } => {
+            let targets = select_letters(conn, keys, &select.into()).await?;
+            purge_all(conn, keys, &targets, dry_run, json, out).await
+        }
+    }
+}
+
+async fn list<C>(conn: &mut C, keys: &Keys, limit: usize, json: bool, out: &mut impl Write) -> Result<(), Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let mut letters = Vec::new();
+    for s in 0..keys.shards() {
+        letters.extend(dead_letters(conn, s, &keys.shard(s), None, limit).await?);
+    }
+    letters.sort_by_key(|d| (d.failed_at_ms, d.shard));
+    letters.truncate(limit);
+    let rows: Vec<Row> = letters.iter().map(Row::from).collect();
+    if json {
+        output::json(out, &serde_json::json!({ "entries": rows }))?;
+    } else if rows.is_empty() {
+        writeln!(out, "no dead letters")?;
+    } else {
+        out.write_all(render_rows(&rows).as_bytes())?;
+    }
+    Ok(())
+}
+
+async fn show<C>(conn: &mut C, keys: &Keys, id: &DlqRef, json: bool, out: &mut impl Write) -> Result<(), Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let d = find(conn, keys, id).await?;
+    let row = Row::from(&d);
+    let envelope = d.envelope().map(|e| readable(&e)).map_err(|e| e.to_string());
+    if json {
+        let mut v = serde_json::to_value(&row).map_err(std::io::Error::other)?;
+        match envelope {
+            Ok(env) => v["envelope"] = env,
+            Err(e) => {
+                v["envelope_error"] = e.into();
+                v["raw"] = String::from_utf8_lossy(&d.env).into_owned().into();
+            }
+        }
+        output::json(out, &v)?;
+    } else {
+        writeln!(out, "id:         {}/{}", row.shard, row.id)?;
+        writeln!(out, "failed_at:  {} ({} ms)", row.failed_at, row.failed_at_ms)?;
+        writeln!(out, "attempts:   {}", row.attempts)?;
+        writeln!(out, "reason:     {}", row.reason)?;
+        writeln!(out, "stream id:  {}", row.src)?;
+        match envelope {
+            Ok(env) => {
+                let pretty = serde_json::to_string_pretty(&env).map_err(std::io::Error::other)?;
+                writeln!(out, "envelope:\n{pretty}")?;
+            }
+            Err(e) => writeln!(out, "envelope (does not decode: {e}):\n{}", String::from_utf8_lossy(&d.env))?,
+        }
+    }
+    Ok(())
+}
+
+/// The envelope with its field names spelled out (the stored form uses
+/// one-letter keys to keep stream memory small).
+#[must_use]
+pub fn readable(e: &Envelope) -> serde_json::Value {
+    serde_json::json!({
+        "version": e.version,
+        "platform": e.platform,
+        "bot": e.bot.as_str(),
+        "request_id": e.request_id.to_string(),
+        "event_id": e.event_id,
+        "event_type": e.event_type,
+        "message_id": e.message_id,
+        "chat_kind": e.chat_kind,
+        "chat_id": e.chat_id,
+        "guild_id": e.guild_id,
+        "sender_id": e.sender_id,
+        "sender_is_bot": e.sender_is_bot,
+        "text": e.text,
+        "mentions_bot": e.mentions_bot,
+        "platform_ts_ms": e.platform_ts_ms,
+        "received_at_ms": e.received_at_ms,
+    })
+}
+
+/// The one dead letter `r` names.
+async fn find<C>(conn: &mut C, keys: &Keys, r: &DlqRef) -> Result<DeadLetter, Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let shards: Vec<u16> = match r.shard {
+        Some(s) if s < keys.shards() => vec![s],
+        Some(_) => return Err(Error::UnknownId(r.to_string())),
+        None => (0..keys.shards()).collect(),
+    };
+    let mut found = Vec::new();
+    for s in shards {
+        found.extend(dead_letter(conn, s, &keys.shard(s), &r.id).await?);
+    }
+    match found.len() {
+        0 => Err(Error::UnknownId(r.to_string())),
+        1 => Ok(found.remove(0)),
+        _ => Err(Error::Ambiguous {
+            id: r.id.clone(),
+            shards: found.iter().map(|d| d.shard.to_string()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// Resolves a selection to the dead letters it names, now.
+///
+/// # Errors
+/// An id that names no dead letter (nothing is changed then), or Redis errors.
+pub async fn select_letters<C>(conn: &mut C, keys: &Keys, sel: &Selection) -> Result<Vec<DeadLetter>, Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    if let Selection::Ids(ids) = sel {
+        let mut out = Vec::with_capacity(ids.len());
+        for r in ids {
+            let d = find(conn, keys, r).await?;
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::new();
+    for s in 0..keys.shards() {
+        let shard = keys.shard(s);
+        let mut after: Option<String> = None;
+        loop {
+            let page = dead_letters(conn, s, &shard, after.as_deref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let full = page.len() == PAGE;
+            out.extend(page.into_iter().filter(|d| sel.matches(d)));
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+struct Replayed {
+    shard: u16,
+    id: String,
+    event_id: String,
+    /// The event's new id in the shard stream; `None` on a dry run or when it was gone.
+    stream_id: Option<String>,
+}
+
+async fn replay_all<C>(
+    conn: &mut C,
+    keys: &Keys,
+    targets: &[DeadLetter],
+    dry_run: bool,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let mut done = Vec::new();
+    let mut gone = 0usize;
+    for d in targets {
+        let stream_id = if dry_run { None } else { replay(conn, &keys.shard(d.shard), d).await? };
+        if !dry_run && stream_id.is_none() {
+            gone += 1;
+        }
+        done.push(Replayed { shard: d.shard, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id });
+    }
+    if json {
+        output::json(out, &serde_json::json!({ "dry_run": dry_run, "replayed": done, "gone": gone }))?;
+        return Ok(());
+    }
+    if done.is_empty() {
+        writeln!(out, "nothing to replay")?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = done
+        .iter()
+        .map(|r| {
+            let new = r.stream_id.clone().unwrap_or_else(|| if dry_run { "-".into() } else { "gone".into() });
+            vec![format!("{}/{}", r.shard, r.id), r.event_id.clone(), new]
+        })
+        .collect();
+    out.write_all(output::table(&["id", "event_id", "stream_id"], &rows).as_bytes())?;
+    if dry_run {
+        writeln!(out, "dry run: would replay {} dead letters", done.len())?;
+    } else {
+        writeln!(out, "replayed {} dead letters ({gone} already gone)", done.len() - gone)?;
+    }
+    Ok(())
+}
+
+async fn purge_all<C>(
+    conn: &mut C,
+    keys: &Keys,
+    targets: &[DeadLetter],
+    dry_run: bool,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let mut deleted = 0;
+    if !dry_run {
+        for s in 0..keys.shards() {
+            let ids: Vec<String> = targets.iter().filter(|d| d.shard == s).map(|d| d.id.clone()).collect();
+            deleted += purge(conn, &keys.shard(s), &ids).await?;
+        }
+    }
+    let ids: Vec<String> = targets.iter().map(|d| format!("{}/{}", d.shard, d.id)).collect();
+    if json {
+        output::json(out, &serde_json::json!({ "dry_run": dry_run, "selected": ids, "deleted": deleted }))?;
+    } else if dry_run {
+        for id in &ids {
+            writeln!(out, "{id}")?;
+        }
+        writeln!(out, "dry run: would delete {} dead letters", ids.len())?;
+    } else {
+        writeln!(out, "deleted {deleted} dead letters")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    fn dlq(args: &[&str]) -> Result<DlqCommand, clap::Error> {
+        let cli = Cli::try_parse_from(["botqctl", "dlq"].into_iter().chain(args.iter().copied()))?;
+        match cli.command {
+            Command::Dlq(cmd) => Ok(cmd),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_id_may_name_its_shard() {
+        assert_eq!("17-0".parse(), Ok(DlqRef { shard: None, id: "17-0".into() }));
+        assert_eq!("3/17-2".parse(), Ok(DlqRef { shard: Some(3), id: "17-2".into() }));
+        for bad in ["17", "abc-0", "17-", "x/17-0", "-", ""] {
+            assert!(bad.parse::<DlqRef>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn replay_takes_ids_or_exactly_one_filter() {
+        let DlqCommand::Replay { select, dry_run } = dlq(&["replay", "1-0", "0/2-0", "--dry-run"]).unwrap() else {
+            panic!()
+        };
+        assert!(dry_run);
+        assert_eq!(
+            Selection::from(select),
+            Selection::Ids(vec![DlqRef { shard: None, id: "1-0".into() }, DlqRef { shard: Some(0), id: "2-0".into() }])
+        );
+        let DlqCommand::Replay { select, .. } = dlq(&["replay", "--reason-contains", "timeout"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(Selection::from(select), Selection::ReasonContains("timeout".into()));
+        assert!(dlq(&["replay"]).is_err(), "a replay must say what");
+        assert!(dlq(&["replay", "--all", "--bot", "qq-main"]).is_err(), "one selector at a time");
+        assert!(dlq(&["replay", "1-0", "--all"]).is_err());
+        assert!(dlq(&["replay", "not-an-id"]).is_err());
+    }
+
+    #[test]
+    fn purge_takes_ids_or_all_but_not_filters() {
+        let DlqCommand::Purge { select, dry_run } = dlq(&["purge", "--all"]).unwrap() else { panic!() };
+        assert_eq!((Selection::from(select), dry_run), (Selection::All, false));
+        assert!(dlq(&["purge", "--bot", "qq-main"]).is_err());
+        assert!(dlq(&["purge"]).is_err());
+    }
+
+    #[test]
+    fn list_defaults_to_fifty_entries() {
+        assert!(matches!(dlq(&["list"]).unwrap(), DlqCommand::List { limit: 50 }));
+        assert!(matches!(dlq(&["list", "--limit", "5"]).unwrap(), DlqCommand::List { limit: 5 }));
+    }
+
+    #[test]
+    fn a_dead_letter_row_shows_when_why_and_which_event() {
+        let row = Row {
+            shard: 0,
+            id: "1700000000000-0".into(),
+            failed_at: output::rfc3339_ms(1_700_000_000_123),
+            failed_at_ms: 1_700_000_000_123,
+            attempts: 3,
+            reason: "gave up\nafter 3".into(),
+            bot: "qq-main".into(),
+            event_id: "ev-1".into(),
+            chat: "chat-1".into(),
+            src: "1-0".into(),
+        };
+        assert_eq!(
+            render_rows(&[row]),
+            "id                 failed_at                 attempts  reason           bot      event_id  chat\n\
+             0/1700000000000-0  2023-11-14T22:13:20.123Z  3         gave up after 3  qq-main  ev-1      chat-1\n"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_envelope_still_lists_with_question_marks() {
+        let d = DeadLetter {
+            shard: 1,
+            id: "5-0".into(),
+            env: b"garbage".to_vec(),
+            reason: "envelope does not decode".into(),
+            attempts: 0,
+            failed_at_ms: 0,
+            src: "4-0".into(),
+        };
+        let row = Row::from(&d);
+        assert_eq!((row.bot.as_str(), row.event_id.as_str(), row.chat.as_str()), ("?", "?", "?"));
+        assert!(!Selection::Bot("qq-main".into()).matches(&d));
+        assert!(Selection::ReasonContains("decode".into()).matches(&d));
+    }
+}

@@ -1,0 +1,179 @@
+//! botqctl, the operator's view into a running botq: what the queue holds
+//! (`status`, `pending`), what died and why (`dlq list`, `dlq show`), putting
+//! dead events back (`dlq replay`) or dropping them (`dlq purge`), and whether
+//! a config file is valid (`config check`, which needs no Redis).
+//!
+//! It reads the same config file as the services, so it finds the same Redis,
+//! key prefix and shards. Every command prints a table for a person, or one
+//! JSON document with `--json` for scripts. The state-changing commands reuse
+//! the queue's own scripts (`botq_core::queue::replay`), so a replay is as
+//! atomic as anything the worker does.
+
+pub mod dlq;
+pub mod output;
+pub mod pending;
+pub mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use botq_core::config::{Config, Problems, Service};
+use botq_core::keys::Keys;
+use clap::{Parser, Subcommand};
+use redis::aio::MultiplexedConnection;
+
+/// How long to wait for Redis to answer before calling it unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Parser)]
+#[command(name = "botqctl", version, about = "botq's operator CLI")]
+pub struct Cli {
+    /// The botq config file (the services' own).
+    #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml", global = true)]
+    pub config: PathBuf,
+    /// Print one JSON document instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Per shard: depth, lag, pending, delayed, DLQ, and the consumers.
+    Status,
+    /// Deliveries pending (handed to a consumer, not settled) for at least --min-idle-ms.
+    Pending {
+        #[arg(long, default_value_t = 0)]
+        min_idle_ms: u64,
+    },
+    /// The dead-letter streams.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the file and print `ok: N bots` or every problem with its key path.
+    Check,
+}
+
+/// Why a command could not do its job. Printed as `error: …` on one line
+/// (config problems: one line each); never carries the Redis password.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid config {path}:\n{problems}")]
+    Config { path: String, problems: Problems },
+    #[error("cannot reach Redis at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("no dead letter {0}")]
+    UnknownId(String),
+    #[error("dead letter {id} exists in shards {shards}; name one as SHARD/{id}")]
+    Ambiguous { id: String, shards: String },
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs one command, writing its report to `out`. `Ok(false)` is a failure
+/// already reported on `out` (a config with problems); exit 1 without more.
+///
+/// # Errors
+/// See [`Error`].
+pub async fn run(cli: Cli, out: &mut impl Write) -> Result<bool, Error> {
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        return config_check(&cli, out);
+    }
+    let cfg = load(&cli)?;
+    let mut conn = connect(&cfg).await?;
+    let keys = Keys::new(&cfg.key_prefix, cfg.shards);
+    match cli.command {
+        Command::Config(_) => unreachable!("handled above"),
+        Command::Status => status::run(&mut conn, &keys, cli.json, out).await?,
+        Command::Pending { min_idle_ms } => pending::run(&mut conn, &keys, min_idle_ms, cli.json, out).await?,
+        Command::Dlq(cmd) => dlq::run(&mut conn, &keys, cmd, cli.json, out).await?,
+    }
+    Ok(true)
+}
+
+fn load(cli: &Cli) -> Result<Config, Error> {
+    Config::load(&cli.config, Service::Tool)
+        .map_err(|problems| Error::Config { path: cli.config.display().to_string(), problems })
+}
+
+fn config_check(cli: &Cli, out: &mut impl Write) -> Result<bool, Error> {
+    match Config::load(&cli.config, Service::Tool) {
+        Ok(cfg) => {
+            if cli.json {
+                output::json(out, &serde_json::json!({ "ok": true, "bots": cfg.bots.len() }))?;
+            } else {
+                writeln!(out, "ok: {} bots", cfg.bots.len())?;
+            }
+            Ok(true)
+        }
+        Err(problems) => {
+            if cli.json {
+                let list: Vec<_> =
+                    problems.0.iter().map(|p| serde_json::json!({ "path": p.path, "message": p.message })).collect();
+                output::json(out, &serde_json::json!({ "ok": false, "problems": list }))?;
+            } else {
+                writeln!(out, "{problems}")?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Connects and PINGs, so a wrong URL or password fails here, in one line.
+async fn connect(cfg: &Config) -> Result<MultiplexedConnection, Error> {
+    use secrecy::ExposeSecret;
+    let url = cfg.redis_url_redacted();
+    let unreachable = |detail: String| Error::Unreachable { url: url.clone(), detail };
+    let client = redis::Client::open(cfg.redis_url.expose_secret()).map_err(|e| unreachable(e.to_string()))?;
+    let attempt = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok::<_, redis::RedisError>(conn)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("botqctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_subcommand() {
+        let cli = parse(&["status", "--json", "--config", "/etc/botq.toml"]).unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.config, PathBuf::from("/etc/botq.toml"));
+        assert!(matches!(cli.command, Command::Status));
+    }
+
+    #[test]
+    fn pending_takes_a_minimum_idle_time() {
+        let cli = parse(&["pending", "--min-idle-ms", "5000"]).unwrap();
+        assert!(matches!(cli.command, Command::Pending { min_idle_ms: 5000 }));
+        assert!(matches!(parse(&["pending"]).unwrap().command, Command::Pending { min_idle_ms: 0 }));
+        assert!(parse(&["pending", "--min-idle-ms", "soon"]).is_err());
+    }
+
+    #[test]
+    fn an_unknown_command_is_a_usage_error() {
+        let e = parse(&["drain"]).unwrap_err();
+        assert!(e.use_stderr());
+    }
+}

@@ -1,0 +1,205 @@
+//! The real `botqctl` binary against a real redis-server: exit codes, error
+//! lines, `status --json` numbers, and DLQ replay (dry run and for real).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use botq_testkit::events::envelope;
+use botq_testkit::process::write_config;
+use botq_testkit::redis::RedisServer;
+use redis::Commands;
+
+const STREAM: &str = "botq:{q0}:stream";
+const DLQ: &str = "botq:{q0}:dlq";
+const DELAYED: &str = "botq:{q0}:delayed";
+const GROUP: &str = "botq-workers";
+
+const BOT: &str = r#"
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
+"#;
+
+fn config() -> PathBuf {
+    write_config(BOT)
+}
+
+fn botqctl(redis_url: &str, config: &PathBuf, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_botqctl"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("BOTQ_REDIS_URL", redis_url)
+        .env_remove("BOTQ_CONFIG")
+        .output()
+        .expect("run botqctl")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "botqctl failed: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+/// A dead letter like finish.lua writes it; returns its DLQ id.
+fn dead_letter(c: &mut redis::Connection, event_id: &str, reason: &str) -> String {
+    let env = envelope("qq-main", "chat-1", event_id, "/ping").encode();
+    redis::cmd("XADD")
+        .arg(DLQ)
+        .arg("*")
+        .arg("env")
+        .arg(env)
+        .arg("reason")
+        .arg(reason)
+        .arg("att")
+        .arg(3)
+        .arg("failed_at")
+        .arg(1_700_000_000_000_i64)
+        .arg("src")
+        .arg("1-0")
+        .query(c)
+        .unwrap()
+}
+
+#[test]
+fn config_check_on_a_bad_config_exits_1_naming_the_key_path() {
+    let path = write_config(&format!("shards = 0\n{BOT}"));
+    let o = botqctl("redis://127.0.0.1:1", &path, &["config", "check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("shards: "), "{}", stdout(&o));
+
+    let o = botqctl("redis://127.0.0.1:1", &config(), &["config", "check"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "ok: 1 bots\n"), "no Redis needed");
+}
+
+#[test]
+fn a_bad_argument_exits_1() {
+    let o = botqctl("redis://127.0.0.1:1", &config(), &["dlq", "replay", "--all", "--bot", "qq-main"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unreachable_redis_is_one_line_without_the_password() {
+    let port = botq_testkit::redis::free_port();
+    let o = botqctl(&format!("redis://:hunter2@127.0.0.1:{port}"), &config(), &["status"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.starts_with(&format!("error: cannot reach Redis at redis://:***@127.0.0.1:{port}: ")), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("hunter2"));
+}
+
+#[test]
+fn status_json_reports_the_numbers_redis_holds() {
+    let redis = RedisServer::start();
+    let mut c = redis.conn();
+    let () = redis::cmd("XGROUP").arg("CREATE").arg(STREAM).arg(GROUP).arg("0").arg("MKSTREAM").query(&mut c).unwrap();
+    for i in 0..3 {
+        let _: String = c.xadd(STREAM, "*", &[("env", format!("e{i}")), ("att", "0".into())]).unwrap();
+    }
+    // Two entries delivered to one consumer and not settled: pending 2, lag 1.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(GROUP)
+        .arg("w-1")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg(STREAM)
+        .arg(">")
+        .query(&mut c)
+        .unwrap();
+    let _: u64 = c.zadd(DELAYED, "0:x", 1).unwrap();
+    dead_letter(&mut c, "ev-a", "boom");
+    dead_letter(&mut c, "ev-b", "boom");
+
+    let v = json(&botqctl(&redis.url(), &config(), &["status", "--json"]));
+    let s = &v["shards"][0];
+    assert_eq!(
+        [&s["depth"], &s["lag"], &s["pending"], &s["delayed"], &s["dlq"]].map(|n| n.as_u64().unwrap()),
+        [3, 1, 2, 1, 2],
+        "{v}"
+    );
+    assert_eq!(s["consumers"][0]["name"], "w-1");
+    assert_eq!(s["consumers"][0]["pending"], 2);
+
+    let v = json(&botqctl(&redis.url(), &config(), &["pending", "--json"]));
+    assert_eq!(v["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(v["entries"][0]["consumer"], "w-1");
+    assert_eq!(v["entries"][0]["deliveries"], 1);
+    let v = json(&botqctl(&redis.url(), &config(), &["pending", "--json", "--min-idle-ms", "3600000"]));
+    assert_eq!(v["entries"].as_array().unwrap().len(), 0, "nothing idle for an hour");
+}
+
+#[test]
+fn status_of_a_fresh_redis_is_all_zeros_not_an_error() {
+    let redis = RedisServer::start();
+    let v = json(&botqctl(&redis.url(), &config(), &["status", "--json"]));
+    assert_eq!(v["shards"][0]["depth"], 0);
+    assert_eq!(v["shards"][0]["consumers"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn dlq_replay_dry_run_changes_nothing_and_replay_moves_the_event_back_fresh() {
+    let redis = RedisServer::start();
+    let mut c = redis.conn();
+    let id = dead_letter(&mut c, "ev-dead", "chat does not exist");
+    let claim = "botq:{q0}:claim:qq-main:ev-dead";
+    let () = c.set(claim, "stale-token").unwrap();
+
+    let list = json(&botqctl(&redis.url(), &config(), &["dlq", "list", "--json"]));
+    assert_eq!(list["entries"][0]["id"], id.as_str());
+    assert_eq!(list["entries"][0]["event_id"], "ev-dead");
+    assert_eq!(list["entries"][0]["reason"], "chat does not exist");
+    let shown = json(&botqctl(&redis.url(), &config(), &["dlq", "show", &id, "--json"]));
+    assert_eq!(shown["envelope"]["event_id"], "ev-dead");
+
+    let dry = json(&botqctl(&redis.url(), &config(), &["dlq", "replay", &id, "--dry-run", "--json"]));
+    assert_eq!(dry["replayed"][0]["stream_id"], serde_json::Value::Null);
+    assert_eq!((c.xlen::<_, u64>(DLQ).unwrap(), c.xlen::<_, u64>(STREAM).unwrap()), (1, 0), "dry run changed nothing");
+    assert!(c.exists::<_, bool>(claim).unwrap());
+
+    let done = json(&botqctl(&redis.url(), &config(), &["dlq", "replay", &id, "--json"]));
+    let new_id = done["replayed"][0]["stream_id"].as_str().expect("a new stream id").to_owned();
+    assert_eq!(c.xlen::<_, u64>(DLQ).unwrap(), 0);
+    let r: redis::streams::StreamRangeReply = c.xrange_all(STREAM).unwrap();
+    assert_eq!(r.ids.len(), 1);
+    assert_eq!(r.ids[0].id, new_id);
+    assert_eq!(r.ids[0].get::<String>("att").as_deref(), Some("0"), "a fresh retry budget");
+    assert!(!c.exists::<_, bool>(claim).unwrap(), "the stale claim is gone");
+}
+
+#[test]
+fn replaying_an_unknown_id_is_a_clear_error_and_changes_nothing() {
+    let redis = RedisServer::start();
+    let mut c = redis.conn();
+    let id = dead_letter(&mut c, "ev-dead", "boom");
+    let o = botqctl(&redis.url(), &config(), &["dlq", "replay", &id, "1-0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "error: no dead letter 1-0\n");
+    assert_eq!(c.xlen::<_, u64>(DLQ).unwrap(), 1, "the known id was not replayed either");
+}
+
+#[test]
+fn purge_deletes_the_selected_dead_letters() {
+    let redis = RedisServer::start();
+    let mut c = redis.conn();
+    let a = dead_letter(&mut c, "ev-a", "boom");
+    dead_letter(&mut c, "ev-b", "boom");
+    let o = botqctl(&redis.url(), &config(), &["dlq", "purge", "--all", "--dry-run"]);
+    assert!(stdout(&o).ends_with("dry run: would delete 2 dead letters\n"), "{}", stdout(&o));
+    assert_eq!(c.xlen::<_, u64>(DLQ).unwrap(), 2);
+    let o = botqctl(&redis.url(), &config(), &["dlq", "purge", &a]);
+    assert_eq!(stdout(&o), "deleted 1 dead letters\n");
+    assert_eq!(c.xlen::<_, u64>(DLQ).unwrap(), 1);
+}
