@@ -17,6 +17,7 @@ pub mod platform;
 pub mod queue;
 pub mod redis_conn;
 pub mod reply;
+pub mod rfc3339;
 pub mod scripts;
 pub mod service;
 pub mod telemetry;

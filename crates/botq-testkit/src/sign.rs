@@ -58,20 +58,10 @@ pub fn qq_group_at_body(event_id: &str, msg_id: &str, group: &str, member: &str,
 }
 
 /// `secs` since the Unix epoch as RFC 3339 in UTC (`2026-11-21T13:00:00Z`),
-/// the way QQ stamps messages (civil-from-days, H. Hinnant's algorithm).
+/// the way QQ stamps messages.
 #[must_use]
 pub fn rfc3339_utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    botq_core::rfc3339::format_unix_secs(secs)
 }
 
 /// Lark's body encryption: AES-256-CBC with key SHA-256(encrypt_key), IV prepended, base64.
@@ -180,14 +170,4 @@ pub fn onebot_group_body(
         r#"{{"time":{time},"self_id":{self_id},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{message_id},"group_id":{group_id},"user_id":{user_id},"anonymous":null,"message":"{text}","raw_message":"{text}","font":0,"sender":{{"user_id":{user_id},"nickname":"n","card":"","role":"member"}}}}"#
     )
     .into_bytes()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_utc_formats_known_instants() {
-        assert_eq!(super::rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339_utc(1_725_442_341), "2024-09-04T09:32:21Z");
-        assert_eq!(super::rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
-    }
 }

@@ -13,7 +13,6 @@
 
 mod handshake;
 mod parse;
-mod rfc3339;
 mod verify;
 
 #[cfg(test)]

@@ -8,7 +8,6 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::rfc3339;
 use super::verify::Verified;
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
@@ -123,7 +122,7 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
     let Some(text) = d.content else {
         return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
     };
-    let platform_ts_ms = d.timestamp.as_ref().and_then(|v| v.as_str()).and_then(rfc3339::unix_ms);
+    let platform_ts_ms = d.timestamp.as_ref().and_then(|v| v.as_str()).and_then(crate::rfc3339::parse_unix_ms);
 
     let dedupe_keys = vec![format!("id:{event_id}"), format!("msg:{message_id}")];
     let envelope = Envelope {
