@@ -123,6 +123,29 @@ impl Envelope {
     }
 }
 
+/// An envelope for unit tests: a group message "/ping" that mentions the bot.
+#[cfg(test)]
+pub(crate) fn test_envelope(platform: Platform, chat_kind: ChatKind) -> Envelope {
+    Envelope {
+        version: ENVELOPE_VERSION,
+        platform,
+        bot: BotId::parse(&format!("{}-main", platform.as_str())).unwrap_or_else(|_| unreachable!()),
+        request_id: RequestId::new(),
+        event_id: "event-1".into(),
+        event_type: "message".into(),
+        message_id: "message-1".into(),
+        chat_kind,
+        chat_id: "CHAT".into(),
+        guild_id: None,
+        sender_id: "USER".into(),
+        sender_is_bot: false,
+        text: "/ping".into(),
+        mentions_bot: true,
+        platform_ts_ms: None,
+        received_at_ms: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

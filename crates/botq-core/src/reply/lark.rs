@@ -96,26 +96,12 @@ pub fn classify(status: u16, ratelimit_reset: Option<Duration>, body: &[u8]) -> 
 mod tests {
     use super::*;
     use crate::envelope::{ChatKind, Platform};
-    use crate::ids::{BotId, RequestId};
 
     fn env(event: &str) -> Envelope {
         Envelope {
-            version: 1,
-            platform: Platform::Lark,
-            bot: BotId::parse("lark-main").unwrap(),
-            request_id: RequestId::new(),
             event_id: event.into(),
-            event_type: "im.message.receive_v1".into(),
             message_id: "om_1".into(),
-            chat_kind: ChatKind::Group,
-            chat_id: "oc_1".into(),
-            guild_id: None,
-            sender_id: "ou_1".into(),
-            sender_is_bot: false,
-            text: "/ping".into(),
-            mentions_bot: true,
-            platform_ts_ms: None,
-            received_at_ms: 0,
+            ..crate::envelope::test_envelope(Platform::Lark, ChatKind::Group)
         }
     }
 

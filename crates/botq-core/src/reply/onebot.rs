@@ -66,27 +66,9 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Send
 mod tests {
     use super::*;
     use crate::envelope::Platform;
-    use crate::ids::{BotId, RequestId};
 
     fn env(kind: ChatKind) -> Envelope {
-        Envelope {
-            version: 1,
-            platform: Platform::Onebot,
-            bot: BotId::parse("onebot-main").unwrap(),
-            request_id: RequestId::new(),
-            event_id: "10001000:42".into(),
-            event_type: "message.group".into(),
-            message_id: "42".into(),
-            chat_kind: kind,
-            chat_id: "5550001".into(),
-            guild_id: None,
-            sender_id: "123456".into(),
-            sender_is_bot: false,
-            text: "/ping".into(),
-            mentions_bot: false,
-            platform_ts_ms: None,
-            received_at_ms: 0,
-        }
+        Envelope { chat_id: "5550001".into(), ..crate::envelope::test_envelope(Platform::Onebot, kind) }
     }
 
     #[test]

@@ -114,26 +114,12 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Send
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{BotId, RequestId};
 
     fn env(kind: ChatKind, guild: Option<&str>) -> Envelope {
         Envelope {
-            version: 1,
-            platform: crate::envelope::Platform::Qq,
-            bot: BotId::parse("qq-main").unwrap(),
-            request_id: RequestId::new(),
-            event_id: "GROUP_AT_MESSAGE_CREATE:e".into(),
-            event_type: "GROUP_AT_MESSAGE_CREATE".into(),
             message_id: "ROBOT1.0_m".into(),
-            chat_kind: kind,
-            chat_id: "CHAT".into(),
             guild_id: guild.map(str::to_owned),
-            sender_id: "U".into(),
-            sender_is_bot: false,
-            text: "/ping".into(),
-            mentions_bot: true,
-            platform_ts_ms: None,
-            received_at_ms: 0,
+            ..crate::envelope::test_envelope(crate::envelope::Platform::Qq, kind)
         }
     }
 
