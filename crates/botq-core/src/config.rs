@@ -171,18 +171,7 @@ impl Config {
         base_dir: &Path,
     ) -> Result<Self, Problems> {
         let mut problems = Problems::default();
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].lines().count().max(1));
-            Problems(vec![Problem {
-                path: String::new(),
-                message: format!("not valid TOML (line {line}): {}", e.message()),
-            }])
-        })?;
-        let mut raw: raw::RawConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            Problems(vec![Problem { path, message: e.into_inner().to_string() }])
-        })?;
+        let mut raw = parse_raw(text)?;
 
         if let Some(url) = env("BOTQ_REDIS_URL") {
             raw.redis_url = url;
@@ -204,20 +193,7 @@ impl Config {
             raw.log.level = l;
         }
 
-        if !(raw.redis_url.starts_with("redis://")
-            || raw.redis_url.starts_with("rediss://")
-            || raw.redis_url.starts_with("unix://"))
-        {
-            problems.push("redis_url".into(), "must be a redis://, rediss:// or unix:// URL".into());
-        }
-        if raw.key_prefix.is_empty()
-            || !raw.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':')
-        {
-            problems.push("key_prefix".into(), "must be non-empty and use only [A-Za-z0-9_:-]".into());
-        }
-        if raw.shards == 0 {
-            problems.push("shards".into(), "must be ≥ 1".into());
-        }
+        check_queue_keys(&raw, &mut problems);
         let mut addr = |key: &str, s: &str| {
             s.parse::<SocketAddr>()
                 .map_err(|_| problems.push(key.into(), format!("{s:?} is not an address like 0.0.0.0:8080")))
@@ -302,6 +278,32 @@ impl Config {
         })
     }
 
+    /// Only what a tool needs to reach the queues: the Redis URL (with the
+    /// `BOTQ_REDIS_URL` override), the key prefix and the shard count. Bots'
+    /// secrets are not resolved, so an operator can inspect queues without them.
+    ///
+    /// # Errors
+    /// Unreadable or malformed TOML, or a bad Redis URL, prefix or shard count.
+    pub fn load_queue_settings(path: &Path) -> Result<QueueSettings, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problems(vec![Problem { path: String::new(), message: format!("cannot read {}: {e}", path.display()) }])
+        })?;
+        let mut raw = parse_raw(&text)?;
+        if let Ok(url) = std::env::var("BOTQ_REDIS_URL") {
+            raw.redis_url = url;
+        }
+        let mut problems = Problems::default();
+        check_queue_keys(&raw, &mut problems);
+        if problems.len() > 0 {
+            return Err(problems);
+        }
+        Ok(QueueSettings {
+            redis_url: SecretString::from(raw.redis_url),
+            key_prefix: raw.key_prefix,
+            shards: raw.shards,
+        })
+    }
+
     /// The Redis URL with any password replaced, for log lines.
     #[must_use]
     pub fn redis_url_redacted(&self) -> String {
@@ -312,6 +314,53 @@ impl Config {
     #[must_use]
     pub fn bot(&self, id: &str) -> Option<&BotConfig> {
         self.bots.iter().find(|b| b.id.as_str() == id)
+    }
+}
+
+/// What tools need to reach the queues (see [`Config::load_queue_settings`]).
+#[derive(Debug)]
+pub struct QueueSettings {
+    pub redis_url: SecretString,
+    pub key_prefix: String,
+    pub shards: u16,
+}
+
+impl QueueSettings {
+    /// The Redis URL with any password replaced, for messages.
+    #[must_use]
+    pub fn redis_url_redacted(&self) -> String {
+        use secrecy::ExposeSecret;
+        redact_url(self.redis_url.expose_secret())
+    }
+}
+
+/// The TOML text as serde reads it, with the key path of a wrong type or unknown key.
+fn parse_raw(text: &str) -> Result<raw::RawConfig, Problems> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].lines().count().max(1));
+        Problems(vec![Problem {
+            path: String::new(),
+            message: format!("not valid TOML (line {line}): {}", e.message()),
+        }])
+    })?;
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        Problems(vec![Problem { path, message: e.into_inner().to_string() }])
+    })
+}
+
+fn check_queue_keys(raw: &raw::RawConfig, problems: &mut Problems) {
+    let url = &raw.redis_url;
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+        problems.push("redis_url".into(), "must be a redis://, rediss:// or unix:// URL".into());
+    }
+    let prefix_ok = raw.key_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':');
+    if raw.key_prefix.is_empty() || !prefix_ok {
+        problems.push("key_prefix".into(), "must be non-empty and use only [A-Za-z0-9_:-]".into());
+    }
+    if raw.shards == 0 {
+        problems.push("shards".into(), "must be ≥ 1".into());
     }
 }
 

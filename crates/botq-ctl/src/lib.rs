@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use botq_core::config::{Config, Problems, Service};
+use botq_core::config::{Config, Problems, QueueSettings, Service};
 use botq_core::keys::Keys;
 use clap::{Parser, Subcommand};
 use redis::aio::MultiplexedConnection;
@@ -101,8 +101,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<bool, Error> {
     Ok(true)
 }
 
-fn load(cli: &Cli) -> Result<Config, Error> {
-    Config::load(&cli.config, Service::Tool)
+/// Inspecting queues needs only Redis settings, not the bots' secrets.
+fn load(cli: &Cli) -> Result<QueueSettings, Error> {
+    Config::load_queue_settings(&cli.config)
         .map_err(|problems| Error::Config { path: cli.config.display().to_string(), problems })
 }
 
@@ -130,7 +131,7 @@ fn config_check(cli: &Cli, out: &mut impl Write) -> Result<bool, Error> {
 }
 
 /// Connects and PINGs, so a wrong URL or password fails here, in one line.
-async fn connect(cfg: &Config) -> Result<MultiplexedConnection, Error> {
+async fn connect(cfg: &QueueSettings) -> Result<MultiplexedConnection, Error> {
     use secrecy::ExposeSecret;
     let url = cfg.redis_url_redacted();
     let unreachable = |detail: String| Error::Unreachable { url: url.clone(), detail };

@@ -203,3 +203,15 @@ fn purge_deletes_the_selected_dead_letters() {
     assert_eq!(stdout(&o), "deleted 1 dead letters\n");
     assert_eq!(c.xlen::<_, u64>(DLQ).unwrap(), 1);
 }
+
+#[test]
+fn queues_can_be_inspected_without_the_bots_secrets() {
+    let redis = RedisServer::start();
+    let path =
+        write_config(&BOT.replace(r#""naOC0ocQE3shWLAfffVLB1rhYPG7""#, r#"{ env = "BOTQ_TEST_SECRET_NOT_SET" }"#));
+    let o = botqctl(&redis.url(), &path, &["status", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let check = botqctl(&redis.url(), &path, &["config", "check"]);
+    assert!(!check.status.success(), "config check still resolves every secret");
+    assert!(stdout(&check).contains("BOTQ_TEST_SECRET_NOT_SET"), "{}", stdout(&check));
+}
