@@ -11,6 +11,7 @@ test: deps
 	cargo test --workspace --all-targets
 
 lint:
+	scripts/check-deploy.sh
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

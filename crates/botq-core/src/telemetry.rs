@@ -18,6 +18,8 @@ pub const INGEST_REQUESTS: &str = "botq_ingest_requests_total";
 pub const INGEST_ACK_DURATION: &str = "botq_ingest_ack_duration_seconds";
 pub const EVENTS: &str = "botq_events_total";
 pub const BUILD_INFO: &str = "botq_build_info";
+/// Defined here for its buckets (the worker records it): 3 s is the SLO edge.
+pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
 
 /// Installs the global log subscriber. Safe to call more than once (tests);
 /// only the first call takes effect.
@@ -50,6 +52,11 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Full(INGEST_ACK_DURATION.to_owned()),
                     &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+                )
+                .expect("bucket list is non-empty")
+                .set_buckets_for_metric(
+                    Matcher::Full(REPLY_LATENCY.to_owned()),
+                    &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0],
                 )
                 .expect("bucket list is non-empty")
                 .set_buckets(&[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])

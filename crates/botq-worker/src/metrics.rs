@@ -10,7 +10,7 @@ pub const DLQ_DEPTH: &str = "botq_dlq_depth";
 pub const RECLAIMED: &str = "botq_reclaimed_total";
 pub const PROMOTED: &str = "botq_promoted_total";
 pub const REPLIES: &str = "botq_replies_total";
-pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
+pub use botq_core::telemetry::REPLY_LATENCY;
 pub const REPLY_THROTTLED: &str = "botq_reply_throttled_total";
 pub const IGNORED: &str = "botq_ignored_total";
 
