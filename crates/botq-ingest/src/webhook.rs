@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use crate::error::ApiError;
 use crate::request_id::RequestIdExt;
-use crate::state::AppState;
+use crate::state::{AppState, BotEntry};
 
 /// Bot label for requests whose path names no configured bot: the path is
 /// attacker-controlled and must not become a metric label.
@@ -34,10 +34,11 @@ pub async fn handle(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let bot_label = state.bots.get(&bot_id).map_or(UNKNOWN_BOT, |b| b.id.as_str()).to_owned();
+    let bot = state.bots.get(&bot_id);
+    let bot_label = bot.map_or(UNKNOWN_BOT, |b| b.id.as_str()).to_owned();
     let span = info_span!("http.request", request_id = %request_id, bot = %bot_label);
-    let (outcome, response) = process(&state, &bot_id, request_id, &headers, body).instrument(span).await;
-    metrics::counter!(INGEST_REQUESTS, "bot" => bot_label.clone(), "outcome" => outcome).increment(1);
+    let (outcome, response) = process(&state, bot, request_id, &headers, body).instrument(span).await;
+    metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => outcome).increment(1);
     metrics::histogram!(INGEST_ACK_DURATION).record(started.elapsed().as_secs_f64());
     response
 }
@@ -45,12 +46,12 @@ pub async fn handle(
 /// Returns the outcome label and the response.
 async fn process(
     state: &AppState,
-    bot_id: &str,
+    bot: Option<&BotEntry>,
     request_id: botq_core::ids::RequestId,
     headers: &HeaderMap,
     body: Body,
 ) -> (&'static str, Response) {
-    let Some(bot) = state.bots.get(bot_id) else {
+    let Some(bot) = bot else {
         debug!("webhook for an unknown bot");
         return ("unknown_bot", ApiError::UnknownBot.into_response());
     };

@@ -17,7 +17,7 @@ use botq_core::queue;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::engine::{Engine, timeout_error};
+use crate::engine::Engine;
 use crate::metrics::{DELAYED_DEPTH, DLQ_DEPTH, PROMOTED, QUEUE_DEPTH, QUEUE_LAG, QUEUE_PENDING, RECLAIMED};
 use crate::reader::dispatch_all;
 
@@ -40,7 +40,7 @@ pub async fn promoter(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::R
             loop {
                 let mut conn = engine.redis.clone();
                 let fut = queue::promote(&mut conn, &keys, botq_core::now_ms(), PROMOTE_BATCH);
-                match tokio::time::timeout(engine.redis_timeout, fut).await.map_err(timeout_error).and_then(|r| r) {
+                match engine.bounded(fut).await {
                     Ok(n) => {
                         if n > 0 {
                             debug!(moved = n, "promoted due retries");
@@ -90,13 +90,7 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                 p = engine.permits.clone().acquire_owned() => p?,
                 () = stop.cancelled() => return Ok(()),
             };
-            let mut permits = vec![first];
-            while permits.len() < RECLAIM_BATCH {
-                match engine.permits.clone().try_acquire_owned() {
-                    Ok(p) => permits.push(p),
-                    Err(_) => break,
-                }
-            }
+            let permits = engine.with_free_permits(first, RECLAIM_BATCH);
             let fut = queue::reclaim(
                 &mut conn,
                 shard,
@@ -109,7 +103,7 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                 botq_core::now_ms(),
                 engine.cfg.dlq_max_len,
             );
-            match tokio::time::timeout(engine.redis_timeout, fut).await.map_err(timeout_error).and_then(|r| r) {
+            match engine.bounded(fut).await {
                 Ok((next, deliveries)) => {
                     if !deliveries.is_empty() {
                         info!(shard, count = deliveries.len(), "reclaimed deliveries of a stopped consumer");
@@ -131,11 +125,7 @@ pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Re
         for shard in 0..engine.keys.shards() {
             let keys = engine.keys.shard(shard);
             let mut conn = engine.redis.clone();
-            match tokio::time::timeout(engine.redis_timeout, queue::stats(&mut conn, &keys))
-                .await
-                .map_err(timeout_error)
-                .and_then(|r| r)
-            {
+            match engine.bounded(queue::stats(&mut conn, &keys)).await {
                 Ok(s) => {
                     let label = shard.to_string();
                     #[allow(clippy::cast_precision_loss)] // gauges are floats; counts stay far below 2^52

@@ -9,7 +9,7 @@ use std::time::Duration;
 use botq_core::config::{Config, WorkerConfig};
 use botq_core::keys::Keys;
 use redis::aio::ConnectionManager;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -98,6 +98,27 @@ impl Engine {
         }))
     }
 
+    /// A Redis call bounded by the worker's Redis timeout.
+    pub(crate) async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
+        bounded(self.redis_timeout, call).await
+    }
+
+    /// `first` plus as many more free permits as there are, up to `max` in all,
+    /// without waiting: the batch a read or a reclaim may take on.
+    pub(crate) fn with_free_permits(&self, first: OwnedSemaphorePermit, max: usize) -> Vec<OwnedSemaphorePermit> {
+        let mut permits = vec![first];
+        while permits.len() < max {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        permits
+    }
+
     #[must_use]
     pub fn consumer(&self) -> &str {
         &self.consumer
@@ -146,19 +167,23 @@ impl Engine {
     async fn try_start(&self) -> Result<(), redis::RedisError> {
         let mut conn = self.redis.clone();
         for script in botq_core::scripts::all() {
-            tokio::time::timeout(self.redis_timeout, script.load_async(&mut conn)).await.map_err(timeout_error)??;
+            self.bounded(script.load_async(&mut conn)).await?;
         }
         for shard in self.keys.all_shards() {
-            tokio::time::timeout(self.redis_timeout, botq_core::queue::ensure_group(&mut conn, &shard))
-                .await
-                .map_err(timeout_error)??;
+            self.bounded(botq_core::queue::ensure_group(&mut conn, &shard)).await?;
         }
         Ok(())
     }
 }
 
-pub(crate) fn timeout_error(_: tokio::time::error::Elapsed) -> redis::RedisError {
-    redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time"))
+/// Runs a Redis call within `limit`; running out of time is an I/O timeout error.
+pub(crate) async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time")))
+    })
 }
 
 /// Runs the worker until `shutdown` is cancelled, then drains: readers stop,

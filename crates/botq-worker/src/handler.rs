@@ -42,6 +42,14 @@ pub enum HandleError {
     Deferred(Duration),
 }
 
+/// Redis trouble inside a handler (throttle, token cache, reply records) is
+/// worth another attempt.
+impl From<redis::RedisError> for HandleError {
+    fn from(e: redis::RedisError) -> Self {
+        Self::Transient(format!("redis: {:?}", e.kind()))
+    }
+}
+
 /// The future a handler returns.
 pub type HandleFuture = Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send>>;
 

@@ -16,7 +16,7 @@ use botq_core::telemetry::EVENTS;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
 
-use crate::engine::{Engine, timeout_error};
+use crate::engine::Engine;
 use crate::handler::{HandleError, Job};
 use crate::metrics::{INFLIGHT, SKILL_DURATION};
 use crate::retry;
@@ -93,13 +93,9 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
     let mut wait = Duration::from_millis(20);
     loop {
         let mut conn = engine.redis.clone();
-        let claimed = tokio::time::timeout(
-            engine.redis_timeout,
-            queue::claim(&mut conn, &keys, env, target, engine.cfg.lease, engine.cfg.per_chat_ordering),
-        )
-        .await
-        .map_err(timeout_error)
-        .and_then(|r| r);
+        let claimed = engine
+            .bounded(queue::claim(&mut conn, &keys, env, target, engine.cfg.lease, engine.cfg.per_chat_ordering))
+            .await;
         match claimed {
             Ok(Claim::Fresh) => break,
             Ok(Claim::Duplicate) => {
@@ -206,7 +202,7 @@ async fn settle(
     let mut conn = engine.redis.clone();
     let fut =
         queue::finish(&mut conn, keys, botq_core::keys::GROUP, &d.id, token, claim_key, chat_key, &d.raw, verdict);
-    match tokio::time::timeout(engine.redis_timeout, fut).await.map_err(timeout_error).and_then(|r| r) {
+    match engine.bounded(fut).await {
         Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
         Err(e) => {
             warn!(error.kind = ?e.kind(), stream_id = %d.id, "cannot settle; the delivery stays pending and will be reclaimed")

@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::engine::{Engine, timeout_error};
+use crate::engine::{Engine, bounded};
 use crate::job;
 
 /// At most this many entries per read, whatever the free permits.
@@ -29,23 +29,16 @@ pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> an
             p = engine.permits.clone().acquire_owned() => p?,
             () = stop.cancelled() => return Ok(()),
         };
-        let mut permits = vec![first];
-        while permits.len() < MAX_BATCH {
-            match engine.permits.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
+        let permits = engine.with_free_permits(first, MAX_BATCH);
         let read = async {
             let mut conn = engine.pool.get().await.map_err(pool_error)?;
             // The read itself may block for read_block; allow that plus the usual timeout.
             let limit = engine.cfg.read_block + engine.redis_timeout;
-            tokio::time::timeout(
+            bounded(
                 limit,
                 queue::read(&mut *conn, shard, &keys, &engine.consumer, permits.len(), engine.cfg.read_block),
             )
             .await
-            .map_err(timeout_error)?
         };
         let result = tokio::select! {
             r = read => r,

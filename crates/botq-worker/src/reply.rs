@@ -107,8 +107,12 @@ impl Replier {
         let sent_key = shard.sent_replies(&env.bot, &env.event_id);
         let mut conn = self.redis.clone();
         if bot.platform == Platform::Onebot {
-            let done: bool =
-                redis::cmd("SISMEMBER").arg(&sent_key).arg(index).query_async(&mut conn).await.map_err(redis_error)?;
+            let done: bool = redis::cmd("SISMEMBER")
+                .arg(&sent_key)
+                .arg(index)
+                .query_async(&mut conn)
+                .await
+                .map_err(HandleError::from)?;
             if done {
                 return Ok(Delivered::AlreadySent);
             }
@@ -195,7 +199,7 @@ impl Replier {
         now: i64,
         label: &str,
     ) -> Result<(), HandleError> {
-        match throttle::acquire(conn, key, limit, now).await.map_err(redis_error)? {
+        match throttle::acquire(conn, key, limit, now).await.map_err(HandleError::from)? {
             Throttle::Allowed => Ok(()),
             Throttle::Limited { wait } => {
                 metrics::counter!(REPLY_THROTTLED, "bot" => label.to_owned()).increment(1);
@@ -292,8 +296,4 @@ fn expired(env: &Envelope, index: u32, now_ms: i64) -> Option<&'static str> {
 
 fn perm(reason: &str) -> HandleError {
     HandleError::Permanent(reason.to_owned())
-}
-
-fn redis_error(e: redis::RedisError) -> HandleError {
-    HandleError::Transient(format!("redis: {:?}", e.kind()))
 }

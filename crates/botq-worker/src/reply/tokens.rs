@@ -67,7 +67,7 @@ impl TokenCache {
         let mut fetch = Some(fetch);
         loop {
             let (token, pttl): (Option<String>, i64) =
-                redis::pipe().get(key).pttl(key).query_async(&mut conn).await.map_err(redis_error)?;
+                redis::pipe().get(key).pttl(key).query_async(&mut conn).await.map_err(HandleError::from)?;
             if let (Some(token), Ok(ms)) = (token, u64::try_from(pttl)) {
                 self.remember(bot, &token, Duration::from_millis(ms));
                 return Ok(token);
@@ -80,7 +80,7 @@ impl TokenCache {
                 .arg(LOCK_TTL_MS)
                 .query_async::<Option<String>>(&mut conn)
                 .await
-                .map_err(redis_error)?
+                .map_err(HandleError::from)?
                 .is_some();
             if won && let Some(fetch) = fetch.take() {
                 let result = fetch().await;
@@ -100,7 +100,7 @@ impl TokenCache {
                             .ignore()
                             .query_async(&mut conn)
                             .await;
-                        set.map_err(redis_error).map(|()| (t.value.clone(), ttl))
+                        set.map_err(HandleError::from).map(|()| (t.value.clone(), ttl))
                     }
                     Err(e) => {
                         let _: Result<(), _> = redis::cmd("DEL").arg(lock).query_async(&mut conn).await;
@@ -124,8 +124,4 @@ impl TokenCache {
         let mut conn = redis.clone();
         let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
     }
-}
-
-fn redis_error(e: redis::RedisError) -> HandleError {
-    HandleError::Transient(format!("redis: {:?}", e.kind()))
 }
