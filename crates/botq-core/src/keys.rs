@@ -16,6 +16,10 @@
 //! | `botq:{q0}:sent:<bot>:<event>` | set, TTL | OneBot: reply indexes already sent |
 //! | `botq:{b:<bot>}:rt` | string (GCRA TAT µs), TTL | reply rate of a whole bot |
 //! | `botq:{b:<bot>}:token`, `…:token-lock` | string, TTL | the bot's platform access token, shared |
+//! | `botq:{q0}:cd:<bot>:<skill>:<chat>` | string, TTL = cooldown | a skill failed in this chat: answer degraded until it expires |
+//! | `botq:{q0}:storm:<bot>:<chat>:<minute>` | counter, TTL 120 s | replies sent to one chat in one minute (runaway-conversation cap) |
+//! | `botq:{q0}:same:<bot>:<chat>:<sender>:<hash>` | string, TTL | the same text from the same sender was just handled |
+//! | `botq:audit` | stream, capped | tool-call audit log (`botq_core::audit`) |
 //!
 //! The stream's consumer group is [`GROUP`].
 //! Every key of one shard carries the same `{q<n>}` hash tag, so a shard's
@@ -82,6 +86,12 @@ impl Keys {
         (format!("{}:{{b:{bot}}}:token", self.prefix), format!("{}:{{b:{bot}}}:token-lock", self.prefix))
     }
 
+    /// The tool-call audit stream (one key: entries come from every shard).
+    #[must_use]
+    pub fn audit(&self) -> String {
+        format!("{}:audit", self.prefix)
+    }
+
     /// All shards, for samplers and tools that look at every stream.
     pub fn all_shards(&self) -> impl Iterator<Item = ShardKeys> + '_ {
         (0..self.shards).map(|s| self.shard(s))
@@ -139,6 +149,24 @@ impl ShardKeys {
         format!("{}:sent:{bot}:{event_id}", self.base)
     }
 
+    /// Present while `skill` is cooling down in `chat_id` after a failure.
+    #[must_use]
+    pub fn cooldown(&self, bot: &BotId, skill: &str, chat_id: &str) -> String {
+        format!("{}:cd:{bot}:{skill}:{chat_id}", self.base)
+    }
+
+    /// Replies sent to `chat_id` in the minute `minute` (Unix ms / 60 000).
+    #[must_use]
+    pub fn storm(&self, bot: &BotId, chat_id: &str, minute: i64) -> String {
+        format!("{}:storm:{bot}:{chat_id}:{minute}", self.base)
+    }
+
+    /// Marks that `sender_id` just sent text hashing to `text_hash` in `chat_id`.
+    #[must_use]
+    pub fn same_text(&self, bot: &BotId, chat_id: &str, sender_id: &str, text_hash: u64) -> String {
+        format!("{}:same:{bot}:{chat_id}:{sender_id}:{text_hash:016x}", self.base)
+    }
+
     #[must_use]
     pub fn group_limit(&self, bot: &BotId, chat_id: &str) -> String {
         format!("{}:rl:g:{bot}:{chat_id}", self.base)
@@ -152,7 +180,7 @@ impl ShardKeys {
 
 /// FNV-1a, 64 bit: stable across builds and Rust versions, unlike `DefaultHasher`,
 /// so every replica and every release maps a chat to the same shard.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in parts.iter().flat_map(|p| p.iter()) {
         h ^= u64::from(*b);

@@ -8,7 +8,9 @@
 //! - [`reply`]: building replies and classifying the platforms' answers.
 //! - [`telemetry`]: logs and the Prometheus recorder.
 //! - [`ids`]: validated identifier newtypes.
+//! - [`audit`]: the tool-call audit stream (metadata of every skill invocation).
 
+pub mod audit;
 pub mod config;
 pub mod envelope;
 pub mod ids;

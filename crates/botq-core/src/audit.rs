@@ -1,0 +1,310 @@
+//! The tool-call audit log: one entry per skill invocation, in a capped Redis stream.
+//!
+//! Every time the worker runs a skill (built-in or upstream), or refuses to,
+//! it appends an entry to `<prefix>:audit` with `XADD … MAXLEN ~ <max_len>`,
+//! so the log is bounded and the newest entries are kept. An entry is
+//! metadata: who asked (bot, chat, sender), which skill, read or write, what
+//! came of it, how long it took and how many bytes went each way. The
+//! message text and the answer are recorded only when the skill is configured
+//! with `audit_content = true`. Entries are flat field/value pairs, so
+//! `redis-cli XREVRANGE botq:audit + - COUNT 10` is readable too;
+//! `botqctl audit tail` is the friendly reader.
+//!
+//! Writing is best effort and happens after the invocation: an entry lost to
+//! a Redis outage is counted, but never makes an event run twice (running a
+//! write skill again to retry an audit write would be worse than a gap).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Whether a skill only reads or also changes something outside botq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// What came of one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The skill answered (its replies were handed to the reply path).
+    Ok,
+    /// It failed and the event will be tried again.
+    Retry,
+    /// It failed for good: the event goes to the dead-letter queue.
+    Failed,
+    /// Not run: the sender or chat may not use it (write skills).
+    Denied,
+    /// Not run (or given up): the degraded answer was sent instead; `reason`
+    /// says why (`breaker_open`, `cooldown`, `exhausted`).
+    Degraded,
+}
+
+impl Outcome {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Denied => "denied",
+            Self::Degraded => "degraded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => Self::Ok,
+            "retry" => Self::Retry,
+            "failed" => Self::Failed,
+            "denied" => Self::Denied,
+            "degraded" => Self::Degraded,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Access {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// The stream id (`<ms>-<seq>`), set when read back; empty when writing.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// When the invocation ended, Unix ms.
+    pub ts_ms: i64,
+    pub request_id: String,
+    pub event_id: String,
+    pub bot: String,
+    pub platform: String,
+    pub chat_kind: String,
+    pub chat_id: String,
+    pub sender_id: String,
+    pub skill: String,
+    /// `builtin` or `http`.
+    pub kind: String,
+    pub access: Access,
+    pub outcome: Outcome,
+    /// Why, for anything but `ok`: a short class such as `timeout`,
+    /// `upstream_5xx`, `breaker_open`, `not_allow_listed`. Never content.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub attempt: u32,
+    pub duration_ms: u64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub replies: u32,
+    /// The message text, only with `audit_content = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The replies joined by newlines, only with `audit_content = true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+}
+
+impl Entry {
+    /// The field/value pairs stored in the stream.
+    #[must_use]
+    pub fn to_fields(&self) -> Vec<(&'static str, String)> {
+        let mut f = vec![
+            ("ts_ms", self.ts_ms.to_string()),
+            ("request_id", self.request_id.clone()),
+            ("event_id", self.event_id.clone()),
+            ("bot", self.bot.clone()),
+            ("platform", self.platform.clone()),
+            ("chat_kind", self.chat_kind.clone()),
+            ("chat_id", self.chat_id.clone()),
+            ("sender_id", self.sender_id.clone()),
+            ("skill", self.skill.clone()),
+            ("kind", self.kind.clone()),
+            ("access", self.access.as_str().to_owned()),
+            ("outcome", self.outcome.as_str().to_owned()),
+            ("reason", self.reason.clone()),
+            ("attempt", self.attempt.to_string()),
+            ("duration_ms", self.duration_ms.to_string()),
+            ("request_bytes", self.request_bytes.to_string()),
+            ("response_bytes", self.response_bytes.to_string()),
+            ("replies", self.replies.to_string()),
+        ];
+        if let Some(t) = &self.text {
+            f.push(("text", t.clone()));
+        }
+        if let Some(a) = &self.answer {
+            f.push(("answer", a.clone()));
+        }
+        f
+    }
+
+    /// Reads an entry back from its stream id and fields.
+    ///
+    /// # Errors
+    /// A missing or malformed field, by name.
+    pub fn from_fields(id: &str, fields: &HashMap<String, String>) -> Result<Self, String> {
+        let s = |k: &str| fields.get(k).cloned().ok_or_else(|| format!("audit entry {id} has no {k:?}"));
+        let n = |k: &str| -> Result<u64, String> {
+            s(k)?.parse().map_err(|_| format!("audit entry {id} has a non-numeric {k:?}"))
+        };
+        let access = match s("access")?.as_str() {
+            "read" => Access::Read,
+            "write" => Access::Write,
+            other => return Err(format!("audit entry {id} has an unknown access {other:?}")),
+        };
+        let outcome = s("outcome")
+            .and_then(|o| Outcome::parse(&o).ok_or_else(|| format!("audit entry {id} has an unknown outcome {o:?}")))?;
+        Ok(Self {
+            id: id.to_owned(),
+            ts_ms: s("ts_ms")?.parse().map_err(|_| format!("audit entry {id} has a non-numeric \"ts_ms\""))?,
+            request_id: s("request_id")?,
+            event_id: s("event_id")?,
+            bot: s("bot")?,
+            platform: s("platform")?,
+            chat_kind: s("chat_kind")?,
+            chat_id: s("chat_id")?,
+            sender_id: s("sender_id")?,
+            skill: s("skill")?,
+            kind: s("kind")?,
+            access,
+            outcome,
+            reason: fields.get("reason").cloned().unwrap_or_default(),
+            attempt: u32::try_from(n("attempt")?).unwrap_or(u32::MAX),
+            duration_ms: n("duration_ms")?,
+            request_bytes: n("request_bytes")?,
+            response_bytes: n("response_bytes")?,
+            replies: u32::try_from(n("replies")?).unwrap_or(u32::MAX),
+            text: fields.get("text").cloned(),
+            answer: fields.get("answer").cloned(),
+        })
+    }
+}
+
+/// Appends `entry` to the audit stream `key`, keeping about `max_len` entries.
+///
+/// # Errors
+/// Redis errors.
+pub async fn append<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+    max_len: u64,
+    entry: &Entry,
+) -> redis::RedisResult<()> {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key).arg("MAXLEN").arg("~").arg(max_len).arg("*");
+    for (k, v) in entry.to_fields() {
+        cmd.arg(k).arg(v);
+    }
+    cmd.query_async::<String>(conn).await.map(drop)
+}
+
+/// The newest `count` entries, oldest first, and the ids of entries that
+/// could not be read (they are reported, not hidden).
+///
+/// # Errors
+/// Redis errors.
+pub async fn newest<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+    count: usize,
+) -> redis::RedisResult<Vec<Result<Entry, String>>> {
+    let reply: redis::streams::StreamRangeReply =
+        redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count).query_async(conn).await?;
+    Ok(reply.ids.iter().rev().map(decode).collect())
+}
+
+/// Entries after stream id `after` (exclusive), oldest first, at most `count`.
+///
+/// # Errors
+/// Redis errors.
+pub async fn after<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    key: &str,
+    after: &str,
+    count: usize,
+) -> redis::RedisResult<Vec<Result<Entry, String>>> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg(format!("({after}"))
+        .arg("+")
+        .arg("COUNT")
+        .arg(count)
+        .query_async(conn)
+        .await?;
+    Ok(reply.ids.iter().map(decode).collect())
+}
+
+fn decode(e: &redis::streams::StreamId) -> Result<Entry, String> {
+    let fields: HashMap<String, String> = e
+        .map
+        .iter()
+        .map(|(k, v)| (k.clone(), redis::from_redis_value::<String>(v.clone()).unwrap_or_default()))
+        .collect();
+    Entry::from_fields(&e.id, &fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            id: String::new(),
+            ts_ms: 1_700_000_000_000,
+            request_id: "r".into(),
+            event_id: "e".into(),
+            bot: "b".into(),
+            platform: "qq".into(),
+            chat_kind: "group".into(),
+            chat_id: "c".into(),
+            sender_id: "u".into(),
+            skill: "agent".into(),
+            kind: "http".into(),
+            access: Access::Write,
+            outcome: Outcome::Degraded,
+            reason: "breaker_open".into(),
+            attempt: 2,
+            duration_ms: 17,
+            request_bytes: 300,
+            response_bytes: 0,
+            replies: 1,
+            text: None,
+            answer: None,
+        }
+    }
+
+    #[test]
+    fn an_entry_survives_the_trip_through_stream_fields() {
+        let e = entry();
+        let fields: HashMap<String, String> = e.to_fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        assert!(!fields.contains_key("text"), "no content unless configured");
+        let back = Entry::from_fields("1-0", &fields).unwrap();
+        assert_eq!(back, Entry { id: "1-0".into(), ..e });
+    }
+
+    #[test]
+    fn a_malformed_entry_is_an_error_naming_the_field() {
+        let mut fields: HashMap<String, String> =
+            entry().to_fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        fields.insert("outcome".into(), "exploded".into());
+        assert!(Entry::from_fields("1-0", &fields).unwrap_err().contains("outcome"));
+        fields.remove("skill");
+        assert!(Entry::from_fields("1-0", &fields).unwrap_err().contains("skill"));
+    }
+}
