@@ -304,6 +304,7 @@ mod tests {
             entry().to_fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         fields.insert("outcome".into(), "exploded".into());
         assert!(Entry::from_fields("1-0", &fields).unwrap_err().contains("outcome"));
+        fields.insert("outcome".into(), "ok".into());
         fields.remove("skill");
         assert!(Entry::from_fields("1-0", &fields).unwrap_err().contains("skill"));
     }
