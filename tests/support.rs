@@ -26,7 +26,7 @@ pub mod handler {
     use std::time::{Duration, Instant};
 
     use botq_core::envelope::Envelope;
-    use botq_worker::{HandleError, HandleFuture, Handler, Job};
+    use botq_worker::{HandleError, HandleFuture, Handler, Job, SkillPlan};
 
     /// What the handler does on one attempt.
     #[derive(Debug, Clone)]
@@ -102,8 +102,8 @@ pub mod handler {
     }
 
     impl Handler for Rec {
-        fn skill(&self, env: &Envelope) -> &str {
-            if env.text.starts_with("/slow") { "slow" } else { "default" }
+        fn skill(&self, env: &Envelope) -> SkillPlan {
+            SkillPlan::named(if env.text.starts_with("/slow") { "slow" } else { "default" })
         }
 
         fn handle(&self, job: Job) -> HandleFuture {

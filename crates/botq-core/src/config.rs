@@ -10,7 +10,9 @@
 
 mod bot;
 mod raw;
+mod routing;
 mod secret;
+mod skill;
 mod worker;
 
 use std::fmt;
@@ -20,9 +22,11 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, GroupMode, ReplyLimit, Routing};
+pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
 pub use raw::RawRateLimit;
+pub use routing::{AccessPolicy, GroupMode, GroupPolicy, Guard, Routing};
 pub use secret::SecretSource;
+pub use skill::{BreakerConfig, BuiltinSkill, HttpSkill, SkillConfig, SkillKind, SlowAck};
 pub use worker::{Backoff, HandlerKind, LEASE_MARGIN, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).
@@ -47,7 +51,16 @@ pub struct Config {
     /// "done" marker lasts.
     pub dedupe_ttl: Duration,
     pub log: LogConfig,
+    pub audit: AuditConfig,
     pub bots: Vec<BotConfig>,
+    /// Every skill, the built-ins included, sorted by name.
+    pub skills: Vec<SkillConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// The audit stream keeps about this many entries (`XADD MAXLEN ~`).
+    pub max_len: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -230,6 +243,8 @@ impl Config {
         }
 
         let worker = worker::check(&raw.worker, &mut problems);
+        let handler_timeout = Duration::from_secs(raw.worker.handler_timeout_secs.max(1));
+        let skills = skill::check_skills(raw.skills, handler_timeout, env, base_dir, &mut problems);
         let default_limit = raw.ingest.rate_limit.clone();
         let mut bots = Vec::with_capacity(raw.bots.len());
         let mut seen = std::collections::HashSet::new();
@@ -246,7 +261,19 @@ impl Config {
                 );
             }
             if let Some(b) = bot::check_bot(raw_bot, &path, &default_limit, env, base_dir, &mut problems) {
+                routing::check_references(&path, &b.routing, &skills, &mut problems);
                 bots.push(b);
+            }
+        }
+        if raw.audit.max_len == 0 {
+            problems.push("audit.max_len".into(), "must be ≥ 1".into());
+        }
+        if let Some(w) = &worker {
+            for s in skills.iter().filter(|s| s.concurrency.is_some() && w.skill_concurrency.contains_key(&s.name)) {
+                problems.push(
+                    format!("worker.skill_concurrency.{}", s.name),
+                    "the skill sets its own concurrency; set it in one place".into(),
+                );
             }
         }
         if bots.is_empty() && problems.len() == 0 {
@@ -274,7 +301,9 @@ impl Config {
             worker,
             dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),
             log: LogConfig { format, level: raw.log.level },
+            audit: AuditConfig { max_len: raw.audit.max_len },
             bots,
+            skills,
         })
     }
 
@@ -314,6 +343,11 @@ impl Config {
     #[must_use]
     pub fn bot(&self, id: &str) -> Option<&BotConfig> {
         self.bots.iter().find(|b| b.id.as_str() == id)
+    }
+
+    #[must_use]
+    pub fn skill(&self, name: &str) -> Option<&SkillConfig> {
+        self.skills.iter().find(|s| s.name == name)
     }
 }
 

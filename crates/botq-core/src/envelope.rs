@@ -123,9 +123,11 @@ impl Envelope {
     }
 }
 
-/// An envelope for unit tests: a group message "/ping" that mentions the bot.
-#[cfg(test)]
-pub(crate) fn test_envelope(platform: Platform, chat_kind: ChatKind) -> Envelope {
+/// An envelope for unit tests (of this and other crates): a group message
+/// "/ping" that mentions the bot.
+#[doc(hidden)]
+#[must_use]
+pub fn test_envelope(platform: Platform, chat_kind: ChatKind) -> Envelope {
     Envelope {
         version: ENVELOPE_VERSION,
         platform,

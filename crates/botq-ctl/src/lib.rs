@@ -1,14 +1,17 @@
 //! botqctl, the operator's view into a running botq: what the queue holds
 //! (`status`, `pending`), what died and why (`dlq list`, `dlq show`), putting
-//! dead events back (`dlq replay`) or dropping them (`dlq purge`), and whether
-//! a config file is valid (`config check`, which needs no Redis).
+//! dead events back (`dlq replay`) or dropping them (`dlq purge`), what the
+//! skills did (`audit tail`, the tool-call audit log), and whether a config
+//! file is valid (`config check`, which needs no Redis).
 //!
 //! It reads the same config file as the services, so it finds the same Redis,
 //! key prefix and shards. Every command prints a table for a person, or one
-//! JSON document with `--json` for scripts. The state-changing commands reuse
+//! JSON document with `--json` for scripts (`audit tail`, which may follow
+//! the log, one JSON object per line). The state-changing commands reuse
 //! the queue's own scripts (`botq_core::queue::replay`), so a replay is as
 //! atomic as anything the worker does.
 
+pub mod audit;
 pub mod dlq;
 pub mod output;
 pub mod pending;
@@ -32,7 +35,7 @@ pub struct Cli {
     /// The botq config file (the services' own).
     #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml", global = true)]
     pub config: PathBuf,
-    /// Print one JSON document instead of tables.
+    /// Print one JSON document instead of tables (`audit tail`: one JSON object per line).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -54,6 +57,9 @@ pub enum Command {
     /// The dead-letter streams.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// The tool-call audit log: one entry per skill invocation.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +103,10 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<bool, Error> {
         Command::Status => status::run(&mut conn, &keys, cli.json, out).await?,
         Command::Pending { min_idle_ms } => pending::run(&mut conn, &keys, min_idle_ms, cli.json, out).await?,
         Command::Dlq(cmd) => dlq::run(&mut conn, &keys, cmd, cli.json, out).await?,
+        Command::Audit(cmd) => {
+            let stop = botq_core::service::shutdown_signal();
+            audit::run(&mut conn, &keys.audit(), cmd, cli.json, out, &mut std::io::stderr(), stop).await?;
+        }
     }
     Ok(true)
 }

@@ -1,82 +1,398 @@
-//! The handler `botq-worker` runs: route each event, run its skill, send the
-//! replies.
+//! The handler `botq-worker` runs: route the event, apply the guards and the
+//! access policy, run the skill, send the replies, audit the invocation.
 //!
-//! Replies are sent in order with indexes 1, 2, …; a retried attempt re-runs
-//! the skill and re-sends from index 1, and the platforms' idempotency (or
-//! botq's record, for OneBot) turns the replies that already went out into
-//! no-ops, so a crash or a failure midway never doubles a reply.
+//! Reply indexes are fixed per slot, so a retried attempt (which re-runs the
+//! skill and re-sends) lands on the same idempotency keys and the platforms
+//! (or botq's record, for OneBot) drop what already went out:
+//! - built-in skills, refusals and "unknown command" answer from index 1;
+//! - `http` skills keep index 1 for the "working on it" acknowledgement and
+//!   answer from index 2, so an acknowledgement sent by a slow first attempt
+//!   never collides with the answer of a fast second one. The degraded answer
+//!   is an answer: index 2.
+//!
+//! When an `http` skill cannot answer — its breaker is open, its cooldown
+//! runs in this group, or the last attempt failed — the chat gets the
+//! skill's degraded (explain-only) answer instead of silence, and the event
+//! is done. A permanent failure (the upstream refused the request) goes to
+//! the dead-letter queue for an operator to look at and replay.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use botq_core::config::{Config, Routing};
+use arc_swap::ArcSwap;
+use botq_core::audit::{Access, Entry, Outcome};
+use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
+use botq_core::keys::Keys;
+use redis::aio::ConnectionManager;
+use tracing::{debug, info, warn};
 
-use crate::handler::{HandleFuture, Handler, Job};
-use crate::metrics::IGNORED;
-use crate::reply::Replier;
-use crate::skills::{self, Route};
+use crate::audit::AuditSink;
+use crate::brain::{self, Brain};
+use crate::guards::Guards;
+use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
+use crate::metrics::{BREAKER_STATE, IGNORED, REPLIES};
+use crate::reply::Delivered;
+use crate::route::{self, Route};
+use crate::skills::breaker::{Admit, Gauge};
+use crate::skills::contract::{EventView, REQUEST_SCHEMA, SkillRequest};
+use crate::skills::{Skill, builtin};
 
 pub struct BotHandler {
-    routing: HashMap<String, Routing>,
-    replier: Arc<Replier>,
+    brain: ArcSwap<Brain>,
+    redis: ConnectionManager,
+    guards: Guards,
+    audit: AuditSink,
+    upstream_http: reqwest::Client,
 }
 
 impl std::fmt::Debug for BotHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotHandler").field("bots", &self.routing.len()).finish_non_exhaustive()
+        f.debug_struct("BotHandler").field("bots", &self.brain.load().bots.len()).finish_non_exhaustive()
     }
 }
 
 impl BotHandler {
     /// # Errors
-    /// When the reply client cannot be built (invalid Redis URL).
+    /// An invalid Redis URL, or an HTTP client that cannot be built.
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
-        let routing = cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), b.routing.clone())).collect();
-        Ok(Self { routing, replier: Arc::new(Replier::new(cfg)?) })
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, std::time::Duration::from_secs(2))?;
+        let keys = Keys::new(&cfg.key_prefix, cfg.shards);
+        let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+        let brain = Brain::build(cfg, None, redis.clone(), &upstream_http)?;
+        Ok(Self {
+            brain: ArcSwap::from_pointee(brain),
+            guards: Guards::new(redis.clone(), keys.clone()),
+            audit: AuditSink::new(redis.clone(), keys.audit(), cfg.audit.max_len),
+            redis,
+            upstream_http,
+        })
     }
 
-    fn route(&self, env: &Envelope) -> Route {
-        match self.routing.get(env.bot.as_str()) {
-            Some(r) => skills::route(env, r),
-            None => Route::Ignore("unknown_bot"),
-        }
+    /// Applies the bots and skills of `new` (a config that passed every
+    /// check); attempts already running finish with the old ones. Returns
+    /// the settings that differ from `old` but need a restart.
+    ///
+    /// # Errors
+    /// The reply HTTP client cannot be built; the old brain stays.
+    pub fn reload(&self, old: &Config, new: &Config) -> anyhow::Result<Vec<&'static str>> {
+        let current = self.brain.load_full();
+        let next = Brain::build(new, Some(&current), self.redis.clone(), &self.upstream_http)?;
+        self.brain.store(Arc::new(next));
+        Ok(brain::needs_restart(old, new))
     }
 }
 
 impl Handler for BotHandler {
-    fn skill(&self, env: &Envelope) -> &str {
-        match self.route(env) {
-            Route::Builtin { skill, .. } => skill.name(),
-            Route::Ignore(_) => "ignored",
-            Route::Other => "default",
+    fn skill(&self, env: &Envelope) -> SkillPlan {
+        let brain = self.brain.load();
+        let route = brain.bots.get(env.bot.as_str()).map(|r| route::route(env, r));
+        match route {
+            Some(Route::Run { skill, .. }) => match brain.skills.get(&skill) {
+                Some(s) => SkillPlan { name: skill, concurrency: s.cfg.concurrency, max_attempts: s.cfg.max_attempts },
+                None => SkillPlan::named("unknown_skill"),
+            },
+            Some(Route::Unknown { .. }) => SkillPlan::named("unknown_command"),
+            Some(Route::Ignore(_)) | None => SkillPlan::named("ignored"),
         }
     }
 
     fn handle(&self, job: Job) -> HandleFuture {
-        let route = self.route(&job.envelope);
-        let prefix = self.routing.get(job.envelope.bot.as_str()).map(|r| r.command_prefix.clone()).unwrap_or_default();
-        let replier = self.replier.clone();
-        Box::pin(async move {
-            let env = job.envelope;
-            let replies = match route {
-                Route::Builtin { skill, args } => skill.run(&prefix, &args),
-                Route::Ignore(reason) => {
-                    metrics::counter!(IGNORED, "bot" => env.bot.as_str().to_owned(), "reason" => reason).increment(1);
-                    return Ok(());
-                }
-                // No upstream agent yet: messages that are not commands are not answered.
-                Route::Other => {
-                    metrics::counter!(IGNORED, "bot" => env.bot.as_str().to_owned(), "reason" => "no_skill")
-                        .increment(1);
-                    return Ok(());
-                }
-            };
-            for (i, text) in replies.iter().enumerate() {
-                let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                replier.send(&env, index, text).await?;
-            }
-            Ok(())
-        })
+        let attempt = Attempt {
+            brain: self.brain.load_full(),
+            guards: self.guards.clone(),
+            audit: self.audit.clone(),
+            env: job.envelope.clone(),
+            job,
+        };
+        Box::pin(attempt.run())
     }
+}
+
+/// One attempt at one event, with the brain it started with.
+struct Attempt {
+    brain: Arc<Brain>,
+    guards: Guards,
+    audit: AuditSink,
+    env: Arc<Envelope>,
+    job: Job,
+}
+
+/// What the router picked, resolved against the brain.
+struct Invocation<'a> {
+    routing: &'a Routing,
+    skill: &'a Skill,
+    command: Option<String>,
+    args: String,
+}
+
+impl Attempt {
+    async fn run(self) -> Result<(), HandleError> {
+        let env = &self.env;
+        let Some(routing) = self.brain.bots.get(env.bot.as_str()) else {
+            self.ignore("unknown_bot");
+            return Ok(());
+        };
+        let (skill, command, args) = match route::route(env, routing) {
+            Route::Ignore(reason) => {
+                self.ignore(reason);
+                return Ok(());
+            }
+            Route::Unknown { .. } => {
+                if !self.storm_reached(routing).await? {
+                    self.send_all(routing, 1, vec![builtin::unknown(&routing.command_prefix)]).await?;
+                }
+                return Ok(());
+            }
+            Route::Run { skill, command, args } => (skill, command, args),
+        };
+        if self.storm_reached(routing).await? {
+            return Ok(());
+        }
+        if let Some(window) = routing.guard.same_text_window
+            && self.guards.same_text(env, window).await?
+        {
+            self.ignore("same_text");
+            return Ok(());
+        }
+        let skill = self
+            .brain
+            .skills
+            .get(&skill)
+            .ok_or_else(|| HandleError::Permanent(format!("no skill named {skill:?} in this worker's config")))?;
+        let inv = Invocation { routing, skill, command, args };
+        if skill.cfg.writes && !routing.access.may_write(&env.sender_id, route::group_of(env)) {
+            return self.refuse(&inv).await;
+        }
+        match &skill.cfg.kind {
+            SkillKind::Builtin(b) => self.run_builtin(&inv, *b).await,
+            SkillKind::Http(_) => self.run_http(&inv).await,
+        }
+    }
+
+    fn ignore(&self, reason: &'static str) {
+        metrics::counter!(IGNORED, "bot" => self.env.bot.as_str().to_owned(), "reason" => reason).increment(1);
+        debug!(reason, "not answered");
+    }
+
+    /// The chat already had its replies for this minute: stay quiet.
+    async fn storm_reached(&self, routing: &Routing) -> Result<bool, HandleError> {
+        let Some(cap) = routing.guard.chat_replies_per_min else { return Ok(false) };
+        let reached = self.guards.storm_reached(&self.env, cap).await?;
+        if reached {
+            self.ignore("chat_storm");
+        }
+        Ok(reached)
+    }
+
+    async fn refuse(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {
+        let typed = format!("{}{}", inv.routing.command_prefix, inv.command.as_deref().unwrap_or(&inv.skill.cfg.name));
+        let text = inv.routing.access.write_refusal.replace("{command}", &typed);
+        let mut entry = self.entry(inv, Outcome::Denied, "not_allow_listed");
+        entry.replies = 1;
+        self.audit.record(&entry).await;
+        info!(skill = %inv.skill.cfg.name, "write skill refused: sender and chat are not allow-listed");
+        self.send_all(inv.routing, 1, vec![text]).await
+    }
+
+    async fn run_builtin(&self, inv: &Invocation<'_>, b: BuiltinSkill) -> Result<(), HandleError> {
+        let started = Instant::now();
+        let commands: Vec<(&str, &str)> = route::commands_in(&self.env, inv.routing)
+            .into_iter()
+            .map(|(c, s)| (c, self.brain.skills.get(s).map_or("", |k| k.cfg.description.as_str())))
+            .collect();
+        let replies = builtin::run(b, &inv.routing.command_prefix, &inv.args, &commands);
+        let mut entry = self.entry(inv, Outcome::Ok, "");
+        entry.duration_ms = elapsed_ms(started);
+        self.finish_entry(&mut entry, inv, &replies);
+        self.audit.record(&entry).await;
+        self.send_all(inv.routing, 1, replies).await
+    }
+
+    async fn run_http(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {
+        let (skill, env) = (inv.skill, &*self.env);
+        let name = skill.cfg.name.as_str();
+        if self.job.attempt == 1 && skill.cfg.cooldown.is_some() && self.guards.cooling_down(env, name).await? {
+            return self.degraded(inv, "cooldown", Instant::now()).await;
+        }
+        let started = Instant::now();
+        let admit = skill.breaker.admit(started);
+        if admit == Admit::Open {
+            return self.degraded(inv, "breaker_open", started).await;
+        }
+        if admit == Admit::Probe {
+            set_gauge(name, Gauge::HalfOpen);
+        }
+        let Some(upstream) = &skill.upstream else {
+            return Err(HandleError::Permanent(format!("skill {name:?} has no upstream")));
+        };
+        let request = SkillRequest {
+            schema: REQUEST_SCHEMA,
+            request_id: env.request_id.to_string(),
+            attempt: self.job.attempt,
+            skill: name,
+            access: access(skill).as_str(),
+            command: inv.command.as_deref(),
+            args: &inv.args,
+            deadline_ms: u64::try_from(skill.cfg.timeout.as_millis()).unwrap_or(u64::MAX),
+            event: EventView::of(env),
+        };
+        let key = idempotency_key(env, name);
+        let call = upstream.call(&request, &key);
+        let call = match &skill.cfg.slow_ack {
+            Some(ack) => {
+                tokio::pin!(call);
+                tokio::select! {
+                    c = &mut call => c,
+                    () = tokio::time::sleep(ack.after) => {
+                        let (c, sent) = tokio::join!(call, self.send_all(inv.routing, 1, vec![ack.text.clone()]));
+                        if let Err(e) = sent {
+                            debug!(error = %e, "the working-on-it acknowledgement did not go out");
+                        }
+                        c
+                    }
+                }
+            }
+            None => call.await,
+        };
+        if let Some(state) = skill.breaker.record(call.healthy, Instant::now()) {
+            set_gauge(name, state);
+            match state {
+                Gauge::Open => warn!(skill = name, "upstream failing; circuit breaker opened"),
+                Gauge::Closed => info!(skill = name, "upstream answered again; circuit breaker closed"),
+                Gauge::HalfOpen => {}
+            }
+        }
+        let mut entry = self.entry(inv, Outcome::Ok, call.reason);
+        entry.duration_ms = elapsed_ms(started);
+        entry.request_bytes = call.request_bytes;
+        entry.response_bytes = call.response_bytes;
+        match call.result {
+            Ok(mut replies) => {
+                replies.retain(|r| !r.trim().is_empty());
+                let max = usize::try_from(skill.cfg.max_replies).unwrap_or(usize::MAX);
+                if replies.len() > max {
+                    warn!(
+                        skill = name,
+                        replies = replies.len(),
+                        max,
+                        "upstream sent more replies than allowed; extra ones dropped"
+                    );
+                    replies.truncate(max);
+                }
+                self.finish_entry(&mut entry, inv, &replies);
+                self.audit.record(&entry).await;
+                self.send_all(inv.routing, 2, replies).await
+            }
+            Err(e) => {
+                if let Some(cooldown) = skill.cfg.cooldown {
+                    self.guards.start_cooldown(env, name, cooldown).await?;
+                }
+                let last = self.job.attempt >= skill.cfg.max_attempts.unwrap_or(self.brain.max_attempts);
+                match e {
+                    HandleError::Transient(_) | HandleError::RetryAfter(..) if last => {
+                        warn!(skill = name, error = %e, "upstream failed on the last attempt; answering degraded");
+                        self.degraded(inv, call.reason, started).await
+                    }
+                    HandleError::Permanent(_) => {
+                        entry.outcome = Outcome::Failed;
+                        self.audit.record(&entry).await;
+                        Err(e)
+                    }
+                    _ => {
+                        entry.outcome = Outcome::Retry;
+                        self.audit.record(&entry).await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers with the skill's explain-only text instead of running it.
+    async fn degraded(&self, inv: &Invocation<'_>, reason: &'static str, started: Instant) -> Result<(), HandleError> {
+        let text = inv.skill.cfg.degraded_text.clone();
+        let mut entry = self.entry(inv, Outcome::Degraded, reason);
+        entry.duration_ms = elapsed_ms(started);
+        self.finish_entry(&mut entry, inv, std::slice::from_ref(&text));
+        self.audit.record(&entry).await;
+        debug!(skill = %inv.skill.cfg.name, reason, "answering degraded");
+        self.send_all(inv.routing, 2, vec![text]).await
+    }
+
+    /// Sends `texts` as replies `first`, `first + 1`, …, each checked
+    /// against and counted in the chat's replies-per-minute cap.
+    async fn send_all(&self, routing: &Routing, first: u32, texts: Vec<String>) -> Result<(), HandleError> {
+        for (i, text) in texts.iter().enumerate() {
+            let cap = routing.guard.chat_replies_per_min;
+            if let Some(cap) = cap
+                && self.guards.storm_reached(&self.env, cap).await?
+            {
+                metrics::counter!(REPLIES, "bot" => self.env.bot.as_str().to_owned(), "outcome" => "dropped_storm")
+                    .increment(1);
+                warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
+                return Ok(());
+            }
+            let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
+            if self.brain.replier.send(&self.env, index, text).await? == Delivered::Sent && cap.is_some() {
+                self.guards.count_reply(&self.env).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&self, inv: &Invocation<'_>, outcome: Outcome, reason: &str) -> Entry {
+        let env = &self.env;
+        Entry {
+            id: String::new(),
+            ts_ms: botq_core::now_ms(),
+            request_id: env.request_id.to_string(),
+            event_id: env.event_id.clone(),
+            bot: env.bot.as_str().to_owned(),
+            platform: env.platform.as_str().to_owned(),
+            chat_kind: EventView::of(env).chat.kind.to_owned(),
+            chat_id: env.chat_id.clone(),
+            sender_id: env.sender_id.clone(),
+            skill: inv.skill.cfg.name.clone(),
+            kind: inv.skill.cfg.kind_name().to_owned(),
+            access: access(inv.skill),
+            outcome,
+            reason: reason.to_owned(),
+            attempt: self.job.attempt,
+            duration_ms: 0,
+            request_bytes: 0,
+            response_bytes: 0,
+            replies: 0,
+            text: None,
+            answer: None,
+        }
+    }
+
+    /// Reply count, and the content when the skill is configured to keep it.
+    fn finish_entry(&self, entry: &mut Entry, inv: &Invocation<'_>, replies: &[String]) {
+        entry.replies = u32::try_from(replies.len()).unwrap_or(u32::MAX);
+        if inv.skill.cfg.audit_content {
+            entry.text = Some(self.env.text.clone());
+            entry.answer = Some(replies.join("\n"));
+        }
+    }
+}
+
+fn access(skill: &Skill) -> Access {
+    if skill.cfg.writes { Access::Write } else { Access::Read }
+}
+
+fn set_gauge(skill: &str, state: Gauge) {
+    metrics::gauge!(BREAKER_STATE, "skill" => skill.to_owned()).set(f64::from(state as u8));
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The same for every attempt at one event and skill, so the upstream can
+/// drop a repeated attempt of a write.
+fn idempotency_key(env: &Envelope, skill: &str) -> String {
+    let name = format!("{}\0{}\0{skill}", env.bot, env.event_id);
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::chats::ChatQueues;
-use crate::handler::Handler;
+use crate::handler::{Handler, SkillPlan};
 use crate::supervise::Supervisor;
 use crate::{background, reader};
 
@@ -34,7 +34,9 @@ pub struct Engine {
     pub(crate) handler: Arc<dyn Handler>,
     /// The hard cap: one permit per delivery in this process, taken before reading.
     pub(crate) permits: Arc<Semaphore>,
-    pub(crate) skill_permits: HashMap<String, Arc<Semaphore>>,
+    /// Per-skill caps, created on first use with the cap the handler's plan
+    /// (or `skill_concurrency`) gives, and replaced when a reload changes it.
+    skill_permits: std::sync::Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
     pub(crate) chats: ChatQueues,
     pub(crate) jobs: TaskTracker,
     /// Cancelled when the grace period is over: in-flight attempts stop and
@@ -73,11 +75,6 @@ impl Engine {
             .recycle_timeout(Some(redis_timeout))
             .runtime(deadpool_redis::Runtime::Tokio1)
             .build()?;
-        let skill_permits = w
-            .skill_concurrency
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::new(Semaphore::new(usize::try_from(*v).unwrap_or(usize::MAX)))))
-            .collect();
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
         let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         Ok(Arc::new(Self {
@@ -89,13 +86,28 @@ impl Engine {
             redis,
             pool,
             handler,
-            skill_permits,
+            skill_permits: std::sync::Mutex::default(),
             chats: ChatQueues::default(),
             jobs: TaskTracker::new(),
             abort_jobs: CancellationToken::new(),
             redis_timeout,
             ready: Arc::new(AtomicBool::new(false)),
         }))
+    }
+
+    /// The semaphore capping `plan`'s skill, if it has a cap.
+    pub(crate) fn skill_semaphore(&self, plan: &SkillPlan) -> Option<Arc<Semaphore>> {
+        let cap = plan.concurrency.or_else(|| self.cfg.skill_concurrency.get(&plan.name).copied())?;
+        let mut map = self.skill_permits.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map
+            .entry(plan.name.clone())
+            .or_insert_with(|| (cap, Arc::new(Semaphore::new(usize::try_from(cap).unwrap_or(usize::MAX)))));
+        if entry.0 != cap {
+            // Attempts holding permits of the old semaphore finish under the
+            // old cap; new ones are counted against the new one.
+            *entry = (cap, Arc::new(Semaphore::new(usize::try_from(cap).unwrap_or(usize::MAX))));
+        }
+        Some(entry.1.clone())
     }
 
     /// A Redis call bounded by the worker's Redis timeout.

@@ -53,12 +53,32 @@ impl From<redis::RedisError> for HandleError {
 /// The future a handler returns.
 pub type HandleFuture = Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send>>;
 
+/// The skill an event is routed to, as the engine needs it before the attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillPlan {
+    /// For the `botq_skill_duration_seconds{skill}` label and the per-skill
+    /// cap. Must come from a bounded set (configured names), never from
+    /// message text.
+    pub name: String,
+    /// In-flight attempts of this skill per process; when `None`, the
+    /// worker's `skill_concurrency` setting for the name applies, if any.
+    pub concurrency: Option<u32>,
+    /// Attempts before the event is dead-lettered; the worker's
+    /// `max_attempts` when `None`.
+    pub max_attempts: Option<u32>,
+}
+
+impl SkillPlan {
+    #[must_use]
+    pub fn named(name: &str) -> Self {
+        Self { name: name.to_owned(), concurrency: None, max_attempts: None }
+    }
+}
+
 /// The worker's pluggable brain.
 pub trait Handler: Send + Sync + 'static {
-    /// The skill `env` is routed to, for per-skill concurrency caps and the
-    /// `botq_skill_duration_seconds{skill}` label. Must come from a bounded
-    /// set (configured names), never from message text.
-    fn skill(&self, env: &Envelope) -> &str;
+    /// The skill `env` is routed to (see [`SkillPlan`]).
+    fn skill(&self, env: &Envelope) -> SkillPlan;
 
     /// Handles one attempt. The engine bounds it with the handler timeout and
     /// catches panics; both count as transient failures.
@@ -71,8 +91,8 @@ pub trait Handler: Send + Sync + 'static {
 pub struct NoopHandler;
 
 impl Handler for NoopHandler {
-    fn skill(&self, _: &Envelope) -> &str {
-        "noop"
+    fn skill(&self, _: &Envelope) -> SkillPlan {
+        SkillPlan::named("noop")
     }
 
     fn handle(&self, _: Job) -> HandleFuture {

@@ -81,11 +81,13 @@ async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
 async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
     let keys = engine.keys.shard(d.shard);
     let bot = env.bot.as_str().to_owned();
-    let skill = engine.handler.skill(env).to_owned();
-    let _skill_permit = match engine.skill_permits.get(&skill) {
-        Some(sem) => Some(sem.clone().acquire_owned().await),
+    let plan = engine.handler.skill(env);
+    let _skill_permit = match engine.skill_semaphore(&plan) {
+        Some(sem) => Some(sem.acquire_owned().await),
         None => None,
     };
+    let max_attempts = plan.max_attempts.unwrap_or(engine.cfg.max_attempts);
+    let skill = plan.name;
     let target = ClaimTarget { consumer: &engine.consumer, stream_id: &d.id, token };
     let claim_key = keys.claim(&env.bot, &env.event_id);
     let chat_key = keys.chat_lock(&env.bot, &env.chat_id);
@@ -151,7 +153,7 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
         }
         Err(e @ (HandleError::Transient(_) | HandleError::RetryAfter(..))) => {
             let floor = if let HandleError::RetryAfter(d, _) = &e { Some(*d) } else { None };
-            if attempt >= engine.cfg.max_attempts {
+            if attempt >= max_attempts {
                 warn!(error = %e, attempt, "out of attempts; dead-lettering");
                 metrics::counter!(EVENTS, "bot" => bot, "outcome" => "dead").increment(1);
                 dead(engine, format!("gave up after {attempt} attempts: {e}"), attempt)

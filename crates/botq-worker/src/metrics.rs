@@ -13,6 +13,10 @@ pub const REPLIES: &str = "botq_replies_total";
 pub use botq_core::telemetry::REPLY_LATENCY;
 pub const REPLY_THROTTLED: &str = "botq_reply_throttled_total";
 pub const IGNORED: &str = "botq_ignored_total";
+pub const SKILL_CALLS: &str = "botq_skill_calls_total";
+pub const BREAKER_STATE: &str = "botq_breaker_state";
+pub const AUDIT_FAILURES: &str = "botq_audit_write_failures_total";
+pub const CONFIG_RELOADS: &str = "botq_config_reloads_total";
 
 /// Registers descriptions so `/metrics` explains each series.
 pub fn describe() {
@@ -33,4 +37,11 @@ pub fn describe() {
     );
     metrics::describe_counter!(REPLY_THROTTLED, "Replies deferred by the shared reply rate limits.");
     metrics::describe_counter!(IGNORED, "Events not addressed to the bot, by reason.");
+    metrics::describe_counter!(
+        SKILL_CALLS,
+        "Skill invocations by skill and outcome (ok, retry, failed, denied, degraded), as in the audit log."
+    );
+    metrics::describe_gauge!(BREAKER_STATE, "Circuit breaker of an upstream skill: 0 closed, 1 open, 2 half-open.");
+    metrics::describe_counter!(AUDIT_FAILURES, "Audit entries that could not be written (Redis trouble).");
+    metrics::describe_counter!(CONFIG_RELOADS, "SIGHUP config reloads by outcome (applied, rejected).");
 }

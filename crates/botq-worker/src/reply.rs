@@ -71,8 +71,8 @@ impl std::fmt::Debug for Replier {
 
 impl Replier {
     /// # Errors
-    /// An invalid Redis URL, or an HTTP client that cannot be built.
-    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+    /// An HTTP client that cannot be built.
+    pub fn new(cfg: &Config, redis: ConnectionManager) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(cfg.worker.reply_timeout)
             .connect_timeout(cfg.worker.reply_timeout)
@@ -81,7 +81,7 @@ impl Replier {
         let bots = cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), bot_reply(b))).collect();
         Ok(Self {
             http,
-            redis: botq_core::redis_conn::connect_lazy(&cfg.redis_url, Duration::from_secs(2))?,
+            redis,
             keys: Keys::new(&cfg.key_prefix, cfg.shards),
             bots,
             tokens: tokens::TokenCache::default(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::raw::{RawBot, RawRateLimit};
+use super::routing::Routing;
 use super::secret::SecretSource;
 use super::{Problems, RateLimit};
 use crate::envelope::Platform;
@@ -36,27 +37,6 @@ pub struct BotConfig {
     pub rate_limit: RateLimit,
     pub routing: Routing,
     pub reply_limit: ReplyLimit,
-}
-
-/// Which messages the bot answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Routing {
-    /// Commands start with this (default `/`).
-    pub command_prefix: String,
-    /// Answer messages from bots too (off by default: no reply loops).
-    pub respond_to_bots: bool,
-    pub group_mode: GroupMode,
-}
-
-/// When a group message is for the bot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupMode {
-    /// Only when it mentions the bot or starts with the command prefix (default).
-    MentionOrPrefix,
-    /// Only when it mentions the bot.
-    Mention,
-    /// Every group message.
-    All,
 }
 
 /// Reply rates per chat and per bot; `None` = that limit is off.
@@ -200,7 +180,7 @@ pub(super) fn check_bot(
     let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
     let rate_limit = RateLimit::check(limit, &format!("{path}.rate_limit"), problems);
     let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
-    let routing = check_routing(&raw, path, problems);
+    let routing = super::routing::check_routing(&raw, platform, path, problems);
     let reply_limit = check_reply_limit(raw.reply_limit.as_ref(), platform, path, problems);
     if problems.len() > before {
         return None;
@@ -227,27 +207,6 @@ pub(super) fn check_bot(
         return None;
     }
     Some(bot)
-}
-
-fn check_routing(raw: &RawBot, path: &str, problems: &mut Problems) -> Routing {
-    let command_prefix = raw.command_prefix.clone().unwrap_or_else(|| "/".to_owned());
-    if command_prefix.is_empty()
-        || command_prefix.chars().count() > 8
-        || command_prefix.chars().any(char::is_whitespace)
-    {
-        problems.push(format!("{path}.command_prefix"), "must be 1 to 8 characters without spaces".to_owned());
-    }
-    let group_mode = match raw.group_mode.as_deref().unwrap_or("mention_or_prefix") {
-        "mention_or_prefix" => GroupMode::MentionOrPrefix,
-        "mention" => GroupMode::Mention,
-        "all" => GroupMode::All,
-        other => {
-            problems
-                .push(format!("{path}.group_mode"), format!("{other:?} is not one of mention_or_prefix, mention, all"));
-            GroupMode::MentionOrPrefix
-        }
-    };
-    Routing { command_prefix, respond_to_bots: raw.respond_to_bots.unwrap_or(false), group_mode }
 }
 
 fn check_reply_limit(

@@ -4,6 +4,8 @@
 //! instead of a silently ignored setting. `validate` turns these into the
 //! checked types in `config.rs`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::secret::SecretSource;
@@ -25,8 +27,12 @@ pub struct RawConfig {
     pub dedupe: RawDedupe,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub audit: RawAudit,
     #[serde(default, rename = "bot")]
     pub bots: Vec<RawBot>,
+    #[serde(default, rename = "skill")]
+    pub skills: Vec<RawSkill>,
 }
 
 fn default_redis_url() -> String {
@@ -194,6 +200,98 @@ pub struct RawBot {
     pub reply_limit: Option<RawReplyLimit>,
     pub timestamp_window_secs: Option<u64>,
     pub rate_limit: Option<RawRateLimit>,
+    /// Command → skill name, on top of the built-in `ping`, `echo`, `help`.
+    #[serde(default)]
+    pub commands: BTreeMap<String, String>,
+    /// The skill for messages addressed to the bot that are not commands.
+    pub default_skill: Option<String>,
+    #[serde(default)]
+    pub disabled_skills: Vec<String>,
+    #[serde(default)]
+    pub access: RawAccess,
+    #[serde(default)]
+    pub guard: RawGuard,
+    #[serde(default, rename = "group")]
+    pub groups: Vec<RawGroup>,
+}
+
+/// Who may talk to a bot, and who may use its write skills.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAccess {
+    pub allow_users: Vec<String>,
+    pub deny_users: Vec<String>,
+    pub allow_groups: Vec<String>,
+    pub deny_groups: Vec<String>,
+    pub write_users: Vec<String>,
+    pub write_groups: Vec<String>,
+    pub write_refusal: Option<String>,
+}
+
+/// Loop and storm guards of one bot.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawGuard {
+    pub chat_replies_per_min: Option<u32>,
+    pub same_text_window_secs: Option<u64>,
+}
+
+/// Per-group overrides of one bot (`[[bot.group]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub id: String,
+    pub enabled_skills: Option<Vec<String>>,
+    #[serde(default)]
+    pub disabled_skills: Vec<String>,
+    pub default_skill: Option<String>,
+    pub group_mode: Option<String>,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAudit {
+    pub max_len: u64,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        Self { max_len: 100_000 }
+    }
+}
+
+/// One `[[skill]]` table; kind-specific keys are checked in `config/skill.rs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSkill {
+    pub name: String,
+    #[serde(default = "default_skill_kind")]
+    pub kind: String,
+    pub builtin: Option<String>,
+    pub url: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub writes: bool,
+    pub timeout_ms: Option<u64>,
+    pub concurrency: Option<u32>,
+    pub max_attempts: Option<u32>,
+    pub slow_ack_ms: Option<u64>,
+    pub slow_ack_text: Option<String>,
+    pub degraded_text: Option<String>,
+    pub breaker_failures: Option<u32>,
+    pub breaker_open_secs: Option<u64>,
+    pub cooldown_secs: Option<u64>,
+    pub max_replies: Option<u32>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, SecretSource>,
+    pub signing_secret: Option<SecretSource>,
+    #[serde(default)]
+    pub audit_content: bool,
+}
+
+fn default_skill_kind() -> String {
+    "http".into()
 }
 
 /// Reply throttle of one bot (GCRA in Redis, shared by every worker replica).

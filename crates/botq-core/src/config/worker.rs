@@ -8,7 +8,7 @@ use super::Problems;
 use super::raw::RawWorker;
 
 /// The worker's engine settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkerConfig {
     pub admin_listen: SocketAddr,
     /// Hard cap on deliveries in flight in one process.

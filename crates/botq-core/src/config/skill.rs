@@ -1,0 +1,306 @@
+//! Checking the `[[skill]]` tables: what each skill is, and its policies.
+//!
+//! A skill is either a built-in (`ping`, `echo`, `help`, always present
+//! under those names unless a table redefines the name) or an `http` skill
+//! that POSTs the event to an upstream service. Every skill carries its
+//! policies here, in one checked value: read or write, timeout, concurrency
+//! cap, retry budget, the "working on it" acknowledgement, the circuit
+//! breaker, the per-group cooldown and the degraded answer.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::Problems;
+use super::raw::RawSkill;
+
+/// A checked skill.
+#[derive(Debug, Clone)]
+pub struct SkillConfig {
+    pub name: String,
+    pub kind: SkillKind,
+    /// One line for `/help`.
+    pub description: String,
+    /// Changes something outside botq (tickets, data): only allow-listed
+    /// users and groups may run it.
+    pub writes: bool,
+    /// Bound on one upstream call.
+    pub timeout: Duration,
+    /// In-flight invocations per worker process.
+    pub concurrency: Option<u32>,
+    /// Attempts (first try included) before the event is given up; the
+    /// worker's `max_attempts` when unset.
+    pub max_attempts: Option<u32>,
+    /// Send `text` first when the skill has not answered after `after`.
+    pub slow_ack: Option<SlowAck>,
+    /// The explain-only answer while the upstream is unavailable.
+    pub degraded_text: String,
+    pub breaker: BreakerConfig,
+    /// After a failure in a group, answer there with `degraded_text` for this
+    /// long instead of calling the skill again.
+    pub cooldown: Option<Duration>,
+    /// At most this many replies per answer (platform limits: QQ takes 5
+    /// replies to one message, and the acknowledgement is one of them).
+    pub max_replies: u32,
+    /// Record the message text and the answer in the audit log.
+    pub audit_content: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum SkillKind {
+    Builtin(BuiltinSkill),
+    Http(HttpSkill),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinSkill {
+    Ping,
+    Echo,
+    Help,
+}
+
+/// Where an `http` skill sends events, and how it authenticates.
+#[derive(Debug, Clone)]
+pub struct HttpSkill {
+    pub url: String,
+    /// Extra request headers (e.g. `Authorization`); values are secrets.
+    pub headers: Vec<(String, SecretString)>,
+    /// When set, requests carry `X-Botq-Signature: v1=<hex HMAC-SHA256>` of
+    /// `<X-Botq-Timestamp>.<body>`, so the upstream can check they are botq's.
+    pub signing_secret: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlowAck {
+    pub after: Duration,
+    pub text: String,
+}
+
+/// Opens after `failures` consecutive failures; after `open_for`, one probe
+/// call is let through, and its success closes the breaker again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    pub failures: u32,
+    pub open_for: Duration,
+}
+
+pub const DEFAULT_SKILL_TIMEOUT_MS: u64 = 15_000;
+pub const DEFAULT_DEGRADED_TEXT: &str =
+    "Sorry, I can't answer that right now: the assistant is unavailable. Built-in commands still work; try /help.";
+pub const DEFAULT_SLOW_ACK_TEXT: &str = "Working on it…";
+
+impl BuiltinSkill {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Echo => "echo",
+            Self::Help => "help",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Ping, Self::Echo, Self::Help].into_iter().find(|b| b.name() == s)
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Self::Ping => "check that the bot answers",
+            Self::Echo => "repeat the text",
+            Self::Help => "this list",
+        }
+    }
+}
+
+impl SkillConfig {
+    /// The built-in skill under its own name, with default policies.
+    #[must_use]
+    pub fn builtin(b: BuiltinSkill) -> Self {
+        Self {
+            name: b.name().to_owned(),
+            kind: SkillKind::Builtin(b),
+            description: b.description().to_owned(),
+            writes: false,
+            timeout: Duration::from_millis(DEFAULT_SKILL_TIMEOUT_MS),
+            concurrency: None,
+            max_attempts: None,
+            slow_ack: None,
+            degraded_text: DEFAULT_DEGRADED_TEXT.to_owned(),
+            breaker: BreakerConfig { failures: 5, open_for: Duration::from_secs(30) },
+            cooldown: None,
+            max_replies: 3,
+            audit_content: false,
+        }
+    }
+
+    #[must_use]
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            SkillKind::Builtin(_) => "builtin",
+            SkillKind::Http(_) => "http",
+        }
+    }
+}
+
+/// A skill or command name: what may appear in metric labels and commands.
+pub(super) fn valid_name(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// Checks every `[[skill]]` and adds the built-ins not redefined.
+pub(super) fn check_skills(
+    raw: Vec<RawSkill>,
+    handler_timeout: Duration,
+    env: &dyn Fn(&str) -> Option<String>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Vec<SkillConfig> {
+    let mut skills: BTreeMap<String, SkillConfig> = BTreeMap::new();
+    for (i, raw) in raw.into_iter().enumerate() {
+        let path = format!("skill[{i}]");
+        if skills.contains_key(&raw.name) {
+            problems.push(format!("{path}.name"), format!("duplicate skill name {:?}", raw.name));
+        }
+        if let Some(s) = check_skill(raw, &path, handler_timeout, env, base_dir, problems) {
+            skills.insert(s.name.clone(), s);
+        }
+    }
+    for b in [BuiltinSkill::Ping, BuiltinSkill::Echo, BuiltinSkill::Help] {
+        skills.entry(b.name().to_owned()).or_insert_with(|| SkillConfig::builtin(b));
+    }
+    skills.into_values().collect()
+}
+
+fn check_skill(
+    raw: RawSkill,
+    path: &str,
+    handler_timeout: Duration,
+    env: &dyn Fn(&str) -> Option<String>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<SkillConfig> {
+    let before = problems.len();
+    if !valid_name(&raw.name) {
+        problems.push(format!("{path}.name"), "must be 1 to 32 characters of [a-z0-9_-]".into());
+    }
+    let forbid = |problems: &mut Problems, key: &str, set: bool, kind: &str| {
+        if set {
+            problems.push(format!("{path}.{key}"), format!("not a setting of {kind} skills"));
+        }
+    };
+    let kind = match raw.kind.as_str() {
+        "builtin" => {
+            forbid(problems, "url", raw.url.is_some(), "builtin");
+            forbid(problems, "headers", !raw.headers.is_empty(), "builtin");
+            forbid(problems, "signing_secret", raw.signing_secret.is_some(), "builtin");
+            match raw.builtin.as_deref().map(|b| (b, BuiltinSkill::parse(b))) {
+                Some((_, Some(b))) => Some(SkillKind::Builtin(b)),
+                Some((other, None)) => {
+                    problems.push(format!("{path}.builtin"), format!("{other:?} is not one of ping, echo, help"));
+                    None
+                }
+                None => {
+                    problems.push(format!("{path}.builtin"), "required for builtin skills (ping, echo or help)".into());
+                    None
+                }
+            }
+        }
+        "http" => {
+            forbid(problems, "builtin", raw.builtin.is_some(), "http");
+            let url = raw.url.clone().unwrap_or_default();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!("{path}.url"), "required: an http:// or https:// URL".into());
+            }
+            let mut headers = Vec::new();
+            for (name, src) in &raw.headers {
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    problems.push(format!("{path}.headers.{name}"), "is not a valid header name".into());
+                }
+                match src.resolve(env, base_dir) {
+                    Ok(v) => headers.push((name.clone(), v)),
+                    Err(e) => problems.push(format!("{path}.headers.{name}"), e),
+                }
+            }
+            let signing_secret = raw.signing_secret.as_ref().and_then(|s| {
+                s.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.signing_secret"), e)).ok()
+            });
+            Some(SkillKind::Http(HttpSkill { url, headers, signing_secret }))
+        }
+        other => {
+            problems.push(format!("{path}.kind"), format!("{other:?} is not one of http, builtin"));
+            None
+        }
+    };
+    let timeout = Duration::from_millis(raw.timeout_ms.unwrap_or(DEFAULT_SKILL_TIMEOUT_MS));
+    if timeout.is_zero() || timeout >= handler_timeout {
+        problems.push(
+            format!("{path}.timeout_ms"),
+            format!(
+                "must be ≥ 1 and below worker.handler_timeout_secs ({} s), which also covers sending the replies",
+                handler_timeout.as_secs()
+            ),
+        );
+    }
+    let mut at_least_one = |key: &str, v: Option<u64>| {
+        if v == Some(0) {
+            problems.push(format!("{path}.{key}"), "must be ≥ 1".into());
+        }
+    };
+    at_least_one("concurrency", raw.concurrency.map(u64::from));
+    at_least_one("max_attempts", raw.max_attempts.map(u64::from));
+    at_least_one("breaker_failures", raw.breaker_failures.map(u64::from));
+    at_least_one("breaker_open_secs", raw.breaker_open_secs);
+    at_least_one("slow_ack_ms", raw.slow_ack_ms);
+    let max_replies = raw.max_replies.unwrap_or(3);
+    if !(1..=4).contains(&max_replies) {
+        problems.push(
+            format!("{path}.max_replies"),
+            "must be 1 to 4 (QQ accepts 5 replies to one message, one of them the acknowledgement)".into(),
+        );
+    }
+    if raw.slow_ack_text.is_some() && raw.slow_ack_ms.is_none() {
+        problems.push(format!("{path}.slow_ack_text"), "needs slow_ack_ms".into());
+    }
+    if let Some(ms) = raw.slow_ack_ms
+        && Duration::from_millis(ms) >= timeout
+    {
+        problems.push(format!("{path}.slow_ack_ms"), "must be below timeout_ms".into());
+    }
+    for (key, text) in [("slow_ack_text", &raw.slow_ack_text), ("degraded_text", &raw.degraded_text)] {
+        if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            problems.push(format!("{path}.{key}"), "must not be empty".into());
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let kind = kind?;
+    let description = raw.description.unwrap_or_else(|| match &kind {
+        SkillKind::Builtin(b) => b.description().to_owned(),
+        SkillKind::Http(_) => format!("ask {}", raw.name),
+    });
+    Some(SkillConfig {
+        name: raw.name,
+        kind,
+        description,
+        writes: raw.writes,
+        timeout,
+        concurrency: raw.concurrency,
+        max_attempts: raw.max_attempts,
+        slow_ack: raw.slow_ack_ms.map(|ms| SlowAck {
+            after: Duration::from_millis(ms),
+            text: raw.slow_ack_text.unwrap_or_else(|| DEFAULT_SLOW_ACK_TEXT.to_owned()),
+        }),
+        degraded_text: raw.degraded_text.unwrap_or_else(|| DEFAULT_DEGRADED_TEXT.to_owned()),
+        breaker: BreakerConfig {
+            failures: raw.breaker_failures.unwrap_or(5),
+            open_for: Duration::from_secs(raw.breaker_open_secs.unwrap_or(30)),
+        },
+        cooldown: raw.cooldown_secs.filter(|s| *s > 0).map(Duration::from_secs),
+        max_replies,
+        audit_content: raw.audit_content,
+    })
+}

@@ -1,0 +1,70 @@
+//! The reloadable part of the worker: bots' routing, skills, reply settings.
+//!
+//! A [`Brain`] is built from a checked config and never changes; a reload
+//! builds a new one and swaps it in (`arc_swap`). An attempt takes the brain
+//! that is current when it starts and keeps it to its end, so in-flight work
+//! finishes under the config it began with and nothing is dropped. The engine
+//! settings (`[worker]`, Redis, shards) are not part of it: those need a
+//! restart, and a reload that changes them says so.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use botq_core::config::{Config, Routing};
+use redis::aio::ConnectionManager;
+
+use crate::reply::Replier;
+use crate::skills::{self, Skill};
+
+#[derive(Debug)]
+pub struct Brain {
+    pub bots: HashMap<String, Routing>,
+    pub skills: HashMap<String, Arc<Skill>>,
+    pub replier: Replier,
+    /// The worker's `max_attempts`, for skills without their own.
+    pub max_attempts: u32,
+}
+
+impl Brain {
+    /// # Errors
+    /// The reply HTTP client cannot be built.
+    pub fn build(
+        cfg: &Config,
+        previous: Option<&Self>,
+        redis: ConnectionManager,
+        upstream_http: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            bots: cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), b.routing.clone())).collect(),
+            skills: skills::build(&cfg.skills, previous.map(|p| &p.skills), upstream_http),
+            replier: Replier::new(cfg, redis)?,
+            max_attempts: cfg.worker.max_attempts,
+        })
+    }
+}
+
+/// What a reload cannot change, by key, when it differs between `old` and `new`.
+#[must_use]
+pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    use secrecy::ExposeSecret;
+    let mut keys = Vec::new();
+    if old.redis_url.expose_secret() != new.redis_url.expose_secret() {
+        keys.push("redis_url");
+    }
+    if old.key_prefix != new.key_prefix {
+        keys.push("key_prefix");
+    }
+    if old.shards != new.shards {
+        keys.push("shards");
+    }
+    if old.worker != new.worker {
+        keys.push("worker");
+    }
+    if old.dedupe_ttl != new.dedupe_ttl {
+        keys.push("dedupe");
+    }
+    if old.audit != new.audit {
+        keys.push("audit");
+    }
+    keys
+}

@@ -1,0 +1,98 @@
+//! Guards kept in Redis, so every worker replica sees the same state:
+//! the per-group cooldown after a skill failed, the per-chat cap on replies
+//! per minute (stops bot ping-pong and runaway conversations), and the
+//! same-text window (one answer to a message sent twice in a row).
+//!
+//! Each is one key of the chat's shard with a TTL, so nothing outlives its
+//! purpose; a Redis error fails the attempt (it is retried), because a guard
+//! that silently stops guarding is how reply storms happen.
+
+use std::time::Duration;
+
+use botq_core::envelope::Envelope;
+use botq_core::keys::{Keys, ShardKeys, fnv1a};
+use redis::aio::ConnectionManager;
+
+#[derive(Clone)]
+pub struct Guards {
+    redis: ConnectionManager,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for Guards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guards").finish_non_exhaustive()
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl Guards {
+    #[must_use]
+    pub fn new(redis: ConnectionManager, keys: Keys) -> Self {
+        Self { redis, keys }
+    }
+
+    fn shard(&self, env: &Envelope) -> ShardKeys {
+        self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id))
+    }
+
+    /// Whether `skill` is cooling down in the chat of `env`.
+    pub async fn cooling_down(&self, env: &Envelope, skill: &str) -> redis::RedisResult<bool> {
+        let key = self.shard(env).cooldown(&env.bot, skill, &env.chat_id);
+        redis::cmd("EXISTS").arg(key).query_async(&mut self.redis.clone()).await
+    }
+
+    /// Starts (or restarts) `skill`'s cooldown in the chat of `env`.
+    pub async fn start_cooldown(&self, env: &Envelope, skill: &str, for_: Duration) -> redis::RedisResult<()> {
+        let key = self.shard(env).cooldown(&env.bot, skill, &env.chat_id);
+        redis::cmd("SET").arg(key).arg(1).arg("PX").arg(ms(for_)).query_async(&mut self.redis.clone()).await
+    }
+
+    fn storm_key(&self, env: &Envelope) -> String {
+        self.shard(env).storm(&env.bot, &env.chat_id, botq_core::now_ms() / 60_000)
+    }
+
+    /// Whether the chat already had `cap` replies this minute.
+    pub async fn storm_reached(&self, env: &Envelope, cap: u32) -> redis::RedisResult<bool> {
+        let sent: Option<u32> = redis::cmd("GET").arg(self.storm_key(env)).query_async(&mut self.redis.clone()).await?;
+        Ok(sent.unwrap_or(0) >= cap)
+    }
+
+    /// Counts one reply that went out to the chat. Counting after the send
+    /// (not before) keeps deferred and retried attempts from eating the budget;
+    /// replicas racing between check and count may overshoot by a reply each.
+    pub async fn count_reply(&self, env: &Envelope) -> redis::RedisResult<()> {
+        let key = self.storm_key(env);
+        redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(&key)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(120_000)
+            .ignore()
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
+    /// `true` when the same sender sent the same text to the chat within
+    /// `window` as another event (this event's own redeliveries pass).
+    pub async fn same_text(&self, env: &Envelope, window: Duration) -> redis::RedisResult<bool> {
+        let hash = fnv1a(&[env.text.trim().as_bytes()]);
+        let key = self.shard(env).same_text(&env.bot, &env.chat_id, &env.sender_id, hash);
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(&env.event_id)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(ms(window))
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(previous.is_some_and(|p| p != env.event_id))
+    }
+}

@@ -1,0 +1,111 @@
+//! Which skill, if any, an event goes to.
+//!
+//! Routing is pure: the envelope and the bot's routing settings decide, so it
+//! is tested without Redis or HTTP. In order:
+//! 1. the bot's own messages are never answered; other bots' only when the
+//!    bot opts in (no reply loops);
+//! 2. deny and allow lists for users and groups;
+//! 3. a group message is for the bot only when it mentions it or starts with
+//!    the command prefix (per bot, overridable per group); private messages
+//!    always are;
+//! 4. a command runs the skill it is mapped to, if that skill is enabled in
+//!    the chat, else it is an unknown command; any other addressed message
+//!    goes to the chat's default skill, or is ignored when there is none.
+//!
+//! The text is taken after any leading mention markup the platform leaves in
+//! it (QQ's leading space, Lark's `@_user_1`, OneBot's `[CQ:at,qq=…]`).
+
+use botq_core::config::{GroupMode, Routing};
+use botq_core::envelope::{ChatKind, Envelope};
+
+/// What to do with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Not for the bot: acknowledge and drop. The reason is a metric label.
+    Ignore(&'static str),
+    /// Run `skill`. `command` is the command as typed (without the prefix)
+    /// or `None` for the default skill; `args` is the text after the command,
+    /// or the whole message for the default skill.
+    Run { skill: String, command: Option<String>, args: String },
+    /// A command that does not exist (or is disabled) in this chat.
+    Unknown { command: String },
+}
+
+/// The group an event belongs to, for group policies (`None`: private chat).
+#[must_use]
+pub fn group_of(env: &Envelope) -> Option<&str> {
+    (env.chat_kind != ChatKind::Private).then_some(env.chat_id.as_str())
+}
+
+/// Decides what `env` is for.
+#[must_use]
+pub fn route(env: &Envelope, routing: &Routing) -> Route {
+    if routing.self_ids.contains(&env.sender_id) {
+        return Route::Ignore("self");
+    }
+    if env.sender_is_bot && !routing.respond_to_bots {
+        return Route::Ignore("from_bot");
+    }
+    let group = group_of(env);
+    if let Err(reason) = routing.access.admits(&env.sender_id, group) {
+        return Route::Ignore(reason);
+    }
+    let text = strip_mentions(&env.text);
+    let command = text.strip_prefix(routing.command_prefix.as_str());
+    if let Some(g) = group {
+        let addressed = match routing.group_mode_in(g) {
+            GroupMode::All => true,
+            GroupMode::Mention => env.mentions_bot,
+            GroupMode::MentionOrPrefix => env.mentions_bot || command.is_some(),
+        };
+        if !addressed {
+            return Route::Ignore("not_addressed");
+        }
+    }
+    let Some(command) = command else {
+        return match routing.default_skill_in(group) {
+            Some(skill) => Route::Run { skill: skill.to_owned(), command: None, args: text.trim().to_owned() },
+            None => Route::Ignore("no_skill"),
+        };
+    };
+    let (name, args) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    match routing.commands.get(name).filter(|skill| routing.skill_enabled(skill, group)) {
+        Some(skill) => {
+            Route::Run { skill: skill.clone(), command: Some(name.to_owned()), args: args.trim().to_owned() }
+        }
+        None => Route::Unknown { command: name.to_owned() },
+    }
+}
+
+/// The commands usable in the chat of `env`, sorted, for `/help`.
+#[must_use]
+pub fn commands_in<'a>(env: &Envelope, routing: &'a Routing) -> Vec<(&'a str, &'a str)> {
+    let group = group_of(env);
+    routing
+        .commands
+        .iter()
+        .filter(|(_, skill)| routing.skill_enabled(skill, group))
+        .map(|(c, s)| (c.as_str(), s.as_str()))
+        .collect()
+}
+
+/// The text after leading whitespace and mention markup.
+fn strip_mentions(text: &str) -> &str {
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("[CQ:at,").and_then(|r| r.split_once(']')).map(|(_, a)| a) {
+            rest = after.trim_start();
+        } else if let Some(after) = rest.strip_prefix("@_user_") {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return rest;
+            }
+            rest = after[digits..].trim_start();
+        } else {
+            return rest;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
