@@ -1,7 +1,8 @@
 //! The command line every service binary shares: `--config PATH` (or
 //! `BOTQ_CONFIG`), the `healthcheck` subcommand for container probes, config
-//! loading before anything else, logging, and SIGTERM wired to a cancellation
-//! token. A service's `main` is then just its `run`.
+//! loading before anything else, logging, SIGTERM wired to a cancellation
+//! token and SIGHUP to config reloads (`reload`). A service's `main` is then
+//! just its `run`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,10 +41,11 @@ pub struct ServiceMain {
 impl ServiceMain {
     /// Parses the command line, loads the config (exiting non-zero with every
     /// problem before any port is bound), answers `healthcheck`, starts
-    /// logging, cancels the token on SIGTERM / Ctrl-C, and runs `run`.
+    /// logging, cancels the token on SIGTERM / Ctrl-C, checks the file again
+    /// on SIGHUP, and runs `run`.
     pub async fn run<F, Fut>(self, run: F) -> ExitCode
     where
-        F: FnOnce(Config, CancellationToken) -> Fut,
+        F: FnOnce(Config, CancellationToken, crate::reload::Reloads) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let matches = Cli::command().name(self.name).about(self.about).get_matches();
@@ -62,7 +64,7 @@ impl ServiceMain {
 
     async fn run_cli<F, Fut>(&self, cli: Cli, run: F) -> anyhow::Result<()>
     where
-        F: FnOnce(Config, CancellationToken) -> Fut,
+        F: FnOnce(Config, CancellationToken, crate::reload::Reloads) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let cfg = Config::load(&cli.config, self.service)
@@ -78,6 +80,7 @@ impl ServiceMain {
             tracing::info!("shutdown requested; draining");
             signal.cancel();
         });
-        run(cfg, shutdown).await
+        let reloads = crate::reload::spawn(cli.config.clone(), self.service, shutdown.clone());
+        run(cfg, shutdown, reloads).await
     }
 }

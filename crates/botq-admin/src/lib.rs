@@ -9,9 +9,11 @@
 
 mod cli;
 mod ready;
+pub mod reload;
 
 pub use cli::ServiceMain;
 pub use ready::RedisReady;
+pub use reload::Reloads;
 
 use std::future::Future;
 use std::pin::Pin;

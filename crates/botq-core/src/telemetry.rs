@@ -18,6 +18,8 @@ pub const INGEST_REQUESTS: &str = "botq_ingest_requests_total";
 pub const INGEST_ACK_DURATION: &str = "botq_ingest_ack_duration_seconds";
 pub const EVENTS: &str = "botq_events_total";
 pub const BUILD_INFO: &str = "botq_build_info";
+/// SIGHUP reloads by outcome (`applied`, `rejected`), both services.
+pub const CONFIG_RELOADS: &str = "botq_config_reloads_total";
 /// Defined here for its buckets (the worker records it): 3 s is the SLO edge.
 pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
 

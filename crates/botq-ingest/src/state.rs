@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use botq_core::config::{Config, RateLimit};
 use botq_core::ids::BotId;
 use botq_core::keys::Keys;
@@ -22,7 +23,8 @@ pub struct BotEntry {
 
 #[derive(Debug)]
 pub struct AppState {
-    pub bots: HashMap<String, BotEntry>,
+    /// Swapped whole by a SIGHUP reload; a request keeps the map it started with.
+    pub bots: ArcSwap<HashMap<String, BotEntry>>,
     pub redis: ConnectionManager,
     pub keys: Keys,
     pub dedupe_ttl: Duration,
@@ -41,14 +43,9 @@ impl AppState {
     /// An invalid Redis URL or a bot whose credentials cannot make a verifier
     /// (both already ruled out by config validation).
     pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
-        let mut bots = HashMap::with_capacity(cfg.bots.len());
-        for b in &cfg.bots {
-            let adapter = b.adapter().map_err(|e| anyhow::anyhow!("bot {}: {e}", b.id))?;
-            bots.insert(b.id.as_str().to_owned(), BotEntry { id: b.id.clone(), adapter, limits: b.rate_limit });
-        }
         let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, cfg.ingest.redis_timeout)?;
         Ok(Self {
-            bots,
+            bots: ArcSwap::from_pointee(bots(cfg)?),
             redis,
             keys: Keys::new(&cfg.key_prefix, cfg.shards),
             dedupe_ttl: cfg.dedupe_ttl,
@@ -60,6 +57,17 @@ impl AppState {
         })
     }
 
+    /// Replaces the bots (ids, secrets, limits) with those of `cfg`, a config
+    /// that passed every check. Requests already verifying finish with the
+    /// old ones. Other settings need a restart.
+    ///
+    /// # Errors
+    /// A bot whose credentials cannot make a verifier (ruled out by the check).
+    pub fn reload_bots(&self, cfg: &Config) -> anyhow::Result<()> {
+        self.bots.store(Arc::new(bots(cfg)?));
+        Ok(())
+    }
+
     #[must_use]
     pub fn started(&self) -> bool {
         self.started.load(Ordering::Acquire)
@@ -68,4 +76,13 @@ impl AppState {
     pub(crate) fn mark_started(&self) {
         self.started.store(true, Ordering::Release);
     }
+}
+
+fn bots(cfg: &Config) -> anyhow::Result<HashMap<String, BotEntry>> {
+    let mut bots = HashMap::with_capacity(cfg.bots.len());
+    for b in &cfg.bots {
+        let adapter = b.adapter().map_err(|e| anyhow::anyhow!("bot {}: {e}", b.id))?;
+        bots.insert(b.id.as_str().to_owned(), BotEntry { id: b.id.clone(), adapter, limits: b.rate_limit });
+    }
+    Ok(bots)
 }

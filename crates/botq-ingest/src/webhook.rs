@@ -34,7 +34,8 @@ pub async fn handle(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let bot = state.bots.get(&bot_id);
+    let bots = state.bots.load_full();
+    let bot = bots.get(&bot_id);
     let bot_label = bot.map_or(UNKNOWN_BOT, |b| b.id.as_str()).to_owned();
     let span = info_span!("http.request", request_id = %request_id, bot = %bot_label);
     let (outcome, response) = process(&state, bot, request_id, &headers, body).instrument(span).await;

@@ -8,12 +8,14 @@
 //! - [`process`]: the real binaries as child processes (SIGTERM, healthcheck).
 //! - [`worker`]: runs botq-worker in-process, gracefully stoppable or killable.
 //! - [`events`]: envelopes and direct enqueueing for worker tests.
+//! - [`upstream`]: a real upstream skill service (answers, slow, failing, down).
 
 pub mod events;
 pub mod ingest;
 pub mod process;
 pub mod redis;
 pub mod sign;
+pub mod upstream;
 pub mod worker;
 
 /// Sends the services' logs to stderr when `BOTQ_TEST_LOG` is set (a tracing

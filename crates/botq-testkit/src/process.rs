@@ -11,6 +11,8 @@ pub struct ServiceProcess {
     bin: PathBuf,
     config: PathBuf,
     child: Child,
+    /// The process's stderr (its log lines), kept for [`ServiceProcess::log`].
+    log: PathBuf,
 }
 
 /// Writes `toml` to a fresh temp file and returns its path.
@@ -34,7 +36,7 @@ pub fn run_to_end(bin: &Path, config: &Path, args: &[&str]) -> Output {
 }
 
 impl ServiceProcess {
-    /// Starts `bin --config config` with its logs discarded.
+    /// Starts `bin --config config`; its JSON log lines go to a temp file.
     ///
     /// # Panics
     /// When the binary cannot be started.
@@ -49,16 +51,34 @@ impl ServiceProcess {
     /// When the binary cannot be started.
     #[must_use]
     pub fn start_with_env(bin: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
+        let log = std::env::temp_dir().join(format!("botq-{}.log", uuid::Uuid::now_v7().simple()));
+        let log_file = std::fs::File::create(&log).expect("create the log file");
         let child = Command::new(bin)
             .arg("--config")
             .arg(config)
             .env("BOTQ_LOG_FORMAT", "json")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file)
             .spawn()
             .expect("start binary");
-        Self { bin: bin.to_owned(), config: config.to_owned(), child }
+        Self { bin: bin.to_owned(), config: config.to_owned(), child, log }
+    }
+
+    /// Everything the process logged so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGHUP (config reload).
+    ///
+    /// # Panics
+    /// When `kill` cannot be run.
+    pub fn hangup(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-HUP", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -HUP {pid}");
     }
 
     #[must_use]
@@ -105,5 +125,6 @@ impl Drop for ServiceProcess {
     fn drop(&mut self) {
         drop(self.child.kill());
         drop(self.child.wait());
+        drop(std::fs::remove_file(&self.log));
     }
 }

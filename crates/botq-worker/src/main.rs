@@ -13,11 +13,15 @@ async fn main() -> std::process::ExitCode {
         service: Service::Worker,
         admin_addr: |cfg| cfg.worker.admin_listen,
     };
-    main.run(|cfg, shutdown| async move {
+    main.run(|cfg, shutdown, reloads| async move {
         botq_worker::metrics::describe();
-        let handler: Arc<dyn botq_worker::Handler> = match cfg.worker.handler {
-            botq_core::config::HandlerKind::Bots => Arc::new(botq_worker::BotHandler::new(&cfg)?),
-            botq_core::config::HandlerKind::Noop => Arc::new(botq_worker::NoopHandler),
+        let bots = match cfg.worker.handler {
+            botq_core::config::HandlerKind::Bots => Some(Arc::new(botq_worker::BotHandler::new(&cfg)?)),
+            botq_core::config::HandlerKind::Noop => None,
+        };
+        let handler: Arc<dyn botq_worker::Handler> = match &bots {
+            Some(b) => b.clone(),
+            None => Arc::new(botq_worker::NoopHandler),
         };
         let engine = botq_worker::Engine::new(&cfg, handler)?;
         let admin_addr = cfg.worker.admin_listen;
@@ -31,6 +35,7 @@ async fn main() -> std::process::ExitCode {
             concurrency = cfg.worker.concurrency,
             "botq-worker starting"
         );
+        botq_worker::bot_handler::apply_reloads(bots, cfg, reloads);
         botq_worker::run(engine, admin, shutdown).await
     })
     .await

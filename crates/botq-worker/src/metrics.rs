@@ -16,7 +16,7 @@ pub const IGNORED: &str = "botq_ignored_total";
 pub const SKILL_CALLS: &str = "botq_skill_calls_total";
 pub const BREAKER_STATE: &str = "botq_breaker_state";
 pub const AUDIT_FAILURES: &str = "botq_audit_write_failures_total";
-pub const CONFIG_RELOADS: &str = "botq_config_reloads_total";
+pub use botq_core::telemetry::CONFIG_RELOADS;
 
 /// Registers descriptions so `/metrics` explains each series.
 pub fn describe() {

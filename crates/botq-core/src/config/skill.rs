@@ -234,7 +234,9 @@ fn check_skill(
             None
         }
     };
-    let timeout = Duration::from_millis(raw.timeout_ms.unwrap_or(DEFAULT_SKILL_TIMEOUT_MS));
+    // Unset: 15 s, or less when the handler timeout leaves no room for it.
+    let fitting = u64::try_from(handler_timeout.as_millis() * 3 / 4).unwrap_or(u64::MAX).max(1);
+    let timeout = Duration::from_millis(raw.timeout_ms.unwrap_or(DEFAULT_SKILL_TIMEOUT_MS.min(fitting)));
     if timeout.is_zero() || timeout >= handler_timeout {
         problems.push(
             format!("{path}.timeout_ms"),
