@@ -114,3 +114,94 @@ fn a_config_without_bots_is_refused() {
     let err = load("", &|_| None).unwrap_err();
     assert_eq!(err.to_string(), "bot: at least one [[bot]] table is required");
 }
+
+#[test]
+fn skills_and_routing_load_with_their_policies() {
+    let text = format!(
+        r#"
+[[skill]]
+name = "agent"
+url = "http://127.0.0.1:7000/botq"
+timeout_ms = 20000
+slow_ack_ms = 3000
+cooldown_secs = 60
+headers = {{ Authorization = {{ env = "AGENT_TOKEN" }} }}
+
+[[skill]]
+name = "ticket"
+url = "https://tickets.example/botq"
+writes = true
+{QQ_BOT}
+default_skill = "agent"
+commands = {{ ticket = "ticket" }}
+[bot.access]
+write_users = ["u1"]
+deny_users = ["spammer"]
+[bot.guard]
+chat_replies_per_min = 10
+[[bot.group]]
+id = "g1"
+disabled_skills = ["ticket"]
+default_skill = ""
+"#
+    );
+    let env = |k: &str| match k {
+        "AGENT_TOKEN" => Some("Bearer t".to_owned()),
+        other => env_with_secret(other),
+    };
+    let c = load(&text, &env).unwrap();
+    let names: Vec<_> = c.skills.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["agent", "echo", "help", "ping", "ticket"], "built-ins are always there");
+    let agent = c.skill("agent").unwrap();
+    assert_eq!(agent.timeout, Duration::from_secs(20));
+    assert_eq!(agent.slow_ack.as_ref().map(|a| a.after), Some(Duration::from_secs(3)));
+    assert_eq!(agent.cooldown, Some(Duration::from_secs(60)));
+    assert!(format!("{agent:?}").contains("Authorization") && !format!("{agent:?}").contains("Bearer t"));
+    assert!(c.skill("ticket").unwrap().writes);
+    let r = &c.bots[0].routing;
+    assert_eq!(r.commands.get("ticket").map(String::as_str), Some("ticket"));
+    assert_eq!(r.default_skill_in(None), Some("agent"));
+    assert_eq!(r.default_skill_in(Some("g1")), None);
+    assert!(!r.skill_enabled("ticket", Some("g1")));
+    assert_eq!(r.guard.chat_replies_per_min, Some(10));
+    assert!(r.access.may_write("u1", None) && !r.access.may_write("u2", Some("g1")));
+}
+
+#[test]
+fn skill_problems_are_reported_with_their_key_paths() {
+    let text = format!(
+        r#"
+[worker]
+handler_timeout_secs = 10
+[[skill]]
+name = "Agent!"
+url = "ftp://x"
+timeout_ms = 10000
+max_replies = 9
+[[skill]]
+name = "b"
+kind = "builtin"
+builtin = "dance"
+{QQ_BOT}
+default_skill = "missing"
+commands = {{ go = "nowhere" }}
+group_mode = "sometimes"
+"#
+    );
+    let p = load(&text, &env_with_secret).unwrap_err();
+    let found = paths(&p);
+    for want in [
+        "skill[0].name",
+        "skill[0].url",
+        "skill[0].timeout_ms",
+        "skill[0].max_replies",
+        "skill[1].builtin",
+        "bot[0].group_mode",
+    ] {
+        assert!(found.contains(&want), "{want} missing from {found:?}");
+    }
+    let refs =
+        load(&format!("{QQ_BOT}\ndefault_skill = \"missing\"\ncommands = {{ go = \"nowhere\" }}\n"), &env_with_secret)
+            .unwrap_err();
+    assert_eq!(paths(&refs), ["bot[0].commands.go", "bot[0].default_skill"]);
+}
