@@ -126,8 +126,8 @@ impl Stack {
         let client = redis::Client::open(self.redis.url()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();
         let key = botq_core::keys::Keys::new("botq", 1).audit();
-        let entries = botq_core::audit::newest(&mut conn, &key, 1000).await.unwrap();
-        entries.into_iter().map(Result::unwrap).collect()
+        let entries = botq_core::audit::before(&mut conn, &key, None, 1000).await.unwrap();
+        entries.into_iter().rev().map(|r| r.entry.unwrap()).collect()
     }
 
     async fn stop(mut self) {

@@ -214,31 +214,37 @@ pub async fn append<C: redis::aio::ConnectionLike + Send>(
     cmd.query_async::<String>(conn).await.map(drop)
 }
 
-/// The newest `count` entries, oldest first, and the ids of entries that
-/// could not be read (they are reported, not hidden).
-///
-/// # Errors
-/// Redis errors.
-pub async fn newest<C: redis::aio::ConnectionLike + Send>(
-    conn: &mut C,
-    key: &str,
-    count: usize,
-) -> redis::RedisResult<Vec<Result<Entry, String>>> {
-    let reply: redis::streams::StreamRangeReply =
-        redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(count).query_async(conn).await?;
-    Ok(reply.ids.iter().rev().map(decode).collect())
+/// One stream entry as read back: its id, and the entry or why it does not
+/// decode (a reader pages past a bad entry by its id, and reports it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub id: String,
+    pub entry: Result<Entry, String>,
 }
 
-/// Entries after stream id `after` (exclusive), oldest first, at most `count`.
+/// Up to `count` entries older than `before` (exclusive; `None`: from the
+/// newest), newest first.
 ///
 /// # Errors
-/// Redis errors.
-pub async fn after<C: redis::aio::ConnectionLike + Send>(
-    conn: &mut C,
-    key: &str,
-    after: &str,
-    count: usize,
-) -> redis::RedisResult<Vec<Result<Entry, String>>> {
+/// Redis errors (a missing stream reads as empty).
+pub async fn before<C>(conn: &mut C, key: &str, before: Option<&str>, count: usize) -> redis::RedisResult<Vec<Read>>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let end = before.map_or_else(|| "+".to_owned(), |id| format!("({id}"));
+    let reply: redis::streams::StreamRangeReply =
+        redis::cmd("XREVRANGE").arg(key).arg(end).arg("-").arg("COUNT").arg(count).query_async(conn).await?;
+    Ok(reply.ids.iter().map(decode).collect())
+}
+
+/// Up to `count` entries newer than `after` (exclusive), oldest first.
+///
+/// # Errors
+/// Redis errors (a missing stream reads as empty).
+pub async fn after<C>(conn: &mut C, key: &str, after: &str, count: usize) -> redis::RedisResult<Vec<Read>>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
     let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(key)
         .arg(format!("({after}"))
@@ -250,13 +256,17 @@ pub async fn after<C: redis::aio::ConnectionLike + Send>(
     Ok(reply.ids.iter().map(decode).collect())
 }
 
-fn decode(e: &redis::streams::StreamId) -> Result<Entry, String> {
-    let fields: HashMap<String, String> = e
+fn decode(e: &redis::streams::StreamId) -> Read {
+    let fields: Result<HashMap<String, String>, String> = e
         .map
         .iter()
-        .map(|(k, v)| (k.clone(), redis::from_redis_value::<String>(v.clone()).unwrap_or_default()))
+        .map(|(k, v)| {
+            redis::from_redis_value_ref::<String>(v)
+                .map(|v| (k.clone(), v))
+                .map_err(|_| format!("audit entry {} has a {k:?} that is not text", e.id))
+        })
         .collect();
-    Entry::from_fields(&e.id, &fields)
+    Read { id: e.id.clone(), entry: fields.and_then(|f| Entry::from_fields(&e.id, &f)) }
 }
 
 #[cfg(test)]

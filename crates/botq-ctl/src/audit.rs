@@ -19,14 +19,13 @@
 //! one line per entry; `--json` is one JSON object per line (JSON lines, not
 //! one document as in the other commands), so a follow can pipe into `jq`.
 
-pub mod read;
 pub mod render;
 
 use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use botq_core::audit::{Entry, Outcome};
+use botq_core::audit::{self, Entry, Outcome};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::Error;
@@ -144,13 +143,13 @@ where
     'pages: loop {
         let budget = max_scan - s.scanned;
         if budget == 0 {
-            s.bounded = !read::before(conn, key, cursor.as_deref(), 1).await?.is_empty();
+            s.bounded = !audit::before(conn, key, cursor.as_deref(), 1).await?.is_empty();
             break;
         }
         // Unfiltered, the entries still wanted are enough (more only past
         // undecodable ones); at least one, so a follow learns the newest id.
         let count = if filter.is_empty() { want - s.entries.len() } else { PAGE }.clamp(1, PAGE).min(budget);
-        let page = read::before(conn, key, cursor.as_deref(), count).await?;
+        let page = audit::before(conn, key, cursor.as_deref(), count).await?;
         let Some(last) = page.last() else { break };
         cursor = Some(last.id.clone());
         s.newest_id.get_or_insert_with(|| page[0].id.clone());
@@ -252,7 +251,7 @@ where
     loop {
         let page = tokio::select! {
             () = &mut stop => return Ok(()),
-            page = read::after(conn, key, &last, PAGE) => page?,
+            page = audit::after(conn, key, &last, PAGE) => page?,
         };
         let full = page.len() == PAGE;
         for r in page {

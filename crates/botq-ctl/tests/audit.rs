@@ -115,7 +115,7 @@ fn append_undecodable(server: &RedisServer) -> String {
     cmd.query(&mut c).expect("XADD")
 }
 
-/// botqctl with `--follow`, its stdout read line by line; SIGKILLed on drop.
+/// botqctl with `--follow`, its stdout read line by line; killed (SIGKILL) on drop.
 struct Follower {
     child: Child,
     lines: mpsc::Receiver<String>,

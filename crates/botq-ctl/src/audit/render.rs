@@ -30,7 +30,7 @@ const COLUMNS: [(&str, usize); 12] = [
 /// The header line of the human form.
 #[must_use]
 pub fn header() -> String {
-    row(COLUMNS.map(|(name, _)| name.to_owned()))
+    row(&COLUMNS.map(|(name, _)| name.to_owned()))
 }
 
 /// One entry in the human form; with `content`, its message text and
@@ -38,7 +38,7 @@ pub fn header() -> String {
 #[must_use]
 pub fn line(e: &Entry, content: bool) -> String {
     let reason = if e.reason.is_empty() { "-".to_owned() } else { output::one_line(&e.reason) };
-    let mut s = row([
+    let mut s = row(&[
         output::rfc3339_ms(e.ts_ms),
         output::one_line(&e.bot),
         output::one_line(&e.skill),
@@ -77,7 +77,7 @@ pub fn json_line(out: &mut impl Write, e: &Entry) -> std::io::Result<()> {
     writeln!(out)
 }
 
-fn row(cells: [String; 12]) -> String {
+fn row(cells: &[String; 12]) -> String {
     let mut s = String::new();
     for (i, (cell, (_, width))) in cells.iter().zip(COLUMNS).enumerate() {
         if i > 0 {
