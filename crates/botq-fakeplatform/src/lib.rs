@@ -10,13 +10,14 @@
 //! rates, dedupe. Everything it delivered or refused is recorded for tests to
 //! assert on, over `/_fake/*` ([`control`]) or in-process ([`FakeState`]).
 //! Faults (latency, 5xx, 429, timeouts) can be injected at random or by script
-//! ([`faults`]).
+//! ([`faults`]). `/_fake/agent` stands in for an upstream agent (`agent`).
 //!
 //! One listener serves all three platforms: QQ under `/app/…`, `/v2/…`,
 //! `/channels/…`, `/dms/…`; Lark under `/open-apis/…`; each OneBot bot under
 //! the path of its `api_base`. `main.rs` reads the botq config and flags and
 //! calls [`run`]; tests call the same [`run`] on a port-0 listener.
 
+mod agent;
 pub mod control;
 pub mod faults;
 pub mod lark;
@@ -46,6 +47,7 @@ pub fn router(state: Arc<FakeState>) -> Router {
         .merge(lark::routes())
         .merge(onebot::routes(state.bots()))
         .merge(control::routes())
+        .merge(agent::routes())
         .with_state(state)
 }
 
