@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 
 use crate::Readiness;
 
@@ -14,7 +14,7 @@ use crate::Readiness;
 /// work succeeded) and a `PING` answers within `timeout`.
 pub struct RedisReady {
     pub flag: Arc<AtomicBool>,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub timeout: Duration,
 }
 

@@ -5,6 +5,7 @@
 //! built. All problems are collected (not just the first) with the key path
 //! they concern, which is what `botqctl config check` prints. Deployment-level
 //! values can be overridden from the environment: `BOTQ_REDIS_URL`,
+//! `BOTQ_REDIS_CLUSTER`,
 //! `BOTQ_LISTEN` (ingest's webhook address), `BOTQ_ADMIN_LISTEN` (the admin
 //! address of the service being started), `BOTQ_LOG_FORMAT` and `BOTQ_LOG`.
 
@@ -43,6 +44,8 @@ pub enum Service {
 pub struct Config {
     /// May carry a password, so it is a secret; see [`Config::redis_url_redacted`].
     pub redis_url: SecretString,
+    /// `redis_url` is a seed node of a Redis Cluster.
+    pub redis_cluster: bool,
     pub key_prefix: String,
     pub shards: u16,
     pub ingest: IngestConfig,
@@ -189,6 +192,13 @@ impl Config {
         if let Some(url) = env("BOTQ_REDIS_URL") {
             raw.redis_url = url;
         }
+        if let Some(cluster) = env("BOTQ_REDIS_CLUSTER") {
+            match cluster.as_str() {
+                "true" | "1" => raw.redis_cluster = true,
+                "false" | "0" => raw.redis_cluster = false,
+                _ => problems.push("BOTQ_REDIS_CLUSTER".into(), "must be true or false".into()),
+            }
+        }
         if let Some(addr) = env("BOTQ_LISTEN") {
             raw.ingest.listen = addr;
         }
@@ -287,6 +297,7 @@ impl Config {
         };
         Ok(Self {
             redis_url: SecretString::from(raw.redis_url),
+            redis_cluster: raw.redis_cluster,
             key_prefix: raw.key_prefix,
             shards: raw.shards,
             ingest: IngestConfig {
@@ -321,6 +332,9 @@ impl Config {
         if let Ok(url) = std::env::var("BOTQ_REDIS_URL") {
             raw.redis_url = url;
         }
+        if let Ok(cluster) = std::env::var("BOTQ_REDIS_CLUSTER") {
+            raw.redis_cluster = cluster == "true" || cluster == "1";
+        }
         let mut problems = Problems::default();
         check_queue_keys(&raw, &mut problems);
         if problems.len() > 0 {
@@ -328,9 +342,16 @@ impl Config {
         }
         Ok(QueueSettings {
             redis_url: SecretString::from(raw.redis_url),
+            redis_cluster: raw.redis_cluster,
             key_prefix: raw.key_prefix,
             shards: raw.shards,
         })
+    }
+
+    /// Where Redis is, for [`crate::redis_conn`].
+    #[must_use]
+    pub fn redis_target(&self) -> crate::redis_conn::Target {
+        crate::redis_conn::Target { url: self.redis_url.clone(), cluster: self.redis_cluster }
     }
 
     /// The Redis URL with any password replaced, for log lines.
@@ -355,11 +376,18 @@ impl Config {
 #[derive(Debug)]
 pub struct QueueSettings {
     pub redis_url: SecretString,
+    pub redis_cluster: bool,
     pub key_prefix: String,
     pub shards: u16,
 }
 
 impl QueueSettings {
+    /// Where Redis is, for [`crate::redis_conn`].
+    #[must_use]
+    pub fn redis_target(&self) -> crate::redis_conn::Target {
+        crate::redis_conn::Target { url: self.redis_url.clone(), cluster: self.redis_cluster }
+    }
+
     /// The Redis URL with any password replaced, for messages.
     #[must_use]
     pub fn redis_url_redacted(&self) -> String {

@@ -1,37 +1,220 @@
-//! Connections to Redis for request paths.
+//! Connections to Redis, standalone or Redis Cluster, behind one type.
 //!
-//! Request paths (ingest's webhook, readiness probes) share one multiplexed,
-//! auto-reconnecting [`ConnectionManager`]: concurrent requests are pipelined
-//! on one socket, and a checkout costs no extra round trip (a pool that PINGs
-//! on checkout would double the webhook's Redis time). It connects lazily, so
-//! a service starts while Redis is down and reports not-ready until it is up.
-//! Blocking reads (the worker's `XREADGROUP BLOCK`) need exclusive connections
-//! and use a deadpool pool instead.
+//! Request paths (ingest's webhook, the worker's scripts, readiness probes)
+//! share one [`Redis`]: against a standalone server a multiplexed,
+//! auto-reconnecting [`ConnectionManager`] (concurrent requests are pipelined
+//! on one socket and a checkout costs no extra round trip — a pool that PINGs
+//! on checkout would double the webhook's Redis time); against a cluster a
+//! multiplexed [`ClusterConnection`], which routes each command by its key's
+//! slot, follows `MOVED`/`ASK` and refreshes the slot map. Both connect
+//! lazily, so a service starts while Redis is down and reports not-ready
+//! until it is up.
+//!
+//! Blocking reads (the worker's `XREADGROUP BLOCK`) hold a connection for the
+//! whole block and so need their own: [`Blocking`] hands each reader one
+//! (a deadpool pool of standalone connections, or a dedicated cluster
+//! connection per reader).
+//!
+//! Cluster correctness rests on the key layout (`keys.rs`): every key one
+//! script or pipeline touches carries the same `{hash tag}`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
 
-/// A lazily connecting, self-healing connection. Every call must still be
-/// bounded by the caller's own timeout: while Redis is down, a call waits for
-/// the reconnect attempt (each bounded by `timeout`).
+/// Where Redis is: one server, or a cluster reached through a seed node.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: SecretString,
+    pub cluster: bool,
+}
+
+/// A lazily connecting, self-healing connection to a server or a cluster.
+/// Clones share the connection. Every call must still be bounded by the
+/// caller's own timeout: while Redis is down, a call waits for the reconnect
+/// attempt (each bounded by the connect timeout).
+#[derive(Clone)]
+pub struct Redis(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Single(ConnectionManager),
+    Cluster(LazyCluster),
+}
+
+#[derive(Clone)]
+struct LazyCluster {
+    client: Arc<ClusterClient>,
+    conn: Arc<OnceCell<ClusterConnection>>,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Inner::Single(_) => "Redis(standalone)",
+            Inner::Cluster(_) => "Redis(cluster)",
+        })
+    }
+}
+
+impl LazyCluster {
+    /// The shared connection, connecting on first use (and again after a
+    /// failed first connect; once up, the cluster connection heals itself).
+    async fn get(&self) -> redis::RedisResult<ClusterConnection> {
+        self.conn.get_or_try_init(|| self.client.get_async_connection()).await.cloned()
+    }
+}
+
+/// Connects lazily to `target`; every command is bounded by `timeout`.
 ///
 /// # Errors
 /// An invalid URL.
-pub fn connect_lazy(url: &SecretString, timeout: Duration) -> Result<ConnectionManager, redis::RedisError> {
-    let client = redis::Client::open(url.expose_secret())?;
+pub fn connect_lazy(target: &Target, timeout: Duration) -> Result<Redis, redis::RedisError> {
+    if target.cluster {
+        let client = cluster_client(target, timeout, timeout)?;
+        return Ok(Redis(Inner::Cluster(LazyCluster { client: Arc::new(client), conn: Arc::new(OnceCell::new()) })));
+    }
+    let client = redis::Client::open(target.url.expose_secret())?;
     let cfg = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
         .set_number_of_retries(1)
         .set_min_delay(Duration::from_millis(20))
         .set_max_delay(Duration::from_millis(500));
-    ConnectionManager::new_lazy_with_config(client, cfg)
+    Ok(Redis(Inner::Single(ConnectionManager::new_lazy_with_config(client, cfg)?)))
+}
+
+fn cluster_client(target: &Target, connect: Duration, response: Duration) -> redis::RedisResult<ClusterClient> {
+    ClusterClient::builder(vec![target.url.expose_secret()])
+        .connection_timeout(connect)
+        .response_timeout(response)
+        .retries(2)
+        .min_retry_wait(20)
+        .max_retry_wait(500)
+        .build()
+}
+
+impl ConnectionLike for Redis {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.0 {
+            Inner::Single(c) => c.req_packed_command(cmd),
+            Inner::Cluster(lazy) => Box::pin(async move { lazy.get().await?.req_packed_command(cmd).await }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.0 {
+            Inner::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Inner::Cluster(lazy) => {
+                Box::pin(async move { lazy.get().await?.req_packed_commands(pipeline, offset, count).await })
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// Connections for blocking reads, one per reader.
+#[derive(Clone)]
+pub enum Blocking {
+    Single(deadpool_redis::Pool),
+    Cluster(Arc<ClusterClient>),
+}
+
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "Blocking(standalone)",
+            Self::Cluster(_) => "Blocking(cluster)",
+        })
+    }
+}
+
+/// A connection a reader holds while it blocks.
+pub enum BlockingConn {
+    Pooled(deadpool_redis::Connection),
+    Cluster(ClusterConnection),
+}
+
+impl Blocking {
+    /// `readers` connections at most; a read may block for `block`, so the
+    /// response timeout is `block + timeout` (a blocked read must not trip it).
+    ///
+    /// # Errors
+    /// An invalid URL.
+    pub fn new(target: &Target, readers: usize, block: Duration, timeout: Duration) -> anyhow::Result<Self> {
+        if target.cluster {
+            return Ok(Self::Cluster(Arc::new(cluster_client(target, timeout, block + timeout)?)));
+        }
+        let conn_cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(block + timeout));
+        let manager = deadpool_redis::Manager::new_with_config(target.url.expose_secret(), conn_cfg)?;
+        let pool = deadpool_redis::Pool::builder(manager)
+            .max_size(readers)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .runtime(deadpool_redis::Runtime::Tokio1)
+            .build()?;
+        Ok(Self::Single(pool))
+    }
+
+    /// A connection for one reader to keep while it works.
+    ///
+    /// # Errors
+    /// Redis unreachable, or the pool exhausted within the timeout.
+    pub async fn get(&self) -> redis::RedisResult<BlockingConn> {
+        match self {
+            Self::Single(pool) => pool.get().await.map(BlockingConn::Pooled).map_err(|e| match e {
+                deadpool_redis::PoolError::Backend(e) => e,
+                other => redis::RedisError::from(std::io::Error::other(other.to_string())),
+            }),
+            Self::Cluster(client) => client.get_async_connection().await.map(BlockingConn::Cluster),
+        }
+    }
+}
+
+impl ConnectionLike for BlockingConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Pooled(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Pooled(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
 }
 
 /// `PING` within `timeout`: is Redis reachable right now?
-pub async fn ping(conn: &mut ConnectionManager, timeout: Duration) -> bool {
+pub async fn ping<C: ConnectionLike + Send>(conn: &mut C, timeout: Duration) -> bool {
     let cmd = redis::cmd("PING");
     matches!(tokio::time::timeout(timeout, cmd.query_async::<String>(conn)).await, Ok(Ok(_)))
 }
@@ -42,10 +225,11 @@ pub async fn ping(conn: &mut ConnectionManager, timeout: Duration) -> bool {
 /// it acknowledged: an eviction policy other than `noeviction` lets Redis drop
 /// queued events under memory pressure, and a Redis without AOF or snapshots
 /// loses everything on restart. Managed Redis often disables `CONFIG`; then
-/// nothing can be checked and nothing is reported.
+/// nothing can be checked and nothing is reported. (On a cluster, `CONFIG
+/// GET` goes to one node: configure every node alike.)
 pub async fn server_warnings<C>(conn: &mut C) -> Vec<String>
 where
-    C: redis::aio::ConnectionLike + Send,
+    C: ConnectionLike + Send,
 {
     let get = |name: &'static str| {
         let mut cmd = redis::cmd("CONFIG");

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use botq_core::config::{Config, Problems, QueueSettings, Service};
 use botq_core::keys::Keys;
+use botq_core::redis_conn::Redis;
 use clap::{Parser, Subcommand};
-use redis::aio::MultiplexedConnection;
 
 /// How long to wait for Redis to answer before calling it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -141,13 +141,12 @@ fn config_check(cli: &Cli, out: &mut impl Write) -> Result<bool, Error> {
 }
 
 /// Connects and PINGs, so a wrong URL or password fails here, in one line.
-async fn connect(cfg: &QueueSettings) -> Result<MultiplexedConnection, Error> {
-    use secrecy::ExposeSecret;
+async fn connect(cfg: &QueueSettings) -> Result<Redis, Error> {
     let url = cfg.redis_url_redacted();
     let unreachable = |detail: String| Error::Unreachable { url: url.clone(), detail };
-    let client = redis::Client::open(cfg.redis_url.expose_secret()).map_err(|e| unreachable(e.to_string()))?;
+    let mut conn = botq_core::redis_conn::connect_lazy(&cfg.redis_target(), CONNECT_TIMEOUT)
+        .map_err(|e| unreachable(e.to_string()))?;
     let attempt = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok::<_, redis::RedisError>(conn)
     };

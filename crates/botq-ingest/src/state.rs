@@ -11,7 +11,7 @@ use botq_core::config::{Config, RateLimit};
 use botq_core::ids::BotId;
 use botq_core::keys::Keys;
 use botq_core::platform::Adapter;
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 
 /// One configured bot as the webhook path needs it.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct BotEntry {
 pub struct AppState {
     /// Swapped whole by a SIGHUP reload; a request keeps the map it started with.
     pub bots: ArcSwap<HashMap<String, BotEntry>>,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub keys: Keys,
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
@@ -43,7 +43,7 @@ impl AppState {
     /// An invalid Redis URL or a bot whose credentials cannot make a verifier
     /// (both already ruled out by config validation).
     pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, cfg.ingest.redis_timeout)?;
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_target(), cfg.ingest.redis_timeout)?;
         Ok(Self {
             bots: ArcSwap::from_pointee(bots(cfg)?),
             redis,

@@ -38,7 +38,7 @@ pub fn envelope(bot: &str, chat: &str, event_id: &str, text: &str) -> Envelope {
 /// Pushes events into their shard streams the way ingest does (no limits).
 #[derive(Clone)]
 pub struct Enqueuer {
-    conn: redis::aio::ConnectionManager,
+    conn: botq_core::redis_conn::Redis,
     keys: Keys,
 }
 
@@ -46,8 +46,8 @@ impl Enqueuer {
     /// # Panics
     /// When Redis is unreachable.
     pub async fn new(redis_url: &str, prefix: &str, shards: u16) -> Self {
-        let conn = botq_core::redis_conn::connect_lazy(&redis_url.to_owned().into(), Duration::from_millis(500))
-            .expect("redis url");
+        let target = botq_core::redis_conn::Target { url: redis_url.to_owned().into(), cluster: false };
+        let conn = botq_core::redis_conn::connect_lazy(&target, Duration::from_millis(500)).expect("redis url");
         Self { conn, keys: Keys::new(prefix, shards) }
     }
 

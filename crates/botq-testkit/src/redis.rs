@@ -16,6 +16,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     durable: bool,
+    /// Extra `redis-server` arguments (cluster mode).
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -42,13 +44,36 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// Starts a node with cluster mode on (no slots yet): see [`RedisCluster`].
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`].
+    #[must_use]
+    pub fn start_cluster_node() -> Self {
+        Self::start_with_args(false, |_| {
+            // The cluster bus needs a second port; keep it out of the ephemeral range too.
+            vec![
+                "--cluster-enabled".into(),
+                "yes".into(),
+                "--cluster-port".into(),
+                free_port().to_string(),
+                "--cluster-node-timeout".into(),
+                "3000".into(),
+            ]
+        })
+    }
+
     fn start_with(durable: bool) -> Self {
+        Self::start_with_args(durable, |_| Vec::new())
+    }
+
+    fn start_with_args(durable: bool, extra: impl Fn(u16) -> Vec<String>) -> Self {
         for _ in 0..5 {
             let port = free_port();
             let dir = std::env::temp_dir().join(format!("botq-redis-{}-{port}", std::process::id()));
             drop(std::fs::remove_dir_all(&dir));
             std::fs::create_dir_all(&dir).expect("create redis temp dir");
-            let mut s = Self { port, dir, durable, child: None };
+            let mut s = Self { port, dir, durable, extra: extra(port), child: None };
             // Another process may take the port between our probe and redis's bind: try another.
             if s.spawn().is_ok() {
                 return s;
@@ -68,6 +93,7 @@ impl RedisServer {
                 ["--appendonly", "no", "--appendfsync", "everysec"]
             })
             .args(["--dir", &self.dir.to_string_lossy()])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -163,4 +189,74 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free port in 20000-32767");
+}
+
+/// A real Redis Cluster of `masters` nodes on loopback (no replicas), slots
+/// split evenly, ready when every node reports `cluster_state:ok`.
+#[derive(Debug)]
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// # Panics
+    /// When a node does not start or the cluster does not form within 20 s.
+    #[must_use]
+    pub fn start(masters: u16) -> Self {
+        let nodes: Vec<RedisServer> = (0..masters).map(|_| RedisServer::start_cluster_node()).collect();
+        let per = 16_384 / masters;
+        for (i, node) in (0u16..).zip(&nodes) {
+            let first = i * per;
+            let last = if i + 1 == masters { 16_383 } else { first + per - 1 };
+            let _: () = ::redis::cmd("CLUSTER")
+                .arg("ADDSLOTSRANGE")
+                .arg(first)
+                .arg(last)
+                .query(&mut node.conn())
+                .expect("CLUSTER ADDSLOTSRANGE");
+        }
+        for node in &nodes[1..] {
+            let _: () = ::redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(node.port())
+                .arg(cluster_bus_port(node))
+                .query(&mut nodes[0].conn())
+                .expect("CLUSTER MEET");
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = nodes.iter().all(|n| {
+                let info: String = ::redis::cmd("CLUSTER").arg("INFO").query(&mut n.conn()).unwrap_or_default();
+                info.contains("cluster_state:ok") && info.contains(&format!("cluster_known_nodes:{masters}"))
+            });
+            if ok {
+                return Self { nodes };
+            }
+            assert!(Instant::now() < deadline, "the cluster did not form within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A seed node's URL (botq discovers the rest).
+    #[must_use]
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// A cluster connection for assertions.
+    ///
+    /// # Panics
+    /// When the cluster is not reachable.
+    #[must_use]
+    pub fn conn(&self) -> ::redis::cluster::ClusterConnection {
+        ::redis::cluster::ClusterClient::new(vec![self.url()])
+            .and_then(|c| c.get_connection())
+            .expect("connect to the test cluster")
+    }
+}
+
+fn cluster_bus_port(node: &RedisServer) -> u16 {
+    let i = node.extra.iter().position(|a| a == "--cluster-port").expect("a cluster node");
+    node.extra[i + 1].parse().expect("a port")
 }

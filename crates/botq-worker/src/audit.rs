@@ -6,14 +6,14 @@
 //! the event (see `botq_core::audit`).
 
 use botq_core::audit::{self, Entry};
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 use tracing::warn;
 
 use crate::metrics::{AUDIT_FAILURES, SKILL_CALLS};
 
 #[derive(Clone)]
 pub struct AuditSink {
-    redis: ConnectionManager,
+    redis: Redis,
     key: String,
     max_len: u64,
 }
@@ -26,7 +26,7 @@ impl std::fmt::Debug for AuditSink {
 
 impl AuditSink {
     #[must_use]
-    pub fn new(redis: ConnectionManager, key: String, max_len: u64) -> Self {
+    pub fn new(redis: Redis, key: String, max_len: u64) -> Self {
         Self { redis, key, max_len }
     }
 

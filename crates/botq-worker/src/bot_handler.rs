@@ -24,7 +24,7 @@ use botq_core::audit::{Access, Entry, Outcome};
 use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
 use botq_core::keys::Keys;
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 use tracing::{debug, info, warn};
 
 use crate::audit::AuditSink;
@@ -40,7 +40,7 @@ use crate::skills::{Skill, builtin};
 
 pub struct BotHandler {
     brain: ArcSwap<Brain>,
-    redis: ConnectionManager,
+    redis: Redis,
     guards: Guards,
     audit: AuditSink,
     upstream_http: reqwest::Client,
@@ -56,7 +56,7 @@ impl BotHandler {
     /// # Errors
     /// An invalid Redis URL, or an HTTP client that cannot be built.
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, std::time::Duration::from_secs(2))?;
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_target(), std::time::Duration::from_secs(2))?;
         let keys = Keys::new(&cfg.key_prefix, cfg.shards);
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let brain = Brain::build(cfg, None, redis.clone(), &upstream_http)?;

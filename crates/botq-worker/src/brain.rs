@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use botq_core::config::{Config, Routing};
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 
 use crate::reply::Replier;
 use crate::skills::{self, Skill};
@@ -31,7 +31,7 @@ impl Brain {
     pub fn build(
         cfg: &Config,
         previous: Option<&Self>,
-        redis: ConnectionManager,
+        redis: Redis,
         upstream_http: &reqwest::Client,
     ) -> anyhow::Result<Self> {
         Ok(Self {

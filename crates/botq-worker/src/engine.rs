@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use botq_core::config::{Config, WorkerConfig};
 use botq_core::keys::Keys;
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::{Blocking, Redis};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,9 +28,9 @@ pub struct Engine {
     /// cannot inherit (and forget) a dead process's pending entries.
     pub(crate) consumer: String,
     /// Scripts and short commands: multiplexed, auto-reconnecting.
-    pub(crate) redis: ConnectionManager,
-    /// Blocking reads need exclusive connections.
-    pub(crate) pool: deadpool_redis::Pool,
+    pub(crate) redis: Redis,
+    /// Blocking reads need exclusive connections: one per reader.
+    pub(crate) readers: Blocking,
     pub(crate) handler: Arc<dyn Handler>,
     /// The hard cap: one permit per delivery in this process, taken before reading.
     pub(crate) permits: Arc<Semaphore>,
@@ -58,23 +58,11 @@ impl Engine {
     /// # Errors
     /// An invalid Redis URL.
     pub fn new(cfg: &Config, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
-        use secrecy::ExposeSecret;
         let w = cfg.worker.clone();
         let redis_timeout = Duration::from_secs(2);
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_url, redis_timeout)?;
-        // A blocking XREADGROUP must not trip the connection's response timeout
-        // (500 ms by default in redis-rs): allow the block plus the usual margin.
-        let conn_cfg = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(redis_timeout))
-            .set_response_timeout(Some(w.read_block + redis_timeout));
-        let manager = deadpool_redis::Manager::new_with_config(cfg.redis_url.expose_secret(), conn_cfg)?;
-        let pool = deadpool_redis::Pool::builder(manager)
-            .max_size(usize::from(cfg.shards) + 2)
-            .wait_timeout(Some(redis_timeout))
-            .create_timeout(Some(redis_timeout))
-            .recycle_timeout(Some(redis_timeout))
-            .runtime(deadpool_redis::Runtime::Tokio1)
-            .build()?;
+        let target = cfg.redis_target();
+        let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
+        let readers = Blocking::new(&target, usize::from(cfg.shards) + 2, w.read_block, redis_timeout)?;
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
         let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         Ok(Arc::new(Self {
@@ -84,7 +72,7 @@ impl Engine {
             done_ttl: cfg.dedupe_ttl,
             consumer,
             redis,
-            pool,
+            readers,
             handler,
             skill_permits: std::sync::Mutex::default(),
             chats: ChatQueues::default(),

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use botq_core::envelope::Envelope;
 use botq_core::keys::{Keys, ShardKeys, fnv1a};
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 
 #[derive(Clone)]
 pub struct Guards {
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Keys,
 }
 
@@ -31,7 +31,7 @@ fn ms(d: Duration) -> u64 {
 
 impl Guards {
     #[must_use]
-    pub fn new(redis: ConnectionManager, keys: Keys) -> Self {
+    pub fn new(redis: Redis, keys: Keys) -> Self {
         Self { redis, keys }
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::queue::{self, Delivery};
+use botq_core::redis_conn::BlockingConn;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -24,6 +25,8 @@ const MAX_BATCH: usize = 128;
 pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> anyhow::Result<()> {
     let keys = engine.keys.shard(shard);
     let mut backoff = Duration::from_millis(50);
+    // Held across reads; dropped after an error so the next read reconnects.
+    let mut held: Option<BlockingConn> = None;
     loop {
         let first = tokio::select! {
             p = engine.permits.clone().acquire_owned() => p?,
@@ -31,14 +34,14 @@ pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> an
         };
         let permits = engine.with_free_permits(first, MAX_BATCH);
         let read = async {
-            let mut conn = engine.pool.get().await.map_err(pool_error)?;
+            let conn = match &mut held {
+                Some(c) => c,
+                None => held.insert(bounded(engine.redis_timeout, engine.readers.get()).await?),
+            };
             // The read itself may block for read_block; allow that plus the usual timeout.
             let limit = engine.cfg.read_block + engine.redis_timeout;
-            bounded(
-                limit,
-                queue::read(&mut *conn, shard, &keys, &engine.consumer, permits.len(), engine.cfg.read_block),
-            )
-            .await
+            bounded(limit, queue::read(conn, shard, &keys, &engine.consumer, permits.len(), engine.cfg.read_block))
+                .await
         };
         let result = tokio::select! {
             r = read => r,
@@ -51,6 +54,7 @@ pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> an
                 dispatch_all(&engine, deliveries, permits);
             }
             Err(e) if queue::is_nogroup(&e) => {
+                held = None;
                 info!(shard, "consumer group missing (Redis restarted or flushed); re-creating it");
                 let mut conn = engine.redis.clone();
                 if let Err(e) = queue::ensure_group(&mut conn, &keys).await {
@@ -59,6 +63,7 @@ pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> an
                 }
             }
             Err(e) => {
+                held = None;
                 engine.set_ready(false);
                 warn!(shard, error.kind = ?e.kind(), retry_in_ms = backoff.as_millis(), "read failed; retrying");
                 pause(&stop, &mut backoff).await;
@@ -80,11 +85,4 @@ async fn pause(stop: &CancellationToken, backoff: &mut Duration) {
         () = stop.cancelled() => {}
     }
     *backoff = (*backoff * 2).min(Duration::from_secs(5));
-}
-
-fn pool_error(e: deadpool_redis::PoolError) -> redis::RedisError {
-    match e {
-        deadpool_redis::PoolError::Backend(e) => e,
-        other => redis::RedisError::from(std::io::Error::other(other.to_string())),
-    }
 }

@@ -21,9 +21,9 @@ use std::time::Duration;
 use botq_core::config::{BotConfig, Config, Gcra, ReplyLimit};
 use botq_core::envelope::{Envelope, Platform};
 use botq_core::keys::Keys;
+use botq_core::redis_conn::Redis;
 use botq_core::reply::{self, ApiRequest, SendFailure, SendResult};
 use botq_core::throttle::{self, Throttle};
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, warn};
 
@@ -55,7 +55,7 @@ struct BotReply {
 /// Sends replies for every configured bot.
 pub struct Replier {
     http: reqwest::Client,
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Keys,
     bots: HashMap<String, BotReply>,
     tokens: tokens::TokenCache,
@@ -72,7 +72,7 @@ impl std::fmt::Debug for Replier {
 impl Replier {
     /// # Errors
     /// An HTTP client that cannot be built.
-    pub fn new(cfg: &Config, redis: ConnectionManager) -> anyhow::Result<Self> {
+    pub fn new(cfg: &Config, redis: Redis) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(cfg.worker.reply_timeout)
             .connect_timeout(cfg.worker.reply_timeout)
@@ -193,7 +193,7 @@ impl Replier {
 
     async fn take_slot(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Redis,
         key: &str,
         limit: Gcra,
         now: i64,

@@ -15,6 +15,9 @@ use super::secret::SecretSource;
 pub struct RawConfig {
     #[serde(default = "default_redis_url")]
     pub redis_url: String,
+    /// `redis_url` is a seed node of a Redis Cluster.
+    #[serde(default)]
+    pub redis_cluster: bool,
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
     #[serde(default = "default_shards")]

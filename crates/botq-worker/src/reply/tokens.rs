@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use botq_core::redis_conn::Redis;
 
 use crate::handler::HandleError;
 
@@ -54,7 +54,7 @@ impl TokenCache {
     /// Transient when Redis or the platform cannot give one now.
     pub async fn get<'a>(
         &self,
-        redis: &ConnectionManager,
+        redis: &Redis,
         (key, lock): &(String, String),
         bot: &str,
         fetch: impl FnOnce() -> Fetch<'a>,
@@ -119,7 +119,7 @@ impl TokenCache {
     }
 
     /// Forgets a token the platform refused, here and in Redis.
-    pub async fn invalidate(&self, redis: &ConnectionManager, key: &str, bot: &str) {
+    pub async fn invalidate(&self, redis: &Redis, key: &str, bot: &str) {
         self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bot);
         let mut conn = redis.clone();
         let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
