@@ -18,8 +18,10 @@ pub const BREAKER_STATE: &str = "botq_breaker_state";
 pub const AUDIT_FAILURES: &str = "botq_audit_write_failures_total";
 pub use botq_core::telemetry::CONFIG_RELOADS;
 
-/// Registers descriptions so `/metrics` explains each series.
+/// Registers descriptions so `/metrics` explains each series. Installs the
+/// recorder first: a description given before it exists would be lost.
 pub fn describe() {
+    botq_core::telemetry::metrics_handle();
     metrics::describe_gauge!(INFLIGHT, "Deliveries being handled by this worker process (bounded by concurrency).");
     metrics::describe_histogram!(SKILL_DURATION, metrics::Unit::Seconds, "Handler time per attempt, by skill.");
     metrics::describe_gauge!(QUEUE_DEPTH, "Entries in the shard stream (waiting + in flight).");
