@@ -10,18 +10,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use botq_core::config::{Config, Service};
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(version)]
-struct Cli {
+struct Cli<A: Args> {
     /// Config file (TOML).
     #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml")]
     config: PathBuf,
+    #[command(flatten)]
+    extra: A,
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// A service without flags of its own.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct NoArgs {}
 
 #[derive(Subcommand)]
 enum Command {
@@ -48,8 +54,18 @@ impl ServiceMain {
         F: FnOnce(Config, CancellationToken, crate::reload::Reloads) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
-        let matches = Cli::command().name(self.name).about(self.about).get_matches();
-        let cli = match Cli::from_arg_matches(&matches) {
+        self.run_with(|cfg, shutdown, reloads, _: NoArgs| run(cfg, shutdown, reloads)).await
+    }
+
+    /// As [`ServiceMain::run`], for a service with flags of its own (`A`).
+    pub async fn run_with<A, F, Fut>(self, run: F) -> ExitCode
+    where
+        A: Args,
+        F: FnOnce(Config, CancellationToken, crate::reload::Reloads, A) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let matches = Cli::<A>::command().name(self.name).about(self.about).get_matches();
+        let cli = match Cli::<A>::from_arg_matches(&matches) {
             Ok(cli) => cli,
             Err(e) => e.exit(),
         };
@@ -62,9 +78,10 @@ impl ServiceMain {
         }
     }
 
-    async fn run_cli<F, Fut>(&self, cli: Cli, run: F) -> anyhow::Result<()>
+    async fn run_cli<A, F, Fut>(&self, cli: Cli<A>, run: F) -> anyhow::Result<()>
     where
-        F: FnOnce(Config, CancellationToken, crate::reload::Reloads) -> Fut,
+        A: Args,
+        F: FnOnce(Config, CancellationToken, crate::reload::Reloads, A) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let cfg = Config::load(&cli.config, self.service)
@@ -81,6 +98,6 @@ impl ServiceMain {
             signal.cancel();
         });
         let reloads = crate::reload::spawn(cli.config.clone(), self.service, shutdown.clone());
-        run(cfg, shutdown, reloads).await
+        run(cfg, shutdown, reloads, cli.extra).await
     }
 }

@@ -11,7 +11,7 @@ mod cli;
 mod ready;
 pub mod reload;
 
-pub use cli::ServiceMain;
+pub use cli::{NoArgs, ServiceMain};
 pub use ready::RedisReady;
 pub use reload::Reloads;
 

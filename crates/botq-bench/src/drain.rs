@@ -84,7 +84,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .get_multiplexed_async_connection()
         .await
         .context("cannot reach the config's Redis")?;
-    let keys = Keys::new(&cfg.key_prefix, cfg.shards);
+    let keys = cfg.keys();
     let bot = cfg.bots.first().context("the config has no bot")?.id.as_str().to_owned();
     if !args.bin.exists() {
         bail!("{} does not exist; build it with `cargo build --release -p botq-worker`", args.bin.display());

@@ -58,6 +58,20 @@ pub struct Config {
     pub bots: Vec<BotConfig>,
     /// Every skill, the built-ins included, sorted by name.
     pub skills: Vec<SkillConfig>,
+    /// Lanes besides the default one: (name, shards), in config order.
+    pub lanes: Vec<(String, u16)>,
+    pub fair_share: FairShare,
+}
+
+/// Per-chat fair share inside a queue (see `keys.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShare {
+    /// Events of one chat allowed in the shared stream at once; later ones
+    /// wait in the chat's own backlog. `None`: off.
+    pub max_queued_per_chat: Option<u32>,
+    /// The per-chat counter's lifetime, refreshed on every event: bounds how
+    /// long a miscount (an entry dead-lettered by the reclaimer) can last.
+    pub counter_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +267,10 @@ impl Config {
         }
 
         let worker = worker::check(&raw.worker, &mut problems);
+        let lanes = check_lanes(&raw, &mut problems);
+        if raw.fair_share.counter_ttl_secs == 0 {
+            problems.push("fair_share.counter_ttl_secs".into(), "must be ≥ 1".into());
+        }
         let handler_timeout = Duration::from_secs(raw.worker.handler_timeout_secs.max(1));
         let skills = skill::check_skills(raw.skills, handler_timeout, env, base_dir, &mut problems);
         let default_limit = raw.ingest.rate_limit.clone();
@@ -271,7 +289,8 @@ impl Config {
                 );
             }
             if let Some(b) = bot::check_bot(raw_bot, &path, &default_limit, env, base_dir, &mut problems) {
-                routing::check_references(&path, &b.routing, &skills, &mut problems);
+                let lane_names: Vec<String> = lanes.iter().map(|l| l.0.clone()).collect();
+                routing::check_references(&path, &b.routing, &skills, &lane_names, &mut problems);
                 bots.push(b);
             }
         }
@@ -315,6 +334,12 @@ impl Config {
             audit: AuditConfig { max_len: raw.audit.max_len },
             bots,
             skills,
+            lanes,
+            fair_share: FairShare {
+                max_queued_per_chat: (raw.fair_share.max_queued_per_chat > 0)
+                    .then_some(raw.fair_share.max_queued_per_chat),
+                counter_ttl: Duration::from_secs(raw.fair_share.counter_ttl_secs),
+            },
         })
     }
 
@@ -337,12 +362,14 @@ impl Config {
         }
         let mut problems = Problems::default();
         check_queue_keys(&raw, &mut problems);
+        let lanes = check_lanes(&raw, &mut problems);
         if problems.len() > 0 {
             return Err(problems);
         }
         Ok(QueueSettings {
             redis_url: SecretString::from(raw.redis_url),
             redis_cluster: raw.redis_cluster,
+            lanes,
             key_prefix: raw.key_prefix,
             shards: raw.shards,
         })
@@ -370,6 +397,63 @@ impl Config {
     pub fn skill(&self, name: &str) -> Option<&SkillConfig> {
         self.skills.iter().find(|s| s.name == name)
     }
+
+    /// The key builder of this deployment: prefix, default lane, lanes.
+    #[must_use]
+    pub fn keys(&self) -> crate::keys::Keys {
+        crate::keys::Keys::with_lanes(&self.key_prefix, self.shards, &self.lanes)
+    }
+
+    /// The queue (global number) that holds the events of `chat_id` on `bot`:
+    /// the lane routing of the bot (and of the group) picks the lane.
+    #[must_use]
+    pub fn queue_of(&self, keys: &crate::keys::Keys, bot: &BotConfig, chat_id: &str) -> u16 {
+        let lane = bot.routing.lane_in(chat_id).and_then(|l| keys.lane_index(l)).unwrap_or(0);
+        keys.queue_of(lane, &bot.id, chat_id)
+    }
+
+    /// The queues a worker serving `lanes` reads (empty = every lane).
+    ///
+    /// # Errors
+    /// A lane name that is not configured.
+    pub fn served_queues(&self, lanes: &[String]) -> Result<Vec<u16>, String> {
+        let keys = self.keys();
+        if lanes.is_empty() {
+            return Ok((0..keys.shards()).collect());
+        }
+        let mut queues = Vec::new();
+        for name in lanes {
+            let i = keys.lane_index(name).ok_or_else(|| format!("no lane named {name:?}"))?;
+            queues.extend(keys.lane_queues(i));
+        }
+        queues.sort_unstable();
+        queues.dedup();
+        Ok(queues)
+    }
+}
+
+/// Checks `[[lane]]` tables and `worker.lanes`; returns (name, shards).
+fn check_lanes(raw: &raw::RawConfig, problems: &mut Problems) -> Vec<(String, u16)> {
+    let mut lanes: Vec<(String, u16)> = Vec::new();
+    for (i, l) in raw.lanes.iter().enumerate() {
+        let ok = (1..=32).contains(&l.name.len())
+            && l.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok || l.name == crate::keys::DEFAULT_LANE {
+            problems.push(format!("lane[{i}].name"), "must be 1 to 32 characters of [a-z0-9-], not \"default\"".into());
+        } else if lanes.iter().any(|(n, _)| *n == l.name) {
+            problems.push(format!("lane[{i}].name"), format!("duplicate lane {:?}", l.name));
+        }
+        if l.shards == 0 {
+            problems.push(format!("lane[{i}].shards"), "must be ≥ 1".into());
+        }
+        lanes.push((l.name.clone(), l.shards.max(1)));
+    }
+    for name in &raw.worker.lanes {
+        if name != crate::keys::DEFAULT_LANE && !lanes.iter().any(|(n, _)| n == name) {
+            problems.push("worker.lanes".into(), format!("no lane named {name:?}"));
+        }
+    }
+    lanes
 }
 
 /// What tools need to reach the queues (see [`Config::load_queue_settings`]).
@@ -377,11 +461,19 @@ impl Config {
 pub struct QueueSettings {
     pub redis_url: SecretString,
     pub redis_cluster: bool,
+    /// Lanes besides the default one: (name, shards).
+    pub lanes: Vec<(String, u16)>,
     pub key_prefix: String,
     pub shards: u16,
 }
 
 impl QueueSettings {
+    /// The key builder: prefix, default lane, lanes.
+    #[must_use]
+    pub fn keys(&self) -> crate::keys::Keys {
+        crate::keys::Keys::with_lanes(&self.key_prefix, self.shards, &self.lanes)
+    }
+
     /// Where Redis is, for [`crate::redis_conn`].
     #[must_use]
     pub fn redis_target(&self) -> crate::redis_conn::Target {

@@ -16,6 +16,9 @@
 //! | `botq:{q0}:sent:<bot>:<event>` | set, TTL | OneBot: reply indexes already sent |
 //! | `botq:{b:<bot>}:rt` | string (GCRA TAT µs), TTL | reply rate of a whole bot |
 //! | `botq:{b:<bot>}:token`, `…:token-lock` | string, TTL | the bot's platform access token, shared |
+//! | `botq:{q0}:inq:<bot>:<chat>` | counter, TTL | fair share: the chat's events in the stream or delayed set |
+//! | `botq:{q0}:backlog:<bot>:<chat>` | list | fair share: the chat's events waiting for room in the stream |
+//! | `botq:{q0}:backlogged` | sorted set | fair share: chats with a backlog (`<bot>:<chat>`, score = last activity) |
 //! | `botq:{q0}:cd:<bot>:<skill>:<chat>` | string, TTL = cooldown | a skill failed in this chat: answer degraded until it expires |
 //! | `botq:{q0}:storm:<bot>:<chat>:<minute>` | counter, TTL 120 s | replies sent to one chat in one minute (runaway-conversation cap) |
 //! | `botq:{q0}:same:<bot>:<chat>:<sender>:<hash>` | string, TTL | the same text from the same sender was just handled |
@@ -27,18 +30,51 @@
 //! Events of one chat always map to the same shard (a stable FNV-1a hash of
 //! bot and chat), which keeps per-chat order and per-group limits in one place.
 //! Per-sender limits are therefore per shard when `shards > 1`.
+//!
+//! **Lanes.** Queues are grouped in lanes: the default lane has `shards`
+//! queues tagged `{q0}`, `{q1}`, …; a lane configured as `[[lane]] name =
+//! "noisy"` has its own queues tagged `{q:noisy:0}`, … Each queue has its
+//! own stream and consumer group, and a worker serves the lanes it is given,
+//! so a noisy group can run on its own replicas. Queues are numbered
+//! globally (default lane first, then each lane in config order): a queue
+//! number is what a delivery carries through the worker.
+//!
+//! **Fair share.** Per chat, at most `max_queued_per_chat` events sit in the
+//! shared stream (`inq` counts them); later ones wait in the chat's own list
+//! (`backlog`) and move into the stream one by one as the chat's events
+//! finish, so a chat's burst cannot fill the stream ahead of everyone else.
+//! `backlogged` (a sorted set, score = last activity) lists the chats with a
+//! backlog, for the promoter's self-healing pump and the gauges.
+//!
+//! The worker's per-chat side keys (reply rate, OneBot sent set, storm
+//! counter, cooldown, same-text marker) live in the chat's default-lane
+//! queue whatever its lane: each is used on its own, and moving a group to
+//! another lane keeps them.
 
 use crate::ids::BotId;
 
 /// The consumer group every worker replica joins on every shard stream.
 pub const GROUP: &str = "botq-workers";
 
-/// Key builder for a deployment: the configured prefix and shard count.
+/// Key builder for a deployment: the configured prefix, the default lane's
+/// shard count, and the other lanes.
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
-    shards: u16,
+    /// `lanes[0]` is the default lane.
+    lanes: Vec<Lane>,
 }
+
+#[derive(Debug, Clone)]
+struct Lane {
+    name: String,
+    shards: u16,
+    /// Global number of the lane's first queue.
+    first: u16,
+}
+
+/// The name of the default lane.
+pub const DEFAULT_LANE: &str = "default";
 
 /// The keys of one shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,29 +83,76 @@ pub struct ShardKeys {
 }
 
 impl Keys {
+    /// Keys with the default lane only.
     #[must_use]
     pub fn new(prefix: &str, shards: u16) -> Self {
-        Self { prefix: prefix.to_owned(), shards: shards.max(1) }
+        Self::with_lanes(prefix, shards, &[])
     }
 
+    /// Keys with the default lane of `shards` queues and `lanes` (name,
+    /// shards) after it. The total is capped at `u16::MAX` queues.
+    #[must_use]
+    pub fn with_lanes(prefix: &str, shards: u16, lanes: &[(String, u16)]) -> Self {
+        let mut all = vec![Lane { name: DEFAULT_LANE.to_owned(), shards: shards.max(1), first: 0 }];
+        let mut next = shards.max(1);
+        for (name, n) in lanes {
+            let n = (*n).max(1).min(u16::MAX - next);
+            all.push(Lane { name: name.clone(), shards: n, first: next });
+            next += n;
+        }
+        Self { prefix: prefix.to_owned(), lanes: all }
+    }
+
+    /// The number of queues in all lanes.
     #[must_use]
     pub fn shards(&self) -> u16 {
-        self.shards
+        self.lanes.last().map_or(1, |l| l.first + l.shards)
     }
 
-    /// The shard that holds the events of `chat_id` on `bot`.
+    /// The index of lane `name` (0 = default), if configured.
+    #[must_use]
+    pub fn lane_index(&self, name: &str) -> Option<usize> {
+        self.lanes.iter().position(|l| l.name == name)
+    }
+
+    /// The global numbers of the queues of lane `index`.
+    #[must_use]
+    pub fn lane_queues(&self, index: usize) -> std::ops::Range<u16> {
+        self.lanes.get(index).map_or(0..0, |l| l.first..l.first + l.shards)
+    }
+
+    /// The lane a queue belongs to (for metric labels).
+    #[must_use]
+    pub fn lane_of_queue(&self, queue: u16) -> &str {
+        self.lanes.iter().rev().find(|l| queue >= l.first).map_or(DEFAULT_LANE, |l| l.name.as_str())
+    }
+
+    /// The queue of the default lane that holds the events of `chat_id` on `bot`.
     #[must_use]
     pub fn shard_of(&self, bot: &BotId, chat_id: &str) -> u16 {
+        self.queue_of(0, bot, chat_id)
+    }
+
+    /// The queue of lane `lane` that holds the events of `chat_id` on `bot`.
+    #[must_use]
+    pub fn queue_of(&self, lane: usize, bot: &BotId, chat_id: &str) -> u16 {
+        let l = self.lanes.get(lane).unwrap_or(&self.lanes[0]);
         let h = fnv1a(&[bot.as_str().as_bytes(), b"\0", chat_id.as_bytes()]);
         // The modulo is < shards ≤ u16::MAX, so the cast cannot truncate.
         #[allow(clippy::cast_possible_truncation)]
-        let s = (h % u64::from(self.shards)) as u16;
-        s
+        let s = (h % u64::from(l.shards)) as u16;
+        l.first + s
     }
 
+    /// The keys of queue `queue` (a global number).
     #[must_use]
-    pub fn shard(&self, shard: u16) -> ShardKeys {
-        ShardKeys { base: format!("{}:{{q{shard}}}", self.prefix) }
+    pub fn shard(&self, queue: u16) -> ShardKeys {
+        let lane = self.lanes.iter().rev().find(|l| queue >= l.first).unwrap_or(&self.lanes[0]);
+        if lane.first == 0 {
+            ShardKeys { base: format!("{}:{{q{queue}}}", self.prefix) }
+        } else {
+            ShardKeys { base: format!("{}:{{q:{}:{}}}", self.prefix, lane.name, queue - lane.first) }
+        }
     }
 
     /// The reply-rate key of a whole bot. Its own hash tag: a bot's replies
@@ -92,9 +175,9 @@ impl Keys {
         format!("{}:audit", self.prefix)
     }
 
-    /// All shards, for samplers and tools that look at every stream.
+    /// All queues of all lanes, for tools that look at every stream.
     pub fn all_shards(&self) -> impl Iterator<Item = ShardKeys> + '_ {
-        (0..self.shards).map(|s| self.shard(s))
+        (0..self.shards()).map(|s| self.shard(s))
     }
 }
 
@@ -149,6 +232,24 @@ impl ShardKeys {
         format!("{}:sent:{bot}:{event_id}", self.base)
     }
 
+    /// How many events of `chat_id` are in this queue's stream or delayed set (fair share).
+    #[must_use]
+    pub fn queued(&self, bot: &BotId, chat_id: &str) -> String {
+        format!("{}:inq:{bot}:{chat_id}", self.base)
+    }
+
+    /// The events of `chat_id` waiting for room in the stream (fair share).
+    #[must_use]
+    pub fn backlog(&self, bot: &BotId, chat_id: &str) -> String {
+        format!("{}:backlog:{bot}:{chat_id}", self.base)
+    }
+
+    /// The chats of this queue with a backlog: members `<bot>:<chat>`, score = last activity ms.
+    #[must_use]
+    pub fn backlogged(&self) -> String {
+        format!("{}:backlogged", self.base)
+    }
+
     /// Present while `skill` is cooling down in `chat_id` after a failure.
     #[must_use]
     pub fn cooldown(&self, bot: &BotId, skill: &str, chat_id: &str) -> String {
@@ -176,6 +277,13 @@ impl ShardKeys {
     pub fn sender_limit(&self, bot: &BotId, sender_id: &str) -> String {
         format!("{}:rl:s:{bot}:{sender_id}", self.base)
     }
+}
+
+/// The member of a queue's `backlogged` set for a chat: `<bot>:<chat>` (bot
+/// ids have no `:`, so the first one splits it).
+#[must_use]
+pub fn backlog_member(bot: &BotId, chat_id: &str) -> String {
+    format!("{bot}:{chat_id}")
 }
 
 /// FNV-1a, 64 bit: stable across builds and Rust versions, unlike `DefaultHasher`,
@@ -226,5 +334,23 @@ mod tests {
     #[test]
     fn stream_key_is_documented_layout() {
         assert_eq!(Keys::new("botq", 1).shard(0).stream(), "botq:{q0}:stream");
+    }
+
+    #[test]
+    fn lanes_number_their_queues_after_the_default_lane_and_tag_them_by_name() {
+        let keys = Keys::with_lanes("botq", 2, &[("noisy".into(), 1), ("vip".into(), 2)]);
+        assert_eq!(keys.shards(), 5);
+        assert_eq!(keys.lane_queues(0), 0..2);
+        assert_eq!(keys.lane_queues(keys.lane_index("noisy").unwrap()), 2..3);
+        assert_eq!(keys.lane_queues(keys.lane_index("vip").unwrap()), 3..5);
+        assert_eq!(keys.shard(1).stream(), "botq:{q1}:stream");
+        assert_eq!(keys.shard(2).stream(), "botq:{q:noisy:0}:stream");
+        assert_eq!(keys.shard(4).stream(), "botq:{q:vip:1}:stream");
+        assert_eq!(keys.lane_of_queue(3), "vip");
+        assert_eq!(keys.lane_of_queue(1), "default");
+        let bot = BotId::parse("b").unwrap();
+        assert_eq!(keys.queue_of(1, &bot, "g"), 2);
+        assert!((3..5).contains(&keys.queue_of(2, &bot, "g")));
+        assert_eq!(keys.shard_of(&bot, "g"), keys.queue_of(0, &bot, "g"));
     }
 }

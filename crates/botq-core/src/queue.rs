@@ -42,6 +42,6 @@ mod maintenance;
 pub use claim::{Claim, ClaimTarget, claim};
 pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
 pub use enqueue::{EnqueueOutcome, EnqueueParams, LimitKind, enqueue};
-pub use finish::{Verdict, finish};
+pub use finish::{ChatShare, Verdict, finish, pump};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
-pub use maintenance::{QueueStats, has_idle, promote, prune_consumers, reclaim, stats};
+pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats};

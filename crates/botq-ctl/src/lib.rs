@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use botq_core::config::{Config, Problems, QueueSettings, Service};
-use botq_core::keys::Keys;
 use botq_core::redis_conn::Redis;
 use clap::{Parser, Subcommand};
 
@@ -97,7 +96,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<bool, Error> {
     }
     let cfg = load(&cli)?;
     let mut conn = connect(&cfg).await?;
-    let keys = Keys::new(&cfg.key_prefix, cfg.shards);
+    let keys = cfg.keys();
     match cli.command {
         Command::Config(_) => unreachable!("handled above"),
         Command::Status => status::run(&mut conn, &keys, cli.json, out).await?,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use botq_core::config::{Config, RateLimit};
+use botq_core::config::{Config, FairShare, RateLimit};
 use botq_core::ids::BotId;
 use botq_core::keys::Keys;
 use botq_core::platform::Adapter;
@@ -19,6 +19,17 @@ pub struct BotEntry {
     pub id: BotId,
     pub adapter: Adapter,
     pub limits: RateLimit,
+    /// The bot's lane (index into the key builder's lanes) and per-group overrides.
+    pub lane: usize,
+    pub group_lanes: HashMap<String, usize>,
+}
+
+impl BotEntry {
+    /// The queue (global number) for the events of `chat_id`.
+    #[must_use]
+    pub fn queue_of(&self, keys: &Keys, chat_id: &str) -> u16 {
+        keys.queue_of(self.group_lanes.get(chat_id).copied().unwrap_or(self.lane), &self.id, chat_id)
+    }
 }
 
 #[derive(Debug)]
@@ -29,6 +40,7 @@ pub struct AppState {
     pub keys: Keys,
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
+    pub fair_share: FairShare,
     pub retry_after_secs: u32,
     pub redis_timeout: Duration,
     pub body_limit: usize,
@@ -47,9 +59,10 @@ impl AppState {
         Ok(Self {
             bots: ArcSwap::from_pointee(bots(cfg)?),
             redis,
-            keys: Keys::new(&cfg.key_prefix, cfg.shards),
+            keys: cfg.keys(),
             dedupe_ttl: cfg.dedupe_ttl,
             max_backlog: cfg.ingest.max_backlog,
+            fair_share: cfg.fair_share,
             retry_after_secs: cfg.ingest.retry_after_secs,
             redis_timeout: cfg.ingest.redis_timeout,
             body_limit: cfg.ingest.body_limit_bytes,
@@ -79,10 +92,25 @@ impl AppState {
 }
 
 fn bots(cfg: &Config) -> anyhow::Result<HashMap<String, BotEntry>> {
+    let keys = cfg.keys();
+    let lane = |name: Option<&str>| name.and_then(|n| keys.lane_index(n)).unwrap_or(0);
     let mut bots = HashMap::with_capacity(cfg.bots.len());
     for b in &cfg.bots {
         let adapter = b.adapter().map_err(|e| anyhow::anyhow!("bot {}: {e}", b.id))?;
-        bots.insert(b.id.as_str().to_owned(), BotEntry { id: b.id.clone(), adapter, limits: b.rate_limit });
+        let group_lanes = b
+            .routing
+            .groups
+            .iter()
+            .filter_map(|(id, g)| g.lane.as_deref().map(|l| (id.clone(), lane(Some(l)))))
+            .collect();
+        let entry = BotEntry {
+            id: b.id.clone(),
+            adapter,
+            limits: b.rate_limit,
+            lane: lane(b.routing.lane.as_deref()),
+            group_lanes,
+        };
+        bots.insert(b.id.as_str().to_owned(), entry);
     }
     Ok(bots)
 }

@@ -74,12 +74,13 @@ async fn process(
         }
         Ok(Outcome::Event(event)) => event,
     };
-    let shard = state.keys.shard(state.keys.shard_of(&bot.id, &event.envelope.chat_id));
+    let shard = state.keys.shard(bot.queue_of(&state.keys, &event.envelope.chat_id));
     let params = EnqueueParams {
         now_ms: inbound.now_ms,
         dedupe_ttl: state.dedupe_ttl,
         max_backlog: state.max_backlog,
         limits: bot.limits,
+        fair_share: state.fair_share,
     };
     let mut conn = state.redis.clone();
     let unavailable = ApiError::Unavailable { retry_after_secs: state.retry_after_secs };
@@ -88,6 +89,10 @@ async fn process(
     match result {
         Ok(Ok(EnqueueOutcome::Accepted { stream_id })) => {
             debug!(event_id = %event.envelope.event_id, stream_id, "event enqueued");
+            ("accepted", platform_ack())
+        }
+        Ok(Ok(EnqueueOutcome::AcceptedInChatBacklog)) => {
+            debug!(event_id = %event.envelope.event_id, "event stored in its chat's backlog (the chat has its share of the stream)");
             ("accepted", platform_ack())
         }
         Ok(Ok(EnqueueOutcome::Duplicate)) => {

@@ -40,6 +40,7 @@ pub fn envelope(bot: &str, chat: &str, event_id: &str, text: &str) -> Envelope {
 pub struct Enqueuer {
     conn: botq_core::redis_conn::Redis,
     keys: Keys,
+    fair_share: botq_core::config::FairShare,
 }
 
 impl Enqueuer {
@@ -48,7 +49,16 @@ impl Enqueuer {
     pub async fn new(redis_url: &str, prefix: &str, shards: u16) -> Self {
         let target = botq_core::redis_conn::Target { url: redis_url.to_owned().into(), cluster: false };
         let conn = botq_core::redis_conn::connect_lazy(&target, Duration::from_millis(500)).expect("redis url");
-        Self { conn, keys: Keys::new(prefix, shards) }
+        let fair_share =
+            botq_core::config::FairShare { max_queued_per_chat: None, counter_ttl: Duration::from_secs(600) };
+        Self { conn, keys: Keys::new(prefix, shards), fair_share }
+    }
+
+    /// Enqueues with ingest's per-chat fair share (off by default here).
+    #[must_use]
+    pub fn with_fair_share(mut self, share: botq_core::config::FairShare) -> Self {
+        self.fair_share = share;
+        self
     }
 
     /// Enqueues `env` with dedupe key `id:<event id>`; returns whether it was accepted.
@@ -71,12 +81,13 @@ impl Enqueuer {
             dedupe_ttl: Duration::from_secs(3600),
             max_backlog: u64::MAX,
             limits: RateLimit { group: None, sender: None },
+            fair_share: self.fair_share,
         };
         let fut = enqueue(&mut self.conn, &shard, &event, params);
         let outcome = tokio::time::timeout(Duration::from_secs(1), fut).await.map_err(|_| {
             redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "enqueue timed out"))
         })??;
-        Ok(matches!(outcome, EnqueueOutcome::Accepted { .. }))
+        Ok(matches!(outcome, EnqueueOutcome::Accepted { .. } | EnqueueOutcome::AcceptedInChatBacklog))
     }
 
     /// Adds `env` to its stream directly, bypassing ingest's dedupe: how a

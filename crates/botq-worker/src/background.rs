@@ -1,6 +1,7 @@
 //! The worker's background duties, each a supervised loop until `stop`:
 //!
-//! - **promoter**: moves due retries from the delayed set back into the stream.
+//! - **promoter**: moves due retries from the delayed set back into the
+//!   stream, and pumps chat backlogs that stopped moving (fair share).
 //! - **reclaimer**: takes over deliveries idle longer than the lease (their
 //!   consumer died) with `XAUTOCLAIM`, dead-letters poison entries past the
 //!   delivery limit, and prunes consumers that left nothing behind.
@@ -18,10 +19,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::Engine;
-use crate::metrics::{DELAYED_DEPTH, DLQ_DEPTH, PROMOTED, QUEUE_DEPTH, QUEUE_LAG, QUEUE_PENDING, RECLAIMED};
+use crate::metrics::{
+    BACKLOGGED_CHATS, DELAYED_DEPTH, DLQ_DEPTH, PROMOTED, QUEUE_DEPTH, QUEUE_LAG, QUEUE_PENDING, RECLAIMED,
+};
 use crate::reader::dispatch_all;
 
 const PROMOTE_BATCH: usize = 500;
+/// Every this many promoter rounds, stale chat backlogs are pumped.
+const PUMP_EVERY: u64 = 10;
+const PUMP_BATCH: usize = 100;
+/// A chat backlog that has not moved for this long is pumped by the promoter.
+const STALE_BACKLOG: Duration = Duration::from_secs(5);
 const RECLAIM_BATCH: usize = 100;
 /// Consumers idle this long with nothing pending are removed from the group.
 const CONSUMER_MAX_IDLE: Duration = Duration::from_secs(3600);
@@ -35,8 +43,13 @@ async fn tick(stop: &CancellationToken, every: Duration) -> bool {
 }
 
 pub async fn promoter(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Result<()> {
+    let mut rounds: u64 = 0;
     while tick(&stop, engine.cfg.promote_interval).await {
-        for keys in engine.keys.all_shards() {
+        rounds += 1;
+        if rounds.is_multiple_of(PUMP_EVERY) {
+            pump_stale_backlogs(&engine).await;
+        }
+        for keys in engine.served.iter().map(|&q| engine.keys.shard(q)) {
             loop {
                 let mut conn = engine.redis.clone();
                 let fut = queue::promote(&mut conn, &keys, botq_core::now_ms(), PROMOTE_BATCH);
@@ -61,14 +74,54 @@ pub async fn promoter(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::R
     Ok(())
 }
 
+/// Fair share's safety net: chats whose backlog has not moved for a while
+/// (their last event left the queue without a pump: a crash between reclaim
+/// and release, or a counter miscount) are pumped. A pump of a chat that has
+/// no room is a no-op, so this never breaks the share.
+async fn pump_stale_backlogs(engine: &Engine) {
+    if engine.fair_share.max_queued_per_chat.is_none() {
+        return;
+    }
+    let stale_before = botq_core::now_ms() - i64::try_from(STALE_BACKLOG.as_millis()).unwrap_or(i64::MAX);
+    for &q in &engine.served {
+        let keys = engine.keys.shard(q);
+        let mut conn = engine.redis.clone();
+        let members: Vec<String> = match engine
+            .bounded(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(keys.backlogged())
+                    .arg("-inf")
+                    .arg(stale_before)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(PUMP_BATCH)
+                    .query_async(&mut conn),
+            )
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                debug!(shard = q, error.kind = ?e.kind(), "cannot list backlogged chats now");
+                continue;
+            }
+        };
+        for m in members {
+            if let Some(chat) = queue::ChatShare::from_member(&keys, &m, engine.fair_share)
+                && let Err(e) = engine.bounded(queue::pump(&mut conn, &keys, &chat, false)).await
+            {
+                debug!(shard = q, error.kind = ?e.kind(), "cannot pump a chat backlog now");
+            }
+        }
+    }
+}
+
 pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Result<()> {
-    let shards = usize::from(engine.keys.shards());
-    let mut cursors = vec!["0-0".to_owned(); shards];
+    let mut cursors = vec!["0-0".to_owned(); engine.served.len()];
     let prune_every = (CONSUMER_MAX_IDLE.as_millis() / 60 / engine.cfg.reclaim_interval.as_millis().max(1)).max(1);
     let mut rounds: u128 = 0;
     while tick(&stop, engine.cfg.reclaim_interval).await {
         rounds += 1;
-        for (shard, cursor) in (0..engine.keys.shards()).zip(cursors.iter_mut()) {
+        for (&shard, cursor) in engine.served.iter().zip(cursors.iter_mut()) {
             let keys = engine.keys.shard(shard);
             if rounds.is_multiple_of(prune_every) {
                 let mut conn = engine.redis.clone();
@@ -104,13 +157,14 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                 engine.cfg.dlq_max_len,
             );
             match engine.bounded(fut).await {
-                Ok((next, deliveries)) => {
-                    if !deliveries.is_empty() {
-                        info!(shard, count = deliveries.len(), "reclaimed deliveries of a stopped consumer");
-                        metrics::counter!(RECLAIMED).increment(deliveries.len() as u64);
+                Ok(r) => {
+                    if !r.deliveries.is_empty() {
+                        info!(shard, count = r.deliveries.len(), "reclaimed deliveries of a stopped consumer");
+                        metrics::counter!(RECLAIMED).increment(r.deliveries.len() as u64);
                     }
-                    *cursor = next;
-                    dispatch_all(&engine, deliveries, permits);
+                    *cursor = r.next_cursor;
+                    dispatch_all(&engine, r.deliveries, permits);
+                    release_dead(&engine, &keys, &r.dead).await;
                 }
                 Err(e) if queue::is_nogroup(&e) => *cursor = "0-0".to_owned(),
                 Err(e) => warn!(shard, error.kind = ?e.kind(), "cannot reclaim now"),
@@ -120,21 +174,41 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
     Ok(())
 }
 
+/// Counts the events the reclaimer dead-lettered out of their chats' fair share.
+async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: &[Vec<u8>]) {
+    if engine.fair_share.max_queued_per_chat.is_none() {
+        return;
+    }
+    for raw in dead {
+        let Ok(env) = botq_core::envelope::Envelope::decode(raw) else { continue };
+        let chat = queue::ChatShare::new(keys, &env.bot, &env.chat_id, engine.fair_share);
+        let mut conn = engine.redis.clone();
+        if let Err(e) = engine.bounded(queue::pump(&mut conn, keys, &chat, true)).await {
+            debug!(error.kind = ?e.kind(), "cannot release a dead-lettered event's fair share now; the promoter will");
+        }
+    }
+}
+
 pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Result<()> {
     loop {
-        for shard in 0..engine.keys.shards() {
+        for &shard in &engine.served {
             let keys = engine.keys.shard(shard);
             let mut conn = engine.redis.clone();
             match engine.bounded(queue::stats(&mut conn, &keys)).await {
                 Ok(s) => {
                     let label = shard.to_string();
+                    let lane = engine.keys.lane_of_queue(shard).to_owned();
                     #[allow(clippy::cast_precision_loss)] // gauges are floats; counts stay far below 2^52
                     {
-                        metrics::gauge!(QUEUE_DEPTH, "shard" => label.clone()).set(s.depth as f64);
-                        metrics::gauge!(QUEUE_LAG, "shard" => label.clone()).set(s.lag as f64);
-                        metrics::gauge!(QUEUE_PENDING, "shard" => label.clone()).set(s.pending as f64);
-                        metrics::gauge!(DELAYED_DEPTH, "shard" => label.clone()).set(s.delayed as f64);
-                        metrics::gauge!(DLQ_DEPTH, "shard" => label).set(s.dlq as f64);
+                        let g = |name: &'static str, v: u64| {
+                            metrics::gauge!(name, "shard" => label.clone(), "lane" => lane.clone()).set(v as f64);
+                        };
+                        g(QUEUE_DEPTH, s.depth);
+                        g(QUEUE_LAG, s.lag);
+                        g(QUEUE_PENDING, s.pending);
+                        g(DELAYED_DEPTH, s.delayed);
+                        g(DLQ_DEPTH, s.dlq);
+                        g(BACKLOGGED_CHATS, s.backlogged_chats);
                     }
                 }
                 Err(e) => debug!(shard, error.kind = ?e.kind(), "cannot sample queue gauges now"),

@@ -23,7 +23,6 @@ use arc_swap::ArcSwap;
 use botq_core::audit::{Access, Entry, Outcome};
 use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
-use botq_core::keys::Keys;
 use botq_core::redis_conn::Redis;
 use tracing::{debug, info, warn};
 
@@ -57,7 +56,7 @@ impl BotHandler {
     /// An invalid Redis URL, or an HTTP client that cannot be built.
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
         let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_target(), std::time::Duration::from_secs(2))?;
-        let keys = Keys::new(&cfg.key_prefix, cfg.shards);
+        let keys = cfg.keys();
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let brain = Brain::build(cfg, None, redis.clone(), &upstream_http)?;
         Ok(Self {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use botq_core::config::{Config, WorkerConfig};
+use botq_core::config::{Config, FairShare, WorkerConfig};
 use botq_core::keys::Keys;
 use botq_core::redis_conn::{Blocking, Redis};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -23,6 +23,9 @@ use crate::{background, reader};
 pub struct Engine {
     pub(crate) cfg: WorkerConfig,
     pub(crate) keys: Keys,
+    /// The queues (global numbers) this worker reads: those of its lanes.
+    pub(crate) served: Vec<u16>,
+    pub(crate) fair_share: FairShare,
     pub(crate) done_ttl: Duration,
     /// Unique per process: `<host>-<pid>-<uuid>`. Never reused, so a restart
     /// cannot inherit (and forget) a dead process's pending entries.
@@ -56,19 +59,22 @@ impl Engine {
     /// Builds the engine for `cfg` around `handler`; connects lazily.
     ///
     /// # Errors
-    /// An invalid Redis URL.
+    /// An invalid Redis URL, or a lane in `worker.lanes` that is not configured.
     pub fn new(cfg: &Config, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
         let w = cfg.worker.clone();
         let redis_timeout = Duration::from_secs(2);
         let target = cfg.redis_target();
         let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
-        let readers = Blocking::new(&target, usize::from(cfg.shards) + 2, w.read_block, redis_timeout)?;
+        let served = cfg.served_queues(&w.lanes).map_err(anyhow::Error::msg)?;
+        let readers = Blocking::new(&target, served.len() + 2, w.read_block, redis_timeout)?;
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
         let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         Ok(Arc::new(Self {
             permits: Arc::new(Semaphore::new(usize::try_from(w.concurrency).unwrap_or(usize::MAX))),
             cfg: w,
-            keys: Keys::new(&cfg.key_prefix, cfg.shards),
+            keys: cfg.keys(),
+            served,
+            fair_share: cfg.fair_share,
             done_ttl: cfg.dedupe_ttl,
             consumer,
             redis,
@@ -151,7 +157,7 @@ impl Engine {
                         warn!(warning = %w, "redis is not configured for a durable queue");
                     }
                     self.set_ready(true);
-                    info!(consumer = %self.consumer, shards = self.keys.shards(), "worker ready");
+                    info!(consumer = %self.consumer, queues = ?self.served, "worker ready");
                     return true;
                 }
                 Err(e) => warn!(error.kind = ?e.kind(), retry_in_ms = delay.as_millis(), "redis not reachable yet"),
@@ -169,8 +175,8 @@ impl Engine {
         for script in botq_core::scripts::all() {
             self.bounded(script.load_async(&mut conn)).await?;
         }
-        for shard in self.keys.all_shards() {
-            self.bounded(botq_core::queue::ensure_group(&mut conn, &shard)).await?;
+        for &q in &self.served {
+            self.bounded(botq_core::queue::ensure_group(&mut conn, &self.keys.shard(q))).await?;
         }
         Ok(())
     }
@@ -210,7 +216,7 @@ pub async fn run(
     let result = if engine.start(&shutdown).await {
         let stop_tasks = shutdown.child_token();
         let mut sup = Supervisor::new(stop_tasks.clone());
-        for shard in 0..engine.keys.shards() {
+        for &shard in &engine.served {
             sup.spawn(format!("reader[{shard}]"), reader::run(engine.clone(), shard, stop_tasks.clone()));
         }
         sup.spawn("promoter".to_owned(), background::promoter(engine.clone(), stop_tasks.clone()));

@@ -202,8 +202,12 @@ async fn settle(
     verdict: &Verdict,
 ) {
     let mut conn = engine.redis.clone();
-    let fut =
-        queue::finish(&mut conn, keys, botq_core::keys::GROUP, &d.id, token, claim_key, chat_key, &d.raw, verdict);
+    let chat = match (&d.envelope, engine.fair_share.max_queued_per_chat) {
+        (Ok(env), Some(_)) => Some(queue::ChatShare::new(keys, &env.bot, &env.chat_id, engine.fair_share)),
+        _ => None,
+    };
+    let group = botq_core::keys::GROUP;
+    let fut = queue::finish(&mut conn, keys, group, &d.id, token, claim_key, chat_key, chat.as_ref(), &d.raw, verdict);
     match engine.bounded(fut).await {
         Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
         Err(e) => {

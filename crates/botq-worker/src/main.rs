@@ -5,6 +5,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use botq_core::config::Service;
 
+/// The worker's own flags.
+#[derive(clap::Args, Debug)]
+struct Flags {
+    /// Serve only these lanes (comma-separated, e.g. `default,vip`); all by
+    /// default. Overrides `worker.lanes`.
+    #[arg(long, env = "BOTQ_LANES")]
+    lanes: Option<String>,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let main = botq_admin::ServiceMain {
@@ -13,7 +22,10 @@ async fn main() -> std::process::ExitCode {
         service: Service::Worker,
         admin_addr: |cfg| cfg.worker.admin_listen,
     };
-    main.run(|cfg, shutdown, reloads| async move {
+    main.run_with(|mut cfg, shutdown, reloads, flags: Flags| async move {
+        if let Some(lanes) = flags.lanes {
+            cfg.worker.lanes = lanes.split(',').map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+        }
         botq_worker::metrics::describe();
         let bots = match cfg.worker.handler {
             botq_core::config::HandlerKind::Bots => Some(Arc::new(botq_worker::BotHandler::new(&cfg)?)),

@@ -13,6 +13,7 @@ pub const REPLIES: &str = "botq_replies_total";
 pub use botq_core::telemetry::REPLY_LATENCY;
 pub const REPLY_THROTTLED: &str = "botq_reply_throttled_total";
 pub const IGNORED: &str = "botq_ignored_total";
+pub const BACKLOGGED_CHATS: &str = "botq_backlogged_chats";
 pub const SKILL_CALLS: &str = "botq_skill_calls_total";
 pub const BREAKER_STATE: &str = "botq_breaker_state";
 pub const AUDIT_FAILURES: &str = "botq_audit_write_failures_total";
@@ -39,6 +40,10 @@ pub fn describe() {
     );
     metrics::describe_counter!(REPLY_THROTTLED, "Replies deferred by the shared reply rate limits.");
     metrics::describe_counter!(IGNORED, "Events not addressed to the bot, by reason.");
+    metrics::describe_gauge!(
+        BACKLOGGED_CHATS,
+        "Chats whose events wait in their own backlog because they have their fair share of the stream."
+    );
     metrics::describe_counter!(
         SKILL_CALLS,
         "Skill invocations by skill and outcome (ok, retry, failed, denied, degraded), as in the audit log."

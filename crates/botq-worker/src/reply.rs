@@ -82,7 +82,7 @@ impl Replier {
         Ok(Self {
             http,
             redis,
-            keys: Keys::new(&cfg.key_prefix, cfg.shards),
+            keys: cfg.keys(),
             bots,
             tokens: tokens::TokenCache::default(),
             sent_ttl: cfg.dedupe_ttl,

@@ -36,6 +36,33 @@ pub struct RawConfig {
     pub bots: Vec<RawBot>,
     #[serde(default, rename = "skill")]
     pub skills: Vec<RawSkill>,
+    #[serde(default, rename = "lane")]
+    pub lanes: Vec<RawLane>,
+    #[serde(default)]
+    pub fair_share: RawFairShare,
+}
+
+/// One `[[lane]]`: its own streams and consumer groups.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLane {
+    pub name: String,
+    #[serde(default = "default_shards")]
+    pub shards: u16,
+}
+
+/// The `[fair_share]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawFairShare {
+    pub max_queued_per_chat: u32,
+    pub counter_ttl_secs: u64,
+}
+
+impl Default for RawFairShare {
+    fn default() -> Self {
+        Self { max_queued_per_chat: 4, counter_ttl_secs: 600 }
+    }
 }
 
 fn default_redis_url() -> String {
@@ -113,6 +140,8 @@ pub struct RawWorker {
     pub handler: String,
     pub backoff: RawBackoff,
     pub skill_concurrency: std::collections::BTreeMap<String, u32>,
+    /// Lanes this worker serves; empty = all.
+    pub lanes: Vec<String>,
 }
 
 impl Default for RawWorker {
@@ -135,6 +164,7 @@ impl Default for RawWorker {
             handler: "bots".into(),
             backoff: RawBackoff::default(),
             skill_concurrency: std::collections::BTreeMap::new(),
+            lanes: Vec::new(),
         }
     }
 }
@@ -216,6 +246,8 @@ pub struct RawBot {
     pub guard: RawGuard,
     #[serde(default, rename = "group")]
     pub groups: Vec<RawGroup>,
+    /// The lane of this bot's events (default: the default lane).
+    pub lane: Option<String>,
 }
 
 /// Who may talk to a bot, and who may use its write skills.
@@ -249,6 +281,7 @@ pub struct RawGroup {
     pub disabled_skills: Vec<String>,
     pub default_skill: Option<String>,
     pub group_mode: Option<String>,
+    pub lane: Option<String>,
 }
 
 /// The `[audit]` table.

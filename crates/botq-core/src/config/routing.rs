@@ -34,6 +34,8 @@ pub struct Routing {
     pub groups: HashMap<String, GroupPolicy>,
     pub access: AccessPolicy,
     pub guard: Guard,
+    /// The lane of the bot's events; `None`: the default lane.
+    pub lane: Option<String>,
 }
 
 /// When a group message is for the bot.
@@ -56,6 +58,8 @@ pub struct GroupPolicy {
     /// `Some(None)`: no default skill in this group; `None`: the bot's.
     pub default_skill: Option<Option<String>>,
     pub group_mode: Option<GroupMode>,
+    /// This group's lane, instead of the bot's.
+    pub lane: Option<String>,
 }
 
 /// Who may use the bot. Deny lists win; a non-empty allow list admits only
@@ -91,6 +95,13 @@ pub const DEFAULT_WRITE_REFUSAL: &str =
 pub const DEFAULT_CHAT_REPLIES_PER_MIN: u32 = 30;
 
 impl Routing {
+    /// The lane of the events of chat `chat_id` (`None`: the default lane).
+    /// Group overrides apply to any chat id they name.
+    #[must_use]
+    pub fn lane_in(&self, chat_id: &str) -> Option<&str> {
+        self.groups.get(chat_id).and_then(|g| g.lane.as_deref()).or(self.lane.as_deref())
+    }
+
     /// The effective group mode in `chat_id`.
     #[must_use]
     pub fn group_mode_in(&self, chat_id: &str) -> GroupMode {
@@ -135,6 +146,7 @@ impl Routing {
             groups: HashMap::new(),
             access: AccessPolicy { write_refusal: DEFAULT_WRITE_REFUSAL.into(), ..AccessPolicy::default() },
             guard: Guard { chat_replies_per_min: Some(DEFAULT_CHAT_REPLIES_PER_MIN), same_text_window: None },
+            lane: None,
         }
     }
 }
@@ -249,6 +261,7 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
         groups,
         access,
         guard,
+        lane: raw.lane.clone(),
     }
 }
 
@@ -258,12 +271,33 @@ fn check_group(g: &RawGroup, path: &str, problems: &mut Problems) -> GroupPolicy
         disabled_skills: g.disabled_skills.iter().cloned().collect(),
         default_skill: g.default_skill.as_ref().map(|s| (!s.is_empty()).then(|| s.clone())),
         group_mode: g.group_mode.as_deref().map(|m| parse_group_mode(m, &format!("{path}.group_mode"), problems)),
+        lane: g.lane.clone(),
     }
 }
 
-/// Every skill a bot names must exist; a write skill cannot be a default
-/// skill that nobody may use, and so on. Runs once all tables are read.
-pub(super) fn check_references(path: &str, routing: &Routing, skills: &[SkillConfig], problems: &mut Problems) {
+/// Every skill and lane a bot names must exist. Runs once all tables are read.
+pub(super) fn check_references(
+    path: &str,
+    routing: &Routing,
+    skills: &[SkillConfig],
+    lanes: &[String],
+    problems: &mut Problems,
+) {
+    let lane_ok = |l: &str| l == crate::keys::DEFAULT_LANE || lanes.iter().any(|n| n == l);
+    if let Some(l) = routing.lane.as_deref().filter(|l| !lane_ok(l)) {
+        problems.push(format!("{path}.lane"), format!("no lane named {l:?} (define it in a [[lane]] table)"));
+    }
+    let mut with_lane: Vec<_> =
+        routing.groups.iter().filter_map(|(id, g)| g.lane.as_deref().map(|l| (id, l))).collect();
+    with_lane.sort_unstable();
+    for (id, l) in with_lane {
+        if !lane_ok(l) {
+            problems.push(
+                format!("{path}.group[id={id}].lane"),
+                format!("no lane named {l:?} (define it in a [[lane]] table)"),
+            );
+        }
+    }
     let exists = |s: &str| skills.iter().any(|k| k.name == s);
     let mut check = |key: String, name: &str| {
         if !exists(name) {

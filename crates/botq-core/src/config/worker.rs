@@ -36,6 +36,8 @@ pub struct WorkerConfig {
     pub handler: HandlerKind,
     pub backoff: Backoff,
     pub skill_concurrency: BTreeMap<String, u32>,
+    /// Lanes this worker serves; empty = all (`--lanes` overrides).
+    pub lanes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -145,5 +147,6 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
             jitter: b.jitter,
         },
         skill_concurrency: raw.skill_concurrency.clone(),
+        lanes: raw.lanes.clone(),
     })
 }

@@ -12,6 +12,9 @@ use crate::scripts;
 pub enum EnqueueOutcome {
     /// Durable in the stream under this entry id.
     Accepted { stream_id: String },
+    /// Durable in the chat's backlog: the chat has its fair share of the
+    /// stream; the event moves into it when an earlier one finishes.
+    AcceptedInChatBacklog,
     /// A dedupe key of this event was seen within the TTL.
     Duplicate,
     /// Over an ingest abuse limit: acknowledge and drop.
@@ -43,6 +46,7 @@ pub struct EnqueueParams {
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
     pub limits: RateLimit,
+    pub fair_share: crate::config::FairShare,
 }
 
 /// Emission interval (µs) and burst of a limit, `(0, 0)` when it is off.
@@ -79,6 +83,10 @@ where
     if sender_iv > 0 {
         inv.key(keys.sender_limit(&env.bot, &env.sender_id));
     }
+    let max_queued = params.fair_share.max_queued_per_chat.unwrap_or(0);
+    if max_queued > 0 {
+        inv.key(keys.queued(&env.bot, &env.chat_id)).key(keys.backlog(&env.bot, &env.chat_id)).key(keys.backlogged());
+    }
     let ttl_ms = u64::try_from(params.dedupe_ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     inv.arg(params.now_ms)
         .arg(ttl_ms)
@@ -88,10 +96,14 @@ where
         .arg(group_burst)
         .arg(sender_iv)
         .arg(sender_burst)
-        .arg(env.encode());
+        .arg(env.encode())
+        .arg(max_queued)
+        .arg(u64::try_from(params.fair_share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+        .arg(crate::keys::backlog_member(&env.bot, &env.chat_id));
     let reply: Vec<String> = inv.invoke_async(conn).await?;
     let outcome = match reply.first().map(String::as_str) {
         Some("ok") => EnqueueOutcome::Accepted { stream_id: reply.get(1).cloned().unwrap_or_default() },
+        Some("ok-backlog") => EnqueueOutcome::AcceptedInChatBacklog,
         Some("duplicate") => EnqueueOutcome::Duplicate,
         Some("limited") if reply.get(1).is_some_and(|w| w == "group") => EnqueueOutcome::RateLimited(LimitKind::Group),
         Some("limited") => EnqueueOutcome::RateLimited(LimitKind::Sender),

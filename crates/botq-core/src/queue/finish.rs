@@ -2,8 +2,40 @@
 
 use std::time::Duration;
 
+use crate::config::FairShare;
+use crate::ids::BotId;
 use crate::keys::ShardKeys;
 use crate::scripts;
+
+/// One chat's fair-share keys in a queue (see `keys.rs`).
+#[derive(Debug, Clone)]
+pub struct ChatShare {
+    queued: String,
+    backlog: String,
+    backlogged: String,
+    member: String,
+    share: FairShare,
+}
+
+impl ChatShare {
+    #[must_use]
+    pub fn new(keys: &ShardKeys, bot: &BotId, chat_id: &str, share: FairShare) -> Self {
+        Self {
+            queued: keys.queued(bot, chat_id),
+            backlog: keys.backlog(bot, chat_id),
+            backlogged: keys.backlogged(),
+            member: crate::keys::backlog_member(bot, chat_id),
+            share,
+        }
+    }
+
+    /// The chat of a `backlogged` member, for the promoter's pump.
+    #[must_use]
+    pub fn from_member(keys: &ShardKeys, member: &str, share: FairShare) -> Option<Self> {
+        let (bot, chat) = member.split_once(':')?;
+        Some(Self::new(keys, &BotId::parse(bot).ok()?, chat, share))
+    }
+}
 
 /// What happens to a delivery after its attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +56,8 @@ pub enum Verdict {
 /// # Errors
 /// Redis errors; the entry then stays pending and is reclaimed after the lease,
 /// which re-runs the attempt (replies are idempotent, so that is safe).
+/// `chat` is the event's fair-share keys (`None`: fair share off, or an
+/// entry without a readable envelope).
 #[allow(clippy::too_many_arguments)]
 pub async fn finish<C>(
     conn: &mut C,
@@ -33,6 +67,7 @@ pub async fn finish<C>(
     token: &str,
     claim_key: &str,
     chat_lock: &str,
+    chat: Option<&ChatShare>,
     env: &[u8],
     verdict: &Verdict,
 ) -> Result<(), redis::RedisError>
@@ -46,7 +81,14 @@ where
         Verdict::Dead { .. } => inv.key(keys.dlq()),
         Verdict::Done { .. } | Verdict::Drop => inv.key(keys.delayed()),
     };
+    share_keys(&mut inv, keys, chat);
     inv.arg(group).arg(id).arg(token);
+    let fixed = match verdict {
+        Verdict::Done { .. } => 2,
+        Verdict::Retry { .. } => 3,
+        Verdict::Dead { .. } => 6,
+        Verdict::Drop => 1,
+    };
     match verdict {
         Verdict::Done { done_ttl } => {
             inv.arg("done").arg(u64::try_from(done_ttl.as_millis()).unwrap_or(u64::MAX).max(1));
@@ -63,6 +105,56 @@ where
             inv.arg("drop");
         }
     }
+    // Verdict arguments end at ARGV[4 + fixed]; the fair-share ones start at ARGV[10].
+    for _ in fixed..6 {
+        inv.arg("");
+    }
+    share_args(&mut inv, chat);
     let _: i64 = inv.invoke_async(conn).await?;
     Ok(())
+}
+
+/// Moves the chat's waiting events into the stream while it has room;
+/// `release` first counts out one event that left the queue elsewhere (the
+/// reclaimer dead-lettered it). The promoter pumps chats whose backlog has
+/// not moved for a while, so a miscount cannot strand a backlog.
+///
+/// # Errors
+/// Redis errors.
+pub async fn pump<C>(conn: &mut C, keys: &ShardKeys, chat: &ChatShare, release: bool) -> Result<(), redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let mut inv = scripts::FINISH.prepare_invoke();
+    let none = keys.placeholder();
+    inv.key(keys.stream()).key(&none).key(&none).key(keys.delayed());
+    share_keys(&mut inv, keys, Some(chat));
+    inv.arg(crate::keys::GROUP).arg("0-0").arg("").arg(if release { "release" } else { "pump" });
+    for _ in 0..5 {
+        inv.arg("");
+    }
+    share_args(&mut inv, Some(chat));
+    let _: i64 = inv.invoke_async(conn).await?;
+    Ok(())
+}
+
+fn share_keys(inv: &mut redis::ScriptInvocation<'_>, keys: &ShardKeys, chat: Option<&ChatShare>) {
+    match chat {
+        Some(c) => inv.key(&c.queued).key(&c.backlog).key(&c.backlogged),
+        None => {
+            let none = keys.placeholder();
+            inv.key(&none).key(&none).key(&none)
+        }
+    };
+}
+
+fn share_args(inv: &mut redis::ScriptInvocation<'_>, chat: Option<&ChatShare>) {
+    match chat {
+        Some(c) => inv
+            .arg(c.share.max_queued_per_chat.unwrap_or(0))
+            .arg(u64::try_from(c.share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg(&c.member)
+            .arg(crate::now_ms()),
+        None => inv.arg(0).arg(1).arg("").arg(0),
+    };
 }

@@ -44,8 +44,19 @@ where
 /// `{id, env, att, deliveries}` as `reclaim.lua` returns them.
 type ReclaimedEntry = (String, Vec<u8>, String, u64);
 
+/// What one reclaim step found.
+#[derive(Debug)]
+pub struct Reclaimed {
+    /// `0-0` when the scan wrapped.
+    pub next_cursor: String,
+    /// Deliveries now ours, to handle like fresh reads.
+    pub deliveries: Vec<Delivery>,
+    /// Envelopes of entries dead-lettered for too many deliveries: count
+    /// each out of its chat's fair share ([`super::pump`] with `release`).
+    pub dead: Vec<Vec<u8>>,
+}
+
 /// Takes over entries idle longer than `min_idle` for `consumer`, from `cursor`.
-/// Returns the next cursor (`0-0` when the scan wrapped) and the deliveries now ours.
 ///
 /// # Errors
 /// Redis errors.
@@ -61,11 +72,11 @@ pub async fn reclaim<C>(
     max_deliveries: u32,
     now_ms: i64,
     dlq_max_len: u64,
-) -> Result<(String, Vec<Delivery>), redis::RedisError>
+) -> Result<Reclaimed, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let (next, entries): (String, Vec<ReclaimedEntry>) = scripts::RECLAIM
+    let (next_cursor, entries, dead): (String, Vec<ReclaimedEntry>, Vec<Vec<u8>>) = scripts::RECLAIM
         .key(keys.stream())
         .key(keys.dlq())
         .arg(GROUP)
@@ -82,7 +93,7 @@ where
         .into_iter()
         .map(|(id, raw, att, n)| Delivery::new(shard, id, raw, att.parse().unwrap_or(0), n))
         .collect();
-    Ok((next, deliveries))
+    Ok(Reclaimed { next_cursor, deliveries, dead })
 }
 
 /// Deletes consumers of this group that own no pending entries and have been
@@ -130,6 +141,8 @@ pub struct QueueStats {
     pub pending: u64,
     pub delayed: u64,
     pub dlq: u64,
+    /// Chats with events waiting in their own backlog (fair share).
+    pub backlogged_chats: u64,
 }
 
 /// Samples the gauges of one shard in one pipelined round trip.
@@ -140,7 +153,7 @@ pub async fn stats<C>(conn: &mut C, keys: &ShardKeys) -> Result<QueueStats, redi
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let (depth, groups, delayed, dlq): (u64, redis::Value, u64, u64) = redis::pipe()
+    let (depth, groups, delayed, dlq, backlogged_chats): (u64, redis::Value, u64, u64, u64) = redis::pipe()
         .cmd("XLEN")
         .arg(keys.stream())
         .cmd("XINFO")
@@ -150,6 +163,8 @@ where
         .arg(keys.delayed())
         .cmd("XLEN")
         .arg(keys.dlq())
+        .cmd("ZCARD")
+        .arg(keys.backlogged())
         .query_async(conn)
         .await?;
     let (mut lag, mut pending) = (0, 0);
@@ -168,5 +183,5 @@ where
             }
         }
     }
-    Ok(QueueStats { depth, lag, pending, delayed, dlq })
+    Ok(QueueStats { depth, lag, pending, delayed, dlq, backlogged_chats })
 }

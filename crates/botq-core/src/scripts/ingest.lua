@@ -14,8 +14,12 @@
 -- ARGV[7] sender emission interval, µs per event (0 = no sender limit)
 -- ARGV[8] sender burst, events
 -- ARGV[9] the encoded envelope
+-- ARGV[10] fair share: events of one chat allowed in the stream (0 = off); then
+--          KEYS[next] the chat's counter, KEYS[next+1] its backlog list,
+--          KEYS[next+2] the queue's backlogged set
+-- ARGV[11] the counter's TTL, ms   ARGV[12] the backlogged member "<bot>:<chat>"
 --
--- Returns {"ok", stream id} | {"duplicate"} | {"limited", "group"|"sender"} | {"backlog"}
+-- Returns {"ok", stream id} | {"ok-backlog"} | {"duplicate"} | {"limited", "group"|"sender"} | {"backlog"}
 --
 -- Order matters: backlog first (refusing must leave no trace, so the platform's
 -- retry is not taken for a duplicate); dedupe before the limits (a retried
@@ -25,7 +29,8 @@
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[4])
 
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+local max_backlog = tonumber(ARGV[3])
+if redis.call('XLEN', KEYS[1]) >= max_backlog then
   return {'backlog'}
 end
 
@@ -64,12 +69,40 @@ for _, which in ipairs({{'group', 5}, {'sender', 7}}) do
   end
 end
 
+-- Fair share: with the chat's share of the stream taken (or older events of
+-- the chat already waiting), the event joins the chat's backlog instead, and
+-- moves into the stream when an earlier one finishes (finish.lua).
+local max_queued = tonumber(ARGV[10])
+local to_backlog = false
+if max_queued > 0 then
+  local inq, backlog = KEYS[next_key], KEYS[next_key + 1]
+  local waiting = redis.call('LLEN', backlog)
+  if waiting >= max_backlog then
+    return {'backlog'}
+  end
+  to_backlog = waiting > 0 or tonumber(redis.call('GET', inq) or '0') >= max_queued
+end
+
 for _, l in ipairs(limits) do
   redis.call('SET', l[1], string.format('%d', l[2]), 'PX', math.max(1, math.ceil((l[2] - now_us) / 1000)))
 end
 
-local id = redis.call('XADD', KEYS[1], '*', 'env', ARGV[9])
+local id
+if to_backlog then
+  redis.call('RPUSH', KEYS[next_key + 1], ARGV[9])
+  redis.call('ZADD', KEYS[next_key + 2], now, ARGV[12])
+  id = 'backlog'
+else
+  id = redis.call('XADD', KEYS[1], '*', 'env', ARGV[9])
+  if max_queued > 0 then
+    redis.call('INCR', KEYS[next_key])
+    redis.call('PEXPIRE', KEYS[next_key], ARGV[11])
+  end
+end
 for i = 2, 1 + n do
   redis.call('SET', KEYS[i], id, 'PX', ARGV[2])
+end
+if to_backlog then
+  return {'ok-backlog'}
 end
 return {'ok', id}

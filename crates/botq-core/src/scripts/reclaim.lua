@@ -6,14 +6,17 @@
 -- ARGV[4] cursor  ARGV[5] count   ARGV[6] max deliveries   ARGV[7] now ms
 -- ARGV[8] DLQ max length
 --
--- Returns {next cursor, {id, env, att, deliveries}...}: the entries now owned
--- by this consumer, to be handled like fresh reads. An entry whose delivery
--- count passed the limit (a poison message that keeps killing workers) goes
--- to the dead-letter stream instead. Entries deleted from the stream while
--- pending are acked so they stop haunting the PEL.
+-- Returns {next cursor, {id, env, att, deliveries}..., {env}...}: the entries
+-- now owned by this consumer, to be handled like fresh reads, and the
+-- envelopes of those dead-lettered here. An entry whose delivery count passed
+-- the limit (a poison message that keeps killing workers) goes to the
+-- dead-letter stream instead; the caller counts it out of its chat's fair
+-- share. Entries deleted from the stream while pending are acked so they stop
+-- haunting the PEL.
 
 local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
 local out = {}
+local dead = {}
 for _, entry in ipairs(r[2]) do
   local id, fields = entry[1], entry[2]
   local env, att = nil, '0'
@@ -33,6 +36,7 @@ for _, entry in ipairs(r[2]) do
       'env', env, 'reason', 'delivery_limit', 'att', att, 'failed_at', ARGV[7], 'src', id)
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
+    dead[#dead + 1] = env
   else
     out[#out + 1] = {id, env, att, deliveries}
   end
@@ -42,4 +46,4 @@ if r[3] then
     redis.call('XACK', KEYS[1], ARGV[1], id)
   end
 end
-return {r[1], out}
+return {r[1], out, dead}
