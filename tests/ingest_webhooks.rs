@@ -375,9 +375,17 @@ async fn admin_listener_serves_health_and_metrics() {
     let ready: serde_json::Value =
         t.http.get(t.ingest.admin_url("/health/ready")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["version"], botq_core::build::VERSION, "what is running, in the probe");
+    assert_eq!(ready["git_sha"], botq_core::build::GIT_SHA);
     t.send("qq-main", &qq_hook("m", "ROBOT1.0_m")).await;
     let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("botq_ingest_ack_duration_seconds_bucket"), "{metrics}");
     assert!(metrics.contains(r#"botq_ingest_requests_total{bot="qq-main",outcome="accepted"}"#), "{metrics}");
     assert!(!metrics.contains(QQ_SECRET));
+    let build = format!(
+        r#"botq_build_info{{service="ingest",version="{}",git_sha="{}"}} 1"#,
+        botq_core::build::VERSION,
+        botq_core::build::GIT_SHA
+    );
+    assert!(metrics.contains(&build), "{metrics}");
 }

@@ -14,7 +14,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(version)]
+#[command(version = botq_core::build::LONG_VERSION)]
 struct Cli<A: Args> {
     /// Config file (TOML).
     #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml")]

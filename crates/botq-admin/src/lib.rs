@@ -64,11 +64,11 @@ async fn live() -> Response {
 }
 
 async fn readiness(State(ready): State<Arc<dyn Readiness>>) -> Response {
-    let version = env!("CARGO_PKG_VERSION");
+    let (version, git_sha) = (botq_core::build::VERSION, botq_core::build::GIT_SHA);
     match ready.check().await {
-        Ok(()) => axum::Json(json!({ "status": "ready", "version": version })).into_response(),
+        Ok(()) => axum::Json(json!({ "status": "ready", "version": version, "git_sha": git_sha })).into_response(),
         Err(reason) => {
-            let body = json!({ "status": "not_ready", "reason": reason, "version": version });
+            let body = json!({ "status": "not_ready", "reason": reason, "version": version, "git_sha": git_sha });
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "botq-bench",
-    version,
+    version = botq_core::build::LONG_VERSION,
     about = "Open-loop load generator for botq: signed webhooks in, latency report out"
 )]
 pub struct Cli {

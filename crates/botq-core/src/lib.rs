@@ -8,9 +8,11 @@
 //! - [`reply`]: building replies and classifying the platforms' answers.
 //! - [`telemetry`]: logs and the Prometheus recorder.
 //! - [`ids`]: validated identifier newtypes.
+//! - [`build`]: version and git commit of this build.
 //! - [`audit`]: the tool-call audit stream (metadata of every skill invocation).
 
 pub mod audit;
+pub mod build;
 pub mod config;
 pub mod envelope;
 pub mod ids;

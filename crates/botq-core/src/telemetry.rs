@@ -84,7 +84,13 @@ fn describe() {
     metrics::describe_gauge!(BUILD_INFO, "Always 1; labels carry the version.");
 }
 
-/// Records `botq_build_info{version}` = 1.
+/// Records `botq_build_info{service,version,git_sha}` = 1.
 pub fn record_build_info(service: &'static str) {
-    metrics::gauge!(BUILD_INFO, "service" => service, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::gauge!(
+        BUILD_INFO,
+        "service" => service,
+        "version" => crate::build::VERSION,
+        "git_sha" => crate::build::GIT_SHA
+    )
+    .set(1.0);
 }

@@ -29,7 +29,7 @@ use clap::{Parser, Subcommand};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Parser)]
-#[command(name = "botqctl", version, about = "botq's operator CLI")]
+#[command(name = "botqctl", version = botq_core::build::LONG_VERSION, about = "botq's operator CLI")]
 pub struct Cli {
     /// The botq config file (the services' own).
     #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml", global = true)]

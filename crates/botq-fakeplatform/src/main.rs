@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A local stand-in for the QQ, Lark and OneBot reply APIs, for botq's quick start, tests and benchmarks.
 #[derive(Parser)]
-#[command(name = "botq-fakeplatform", version)]
+#[command(name = "botq-fakeplatform", version = botq_core::build::LONG_VERSION)]
 struct Cli {
     /// botq config file (TOML): the bots whose credentials the fake accepts.
     #[arg(long, env = "BOTQ_CONFIG", default_value = "deploy/botq.example.toml")]

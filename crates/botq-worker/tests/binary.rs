@@ -66,3 +66,20 @@ fn healthcheck_fails_while_no_worker_runs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
+
+#[test]
+fn lanes_flag_with_an_unknown_lane_is_refused_at_startup() {
+    let path = write_config(&toml("redis://127.0.0.1:1", free_port(), ""));
+    let out =
+        std::process::Command::new(BIN).arg("--config").arg(&path).args(["--lanes", "default,vip"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(r#"no lane named "vip""#), "{stderr}");
+}
+
+#[test]
+fn version_names_the_release_and_the_commit() {
+    let out = std::process::Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("botq-worker {}", botq_core::build::LONG_VERSION));
+}
