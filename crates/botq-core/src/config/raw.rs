@@ -136,6 +136,8 @@ pub struct RawWorker {
     pub reclaim_interval_ms: u64,
     pub sample_interval_ms: u64,
     pub dlq_max_len: u64,
+    pub dlq_max_age_secs: u64,
+    pub max_event_age_secs: u64,
     pub reply_timeout_secs: u64,
     pub handler: String,
     pub backoff: RawBackoff,
@@ -160,6 +162,8 @@ impl Default for RawWorker {
             reclaim_interval_ms: 1_000,
             sample_interval_ms: 5_000,
             dlq_max_len: 100_000,
+            dlq_max_age_secs: 14 * 86_400,
+            max_event_age_secs: 86_400,
             reply_timeout_secs: 10,
             handler: "bots".into(),
             backoff: RawBackoff::default(),
@@ -248,6 +252,8 @@ pub struct RawBot {
     pub groups: Vec<RawGroup>,
     /// The lane of this bot's events (default: the default lane).
     pub lane: Option<String>,
+    #[serde(default)]
+    pub context: RawContext,
 }
 
 /// Who may talk to a bot, and who may use its write skills.
@@ -289,11 +295,12 @@ pub struct RawGroup {
 #[serde(deny_unknown_fields, default)]
 pub struct RawAudit {
     pub max_len: u64,
+    pub max_age_secs: u64,
 }
 
 impl Default for RawAudit {
     fn default() -> Self {
-        Self { max_len: 100_000 }
+        Self { max_len: 100_000, max_age_secs: 30 * 86_400 }
     }
 }
 
@@ -324,6 +331,37 @@ pub struct RawSkill {
     pub signing_secret: Option<SecretSource>,
     #[serde(default)]
     pub audit_content: bool,
+    /// Cache the skill's answers for this long (deterministic skills only).
+    pub cache_ttl_secs: Option<u64>,
+    /// How much of the chat's conversation window to send: `{ messages, bytes }`.
+    pub context: Option<RawContextBudget>,
+}
+
+/// What part of the conversation window a skill receives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawContextBudget {
+    pub messages: u32,
+    pub bytes: u32,
+}
+
+/// A bot's conversation window (`[bot.context]`): what is kept per chat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawContext {
+    pub messages: u32,
+    pub bytes: u32,
+    pub ttl_secs: u64,
+    /// Also keep group messages not addressed to the bot (as context only).
+    pub include_unaddressed: bool,
+    /// When the window overflows, this skill condenses what falls out.
+    pub summarize_with: Option<String>,
+}
+
+impl Default for RawContext {
+    fn default() -> Self {
+        Self { messages: 0, bytes: 16 * 1024, ttl_secs: 3600, include_unaddressed: false, summarize_with: None }
+    }
 }
 
 fn default_skill_kind() -> String {
