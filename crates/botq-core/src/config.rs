@@ -11,6 +11,7 @@
 
 mod bot;
 mod raw;
+mod rotation;
 mod routing;
 mod secret;
 mod skill;
@@ -25,9 +26,10 @@ use secrecy::SecretString;
 
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
 pub use raw::RawRateLimit;
-pub use routing::{AccessPolicy, GroupMode, GroupPolicy, Guard, Routing};
+pub use rotation::PreviousCredentials;
+pub use routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
 pub use secret::SecretSource;
-pub use skill::{BreakerConfig, BuiltinSkill, HttpSkill, SkillConfig, SkillKind, SlowAck};
+pub use skill::{BreakerConfig, BuiltinSkill, ContextBudget, HttpSkill, SkillConfig, SkillKind, SlowAck};
 pub use worker::{Backoff, HandlerKind, LEASE_MARGIN, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).
@@ -78,6 +80,8 @@ pub struct FairShare {
 pub struct AuditConfig {
     /// The audit stream keeps about this many entries (`XADD MAXLEN ~`).
     pub max_len: u64,
+    /// Entries older than this are trimmed (`XTRIM MINID`).
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -297,6 +301,9 @@ impl Config {
         if raw.audit.max_len == 0 {
             problems.push("audit.max_len".into(), "must be ≥ 1".into());
         }
+        if raw.audit.max_age_secs == 0 {
+            problems.push("audit.max_age_secs".into(), "must be ≥ 1".into());
+        }
         if let Some(w) = &worker {
             for s in skills.iter().filter(|s| s.concurrency.is_some() && w.skill_concurrency.contains_key(&s.name)) {
                 problems.push(
@@ -331,7 +338,7 @@ impl Config {
             worker,
             dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),
             log: LogConfig { format, level: raw.log.level },
-            audit: AuditConfig { max_len: raw.audit.max_len },
+            audit: AuditConfig { max_len: raw.audit.max_len, max_age: Duration::from_secs(raw.audit.max_age_secs) },
             bots,
             skills,
             lanes,

@@ -9,6 +9,7 @@
 pub mod lark;
 pub mod onebot;
 pub mod qq;
+mod previous;
 
 use std::time::Duration;
 

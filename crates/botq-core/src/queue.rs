@@ -44,4 +44,4 @@ pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
 pub use enqueue::{EnqueueOutcome, EnqueueParams, LimitKind, enqueue};
 pub use finish::{ChatShare, Verdict, finish, pump};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
-pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats};
+pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats, trim_by_age};

@@ -22,6 +22,9 @@ pub const BUILD_INFO: &str = "botq_build_info";
 pub const CONFIG_RELOADS: &str = "botq_config_reloads_total";
 /// Defined here for its buckets (the worker records it): 3 s is the SLO edge.
 pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
+/// Webhooks admitted by a bot's `previous` credential, by bot: 0 for a while
+/// means the platform switched and `previous` can go.
+pub const PREVIOUS_SECRET: &str = "botq_ingest_previous_secret_total";
 
 /// Installs the global log subscriber. Safe to call more than once (tests);
 /// only the first call takes effect.
@@ -82,6 +85,7 @@ fn describe() {
     );
     metrics::describe_counter!(EVENTS, "Events by bot and outcome (ok, duplicate, retried, dead, dropped).");
     metrics::describe_gauge!(BUILD_INFO, "Always 1; labels carry the version.");
+    metrics::describe_counter!(PREVIOUS_SECRET, "Webhooks verified with a bot's previous (rotated-out) credential.");
 }
 
 /// Records `botq_build_info{service,version,git_sha}` = 1.

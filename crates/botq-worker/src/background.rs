@@ -5,7 +5,8 @@
 //! - **reclaimer**: takes over deliveries idle longer than the lease (their
 //!   consumer died) with `XAUTOCLAIM`, dead-letters poison entries past the
 //!   delivery limit, and prunes consumers that left nothing behind.
-//! - **sampler**: publishes queue depth, lag, pending, delayed and DLQ gauges.
+//! - **sampler**: publishes queue depth, lag, pending, delayed and DLQ gauges,
+//!   and trims the dead-letter and audit streams by age.
 //!
 //! Redis errors inside a loop are logged and retried on the next tick; only a
 //! bug (a panic, a closed semaphore) ends a loop, and the supervisor then
@@ -174,6 +175,24 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
     Ok(())
 }
 
+/// Retention by age, beside the length caps: dead letters past
+/// `worker.dlq_max_age_secs`, audit entries past `audit.max_age_secs`.
+/// Every replica does it; trimming is idempotent.
+async fn trim_by_age(engine: &Engine) {
+    let now = botq_core::now_ms();
+    let mut targets: Vec<(String, Duration)> =
+        engine.served.iter().map(|&q| (engine.keys.shard(q).dlq(), engine.cfg.dlq_max_age)).collect();
+    targets.push((engine.keys.audit(), engine.audit_max_age));
+    for (key, age) in targets {
+        let mut conn = engine.redis.clone();
+        match engine.bounded(queue::trim_by_age(&mut conn, &key, age, now)).await {
+            Ok(0) => {}
+            Ok(n) => debug!(key, trimmed = n, "trimmed entries past their retention"),
+            Err(e) => debug!(key, error.kind = ?e.kind(), "cannot trim by age now"),
+        }
+    }
+}
+
 /// Counts the events the reclaimer dead-lettered out of their chats' fair share.
 async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: &[Vec<u8>]) {
     if engine.fair_share.max_queued_per_chat.is_none() {
@@ -191,6 +210,7 @@ async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: 
 
 pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Result<()> {
     loop {
+        trim_by_age(&engine).await;
         for &shard in &engine.served {
             let keys = engine.keys.shard(shard);
             let mut conn = engine.redis.clone();

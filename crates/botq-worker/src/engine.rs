@@ -26,6 +26,7 @@ pub struct Engine {
     /// The queues (global numbers) this worker reads: those of its lanes.
     pub(crate) served: Vec<u16>,
     pub(crate) fair_share: FairShare,
+    pub(crate) audit_max_age: Duration,
     pub(crate) done_ttl: Duration,
     /// Unique per process: `<host>-<pid>-<uuid>`. Never reused, so a restart
     /// cannot inherit (and forget) a dead process's pending entries.
@@ -75,6 +76,7 @@ impl Engine {
             keys: cfg.keys(),
             served,
             fair_share: cfg.fair_share,
+            audit_max_age: cfg.audit.max_age,
             done_ttl: cfg.dedupe_ttl,
             consumer,
             redis,

@@ -57,6 +57,14 @@ async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
     let keys = engine.keys.shard(d.shard);
     let token = format!("{}/{}", engine.consumer, d.id);
     match &d.envelope {
+        Ok(env) if expired(engine, env) => {
+            let age_s = (botq_core::now_ms() - env.received_at_ms) / 1000;
+            warn!(request_id = %env.request_id, age_s, "event older than worker.max_event_age_secs; dead-lettering it unhandled");
+            let verdict = dead(engine, format!("expired: received {age_s} s ago"), d.attempts);
+            let placeholder = keys.placeholder();
+            settle(engine, &keys, &d, &token, &placeholder, &placeholder, &verdict).await;
+            metrics::counter!(EVENTS, "bot" => env.bot.as_str().to_owned(), "outcome" => "dead").increment(1);
+        }
         Ok(env) => {
             let span = info_span!("job", request_id = %env.request_id, event_id = %env.event_id, attempt = d.attempts + 1, bot = %env.bot);
             tokio::select! {
@@ -186,6 +194,15 @@ async fn run_isolated(engine: &Engine, job: Job) -> Result<(), HandleError> {
             )))
         }
     }
+}
+
+/// Past `worker.max_event_age_secs` since ingest received it: the platforms'
+/// reply windows are long closed, so the event is kept for inspection only.
+fn expired(engine: &Engine, env: &Envelope) -> bool {
+    engine.cfg.max_event_age.is_some_and(|max| {
+        let age_ms = botq_core::now_ms().saturating_sub(env.received_at_ms);
+        u128::try_from(age_ms).unwrap_or(0) > max.as_millis()
+    })
 }
 
 fn dead(engine: &Engine, reason: String, attempts: u32) -> Verdict {

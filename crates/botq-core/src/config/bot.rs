@@ -1,5 +1,6 @@
 //! Checking one `[[bot]]` table: required and forbidden keys per platform,
-//! secret resolution, and building the platform adapter.
+//! secret resolution (the rotated-out ones in `rotation.rs`), and building
+//! the platform adapter.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::raw::{RawBot, RawRateLimit};
+use super::rotation::{self, PreviousCredentials};
 use super::routing::Routing;
 use super::secret::SecretSource;
 use super::{Problems, RateLimit};
@@ -33,6 +35,8 @@ pub struct BotConfig {
     pub verification_token: Option<SecretString>,
     pub encrypt_key: Option<SecretString>,
     pub access_token: Option<SecretString>,
+    /// Credentials being rotated out, still accepted until their deadline.
+    pub previous: Option<PreviousCredentials>,
     pub timestamp_window: Option<Duration>,
     pub rate_limit: RateLimit,
     pub routing: Routing,
@@ -70,31 +74,50 @@ impl BotConfig {
     pub fn adapter(&self) -> Result<Adapter, String> {
         let window = TimestampWindow(self.timestamp_window);
         let missing = |what: &str| format!("{what} is required");
+        let previous = self.previous.as_ref();
         let adapter = match self.platform {
-            Platform::Qq => Adapter::Qq(
-                qq::QqAdapter::new(
+            Platform::Qq => {
+                let mut adapter = qq::QqAdapter::new(
                     self.app_id.clone().ok_or_else(|| missing("app_id"))?,
                     self.secret.as_ref().ok_or_else(|| missing("secret"))?,
                     window,
                 )
-                .map_err(|e| e.to_string())?,
-            ),
+                .map_err(|e| e.to_string())?;
+                if let Some(p) = previous
+                    && let Some(old) = &p.secret
+                {
+                    adapter = adapter.with_previous_secret(old, p.until_ms).map_err(|e| format!("previous: {e}"))?;
+                }
+                Adapter::Qq(adapter)
+            }
             Platform::Lark => {
-                let adapter = lark::LarkAdapter::new(
+                let mut adapter = lark::LarkAdapter::new(
                     self.app_id.clone().ok_or_else(|| missing("app_id"))?,
                     self.verification_token.as_ref().ok_or_else(|| missing("verification_token"))?,
                     self.encrypt_key.as_ref(),
                     window,
                 )
                 .map_err(|e| e.to_string())?;
+                if let Some(p) = previous {
+                    adapter = adapter
+                        .with_previous(p.verification_token.as_ref(), p.encrypt_key.as_ref(), p.until_ms)
+                        .map_err(|e| format!("previous: {e}"))?;
+                }
                 Adapter::Lark(match &self.bot_open_id {
                     Some(id) => adapter.with_bot_open_id(id.clone()),
                     None => adapter,
                 })
             }
-            Platform::Onebot => Adapter::Onebot(
-                onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref()).map_err(|e| e.to_string())?,
-            ),
+            Platform::Onebot => {
+                let mut adapter =
+                    onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref()).map_err(|e| e.to_string())?;
+                if let Some(p) = previous
+                    && let Some(old) = &p.secret
+                {
+                    adapter = adapter.with_previous_secret(old, p.until_ms).map_err(|e| format!("previous: {e}"))?;
+                }
+                Adapter::Onebot(adapter)
+            }
         };
         Ok(adapter)
     }
@@ -177,6 +200,14 @@ pub(super) fn check_bot(
     let verification_token = secret("verification_token", &raw.verification_token);
     let encrypt_key = secret("encrypt_key", &raw.encrypt_key);
     let access_token = secret("access_token", &raw.access_token);
+    let previous = raw.previous.as_ref().and_then(|p| {
+        let current = [
+            ("secret", secret_v.as_ref()),
+            ("verification_token", verification_token.as_ref()),
+            ("encrypt_key", encrypt_key.as_ref()),
+        ];
+        rotation::check_previous(p, platform, &current, path, env, base_dir, problems)
+    });
     let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
     let rate_limit = RateLimit::check(limit, &format!("{path}.rate_limit"), problems);
     let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
@@ -197,6 +228,7 @@ pub(super) fn check_bot(
         verification_token,
         encrypt_key,
         access_token,
+        previous,
         timestamp_window: (window_secs > 0).then(|| Duration::from_secs(window_secs)),
         rate_limit,
         routing,

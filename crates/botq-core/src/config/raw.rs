@@ -231,6 +231,8 @@ pub struct RawBot {
     pub encrypt_key: Option<SecretSource>,
     pub access_token: Option<SecretSource>,
     pub bot_open_id: Option<String>,
+    /// Credentials being rotated out, accepted until `until` (`config/rotation.rs`).
+    pub previous: Option<RawPrevious>,
     pub command_prefix: Option<String>,
     pub respond_to_bots: Option<bool>,
     pub group_mode: Option<String>,
@@ -377,4 +379,25 @@ pub struct RawReplyLimit {
     pub chat_burst: Option<u32>,
     pub bot_per_sec: Option<f64>,
     pub bot_burst: Option<u32>,
+}
+
+/// A bot's credentials being rotated out (`previous = { … }`), accepted beside
+/// the current ones until `until`. Which keys a platform takes is checked in
+/// `config/rotation.rs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrevious {
+    pub secret: Option<SecretSource>,
+    pub verification_token: Option<SecretSource>,
+    pub encrypt_key: Option<SecretSource>,
+    /// Optional here so that a missing one is reported at its own key path.
+    pub until: Option<RawInstant>,
+}
+
+/// An instant as TOML allows it: a string, or a bare TOML date-time.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawInstant {
+    Text(String),
+    Toml(toml::value::Datetime),
 }

@@ -36,6 +36,23 @@ pub struct Routing {
     pub guard: Guard,
     /// The lane of the bot's events; `None`: the default lane.
     pub lane: Option<String>,
+    /// The conversation window kept per chat; `None`: off.
+    pub context: Option<ContextWindow>,
+}
+
+/// What a bot keeps of each chat's conversation, for `http` skills.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextWindow {
+    /// Newest messages kept (the user's and botq's replies).
+    pub messages: u32,
+    /// At most this much text kept; older messages go first.
+    pub bytes: u32,
+    /// The window expires this long after its last message.
+    pub ttl: Duration,
+    /// Also keep group messages not addressed to the bot (as context only).
+    pub include_unaddressed: bool,
+    /// When messages fall out of the window, this skill condenses them into a summary.
+    pub summarize_with: Option<String>,
 }
 
 /// When a group message is for the bot.
@@ -147,6 +164,7 @@ impl Routing {
             access: AccessPolicy { write_refusal: DEFAULT_WRITE_REFUSAL.into(), ..AccessPolicy::default() },
             guard: Guard { chat_replies_per_min: Some(DEFAULT_CHAT_REPLIES_PER_MIN), same_text_window: None },
             lane: None,
+            context: None,
         }
     }
 }
@@ -262,7 +280,24 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
         access,
         guard,
         lane: raw.lane.clone(),
+        context: check_context(&raw.context, path, problems),
     }
+}
+
+fn check_context(c: &super::raw::RawContext, path: &str, problems: &mut Problems) -> Option<ContextWindow> {
+    if c.messages == 0 {
+        return None;
+    }
+    if c.bytes == 0 || c.ttl_secs == 0 {
+        problems.push(format!("{path}.context"), "needs bytes ≥ 1 and ttl_secs ≥ 1 when messages is set".into());
+    }
+    Some(ContextWindow {
+        messages: c.messages,
+        bytes: c.bytes,
+        ttl: Duration::from_secs(c.ttl_secs),
+        include_unaddressed: c.include_unaddressed,
+        summarize_with: c.summarize_with.clone(),
+    })
 }
 
 fn check_group(g: &RawGroup, path: &str, problems: &mut Problems) -> GroupPolicy {
@@ -298,6 +333,11 @@ pub(super) fn check_references(
             );
         }
     }
+    if let Some(s) = routing.context.as_ref().and_then(|c| c.summarize_with.as_deref())
+        && skills.iter().any(|k| k.name == s && (k.writes || !matches!(k.kind, super::skill::SkillKind::Http(_))))
+    {
+        problems.push(format!("{path}.context.summarize_with"), format!("{s:?} must be a read-only http skill"));
+    }
     let exists = |s: &str| skills.iter().any(|k| k.name == s);
     let mut check = |key: String, name: &str| {
         if !exists(name) {
@@ -309,6 +349,9 @@ pub(super) fn check_references(
     }
     if let Some(d) = &routing.default_skill {
         check(format!("{path}.default_skill"), d);
+    }
+    if let Some(s) = routing.context.as_ref().and_then(|c| c.summarize_with.as_deref()) {
+        check(format!("{path}.context.summarize_with"), s);
     }
     for s in &routing.disabled_skills {
         check(format!("{path}.disabled_skills"), s);

@@ -46,6 +46,18 @@ pub struct SkillConfig {
     pub max_replies: u32,
     /// Record the message text and the answer in the audit log.
     pub audit_content: bool,
+    /// Answers are cached for this long, keyed by skill, command and
+    /// normalised arguments (deterministic read skills only).
+    pub cache_ttl: Option<Duration>,
+    /// How much of the chat's conversation window the skill receives.
+    pub context: Option<ContextBudget>,
+}
+
+/// A skill's share of the conversation window: the newest `messages`, at most `bytes` of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextBudget {
+    pub messages: u32,
+    pub bytes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +144,8 @@ impl SkillConfig {
             cooldown: None,
             max_replies: 3,
             audit_content: false,
+            cache_ttl: None,
+            context: None,
         }
     }
 
@@ -276,6 +290,14 @@ fn check_skill(
             problems.push(format!("{path}.{key}"), "must not be empty".into());
         }
     }
+    if raw.writes && raw.cache_ttl_secs.is_some_and(|t| t > 0) {
+        problems.push(format!("{path}.cache_ttl_secs"), "a write skill's answers must not be cached".into());
+    }
+    if let Some(c) = &raw.context
+        && (c.messages == 0 || c.bytes == 0)
+    {
+        problems.push(format!("{path}.context"), "needs messages ≥ 1 and bytes ≥ 1".into());
+    }
     if problems.len() > before {
         return None;
     }
@@ -304,5 +326,7 @@ fn check_skill(
         cooldown: raw.cooldown_secs.filter(|s| *s > 0).map(Duration::from_secs),
         max_replies,
         audit_content: raw.audit_content,
+        cache_ttl: raw.cache_ttl_secs.filter(|t| *t > 0).map(Duration::from_secs),
+        context: raw.context.map(|c| ContextBudget { messages: c.messages, bytes: c.bytes }),
     })
 }

@@ -29,6 +29,11 @@ pub struct WorkerConfig {
     pub reclaim_interval: Duration,
     pub sample_interval: Duration,
     pub dlq_max_len: u64,
+    /// Dead letters older than this are trimmed (`XTRIM MINID`).
+    pub dlq_max_age: Duration,
+    /// Events older than this (from ingest receipt) are dead-lettered as
+    /// expired instead of handled; `None`: no limit.
+    pub max_event_age: Option<Duration>,
     /// Bound on one platform API call (QQ asks for at least 5 s).
     pub reply_timeout: Duration,
     /// `bots` (route, run skills, reply) or `noop` (accept every event: for
@@ -85,6 +90,7 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
     at_least_one("reclaim_interval_ms", raw.reclaim_interval_ms);
     at_least_one("sample_interval_ms", raw.sample_interval_ms);
     at_least_one("dlq_max_len", raw.dlq_max_len);
+    at_least_one("dlq_max_age_secs", raw.dlq_max_age_secs);
     at_least_one("reply_timeout_secs", raw.reply_timeout_secs);
     let handler_timeout = Duration::from_secs(raw.handler_timeout_secs);
     let lease = Duration::from_secs(raw.lease_secs);
@@ -138,6 +144,8 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
         reclaim_interval: Duration::from_millis(raw.reclaim_interval_ms),
         sample_interval: Duration::from_millis(raw.sample_interval_ms),
         dlq_max_len: raw.dlq_max_len,
+        dlq_max_age: Duration::from_secs(raw.dlq_max_age_secs),
+        max_event_age: (raw.max_event_age_secs > 0).then(|| Duration::from_secs(raw.max_event_age_secs)),
         reply_timeout: Duration::from_secs(raw.reply_timeout_secs),
         handler,
         backoff: Backoff {

@@ -17,6 +17,10 @@
 //! decrypt) is `MissingSignature`; a challenge with the wrong token is
 //! `InvalidToken`, which only someone holding the Encrypt Key can provoke.
 //!
+//! During a rotation the previous Encrypt Key and verification token (either
+//! or both) are accepted until their deadline, each tried only after the
+//! current one failed: a body signed by a key is decrypted by that same key.
+//!
 //! Normalisation (`parse`, `message`) handles `im.message.receive_v1`
 //! (schema 2.0) and schema 1.0 `message` events; the rest is `Ignored`.
 
@@ -27,8 +31,9 @@ mod parse;
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
+use super::previous::{self, Previous};
 use super::{Inbound, KeyError, Outcome, Reject, TimestampWindow, header};
 use crypto::EncryptKey;
 use parse::Payload;
@@ -44,6 +49,27 @@ pub struct LarkAdapter {
     encrypt_key: Option<EncryptKey>,
     window: TimestampWindow,
     bot_open_id: Option<String>,
+    previous_token: Option<Previous<SecretString>>,
+    previous_key: Option<Previous<EncryptKey>>,
+}
+
+/// Which checks passed only with a previous credential.
+#[derive(Debug, Clone, Copy, Default)]
+struct PreviousUsed {
+    encrypt_key: bool,
+    verification_token: bool,
+}
+
+impl PreviousUsed {
+    /// The config keys of the previous credentials used, for the log line.
+    fn credential(self) -> Option<&'static str> {
+        match (self.encrypt_key, self.verification_token) {
+            (true, true) => Some("encrypt_key,verification_token"),
+            (true, false) => Some("encrypt_key"),
+            (false, true) => Some("verification_token"),
+            (false, false) => None,
+        }
+    }
 }
 
 /// A body whose signature (when the app signs), decryption and verification
@@ -74,7 +100,39 @@ impl LarkAdapter {
             encrypt_key: encrypt_key.map(EncryptKey::new),
             window,
             bot_open_id: None,
+            previous_token: None,
+            previous_key: None,
         })
+    }
+
+    /// Also accepts the verification token and/or Encrypt Key being rotated
+    /// out, until `until_ms` (Unix milliseconds, compared with each request's
+    /// `now_ms`).
+    ///
+    /// # Errors
+    /// [`KeyError::EmptySecret`] for an empty token, [`KeyError::Invalid`]
+    /// for an empty Encrypt Key or a previous key without a current one
+    /// (turning encryption on or off is not a rotation).
+    pub fn with_previous(
+        mut self,
+        verification_token: Option<&SecretString>,
+        encrypt_key: Option<&SecretString>,
+        until_ms: i64,
+    ) -> Result<Self, KeyError> {
+        if verification_token.is_some_and(|t| t.expose_secret().is_empty()) {
+            return Err(KeyError::EmptySecret);
+        }
+        if let Some(key) = encrypt_key {
+            if key.expose_secret().is_empty() {
+                return Err(KeyError::Invalid("the previous encrypt_key is empty"));
+            }
+            if self.encrypt_key.is_none() {
+                return Err(KeyError::Invalid("a previous encrypt_key needs a current encrypt_key"));
+            }
+        }
+        self.previous_token = verification_token.map(|t| Previous::new(t.clone(), until_ms));
+        self.previous_key = encrypt_key.map(|k| Previous::new(EncryptKey::new(k), until_ms));
+        Ok(self)
     }
 
     /// Sets the bot's own `open_id`, so group mentions are matched exactly
@@ -96,18 +154,22 @@ impl LarkAdapter {
     /// # Errors
     /// A [`Reject`] saying which check failed.
     pub fn handle(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
-        let verified = self.verify(req)?;
+        let (verified, used) = self.verify(req)?;
+        if let Some(credential) = used.credential() {
+            previous::record_use(req, credential);
+        }
         parse::normalise(verified, req, self.bot_open_id.as_deref())
     }
 
-    fn verify(&self, req: &Inbound<'_>) -> Result<Verified, Reject> {
-        let Some(key) = &self.encrypt_key else {
+    fn verify(&self, req: &Inbound<'_>) -> Result<(Verified, PreviousUsed), Reject> {
+        let Some(current) = &self.encrypt_key else {
             let payload = Payload::from_json(req.body)?;
             if payload.is_encrypted() {
                 return Err(Reject::MalformedPayload);
             }
-            return self.check_token(payload);
+            return self.check_token(payload, req.now_ms, false);
         };
+        let old_key = previous::active(self.previous_key.as_ref(), req.now_ms);
         let signed = (
             header(req.headers, TIMESTAMP_HEADER),
             header(req.headers, NONCE_HEADER),
@@ -116,32 +178,51 @@ impl LarkAdapter {
         match signed {
             (Some(ts), Some(nonce), Some(signature)) => {
                 let secs = digits(ts).ok_or(Reject::InvalidSignature)?;
-                if !key.signature_matches(ts, nonce, req.body, signature) {
-                    return Err(Reject::InvalidSignature);
-                }
+                let matches = |key: &EncryptKey| key.signature_matches(ts, nonce, req.body, signature);
+                let (key, used_old) = if matches(current) {
+                    (current, false)
+                } else {
+                    (old_key.filter(|k| matches(k)).ok_or(Reject::InvalidSignature)?, true)
+                };
                 if !self.window.admits(secs, req.now_ms) {
                     return Err(Reject::StaleTimestamp);
                 }
-                self.check_token(Payload::from_json(&key.decrypt_body(req.body)?)?)
+                self.check_token(Payload::from_json(&key.decrypt_body(req.body)?)?, req.now_ms, used_old)
             }
             (None, None, None) => {
-                let payload = key
-                    .decrypt_body(req.body)
-                    .and_then(|plain| Payload::from_json(&plain))
-                    .map_err(|_| Reject::MissingSignature)?;
+                let open = |key: &EncryptKey| key.decrypt_body(req.body).and_then(|plain| Payload::from_json(&plain));
+                let (payload, used_old) = match (open(current), old_key) {
+                    (Ok(payload), _) => (payload, false),
+                    (Err(_), Some(old)) => (open(old).map_err(|_| Reject::MissingSignature)?, true),
+                    (Err(_), None) => return Err(Reject::MissingSignature),
+                };
                 if !payload.is_url_verification() {
                     return Err(Reject::MissingSignature);
                 }
-                self.check_token(payload)
+                self.check_token(payload, req.now_ms, used_old)
             }
             _ => Err(Reject::MissingSignature),
         }
     }
 
-    fn check_token(&self, payload: Payload) -> Result<Verified, Reject> {
-        let expected = self.verification_token.expose_secret().as_bytes();
-        let claimed = payload.token().ok_or(Reject::InvalidToken)?;
-        if bool::from(claimed.as_bytes().ct_eq(expected)) { Ok(Verified(payload)) } else { Err(Reject::InvalidToken) }
+    /// Both tokens are compared, in constant time, before either result is
+    /// looked at. `key_was_previous`: the body was opened by the previous key.
+    fn check_token(
+        &self,
+        payload: Payload,
+        now_ms: i64,
+        key_was_previous: bool,
+    ) -> Result<(Verified, PreviousUsed), Reject> {
+        let claimed = payload.token().ok_or(Reject::InvalidToken)?.as_bytes();
+        let current = claimed.ct_eq(self.verification_token.expose_secret().as_bytes());
+        let old = previous::active(self.previous_token.as_ref(), now_ms)
+            .map_or_else(|| Choice::from(0), |t| claimed.ct_eq(t.expose_secret().as_bytes()));
+        let verification_token = match (bool::from(current), bool::from(old)) {
+            (true, _) => false,
+            (false, true) => true,
+            (false, false) => return Err(Reject::InvalidToken),
+        };
+        Ok((Verified(payload), PreviousUsed { encrypt_key: key_was_previous, verification_token }))
     }
 }
 
@@ -161,6 +242,8 @@ impl fmt::Debug for LarkAdapter {
             .field("encrypt_key", &self.encrypt_key.as_ref().map(|_| "***"))
             .field("window", &self.window)
             .field("bot_open_id", &self.bot_open_id)
+            .field("previous_token", &self.previous_token)
+            .field("previous_key", &self.previous_key)
             .finish()
     }
 }

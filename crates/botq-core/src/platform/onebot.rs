@@ -7,6 +7,9 @@
 //! there is one, and must match the body's `self_id` (`parse`), so one
 //! implementation's reports cannot be replayed as another account's.
 //!
+//! During a rotation a signature by the previous secret is accepted too,
+//! until its deadline, when the current secret's does not match.
+//!
 //! v11 has no event id. Messages are identified by `self_id:message_id`, and
 //! deduped on that plus `time`, because `message_id` is a short int that an
 //! implementation may reuse after a restart.
@@ -19,6 +22,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha1::Sha1;
 
+use super::previous::{self, Previous};
 use super::{Inbound, KeyError, Outcome, Reject, header};
 
 const SIGNATURE_HEADER: &str = "x-signature";
@@ -28,6 +32,7 @@ const SELF_ID_HEADER: &str = "x-self-id";
 pub struct OnebotAdapter {
     self_id: Option<String>,
     secret: Option<SecretString>,
+    previous_secret: Option<Previous<SecretString>>,
 }
 
 /// A report whose signature (when a secret is set) and `X-Self-ID` have been
@@ -53,7 +58,24 @@ impl OnebotAdapter {
         {
             return Err(KeyError::Invalid("self_id must be the bot's QQ number (digits)"));
         }
-        Ok(Self { self_id, secret: secret.cloned() })
+        Ok(Self { self_id, secret: secret.cloned(), previous_secret: None })
+    }
+
+    /// Also accepts signatures by `secret`, the one being rotated out, until
+    /// `until_ms` (Unix milliseconds, compared with each request's `now_ms`).
+    ///
+    /// # Errors
+    /// [`KeyError::EmptySecret`] for an empty secret, [`KeyError::Invalid`]
+    /// when there is no current secret (reports are then not signed at all).
+    pub fn with_previous_secret(mut self, secret: &SecretString, until_ms: i64) -> Result<Self, KeyError> {
+        if secret.expose_secret().is_empty() {
+            return Err(KeyError::EmptySecret);
+        }
+        if self.secret.is_none() {
+            return Err(KeyError::Invalid("a previous secret needs a current secret"));
+        }
+        self.previous_secret = Some(Previous::new(secret.clone(), until_ms));
+        Ok(self)
     }
 
     /// Verifies and normalises one webhook.
@@ -66,15 +88,23 @@ impl OnebotAdapter {
     }
 
     fn verify<'a>(&self, req: &Inbound<'a>) -> Result<Verified<'a>, Reject> {
+        let mut used_previous = false;
         if let Some(secret) = &self.secret {
             let signature = header(req.headers, SIGNATURE_HEADER).ok_or(Reject::MissingSignature)?;
             if !signature_matches(secret, req.body, signature) {
-                return Err(Reject::InvalidSignature);
+                let old = previous::active(self.previous_secret.as_ref(), req.now_ms);
+                if !old.is_some_and(|old| signature_matches(old, req.body, signature)) {
+                    return Err(Reject::InvalidSignature);
+                }
+                used_previous = true;
             }
         }
         let self_id = header(req.headers, SELF_ID_HEADER).ok_or(Reject::MissingSignature)?;
         if self.self_id.as_deref().is_some_and(|want| want != self_id) {
             return Err(Reject::WrongRecipient);
+        }
+        if used_previous {
+            previous::record_use(req, "secret");
         }
         Ok(Verified { self_id, body: req.body })
     }
@@ -102,6 +132,7 @@ impl fmt::Debug for OnebotAdapter {
         f.debug_struct("OnebotAdapter")
             .field("self_id", &self.self_id)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("previous_secret", &self.previous_secret)
             .finish()
     }
 }

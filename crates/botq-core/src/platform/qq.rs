@@ -10,6 +10,10 @@
 //! signature headers is still answered; its token and timestamp shapes are
 //! what keep that answer from being a signing oracle. Nothing else is ever
 //! read from an unsigned body.
+//!
+//! During a secret rotation a signature may also verify under the previous
+//! secret's public key until its deadline (`previous`); only the verifying
+//! half of that key is kept, so op 13 is always answered with the current one.
 
 mod handshake;
 mod parse;
@@ -24,6 +28,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use secrecy::SecretString;
 
 pub use self::verify::{derive_signing_key, sign_webhook};
+use super::previous::{self, Previous};
 use super::{Inbound, KeyError, Outcome, Reject, TimestampWindow, header};
 use parse::Frame;
 use verify::SignatureHeaders;
@@ -40,6 +45,8 @@ pub struct QqAdapter {
     /// because it is ~220 bytes and the adapter sits in an enum beside much
     /// smaller siblings.
     signing_key: Box<SigningKey>,
+    /// The rotated-out secret's public key: it verifies, it never signs.
+    previous: Option<Previous<VerifyingKey>>,
     window: TimestampWindow,
 }
 
@@ -50,7 +57,18 @@ impl QqAdapter {
     /// [`KeyError::EmptySecret`] when the secret is empty.
     pub fn new(app_id: String, secret: &SecretString, window: TimestampWindow) -> Result<Self, KeyError> {
         let signing_key = Box::new(derive_signing_key(secret)?);
-        Ok(Self { app_id, signing_key, window })
+        Ok(Self { app_id, signing_key, previous: None, window })
+    }
+
+    /// Also accepts signatures by `secret`, the one being rotated out, until
+    /// `until_ms` (Unix milliseconds, compared with each request's `now_ms`).
+    ///
+    /// # Errors
+    /// [`KeyError::EmptySecret`] when the secret is empty.
+    pub fn with_previous_secret(mut self, secret: &SecretString, until_ms: i64) -> Result<Self, KeyError> {
+        let key = derive_signing_key(secret)?.verifying_key();
+        self.previous = Some(Previous::new(key, until_ms));
+        Ok(self)
     }
 
     /// The appid that `X-Bot-Appid` must carry.
@@ -77,7 +95,15 @@ impl QqAdapter {
         let Some(sig_headers) = SignatureHeaders::from_request(req)? else {
             return self.handle_unsigned(req);
         };
-        let verified = verify::verify(self.verifying_key(), self.window, sig_headers, req)?;
+        let verified = match verify::verify(self.verifying_key(), self.window, sig_headers, req) {
+            Err(Reject::InvalidSignature) => {
+                let old = previous::active(self.previous.as_ref(), req.now_ms).ok_or(Reject::InvalidSignature)?;
+                let verified = verify::verify(old, self.window, sig_headers, req)?;
+                previous::record_use(req, "secret");
+                verified
+            }
+            other => other?,
+        };
         let frame = Frame::parse(verified.body())?;
         match frame.op {
             OP_DISPATCH => parse::dispatch(verified, frame, req),
@@ -101,6 +127,7 @@ impl fmt::Debug for QqAdapter {
         f.debug_struct("QqAdapter")
             .field("app_id", &self.app_id)
             .field("signing_key", &format_args!("***"))
+            .field("previous", &self.previous)
             .field("window", &self.window)
             .finish()
     }
