@@ -25,6 +25,7 @@ const WRITER: i64 = 777;
 /// One OneBot bot whose default skill is the upstream `agent`, and a write
 /// skill `ticket` on the same upstream that only user 777 may use.
 fn toml(fake: u16, upstream: &str, agent_keys: &str, bot_keys: &str) -> String {
+    let agent_keys = agent_keys.replace("{upstream}", upstream);
     format!(
         r#"
 [worker]
@@ -57,6 +58,11 @@ url = "{upstream}"
 writes = true
 description = "open a ticket"
 
+[[skill]]
+name = "weather"
+url = "{upstream}"
+cache_ttl_secs = 60
+
 [[bot]]
 id = "ob"
 platform = "onebot"
@@ -65,7 +71,7 @@ access_token = "onebot-access"
 api_base = "http://127.0.0.1:{fake}/onebot"
 group_mode = "all"
 default_skill = "agent"
-commands = {{ ticket = "ticket" }}
+commands = {{ ticket = "ticket", weather = "weather" }}
 reply_limit = {{ chat_per_sec = 0.0, bot_per_sec = 0.0 }}
 {bot_keys}
 [bot.access]
@@ -390,4 +396,58 @@ chat_replies_per_min = 4
     assert!(per_bot("alice") <= 8 && per_bot("bob") <= 8, "{} / {}", per_bot("alice"), per_bot("bob"));
     worker.shutdown().await.unwrap();
     drop(stop);
+}
+
+#[tokio::test]
+async fn the_agent_receives_the_recent_conversation_within_its_budget() {
+    let s = stack("context = { messages = 3, bytes = 4096 }", "[bot.context]\nmessages = 4\nttl_secs = 600").await;
+    for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
+        s.send(i64::try_from(i).unwrap() + 1, STRANGER, text).await;
+        s.replies(u64::try_from(i).unwrap() + 1).await;
+    }
+    let calls = s.upstream.received();
+    assert!(calls[0].body.get("context").unwrap()["messages"].as_array().unwrap().is_empty(), "nothing said yet");
+    let third = &calls[2].body["context"]["messages"];
+    let seen: Vec<(&str, &str)> =
+        third.as_array().unwrap().iter().map(|m| (m["role"].as_str().unwrap(), m["text"].as_str().unwrap())).collect();
+    assert_eq!(seen, [("bot", "agent: one"), ("user", "two"), ("bot", "agent: two")], "the newest 3, oldest first");
+    let mut c = s.redis.conn();
+    let window: Vec<String> =
+        redis::cmd("LRANGE").arg("botq:{q0}:ctx:ob:5550001").arg(0).arg(-1).query(&mut c).unwrap();
+    assert_eq!(window.len(), 4, "the bot keeps 4 messages");
+    let ttl: i64 = redis::cmd("PTTL").arg("botq:{q0}:ctx:ob:5550001").query(&mut c).unwrap();
+    assert!(ttl > 590_000 && ttl <= 600_000, "the window expires: {ttl}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn messages_falling_out_of_the_window_are_summarised_and_sent_as_the_summary() {
+    let bot = "[bot.context]\nmessages = 2\nsummarize_with = \"summarizer\"";
+    let agent = "context = { messages = 2, bytes = 4096 }\n[[skill]]\nname = \"summarizer\"\nurl = \"{upstream}\"";
+    let s = stack(agent, bot).await;
+    s.send(1, STRANGER, "first").await;
+    s.replies(1).await;
+    s.send(2, STRANGER, "second").await;
+    s.replies(2).await;
+    s.send(3, STRANGER, "third").await;
+    s.replies(3).await;
+    let agent_calls: Vec<_> = s.upstream.received().into_iter().filter(|r| r.body["skill"] == "agent").collect();
+    assert_eq!(agent_calls[2].body["context"]["summary"], "summary of: first | agent: first");
+    let audit = s.audit().await;
+    assert!(audit.iter().any(|e| e.skill == "summarizer" && e.outcome == Outcome::Ok), "{audit:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_cacheable_skill_answers_repeated_input_from_the_cache() {
+    let s = stack("", "").await;
+    s.send(1, STRANGER, "/weather  Paris ").await;
+    s.replies(1).await;
+    s.send(2, WRITER, "/weather Paris").await;
+    let got = s.replies(2).await;
+    assert_eq!(texts(&got), ["agent: Paris", "agent: Paris"]);
+    assert_eq!(s.upstream.received().len(), 1, "the second answer came from the cache");
+    let reasons: Vec<_> = s.audit().await.into_iter().map(|e| (e.skill, e.reason)).collect();
+    assert_eq!(reasons, [("weather".to_owned(), String::new()), ("weather".to_owned(), "cache_hit".to_owned())]);
+    s.stop().await;
 }

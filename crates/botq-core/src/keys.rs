@@ -19,6 +19,8 @@
 //! | `botq:{q0}:inq:<bot>:<chat>` | counter, TTL | fair share: the chat's events in the stream or delayed set |
 //! | `botq:{q0}:backlog:<bot>:<chat>` | list | fair share: the chat's events waiting for room in the stream |
 //! | `botq:{q0}:backlogged` | sorted set | fair share: chats with a backlog (`<bot>:<chat>`, score = last activity) |
+//! | `botq:{q0}:ctx:<bot>:<chat>`, `…:ctx-sum:…` | list, string; TTL | conversation window and its summary |
+//! | `botq:cache:<skill>:<hash>` | string, TTL | a cached answer of a deterministic skill |
 //! | `botq:{q0}:cd:<bot>:<skill>:<chat>` | string, TTL = cooldown | a skill failed in this chat: answer degraded until it expires |
 //! | `botq:{q0}:storm:<bot>:<chat>:<minute>` | counter, TTL 120 s | replies sent to one chat in one minute (runaway-conversation cap) |
 //! | `botq:{q0}:same:<bot>:<chat>:<sender>:<hash>` | string, TTL | the same text from the same sender was just handled |
@@ -169,6 +171,12 @@ impl Keys {
         (format!("{}:{{b:{bot}}}:token", self.prefix), format!("{}:{{b:{bot}}}:token-lock", self.prefix))
     }
 
+    /// A cached answer of `skill` for the input hashing to `input_hash`.
+    #[must_use]
+    pub fn cache(&self, skill: &str, input_hash: u64) -> String {
+        format!("{}:cache:{skill}:{input_hash:016x}", self.prefix)
+    }
+
     /// The tool-call audit stream (one key: entries come from every shard).
     #[must_use]
     pub fn audit(&self) -> String {
@@ -248,6 +256,12 @@ impl ShardKeys {
     #[must_use]
     pub fn backlogged(&self) -> String {
         format!("{}:backlogged", self.base)
+    }
+
+    /// The chat's conversation window (newest last) and its summary.
+    #[must_use]
+    pub fn context(&self, bot: &BotId, chat_id: &str) -> (String, String) {
+        (format!("{}:ctx:{bot}:{chat_id}", self.base), format!("{}:ctx-sum:{bot}:{chat_id}", self.base))
     }
 
     /// Present while `skill` is cooling down in `chat_id` after a failure.

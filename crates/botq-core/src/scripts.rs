@@ -32,7 +32,10 @@ pub static THROTTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str
 /// A dead letter back into its stream with a fresh retry budget. See `scripts/replay.lua`.
 pub static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/replay.lua")));
 
+/// Append to a conversation window within its budget. See `scripts/context.lua`.
+pub static CONTEXT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/context.lua")));
+
 /// Every script, for loading at startup.
-pub fn all() -> [&'static Script; 8] {
-    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE, &THROTTLE, &REPLAY]
+pub fn all() -> [&'static Script; 9] {
+    [&INGEST, &CLAIM, &FINISH, &PROMOTE, &RECLAIM, &PRUNE, &THROTTLE, &REPLAY, &CONTEXT]
 }

@@ -1,6 +1,7 @@
 //! A real upstream skill service on loopback, for tests of `http` skills.
 //!
-//! It speaks the v1 contract: answers `{"replies": ["<prefix><args>"]}`,
+//! It speaks the v1 contract: answers `{"replies": ["<prefix><args>"]}` (a
+//! skill named `summarizer` gets "summary of: <context texts>"),
 //! records every request (body and headers) and can be switched between
 //! answering, answering slowly, failing with a status, and being down
 //! (connections refused: the listener is closed and re-opened on the same
@@ -141,10 +142,18 @@ async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
     let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     let args = body["args"].as_str().unwrap_or_default().to_owned();
+    // A skill named "summarizer" condenses the context it is given.
+    let summary = (body["skill"] == "summarizer").then(|| {
+        let texts: Vec<&str> =
+            body["context"]["messages"].as_array().into_iter().flatten().filter_map(|m| m["text"].as_str()).collect();
+        let old = body["context"]["summary"].as_str().map(|s| format!("{s} + ")).unwrap_or_default();
+        format!("{old}summary of: {}", texts.join(" | "))
+    });
     shared.received.lock().expect("received lock").push(Received { body, raw: bytes.to_vec(), headers });
     let mode = shared.mode.lock().expect("mode lock").clone();
     let reply = |prefix: &str| {
-        let json = serde_json::json!({ "replies": [format!("{prefix}{args}")] }).to_string();
+        let text = summary.clone().unwrap_or_else(|| format!("{prefix}{args}"));
+        let json = serde_json::json!({ "replies": [text] }).to_string();
         Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(json)))
     };
     let resp = match mode {

@@ -26,15 +26,19 @@ use botq_core::envelope::Envelope;
 use botq_core::redis_conn::Redis;
 use tracing::{debug, info, warn};
 
+mod http;
+mod memory;
+
 use crate::audit::AuditSink;
 use crate::brain::{self, Brain};
+use crate::conversation::Conversations;
 use crate::guards::Guards;
 use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
 use crate::metrics::{BREAKER_STATE, IGNORED, REPLIES};
 use crate::reply::Delivered;
 use crate::route::{self, Route};
-use crate::skills::breaker::{Admit, Gauge};
-use crate::skills::contract::{EventView, REQUEST_SCHEMA, SkillRequest};
+use crate::skills::breaker::Gauge;
+use crate::skills::contract::EventView;
 use crate::skills::{Skill, builtin};
 
 pub struct BotHandler {
@@ -42,6 +46,7 @@ pub struct BotHandler {
     redis: Redis,
     guards: Guards,
     audit: AuditSink,
+    conversations: Conversations,
     upstream_http: reqwest::Client,
 }
 
@@ -63,6 +68,7 @@ impl BotHandler {
             brain: ArcSwap::from_pointee(brain),
             guards: Guards::new(redis.clone(), keys.clone()),
             audit: AuditSink::new(redis.clone(), keys.audit(), cfg.audit.max_len),
+            conversations: Conversations::new(redis.clone(), keys.clone()),
             redis,
             upstream_http,
         })
@@ -126,6 +132,7 @@ impl Handler for BotHandler {
             brain: self.brain.load_full(),
             guards: self.guards.clone(),
             audit: self.audit.clone(),
+            conversations: self.conversations.clone(),
             env: job.envelope.clone(),
             job,
         };
@@ -138,6 +145,7 @@ struct Attempt {
     brain: Arc<Brain>,
     guards: Guards,
     audit: AuditSink,
+    conversations: Conversations,
     env: Arc<Envelope>,
     job: Job,
 }
@@ -160,6 +168,9 @@ impl Attempt {
         let (skill, command, args) = match route::route(env, routing) {
             Route::Ignore(reason) => {
                 self.ignore(reason);
+                if reason == "not_addressed" {
+                    self.remember_unaddressed(routing).await;
+                }
                 return Ok(());
             }
             Route::Unknown { .. } => {
@@ -230,118 +241,8 @@ impl Attempt {
         entry.duration_ms = elapsed_ms(started);
         self.finish_entry(&mut entry, inv, &replies);
         self.audit.record(&entry).await;
-        self.send_all(inv.routing, 1, replies).await
-    }
-
-    async fn run_http(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {
-        let (skill, env) = (inv.skill, &*self.env);
-        let name = skill.cfg.name.as_str();
-        if self.job.attempt == 1 && skill.cfg.cooldown.is_some() && self.guards.cooling_down(env, name).await? {
-            return self.degraded(inv, "cooldown", Instant::now()).await;
-        }
-        let started = Instant::now();
-        let admit = skill.breaker.admit(started);
-        if admit == Admit::Open {
-            return self.degraded(inv, "breaker_open", started).await;
-        }
-        if admit == Admit::Probe {
-            set_gauge(name, Gauge::HalfOpen);
-        }
-        let Some(upstream) = &skill.upstream else {
-            return Err(HandleError::Permanent(format!("skill {name:?} has no upstream")));
-        };
-        let request = SkillRequest {
-            schema: REQUEST_SCHEMA,
-            request_id: env.request_id.to_string(),
-            attempt: self.job.attempt,
-            skill: name,
-            access: access(skill).as_str(),
-            command: inv.command.as_deref(),
-            args: &inv.args,
-            deadline_ms: u64::try_from(skill.cfg.timeout.as_millis()).unwrap_or(u64::MAX),
-            event: EventView::of(env),
-        };
-        let key = idempotency_key(env, name);
-        let call = upstream.call(&request, &key);
-        let call = match &skill.cfg.slow_ack {
-            Some(ack) => {
-                tokio::pin!(call);
-                tokio::select! {
-                    c = &mut call => c,
-                    () = tokio::time::sleep(ack.after) => {
-                        let (c, sent) = tokio::join!(call, self.send_all(inv.routing, 1, vec![ack.text.clone()]));
-                        if let Err(e) = sent {
-                            debug!(error = %e, "the working-on-it acknowledgement did not go out");
-                        }
-                        c
-                    }
-                }
-            }
-            None => call.await,
-        };
-        if let Some(state) = skill.breaker.record(call.healthy, Instant::now()) {
-            set_gauge(name, state);
-            match state {
-                Gauge::Open => warn!(skill = name, "upstream failing; circuit breaker opened"),
-                Gauge::Closed => info!(skill = name, "upstream answered again; circuit breaker closed"),
-                Gauge::HalfOpen => {}
-            }
-        }
-        let mut entry = self.entry(inv, Outcome::Ok, call.reason);
-        entry.duration_ms = elapsed_ms(started);
-        entry.request_bytes = call.request_bytes;
-        entry.response_bytes = call.response_bytes;
-        match call.result {
-            Ok(mut replies) => {
-                replies.retain(|r| !r.trim().is_empty());
-                let max = usize::try_from(skill.cfg.max_replies).unwrap_or(usize::MAX);
-                if replies.len() > max {
-                    warn!(
-                        skill = name,
-                        replies = replies.len(),
-                        max,
-                        "upstream sent more replies than allowed; extra ones dropped"
-                    );
-                    replies.truncate(max);
-                }
-                self.finish_entry(&mut entry, inv, &replies);
-                self.audit.record(&entry).await;
-                self.send_all(inv.routing, 2, replies).await
-            }
-            Err(e) => {
-                if let Some(cooldown) = skill.cfg.cooldown {
-                    self.guards.start_cooldown(env, name, cooldown).await?;
-                }
-                let last = self.job.attempt >= skill.cfg.max_attempts.unwrap_or(self.brain.max_attempts);
-                match e {
-                    HandleError::Transient(_) | HandleError::RetryAfter(..) if last => {
-                        warn!(skill = name, error = %e, "upstream failed on the last attempt; answering degraded");
-                        self.degraded(inv, call.reason, started).await
-                    }
-                    HandleError::Permanent(_) => {
-                        entry.outcome = Outcome::Failed;
-                        self.audit.record(&entry).await;
-                        Err(e)
-                    }
-                    _ => {
-                        entry.outcome = Outcome::Retry;
-                        self.audit.record(&entry).await;
-                        Err(e)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Answers with the skill's explain-only text instead of running it.
-    async fn degraded(&self, inv: &Invocation<'_>, reason: &'static str, started: Instant) -> Result<(), HandleError> {
-        let text = inv.skill.cfg.degraded_text.clone();
-        let mut entry = self.entry(inv, Outcome::Degraded, reason);
-        entry.duration_ms = elapsed_ms(started);
-        self.finish_entry(&mut entry, inv, std::slice::from_ref(&text));
-        self.audit.record(&entry).await;
-        debug!(skill = %inv.skill.cfg.name, reason, "answering degraded");
-        self.send_all(inv.routing, 2, vec![text]).await
+        self.send_all(inv.routing, 1, replies.clone()).await?;
+        self.remember(inv, &replies).await
     }
 
     /// Sends `texts` as replies `first`, `first + 1`, …, each checked

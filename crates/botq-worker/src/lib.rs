@@ -23,6 +23,7 @@ mod background;
 pub mod bot_handler;
 mod brain;
 mod chats;
+pub mod conversation;
 pub mod engine;
 mod guards;
 pub mod handler;

@@ -14,6 +14,7 @@ pub use botq_core::telemetry::REPLY_LATENCY;
 pub const REPLY_THROTTLED: &str = "botq_reply_throttled_total";
 pub const IGNORED: &str = "botq_ignored_total";
 pub const BACKLOGGED_CHATS: &str = "botq_backlogged_chats";
+pub const SKILL_CACHE: &str = "botq_skill_cache_total";
 pub const SKILL_CALLS: &str = "botq_skill_calls_total";
 pub const BREAKER_STATE: &str = "botq_breaker_state";
 pub const AUDIT_FAILURES: &str = "botq_audit_write_failures_total";
@@ -40,6 +41,7 @@ pub fn describe() {
     );
     metrics::describe_counter!(REPLY_THROTTLED, "Replies deferred by the shared reply rate limits.");
     metrics::describe_counter!(IGNORED, "Events not addressed to the bot, by reason.");
+    metrics::describe_counter!(SKILL_CACHE, "Skill cache lookups by skill and result (hit, miss).");
     metrics::describe_gauge!(
         BACKLOGGED_CHATS,
         "Chats whose events wait in their own backlog because they have their fair share of the stream."

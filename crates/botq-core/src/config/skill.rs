@@ -293,6 +293,12 @@ fn check_skill(
     if raw.writes && raw.cache_ttl_secs.is_some_and(|t| t > 0) {
         problems.push(format!("{path}.cache_ttl_secs"), "a write skill's answers must not be cached".into());
     }
+    if raw.context.is_some() && raw.cache_ttl_secs.is_some_and(|t| t > 0) {
+        problems.push(
+            format!("{path}.cache_ttl_secs"),
+            "a skill that receives the conversation window is not deterministic in its input; drop context or the cache".into(),
+        );
+    }
     if let Some(c) = &raw.context
         && (c.messages == 0 || c.bytes == 0)
     {

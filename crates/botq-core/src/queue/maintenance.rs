@@ -186,10 +186,10 @@ where
     Ok(QueueStats { depth, lag, pending, delayed, dlq, backlogged_chats })
 }
 
-/// Trims entries older than `max_age` from stream `key` (`XTRIM MINID ~`):
-/// the age bound of the dead-letter and audit streams, beside their length
-/// bound. Stream ids start with the entry's Unix ms, so the cut is exact to
-/// the trim granularity. Returns how many entries went.
+/// Trims entries older than `max_age` from stream `key` (`XTRIM MINID`,
+/// exact): the age bound of the dead-letter and audit streams, beside their
+/// length bound. Stream ids start with the entry's Unix ms. Returns how many
+/// entries went.
 ///
 /// # Errors
 /// Redis errors.
@@ -198,5 +198,5 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let cut = now_ms.saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX)).max(0);
-    redis::cmd("XTRIM").arg(key).arg("MINID").arg("~").arg(format!("{cut}-0")).query_async(conn).await
+    redis::cmd("XTRIM").arg(key).arg("MINID").arg(format!("{cut}-0")).query_async(conn).await
 }

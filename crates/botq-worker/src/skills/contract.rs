@@ -30,6 +30,10 @@ pub struct SkillRequest<'a> {
     pub args: &'a str,
     /// Milliseconds the upstream has before botq gives up on this attempt.
     pub deadline_ms: u64,
+    /// The chat's recent conversation (oldest first) and its summary, when
+    /// the bot keeps a window and the skill has a `context` budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::conversation::ContextView>,
     pub event: EventView<'a>,
 }
 
@@ -139,6 +143,7 @@ mod tests {
             command: None,
             args: "hi",
             deadline_ms: 1000,
+            context: None,
             event: EventView::of(&env),
         };
         let v = serde_json::to_value(&req).unwrap();

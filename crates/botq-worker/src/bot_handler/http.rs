@@ -1,0 +1,157 @@
+//! Running an `http` skill: cache, cooldown, breaker, the call with its
+//! "working on it" acknowledgement, and what each answer leads to.
+
+use std::time::Instant;
+
+use botq_core::audit::Outcome;
+use tracing::{debug, info, warn};
+
+use super::{Attempt, Invocation, access, elapsed_ms, idempotency_key, set_gauge};
+use crate::handler::HandleError;
+use crate::metrics::SKILL_CACHE;
+use crate::skills::breaker::{Admit, Gauge};
+use crate::skills::contract::{EventView, REQUEST_SCHEMA, SkillRequest};
+
+impl Attempt {
+    pub(super) async fn run_http(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {
+        let (skill, env) = (inv.skill, &*self.env);
+        let name = skill.cfg.name.as_str();
+        let started = Instant::now();
+        if let Some(ttl) = skill.cfg.cache_ttl {
+            let hit = self.conversations.cached(name, inv.command.as_deref(), &inv.args).await?;
+            metrics::counter!(SKILL_CACHE, "skill" => name.to_owned(), "result" => if hit.is_some() { "hit" } else { "miss" })
+                .increment(1);
+            if let Some(replies) = hit {
+                debug!(skill = name, ttl_s = ttl.as_secs(), "answered from the skill cache");
+                let mut entry = self.entry(inv, Outcome::Ok, "cache_hit");
+                entry.duration_ms = elapsed_ms(started);
+                self.finish_entry(&mut entry, inv, &replies);
+                self.audit.record(&entry).await;
+                self.send_all(inv.routing, 2, replies.clone()).await?;
+                return self.remember(inv, &replies).await;
+            }
+        }
+        if self.job.attempt == 1 && skill.cfg.cooldown.is_some() && self.guards.cooling_down(env, name).await? {
+            return self.degraded(inv, "cooldown", started).await;
+        }
+        let admit = skill.breaker.admit(started);
+        if admit == Admit::Open {
+            return self.degraded(inv, "breaker_open", started).await;
+        }
+        if admit == Admit::Probe {
+            set_gauge(name, Gauge::HalfOpen);
+        }
+        let Some(upstream) = &skill.upstream else {
+            return Err(HandleError::Permanent(format!("skill {name:?} has no upstream")));
+        };
+        let context = match (&inv.routing.context, skill.cfg.context) {
+            (Some(_), Some(budget)) => Some(self.conversations.read(env, budget).await?),
+            _ => None,
+        };
+        let request = SkillRequest {
+            schema: REQUEST_SCHEMA,
+            request_id: env.request_id.to_string(),
+            attempt: self.job.attempt,
+            skill: name,
+            access: access(skill).as_str(),
+            command: inv.command.as_deref(),
+            args: &inv.args,
+            deadline_ms: u64::try_from(skill.cfg.timeout.as_millis()).unwrap_or(u64::MAX),
+            context,
+            event: EventView::of(env),
+        };
+        let key = idempotency_key(env, name);
+        let call = upstream.call(&request, &key);
+        let call = match &skill.cfg.slow_ack {
+            Some(ack) => {
+                tokio::pin!(call);
+                tokio::select! {
+                    c = &mut call => c,
+                    () = tokio::time::sleep(ack.after) => {
+                        let (c, sent) = tokio::join!(call, self.send_all(inv.routing, 1, vec![ack.text.clone()]));
+                        if let Err(e) = sent {
+                            debug!(error = %e, "the working-on-it acknowledgement did not go out");
+                        }
+                        c
+                    }
+                }
+            }
+            None => call.await,
+        };
+        if let Some(state) = skill.breaker.record(call.healthy, Instant::now()) {
+            set_gauge(name, state);
+            match state {
+                Gauge::Open => warn!(skill = name, "upstream failing; circuit breaker opened"),
+                Gauge::Closed => info!(skill = name, "upstream answered again; circuit breaker closed"),
+                Gauge::HalfOpen => {}
+            }
+        }
+        let mut entry = self.entry(inv, Outcome::Ok, call.reason);
+        entry.duration_ms = elapsed_ms(started);
+        entry.request_bytes = call.request_bytes;
+        entry.response_bytes = call.response_bytes;
+        match call.result {
+            Ok(mut replies) => {
+                replies.retain(|r| !r.trim().is_empty());
+                let max = usize::try_from(skill.cfg.max_replies).unwrap_or(usize::MAX);
+                if replies.len() > max {
+                    warn!(
+                        skill = name,
+                        replies = replies.len(),
+                        max,
+                        "upstream sent more replies than allowed; extra ones dropped"
+                    );
+                    replies.truncate(max);
+                }
+                self.finish_entry(&mut entry, inv, &replies);
+                self.audit.record(&entry).await;
+                if let Some(ttl) = skill.cfg.cache_ttl
+                    && let Err(e) =
+                        self.conversations.cache(name, inv.command.as_deref(), &inv.args, &replies, ttl).await
+                {
+                    debug!(error.kind = ?e.kind(), "cannot store the answer in the skill cache");
+                }
+                self.send_all(inv.routing, 2, replies.clone()).await?;
+                self.remember(inv, &replies).await
+            }
+            Err(e) => {
+                if let Some(cooldown) = skill.cfg.cooldown {
+                    self.guards.start_cooldown(env, name, cooldown).await?;
+                }
+                let last = self.job.attempt >= skill.cfg.max_attempts.unwrap_or(self.brain.max_attempts);
+                match e {
+                    HandleError::Transient(_) | HandleError::RetryAfter(..) if last => {
+                        warn!(skill = name, error = %e, "upstream failed on the last attempt; answering degraded");
+                        self.degraded(inv, call.reason, started).await
+                    }
+                    HandleError::Permanent(_) => {
+                        entry.outcome = Outcome::Failed;
+                        self.audit.record(&entry).await;
+                        Err(e)
+                    }
+                    _ => {
+                        entry.outcome = Outcome::Retry;
+                        self.audit.record(&entry).await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers with the skill's explain-only text instead of running it.
+    pub(super) async fn degraded(
+        &self,
+        inv: &Invocation<'_>,
+        reason: &'static str,
+        started: Instant,
+    ) -> Result<(), HandleError> {
+        let text = inv.skill.cfg.degraded_text.clone();
+        let mut entry = self.entry(inv, Outcome::Degraded, reason);
+        entry.duration_ms = elapsed_ms(started);
+        self.finish_entry(&mut entry, inv, std::slice::from_ref(&text));
+        self.audit.record(&entry).await;
+        debug!(skill = %inv.skill.cfg.name, reason, "answering degraded");
+        self.send_all(inv.routing, 2, vec![text]).await
+    }
+}
