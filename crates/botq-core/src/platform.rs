@@ -8,8 +8,8 @@
 
 pub mod lark;
 pub mod onebot;
-pub mod qq;
 mod previous;
+pub mod qq;
 
 use std::time::Duration;
 

@@ -12,6 +12,7 @@ use crate::platform::{IgnoredKind, Reply};
 
 mod messages;
 mod props;
+mod rotation;
 
 const TOKEN: &str = "vErIfIcAtIoN";
 const KEY: &str = "eNcRyPt kEy";

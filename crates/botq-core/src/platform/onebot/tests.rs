@@ -11,6 +11,7 @@ use super::*;
 use crate::ids::{BotId, RequestId};
 
 mod messages;
+mod rotation;
 
 const SECRET: &str = "secret";
 const SELF_ID: &str = "10001000";

@@ -12,6 +12,7 @@ use crate::ids::{BotId, RequestId};
 use crate::platform::{Event, IgnoredKind, Reply};
 
 mod messages;
+mod rotation;
 
 const SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
 const APP_ID: &str = "102000000";
