@@ -205,3 +205,32 @@ group_mode = "sometimes"
             .unwrap_err();
     assert_eq!(paths(&refs), ["bot[0].commands.go", "bot[0].default_skill"]);
 }
+
+#[test]
+fn lanes_fair_share_and_windows_load_and_their_problems_have_key_paths() {
+    let text = format!(
+        "[[lane]]\nname = \"noisy\"\nshards = 2\n[fair_share]\nmax_queued_per_chat = 2\n[[skill]]\nname = \"sum\"\nurl = \"http://127.0.0.1:1/\"\n{QQ_BOT}\nlane = \"noisy\"\n[bot.context]\nmessages = 5\nsummarize_with = \"sum\"\n[[bot.group]]\nid = \"g\"\nlane = \"default\"\n"
+    );
+    let c = load(&text, &env_with_secret).unwrap();
+    assert_eq!(c.lanes, [("noisy".to_owned(), 2)]);
+    assert_eq!(c.fair_share.max_queued_per_chat, Some(2));
+    let keys = c.keys();
+    assert_eq!(keys.shards(), 3);
+    let bot = &c.bots[0];
+    assert_eq!(c.queue_of(&keys, bot, "other"), keys.queue_of(1, &bot.id, "other"));
+    assert_eq!(c.queue_of(&keys, bot, "g"), 0, "the group's override wins");
+    assert_eq!(c.served_queues(&["noisy".into()]).unwrap(), [1, 2]);
+    assert!(c.served_queues(&["nope".into()]).is_err());
+    assert_eq!(bot.routing.context.as_ref().map(|w| w.messages), Some(5));
+
+    let bad = format!(
+        "[[lane]]\nname = \"default\"\n[worker]\nlanes = [\"ghost\"]\n[fair_share]\ncounter_ttl_secs = 0\n{QQ_BOT}\nlane = \"nowhere\"\n[bot.context]\nmessages = 3\nsummarize_with = \"ping\"\n"
+    );
+    let p = load(&bad, &env_with_secret).unwrap_err();
+    let found = paths(&p);
+    for want in
+        ["lane[0].name", "worker.lanes", "fair_share.counter_ttl_secs", "bot[0].lane", "bot[0].context.summarize_with"]
+    {
+        assert!(found.contains(&want), "{want} missing from {found:?}");
+    }
+}
