@@ -196,6 +196,38 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// An entry for tests (of this and other crates): a degraded write-skill
+    /// call, no content.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn sample() -> Self {
+        Self {
+            id: String::new(),
+            ts_ms: 1_700_000_000_123,
+            request_id: "req-1".into(),
+            event_id: "ev-1".into(),
+            bot: "qq-main".into(),
+            platform: "qq".into(),
+            chat_kind: "group".into(),
+            chat_id: "chat-1".into(),
+            sender_id: "user-1".into(),
+            skill: "agent".into(),
+            kind: "http".into(),
+            access: Access::Write,
+            outcome: Outcome::Degraded,
+            reason: "breaker_open".into(),
+            attempt: 2,
+            duration_ms: 17,
+            request_bytes: 300,
+            response_bytes: 0,
+            replies: 1,
+            text: None,
+            answer: None,
+        }
+    }
+}
+
 /// Appends `entry` to the audit stream `key`, keeping about `max_len` entries.
 ///
 /// # Errors
@@ -274,30 +306,9 @@ mod tests {
     use super::*;
 
     fn entry() -> Entry {
-        Entry {
-            id: String::new(),
-            ts_ms: 1_700_000_000_000,
-            request_id: "r".into(),
-            event_id: "e".into(),
-            bot: "b".into(),
-            platform: "qq".into(),
-            chat_kind: "group".into(),
-            chat_id: "c".into(),
-            sender_id: "u".into(),
-            skill: "agent".into(),
-            kind: "http".into(),
-            access: Access::Write,
-            outcome: Outcome::Degraded,
-            reason: "breaker_open".into(),
-            attempt: 2,
-            duration_ms: 17,
-            request_bytes: 300,
-            response_bytes: 0,
-            replies: 1,
-            text: None,
-            answer: None,
-        }
+        Entry::sample()
     }
+
 
     #[test]
     fn an_entry_survives_the_trip_through_stream_fields() {

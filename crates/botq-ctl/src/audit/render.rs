@@ -93,35 +93,19 @@ fn row(cells: &[String; 12]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use botq_core::audit::{Access, Outcome};
+    use botq_core::audit::Outcome;
 
     use super::*;
 
     fn entry() -> Entry {
         Entry {
             id: "1700000000123-0".into(),
-            ts_ms: 1_700_000_000_123,
-            request_id: "req-1".into(),
-            event_id: "ev-1".into(),
-            bot: "qq-main".into(),
-            platform: "qq".into(),
-            chat_kind: "group".into(),
-            chat_id: "chat-1".into(),
-            sender_id: "user-1".into(),
-            skill: "agent".into(),
-            kind: "http".into(),
-            access: Access::Write,
-            outcome: Outcome::Degraded,
-            reason: "breaker_open".into(),
-            attempt: 2,
-            duration_ms: 17,
-            request_bytes: 300,
-            response_bytes: 0,
-            replies: 1,
             text: Some("what is\x1b[31m up".into()),
             answer: Some("sunny\nand warm".into()),
+            ..Entry::sample()
         }
     }
+
 
     #[test]
     fn an_entry_is_one_line_under_a_header_with_the_same_columns() {
