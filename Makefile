@@ -1,5 +1,5 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
-.PHONY: run test lint ci bench-ingest bench-worker bench-e2e deps send
+.PHONY: run test lint ci bench-ingest bench-worker bench-e2e bench-fairness deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -29,6 +29,9 @@ bench-worker: deps
 
 bench-e2e: deps
 	scripts/bench-e2e.sh
+
+bench-fairness: deps
+	scripts/bench-fairness.sh
 
 # Send one signed webhook to the local botq: make send [BOT=qq-main] [TEXT=/ping]
 BOT ?= qq-main

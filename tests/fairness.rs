@@ -94,6 +94,10 @@ shards = 1
 [ingest.rate_limit]
 group_per_sec = 0.0
 sender_per_sec = 0.0
+
+# Off here so the streams show every event routed to them.
+[fair_share]
+max_queued_per_chat = 0
 "#
 }
 
@@ -134,4 +138,21 @@ async fn a_group_on_its_own_lane_is_served_only_by_the_workers_of_that_lane() {
     assert_eq!(redis.conn().xlen::<_, usize>(noisy_stream).unwrap(), 0);
     wd.shutdown().await.unwrap();
     wn.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_counter_stuck_too_high_expires_and_its_backlog_moves() {
+    let redis = RedisServer::start();
+    let cfg = config(&worker_toml("[fair_share]\nmax_queued_per_chat = 2"), &redis.url());
+    // A miscount: the counter says the chat has its share in the stream, but
+    // nothing of it is there. Pumping must not keep the counter alive.
+    let env = envelope("qq-main", "chat-y", "behind-a-miscount", "/ping");
+    let mut c = redis.conn();
+    let _: () = redis::cmd("SET").arg("botq:{q0}:inq:qq-main:chat-y").arg(2).arg("PX").arg(1500).query(&mut c).unwrap();
+    let _: () = c.rpush("botq:{q0}:backlog:qq-main:chat-y", env.encode()).unwrap();
+    let _: () = c.zadd("botq:{q0}:backlogged", "qq-main:chat-y", 0).unwrap();
+    let h = Recorder::rec_ok();
+    let w = WorkerHandle::start(&cfg, Arc::new(h.clone())).await;
+    assert!(eventually(WAIT, || h.calls_for("behind-a-miscount").len() == 1).await, "moved once the counter expired");
+    w.shutdown().await.unwrap();
 }

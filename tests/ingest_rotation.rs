@@ -57,6 +57,10 @@ fn toml(tag: &str, stage: Stage) -> String {
 group_per_sec = 0.0
 sender_per_sec = 0.0
 
+# Off so the stream shows every accepted event (the hooks share a chat).
+[fair_share]
+max_queued_per_chat = 0
+
 [[bot]]
 id = "qq-{tag}"
 platform = "qq"

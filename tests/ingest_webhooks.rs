@@ -24,6 +24,10 @@ fn toml(extra: &str) -> String {
 group_per_sec = 0.0
 sender_per_sec = 0.0
 
+# Off so the stream shows every accepted event (fairness has its own tests).
+[fair_share]
+max_queued_per_chat = 0
+
 [[bot]]
 id = "qq-main"
 platform = "qq"

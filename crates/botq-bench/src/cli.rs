@@ -1,4 +1,5 @@
-//! Command-line interface: `send` for one webhook, `ingest` for a load sweep.
+//! Command-line interface: `send` for one webhook, `ingest` for a load sweep,
+//! `worker` for the drain rate, `fairness` for quiet groups beside a noisy one.
 //!
 //! Both read the same config file as ingest (`--config` or `BOTQ_CONFIG`) so
 //! that the webhooks carry the bot's real credentials. Durations are given in
@@ -45,6 +46,53 @@ pub enum Command {
     /// that many worker processes, times the drain and reports events/s and
     /// CPU per event of the workers and of Redis.
     Worker(WorkerArgs),
+    /// Offer one noisy group and many quiet groups fixed rates of /echo webhooks and
+    /// report each class's reply latency, read back from botq-fakeplatform.
+    ///
+    /// Example: botq-bench fairness --config fairness.toml --bot onebot-bench
+    /// --fake-url http://127.0.0.1:8090 --quiet-groups 20 --quiet-rate 2 --noisy-rate 100 --duration 60
+    ///
+    /// The noisy group is bench chat 0 (OneBot group 700000000), quiet groups chats 1..=N.
+    /// Turn off the bot's ingest limits, reply limits and storm guard for the run (the bench
+    /// warns when they would trip); scripts/bench-fairness.sh sets up each scenario.
+    Fairness(FairnessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FairnessArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Base URL of botq-fakeplatform; replies are read from `{url}/_fake/deliveries`.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8090")]
+    pub fake_url: String,
+    /// Quiet groups (bench chats 1..=N).
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub quiet_groups: u32,
+    /// Events per second of each quiet group.
+    #[arg(long, value_name = "R", default_value = "2", value_parser = positive)]
+    pub quiet_rate: f64,
+    /// Events per second of the noisy group; 0 runs the quiet groups alone (the baseline).
+    #[arg(long, value_name = "R", default_value = "100", value_parser = non_negative)]
+    pub noisy_rate: f64,
+    /// Length of the measured window, seconds.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    pub duration: Duration,
+    /// Unmeasured lead-in at the same rates, seconds.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds_or_zero)]
+    pub warmup: Duration,
+    /// After the last event is due, how long to wait for the quiet groups' replies;
+    /// what is still unanswered then is counted at its age (a lower bound).
+    #[arg(long, value_name = "SECS", default_value = "15", value_parser = seconds_or_zero)]
+    pub drain_timeout: Duration,
+    /// Sender tasks, each with one keep-alive connection.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub connections: u16,
+    /// Name of the scenario in the report.
+    #[arg(long, default_value = "run")]
+    pub label: String,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +195,13 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("{s:?} is not a number ≥ 0")),
+    }
+}
+
 fn seconds(s: &str) -> Result<Duration, String> {
     positive(s).map(Duration::from_secs_f64).map_err(|_| format!("{s:?} is not a positive number of seconds"))
 }
@@ -209,5 +264,18 @@ mod tests {
             ]);
             assert!(r.is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn fairness_defaults_are_twenty_quiet_groups_at_2_per_second_and_a_noisy_one_at_50_times_that() {
+        let cli = Cli::try_parse_from(["botq-bench", "fairness", "--config", "c", "--bot", "b"]).unwrap();
+        let Command::Fairness(a) = cli.command else { panic!("fairness") };
+        assert_eq!((a.quiet_groups, a.quiet_rate, a.noisy_rate), (20, 2.0, 100.0));
+        assert_eq!((a.duration, a.warmup), (Duration::from_secs(60), Duration::from_secs(5)));
+        let baseline =
+            Cli::try_parse_from(["botq-bench", "fairness", "--config", "c", "--bot", "b", "--noisy-rate", "0"]);
+        assert!(baseline.is_ok(), "a zero noisy rate is the baseline");
+        let bad = Cli::try_parse_from(["botq-bench", "fairness", "--config", "c", "--bot", "b", "--quiet-rate", "0"]);
+        assert!(bad.is_err(), "quiet groups must send something");
     }
 }

@@ -77,7 +77,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// One request that must be acknowledged before any load is offered.
-async fn preflight(url: &Url, hooks: &Hooks, text: &str) -> anyhow::Result<()> {
+pub(crate) async fn preflight(url: &Url, hooks: &Hooks, text: &str) -> anyhow::Result<()> {
     let (chat, sender) = (hooks.chat_id(0), hooks.sender_id(0));
     let msg = Message { event: crate::event_base(), chat: &chat, sender: &sender, text, unix_secs: crate::unix_secs() };
     let hook = hooks.build(&msg)?;

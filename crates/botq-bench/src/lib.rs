@@ -9,6 +9,9 @@
 //!   CPU per rate ([`report`], [`cpu`]).
 //! - `worker` ([`drain`]) preloads a stream and times botq-worker processes
 //!   draining it: events/s and CPU per event of the workers and of Redis.
+//! - `fairness` ([`fairness`]) offers one noisy group and many quiet ones
+//!   fixed rates of `/echo` webhooks and reads the replies back from
+//!   botq-fakeplatform: do quiet groups keep their reply latency?
 //!
 //! `bench.example.toml` next to this crate is a config for benchmark runs:
 //! ingest's abuse limits off (events over them are acknowledged and dropped,
@@ -22,6 +25,7 @@ pub mod cli;
 pub mod conn;
 pub mod cpu;
 pub mod drain;
+pub mod fairness;
 pub mod generate;
 pub mod hooks;
 pub mod ingest;
@@ -51,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => send::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
         Command::Worker(args) => drain::run(args).await,
+        Command::Fairness(args) => fairness::run(args).await,
     }
 }
 

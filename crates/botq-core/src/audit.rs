@@ -309,7 +309,6 @@ mod tests {
         Entry::sample()
     }
 
-
     #[test]
     fn an_entry_survives_the_trip_through_stream_fields() {
         let e = entry();

@@ -18,7 +18,8 @@
 //! | `botq:{b:<bot>}:token`, `…:token-lock` | string, TTL | the bot's platform access token, shared |
 //! | `botq:{q0}:inq:<bot>:<chat>` | counter, TTL | fair share: the chat's events in the stream or delayed set |
 //! | `botq:{q0}:backlog:<bot>:<chat>` | list | fair share: the chat's events waiting for room in the stream |
-//! | `botq:{q0}:backlogged` | sorted set | fair share: chats with a backlog (`<bot>:<chat>`, score = last activity) |
+//! | `botq:{q0}:backlog-total` | counter | fair share: events in all chat backlogs of the queue |
+//! | `botq:{q0}:backlogged` | sorted set | fair share: chats with a backlog (`<bot>:<chat>`, score = last pump) |
 //! | `botq:{q0}:ctx:<bot>:<chat>`, `…:ctx-sum:…` | list, string; TTL | conversation window and its summary |
 //! | `botq:cache:<skill>:<hash>` | string, TTL | a cached answer of a deterministic skill |
 //! | `botq:{q0}:cd:<bot>:<skill>:<chat>` | string, TTL = cooldown | a skill failed in this chat: answer degraded until it expires |
@@ -45,7 +46,7 @@
 //! shared stream (`inq` counts them); later ones wait in the chat's own list
 //! (`backlog`) and move into the stream one by one as the chat's events
 //! finish, so a chat's burst cannot fill the stream ahead of everyone else.
-//! `backlogged` (a sorted set, score = last activity) lists the chats with a
+//! `backlogged` (a sorted set, score = last pump) lists the chats with a
 //! backlog, for the promoter's self-healing pump and the gauges.
 //!
 //! The worker's per-chat side keys (reply rate, OneBot sent set, storm
@@ -252,7 +253,14 @@ impl ShardKeys {
         format!("{}:backlog:{bot}:{chat_id}", self.base)
     }
 
-    /// The chats of this queue with a backlog: members `<bot>:<chat>`, score = last activity ms.
+    /// How many events wait in all chat backlogs of this queue (with the
+    /// stream length, what `ingest.max_backlog` bounds).
+    #[must_use]
+    pub fn backlog_total(&self) -> String {
+        format!("{}:backlog-total", self.base)
+    }
+
+    /// The chats of this queue with a backlog: members `<bot>:<chat>`, score = when it was last pumped (ms).
     #[must_use]
     pub fn backlogged(&self) -> String {
         format!("{}:backlogged", self.base)

@@ -61,7 +61,7 @@ pub struct RawFairShare {
 
 impl Default for RawFairShare {
     fn default() -> Self {
-        Self { max_queued_per_chat: 4, counter_ttl_secs: 600 }
+        Self { max_queued_per_chat: 1, counter_ttl_secs: 600 }
     }
 }
 

@@ -85,7 +85,10 @@ where
     }
     let max_queued = params.fair_share.max_queued_per_chat.unwrap_or(0);
     if max_queued > 0 {
-        inv.key(keys.queued(&env.bot, &env.chat_id)).key(keys.backlog(&env.bot, &env.chat_id)).key(keys.backlogged());
+        inv.key(keys.queued(&env.bot, &env.chat_id))
+            .key(keys.backlog(&env.bot, &env.chat_id))
+            .key(keys.backlogged())
+            .key(keys.backlog_total());
     }
     let ttl_ms = u64::try_from(params.dedupe_ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     inv.arg(params.now_ms)

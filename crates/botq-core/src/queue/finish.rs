@@ -13,6 +13,7 @@ pub struct ChatShare {
     queued: String,
     backlog: String,
     backlogged: String,
+    backlog_total: String,
     member: String,
     share: FairShare,
 }
@@ -24,6 +25,7 @@ impl ChatShare {
             queued: keys.queued(bot, chat_id),
             backlog: keys.backlog(bot, chat_id),
             backlogged: keys.backlogged(),
+            backlog_total: keys.backlog_total(),
             member: crate::keys::backlog_member(bot, chat_id),
             share,
         }
@@ -140,10 +142,10 @@ where
 
 fn share_keys(inv: &mut redis::ScriptInvocation<'_>, keys: &ShardKeys, chat: Option<&ChatShare>) {
     match chat {
-        Some(c) => inv.key(&c.queued).key(&c.backlog).key(&c.backlogged),
+        Some(c) => inv.key(&c.queued).key(&c.backlog).key(&c.backlogged).key(&c.backlog_total),
         None => {
             let none = keys.placeholder();
-            inv.key(&none).key(&none).key(&none)
+            inv.key(&none).key(&none).key(&none).key(&none)
         }
     };
 }

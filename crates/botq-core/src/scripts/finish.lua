@@ -4,6 +4,7 @@
 --         with ordering off it never exists)
 -- KEYS[4] delayed set (retry) or dead-letter stream (dead)
 -- KEYS[5] the chat's fair-share counter   KEYS[6] its backlog   KEYS[7] the backlogged set
+-- KEYS[8] the queue's count of backlogged events
 -- ARGV[1] group   ARGV[2] entry id   ARGV[3] delivery token   ARGV[4] verdict
 --   verdict "done":  ARGV[5] done-marker TTL ms
 --   verdict "retry": ARGV[5] due time ms, ARGV[6] delayed member ("<attempts>:<envelope>")
@@ -27,22 +28,29 @@ local function pump(release)
   local max_queued = tonumber(ARGV[10] or '0')
   if max_queued <= 0 then return end
   local queued = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local changed = release
   if release then queued = queued - 1 end
   if queued < 0 then queued = 0 end
   while queued < max_queued do
     local env = redis.call('LPOP', KEYS[6])
     if not env then break end
     redis.call('XADD', KEYS[1], '*', 'env', env)
+    if redis.call('DECR', KEYS[8]) <= 0 then redis.call('DEL', KEYS[8]) end
     queued = queued + 1
+    changed = true
   end
-  if queued > 0 then
-    redis.call('SET', KEYS[5], queued, 'PX', ARGV[11])
-  else
-    redis.call('DEL', KEYS[5])
+  -- Only a real change refreshes the counter's TTL: a miscounted (too high)
+  -- counter that nothing moves must still expire, or its backlog stalls.
+  if changed then
+    if queued > 0 then
+      redis.call('SET', KEYS[5], queued, 'PX', ARGV[11])
+    else
+      redis.call('DEL', KEYS[5])
+    end
   end
   if redis.call('LLEN', KEYS[6]) == 0 then
     redis.call('ZREM', KEYS[7], ARGV[12])
-  else
+  elseif changed then
     redis.call('ZADD', KEYS[7], ARGV[13], ARGV[12])
   end
 end

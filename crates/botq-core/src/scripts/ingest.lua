@@ -16,7 +16,8 @@
 -- ARGV[9] the encoded envelope
 -- ARGV[10] fair share: events of one chat allowed in the stream (0 = off); then
 --          KEYS[next] the chat's counter, KEYS[next+1] its backlog list,
---          KEYS[next+2] the queue's backlogged set
+--          KEYS[next+2] the queue's backlogged set, KEYS[next+3] the queue's
+--          count of backlogged events (the backlog bound covers them too)
 -- ARGV[11] the counter's TTL, ms   ARGV[12] the backlogged member "<bot>:<chat>"
 --
 -- Returns {"ok", stream id} | {"ok-backlog"} | {"duplicate"} | {"limited", "group"|"sender"} | {"backlog"}
@@ -30,7 +31,13 @@ local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[4])
 
 local max_backlog = tonumber(ARGV[3])
-if redis.call('XLEN', KEYS[1]) >= max_backlog then
+local max_queued = tonumber(ARGV[10])
+local in_backlogs = 0
+if max_queued > 0 then
+  -- KEYS[#KEYS]: the fair-share keys come last.
+  in_backlogs = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+end
+if redis.call('XLEN', KEYS[1]) + in_backlogs >= max_backlog then
   return {'backlog'}
 end
 
@@ -72,15 +79,10 @@ end
 -- Fair share: with the chat's share of the stream taken (or older events of
 -- the chat already waiting), the event joins the chat's backlog instead, and
 -- moves into the stream when an earlier one finishes (finish.lua).
-local max_queued = tonumber(ARGV[10])
 local to_backlog = false
 if max_queued > 0 then
   local inq, backlog = KEYS[next_key], KEYS[next_key + 1]
-  local waiting = redis.call('LLEN', backlog)
-  if waiting >= max_backlog then
-    return {'backlog'}
-  end
-  to_backlog = waiting > 0 or tonumber(redis.call('GET', inq) or '0') >= max_queued
+  to_backlog = redis.call('LLEN', backlog) > 0 or tonumber(redis.call('GET', inq) or '0') >= max_queued
 end
 
 for _, l in ipairs(limits) do
@@ -90,7 +92,9 @@ end
 local id
 if to_backlog then
   redis.call('RPUSH', KEYS[next_key + 1], ARGV[9])
-  redis.call('ZADD', KEYS[next_key + 2], now, ARGV[12])
+  redis.call('INCR', KEYS[next_key + 3])
+  -- NX: the score is the chat's last pump, so a steady inflow cannot hide a stalled backlog.
+  redis.call('ZADD', KEYS[next_key + 2], 'NX', now, ARGV[12])
   id = 'backlog'
 else
   id = redis.call('XADD', KEYS[1], '*', 'env', ARGV[9])

@@ -106,7 +106,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn an_entry_is_one_line_under_a_header_with_the_same_columns() {
         assert_eq!(

@@ -1,0 +1,342 @@
+//! Matching the fake platform's deliveries to the events sent, and the reply
+//! latency of each.
+//!
+//! Every event asks the built-in `/echo` for a reply naming the run and the
+//! event's index in the timetable (`/echo botq-fair <run> <index>`), so a
+//! delivery's text says which event it answers, on any platform and whatever
+//! the platform's reply-to fields hold. A reply's latency is the delivery's
+//! `received_at_ms` (the fake's wall clock, after its injected latency)
+//! minus the event's due time on the same machine's wall clock: the whole
+//! path, webhook to accepted reply, measured from when the event was due,
+//! not when it happened to be sent.
+//!
+//! An event still unanswered when the deliveries are collected is recorded
+//! at its age then, so it cannot vanish from the percentiles: with any
+//! missing, the figures are lower bounds, and the report says so.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde_json::Value;
+
+use super::timetable::{Class, Timetable};
+
+/// First word of every reply of the benchmark.
+pub const TAG: &str = "botq-fair";
+
+/// The message text of event `index` of run `run`.
+#[must_use]
+pub fn message_text(run: u64, index: usize) -> String {
+    format!("/echo {TAG} {run} {index}")
+}
+
+/// The event index a reply text answers, when it is one of run `run`'s.
+#[must_use]
+pub fn parse_reply(text: &str, run: u64) -> Option<usize> {
+    let mut words = text.split_whitespace();
+    if words.next()? != TAG || words.next()?.parse::<u64>().ok()? != run {
+        return None;
+    }
+    let index = words.next()?.parse().ok()?;
+    words.next().is_none().then_some(index)
+}
+
+/// One delivery as the fake platform recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub text: String,
+    pub received_at_ms: i64,
+}
+
+/// Reads the answer of `GET /_fake/deliveries`: a JSON array of deliveries.
+///
+/// # Errors
+/// A body that is not such an array.
+pub fn parse_deliveries(body: &str) -> Result<Vec<Delivery>, String> {
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let items = value.as_array().ok_or("not a JSON array")?;
+    items
+        .iter()
+        .map(|d| {
+            let text = d.get("text").and_then(Value::as_str).ok_or("a delivery without text")?;
+            let at = d.get("received_at_ms").and_then(Value::as_i64).ok_or("a delivery without received_at_ms")?;
+            Ok(Delivery { text: text.to_owned(), received_at_ms: at })
+        })
+        .collect()
+}
+
+/// What one class of groups saw.
+#[derive(Debug, Clone)]
+pub struct ClassTally {
+    /// Events due in the measured window.
+    pub events: u64,
+    /// Of those, answered by the time of collection.
+    pub replied: u64,
+    /// Of those, not answered by then (their age at collection is in `latency`).
+    pub missing: u64,
+    /// Replies beyond the first to one event.
+    pub duplicates: u64,
+    /// Replies (warm-up included) recorded after a reply to a later event of
+    /// the same group: the group's events were not handled in order.
+    pub out_of_order: u64,
+    /// Due → reply accepted, microseconds, over all measured events of the class.
+    pub latency: Histogram<u64>,
+    /// The same per group.
+    pub per_group: BTreeMap<u32, Histogram<u64>>,
+    /// Replies (to any event of the class, warm-up included) accepted inside
+    /// the measured window: the class's reply throughput.
+    pub replies_in_window: u64,
+}
+
+impl ClassTally {
+    fn new() -> Self {
+        Self {
+            events: 0,
+            replied: 0,
+            missing: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            latency: histogram(),
+            per_group: BTreeMap::new(),
+            replies_in_window: 0,
+        }
+    }
+
+    /// The highest p95 of any one group, microseconds.
+    #[must_use]
+    pub fn worst_group_p95_us(&self) -> Option<u64> {
+        self.per_group.values().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(0.95)).max()
+    }
+}
+
+/// Both classes, and what matched no event of the run.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub quiet: ClassTally,
+    pub noisy: ClassTally,
+    /// Deliveries that are not replies to this run (other runs, the pre-flight `/ping`).
+    pub foreign: u64,
+}
+
+impl Tally {
+    #[must_use]
+    pub fn class(&self, class: Class) -> &ClassTally {
+        match class {
+            Class::Quiet => &self.quiet,
+            Class::Noisy => &self.noisy,
+        }
+    }
+}
+
+/// Empty histogram of microseconds, 1 µs to 1 h, 3 significant digits.
+#[must_use]
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Matches `deliveries` to the events of `table` (run `run`, whose time zero
+/// was `start_us` on the wall clock) as of `collected_us`.
+#[must_use]
+pub fn tally(table: &Timetable, run: u64, start_us: i64, collected_us: i64, deliveries: &[Delivery]) -> Tally {
+    let due_us =
+        |i: usize| start_us.saturating_add(i64::try_from(table.arrivals[i].due.as_micros()).unwrap_or(i64::MAX));
+    let window =
+        (start_us.saturating_add(micros(table.warmup)), start_us.saturating_add(micros(table.warmup + table.duration)));
+    let mut first: Vec<Option<i64>> = vec![None; table.arrivals.len()];
+    let mut latest: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut t = Tally { quiet: ClassTally::new(), noisy: ClassTally::new(), foreign: 0 };
+    for d in deliveries {
+        let Some(i) = parse_reply(&d.text, run).filter(|&i| i < table.arrivals.len()) else {
+            t.foreign += 1;
+            continue;
+        };
+        let class = Class::of(table.arrivals[i].group);
+        let at_us = d.received_at_ms.saturating_mul(1000);
+        let c = class_mut(&mut t, class);
+        if (window.0..window.1).contains(&at_us) {
+            c.replies_in_window += 1;
+        }
+        match &mut first[i] {
+            Some(earlier) => {
+                *earlier = (*earlier).min(at_us);
+                if table.arrivals[i].measured {
+                    c.duplicates += 1;
+                }
+            }
+            slot @ None => {
+                *slot = Some(at_us);
+                let seen = latest.entry(table.arrivals[i].group).or_insert(i);
+                if i < *seen {
+                    c.out_of_order += 1;
+                } else {
+                    *seen = i;
+                }
+            }
+        }
+    }
+    for (i, a) in table.arrivals.iter().enumerate().filter(|(_, a)| a.measured) {
+        let c = class_mut(&mut t, Class::of(a.group));
+        c.events += 1;
+        let end = match first[i] {
+            Some(at) => {
+                c.replied += 1;
+                at
+            }
+            None => {
+                c.missing += 1;
+                collected_us
+            }
+        };
+        let us = u64::try_from(end.saturating_sub(due_us(i))).unwrap_or(0).max(1);
+        c.latency.saturating_record(us);
+        c.per_group.entry(a.group).or_insert_with(histogram).saturating_record(us);
+    }
+    t
+}
+
+/// Whether every measured event of `class` has a reply among `deliveries`.
+#[must_use]
+pub fn all_replied(table: &Timetable, run: u64, deliveries: &[Delivery], class: Class) -> bool {
+    let mut replied = vec![false; table.arrivals.len()];
+    for i in deliveries.iter().filter_map(|d| parse_reply(&d.text, run)) {
+        if let Some(r) = replied.get_mut(i) {
+            *r = true;
+        }
+    }
+    table.arrivals.iter().zip(&replied).all(|(a, &r)| r || !a.measured || Class::of(a.group) != class)
+}
+
+fn class_mut(t: &mut Tally, class: Class) -> &mut ClassTally {
+    match class {
+        Class::Quiet => &mut t.quiet,
+        Class::Noisy => &mut t.noisy,
+    }
+}
+
+fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::timetable::Traffic;
+    use super::*;
+
+    const START_US: i64 = 1_700_000_000_000_000;
+
+    fn table() -> Timetable {
+        // Quiet groups 1 and 2 at 1/s (phases 0 and 0.5 s), noisy at 2/s; 1 s warm-up, 2 s measured.
+        Timetable::new(
+            Traffic { quiet: 2, quiet_rate: 1.0, noisy_rate: 2.0 },
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        )
+    }
+
+    fn reply(run: u64, i: usize, at_ms: i64) -> Delivery {
+        Delivery { text: format!("{TAG} {run} {i}"), received_at_ms: at_ms }
+    }
+
+    fn due_ms(t: &Timetable, i: usize) -> i64 {
+        START_US / 1000 + i64::try_from(t.arrivals[i].due.as_millis()).unwrap()
+    }
+
+    #[test]
+    fn the_echoed_text_names_the_run_and_the_event() {
+        let text = message_text(42, 7);
+        assert_eq!(text, "/echo botq-fair 42 7");
+        assert_eq!(parse_reply(text.trim_start_matches("/echo "), 42), Some(7));
+        assert_eq!(parse_reply("botq-fair 41 7", 42), None, "another run");
+        for other in ["pong", "botq-fair 42", "botq-fair 42 x", "botq-fair 42 7 8", ""] {
+            assert_eq!(parse_reply(other, 42), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn deliveries_are_read_from_the_fakes_json() {
+        let body = r#"[{"platform":"onebot","bot":"b","endpoint":"onebot_group","target":"700000001",
+            "text":"botq-fair 1 2","reply_to":null,"idempotency_key":null,"received_at_ms":1700000000123,"message_id":"9"}]"#;
+        assert_eq!(
+            parse_deliveries(body).unwrap(),
+            [Delivery { text: "botq-fair 1 2".into(), received_at_ms: 1_700_000_000_123 }]
+        );
+        assert!(parse_deliveries("{}").is_err());
+        assert!(parse_deliveries(r#"[{"text":"x"}]"#).is_err());
+    }
+
+    #[test]
+    fn latency_is_reply_time_minus_due_time_per_class() {
+        let t = table();
+        let deliveries: Vec<Delivery> = t
+            .arrivals
+            .iter()
+            .enumerate()
+            .map(|(i, a)| reply(9, i, due_ms(&t, i) + if a.group == 0 { 500 } else { 40 }))
+            .collect();
+        let r = tally(&t, 9, START_US, START_US + 10_000_000, &deliveries);
+        assert_eq!((r.quiet.events, r.quiet.replied, r.quiet.missing, r.quiet.duplicates), (4, 4, 0, 0));
+        assert_eq!((r.noisy.events, r.noisy.replied, r.noisy.missing), (4, 4, 0));
+        assert_eq!(r.quiet.latency.value_at_quantile(0.95) / 1000, 40);
+        assert_eq!(r.noisy.latency.value_at_quantile(0.5) / 1000, 500);
+        assert_eq!(r.quiet.per_group.len(), 2);
+        assert_eq!(r.quiet.worst_group_p95_us().map(|us| us / 1000), Some(40));
+        assert_eq!(r.foreign, 0);
+    }
+
+    #[test]
+    fn the_table_of_these_tests_is_as_described() {
+        let t = table();
+        let shape: Vec<(u32, u128, bool)> =
+            t.arrivals.iter().map(|a| (a.group, a.due.as_millis(), a.measured)).collect();
+        assert_eq!(&shape[..4], [(0, 0, false), (1, 0, false), (0, 500, false), (2, 500, false)]);
+        assert_eq!(&shape[10..], [(0, 2500, true), (2, 2500, true)]);
+    }
+
+    #[test]
+    fn a_missing_reply_counts_at_its_age_when_collected_and_duplicates_keep_the_first() {
+        let t = table();
+        let mut deliveries: Vec<Delivery> = (0..11).map(|i| reply(9, i, due_ms(&t, i) + 40)).collect();
+        deliveries.push(reply(9, 4, due_ms(&t, 4) + 900));
+        deliveries.push(reply(8, 3, due_ms(&t, 3)));
+        deliveries.push(Delivery { text: "pong".into(), received_at_ms: 0 });
+        let r = tally(&t, 9, START_US, START_US + 9_500_000, &deliveries);
+        assert_eq!((r.quiet.events, r.quiet.replied, r.quiet.missing), (4, 3, 1));
+        assert_eq!(r.quiet.latency.max() / 1000, 7000, "due at 2.5 s, collected at 9.5 s");
+        assert_eq!((r.noisy.duplicates, r.noisy.latency.max() / 1000), (1, 40), "the first reply counts");
+        assert_eq!(r.foreign, 2);
+    }
+
+    #[test]
+    fn the_wait_ends_when_every_measured_event_of_the_class_has_its_reply() {
+        let t = table();
+        let quiet: Vec<usize> =
+            (0..t.arrivals.len()).filter(|&i| t.arrivals[i].measured && t.arrivals[i].group != 0).collect();
+        let mut deliveries: Vec<Delivery> = quiet.iter().map(|&i| reply(9, i, 0)).collect();
+        assert!(all_replied(&t, 9, &deliveries, Class::Quiet));
+        assert!(!all_replied(&t, 9, &deliveries, Class::Noisy));
+        deliveries.pop();
+        assert!(!all_replied(&t, 9, &deliveries, Class::Quiet));
+        assert!(!all_replied(&t, 8, &[reply(8, 99, 0)], Class::Quiet), "an index outside the table is ignored");
+    }
+
+    #[test]
+    fn a_reply_recorded_after_a_later_event_of_its_group_is_out_of_order() {
+        let t = table();
+        // Noisy events are 0, 2, 4, 6, …; quiet group 1's are 1, 5, 9.
+        let order = [0, 4, 2, 6, 1, 9, 5];
+        let deliveries: Vec<Delivery> = order.iter().map(|&i| reply(9, i, due_ms(&t, i) + 40)).collect();
+        let r = tally(&t, 9, START_US, START_US + 9_000_000, &deliveries);
+        assert_eq!((r.noisy.out_of_order, r.quiet.out_of_order), (1, 1));
+    }
+
+    #[test]
+    fn the_reply_throughput_counts_replies_inside_the_measured_window_only() {
+        let t = table();
+        let at = |ms| START_US / 1000 + ms;
+        let deliveries = [reply(9, 0, at(1_500)), reply(9, 1, at(500)), reply(9, 5, at(3_000)), reply(9, 7, at(2_000))];
+        let r = tally(&t, 9, START_US, START_US, &deliveries);
+        assert_eq!((r.noisy.replies_in_window, r.quiet.replies_in_window), (1, 1));
+    }
+}
