@@ -1,5 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
-.PHONY: run test lint ci bench-ingest bench-worker bench-e2e bench-fairness deps send
+FUZZ_SECS ?= 60
+.PHONY: fuzz run test lint ci bench-ingest bench-worker bench-e2e bench-fairness deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -38,3 +39,11 @@ BOT ?= qq-main
 TEXT ?= /ping
 send:
 	. deploy/quickstart.env && cargo run --release -q -p botq-bench -- send --bot $(BOT) --text '$(TEXT)'
+
+# Every fuzz target for FUZZ_SECS seconds (nightly + cargo-fuzz), from the seed
+# corpora in fuzz/seeds (test vectors); new inputs collect in fuzz/corpus.
+fuzz:
+	cargo install cargo-fuzz --locked --quiet
+	cd fuzz && for t in webhook_unsigned webhook_signed envelope_decode config_toml; do \
+	  mkdir -p corpus/$$t && cargo +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECS) || exit 1; \
+	done
