@@ -90,12 +90,9 @@ impl Upstream {
             }
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = botq_core::reply::retry_after_secs(
+            resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()),
+        );
         let answer = match read_limited(resp, self.timeout).await {
             Ok(b) => b,
             Err(reason) => {
