@@ -134,7 +134,7 @@ async fn preload(
     for i in 0..events {
         let chat = format!("bench-chat-{}", i % chats);
         let env = botq_testkit::events::envelope(bot, &chat, &format!("{run}-{i}"), "/ping");
-        let stream = keys.shard(keys.shard_of(&env.bot, &env.chat_id)).stream();
+        let stream = keys.chat_home(&env.bot, &env.chat_id).stream();
         pipe.cmd("XADD").arg(stream).arg("*").arg("env").arg(env.encode()).ignore();
         if (i + 1) % 1000 == 0 || i + 1 == events {
             let () = pipe.query_async(conn).await?;

@@ -136,6 +136,14 @@ impl Keys {
         self.queue_of(0, bot, chat_id)
     }
 
+    /// The keys of the chat's default-lane queue: where the chat's events
+    /// live without lanes, and where the worker's per-chat side keys live
+    /// whatever the lane (see the module doc).
+    #[must_use]
+    pub fn chat_home(&self, bot: &BotId, chat_id: &str) -> ShardKeys {
+        self.shard(self.shard_of(bot, chat_id))
+    }
+
     /// The queue of lane `lane` that holds the events of `chat_id` on `bot`.
     #[must_use]
     pub fn queue_of(&self, lane: usize, bot: &BotId, chat_id: &str) -> u16 {
@@ -327,7 +335,7 @@ mod tests {
     fn keys_of_a_shard_share_its_hash_tag() {
         let keys = Keys::new("botq", 4);
         let bot = BotId::parse("qq-main").unwrap();
-        let s = keys.shard(keys.shard_of(&bot, "group-1"));
+        let s = keys.chat_home(&bot, "group-1");
         for k in [
             s.stream(),
             s.dedupe(&bot, "id:x"),

@@ -74,7 +74,7 @@ impl Enqueuer {
     /// # Errors
     /// The Redis error.
     pub async fn try_push(&mut self, env: Envelope) -> Result<bool, redis::RedisError> {
-        let shard = self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id));
+        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         let event = Event { dedupe_keys: vec![format!("id:{}", env.event_id)], envelope: env };
         let params = EnqueueParams {
             now_ms: botq_core::now_ms(),
@@ -96,7 +96,7 @@ impl Enqueuer {
     /// # Panics
     /// On a Redis error.
     pub async fn push_raw(&mut self, env: &Envelope) {
-        let shard = self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id));
+        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         let _: String = redis::cmd("XADD")
             .arg(shard.stream())
             .arg("*")

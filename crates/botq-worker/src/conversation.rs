@@ -73,7 +73,7 @@ impl Conversations {
     }
 
     fn window_keys(&self, env: &Envelope) -> (String, String) {
-        self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id)).context(&env.bot, &env.chat_id)
+        self.keys.chat_home(&env.bot, &env.chat_id).context(&env.bot, &env.chat_id)
     }
 
     /// The newest messages within `budget`, oldest first, and the summary.

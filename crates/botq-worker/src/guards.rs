@@ -36,7 +36,7 @@ impl Guards {
     }
 
     fn shard(&self, env: &Envelope) -> ShardKeys {
-        self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id))
+        self.keys.chat_home(&env.bot, &env.chat_id)
     }
 
     /// Whether `skill` is cooling down in the chat of `env`.

@@ -103,7 +103,7 @@ impl Replier {
             metrics::counter!(REPLIES, "bot" => label, "outcome" => reason).increment(1);
             return Ok(Delivered::Dropped(reason));
         }
-        let shard = self.keys.shard(self.keys.shard_of(&env.bot, &env.chat_id));
+        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         let sent_key = shard.sent_replies(&env.bot, &env.event_id);
         let mut conn = self.redis.clone();
         if bot.platform == Platform::Onebot {
