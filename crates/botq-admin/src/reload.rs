@@ -19,9 +19,28 @@ use tokio_util::sync::CancellationToken;
 /// Checked configs from SIGHUP, in order.
 pub type Reloads = mpsc::Receiver<Config>;
 
-/// Counts a reload the service applied.
-pub fn applied() {
-    metrics::counter!(CONFIG_RELOADS, "outcome" => "applied").increment(1);
+/// Applies every config that arrives on `reloads` with `apply`, which
+/// returns the changed settings that only a restart applies (named in a
+/// warning). Counts `outcome="applied"`; a failed apply is logged and the
+/// running config stays.
+pub fn apply_each<F>(mut reloads: Reloads, mut apply: F)
+where
+    F: FnMut(&Config) -> anyhow::Result<Vec<&'static str>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(new) = reloads.recv().await {
+            match apply(&new) {
+                Ok(restart) => {
+                    metrics::counter!(CONFIG_RELOADS, "outcome" => "applied").increment(1);
+                    tracing::info!(bots = new.bots.len(), skills = new.skills.len(), "config reloaded");
+                    if !restart.is_empty() {
+                        tracing::warn!(keys = ?restart, "these settings changed but only take effect after a restart");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "config reload failed; the running config stays"),
+            }
+        }
+    });
 }
 
 /// Listens for SIGHUP until `shutdown`, sending each good config on.

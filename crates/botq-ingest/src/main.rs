@@ -13,7 +13,7 @@ async fn main() -> std::process::ExitCode {
         service: Service::Ingest,
         admin_addr: |cfg| cfg.ingest.admin_listen,
     };
-    main.run(|cfg, shutdown, mut reloads| async move {
+    main.run(|cfg, shutdown, reloads| async move {
         let state = Arc::new(botq_ingest::AppState::from_config(&cfg)?);
         let listen = cfg.ingest.listen;
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -21,18 +21,9 @@ async fn main() -> std::process::ExitCode {
         let admin =
             tokio::net::TcpListener::bind(admin_addr).await.with_context(|| format!("cannot listen on {admin_addr}"))?;
         tracing::info!(%listen, admin_listen = %admin_addr, redis = %cfg.redis_url_redacted(), bots = cfg.bots.len(), "botq-ingest starting");
+        // Bots and their secrets apply on reload; the rest needs a restart.
         let reloading = state.clone();
-        tokio::spawn(async move {
-            while let Some(new) = reloads.recv().await {
-                match reloading.reload_bots(&new) {
-                    Ok(()) => {
-                        botq_admin::reload::applied();
-                        tracing::info!(bots = new.bots.len(), "config reloaded: bots and their secrets applied");
-                    }
-                    Err(e) => tracing::error!(error = %e, "config reload failed; the running config stays"),
-                }
-            }
-        });
+        botq_admin::reload::apply_each(reloads, move |new| reloading.reload_bots(new).map(|()| Vec::new()));
         botq_ingest::run(listener, admin, state, cfg.ingest.shutdown_grace, shutdown).await?;
         Ok(())
     })

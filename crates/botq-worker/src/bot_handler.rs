@@ -92,23 +92,12 @@ impl BotHandler {
 /// (`None`: the noop handler, which has nothing to reload). `running` is the
 /// config the process started with: settings that differ from it need a
 /// restart, and each reload names them in a warning.
-pub fn apply_reloads(handler: Option<Arc<BotHandler>>, running: Config, mut reloads: botq_admin::Reloads) {
-    tokio::spawn(async move {
-        while let Some(new) = reloads.recv().await {
-            let Some(handler) = &handler else {
-                warn!("SIGHUP: worker.handler is noop; nothing to reload");
-                continue;
-            };
-            match handler.reload(&running, &new) {
-                Ok(restart) => {
-                    botq_admin::reload::applied();
-                    info!(bots = new.bots.len(), skills = new.skills.len(), "config reloaded: bots and skills applied");
-                    if !restart.is_empty() {
-                        warn!(keys = ?restart, "these settings changed but only take effect after a restart");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "config reload failed; the running config stays"),
-            }
+pub fn apply_reloads(handler: Option<Arc<BotHandler>>, running: Config, reloads: botq_admin::Reloads) {
+    botq_admin::reload::apply_each(reloads, move |new| match &handler {
+        Some(handler) => handler.reload(&running, new),
+        None => {
+            warn!("SIGHUP: worker.handler is noop; nothing to reload");
+            Ok(Vec::new())
         }
     });
 }
