@@ -34,10 +34,9 @@ use crate::brain::{self, Brain};
 use crate::conversation::Conversations;
 use crate::guards::Guards;
 use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
-use crate::metrics::{BREAKER_STATE, IGNORED, REPLIES};
+use crate::metrics::{IGNORED, REPLIES};
 use crate::reply::Delivered;
 use crate::route::{self, Route};
-use crate::skills::breaker::Gauge;
 use crate::skills::contract::EventView;
 use crate::skills::{Skill, builtin};
 
@@ -294,10 +293,6 @@ impl Attempt {
 
 fn access(skill: &Skill) -> Access {
     if skill.cfg.writes { Access::Write } else { Access::Read }
-}
-
-fn set_gauge(skill: &str, state: Gauge) {
-    metrics::gauge!(BREAKER_STATE, "skill" => skill.to_owned()).set(f64::from(state as u8));
 }
 
 fn elapsed_ms(since: Instant) -> u64 {

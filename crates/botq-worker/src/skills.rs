@@ -24,7 +24,6 @@ use botq_core::config::{SkillConfig, SkillKind};
 
 use self::breaker::Breaker;
 use self::upstream::Upstream;
-use crate::metrics::BREAKER_STATE;
 
 /// One configured skill and its live state.
 #[derive(Debug)]
@@ -50,10 +49,10 @@ pub fn build(
                 .and_then(|p| p.get(&cfg.name))
                 .filter(|old| old.breaker.config() == cfg.breaker && old.upstream.is_some())
                 .map(|old| old.breaker.clone());
-            let breaker = kept.unwrap_or_else(|| Arc::new(Breaker::new(cfg.breaker)));
+            let breaker = kept.unwrap_or_else(|| Arc::new(Breaker::new(&cfg.name, cfg.breaker)));
             let upstream = match &cfg.kind {
                 SkillKind::Http(h) => {
-                    metrics::gauge!(BREAKER_STATE, "skill" => cfg.name.clone()).set(f64::from(breaker.gauge() as u8));
+                    breaker.publish();
                     Some(Upstream::new(http.clone(), h.clone(), cfg.timeout))
                 }
                 SkillKind::Builtin(_) => None,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use botq_core::audit::Outcome;
 use tracing::{debug, info, warn};
 
-use super::{Attempt, Invocation, access, elapsed_ms, idempotency_key, set_gauge};
+use super::{Attempt, Invocation, access, elapsed_ms, idempotency_key};
 use crate::handler::HandleError;
 use crate::metrics::SKILL_CACHE;
 use crate::skills::breaker::{Admit, Gauge};
@@ -34,12 +34,8 @@ impl Attempt {
         if self.job.attempt == 1 && skill.cfg.cooldown.is_some() && self.guards.cooling_down(env, name).await? {
             return self.degraded(inv, "cooldown", started).await;
         }
-        let admit = skill.breaker.admit(started);
-        if admit == Admit::Open {
+        if skill.breaker.admit(started) == Admit::Open {
             return self.degraded(inv, "breaker_open", started).await;
-        }
-        if admit == Admit::Probe {
-            set_gauge(name, Gauge::HalfOpen);
         }
         let Some(upstream) = &skill.upstream else {
             return Err(HandleError::Permanent(format!("skill {name:?} has no upstream")));
@@ -79,7 +75,6 @@ impl Attempt {
             None => call.await,
         };
         if let Some(state) = skill.breaker.record(call.healthy, Instant::now()) {
-            set_gauge(name, state);
             match state {
                 Gauge::Open => warn!(skill = name, "upstream failing; circuit breaker opened"),
                 Gauge::Closed => info!(skill = name, "upstream answered again; circuit breaker closed"),

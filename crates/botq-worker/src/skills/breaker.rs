@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use botq_core::config::BreakerConfig;
 
+use crate::metrics::BREAKER_STATE;
+
 /// What a caller may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
@@ -37,6 +39,8 @@ enum State {
 
 #[derive(Debug)]
 pub struct Breaker {
+    /// The skill, for the `botq_breaker_state{skill}` gauge.
+    skill: String,
     cfg: BreakerConfig,
     state: Mutex<State>,
 }
@@ -51,8 +55,14 @@ pub enum Gauge {
 
 impl Breaker {
     #[must_use]
-    pub fn new(cfg: BreakerConfig) -> Self {
-        Self { cfg, state: Mutex::new(State::Closed { failures: 0 }) }
+    pub fn new(skill: &str, cfg: BreakerConfig) -> Self {
+        Self { skill: skill.to_owned(), cfg, state: Mutex::new(State::Closed { failures: 0 }) }
+    }
+
+    /// Sets `botq_breaker_state{skill}` to the state now. Every change of
+    /// state does this by itself; a new upstream skill calls it once.
+    pub fn publish(&self) {
+        publish(&self.skill, self.gauge());
     }
 
     #[must_use]
@@ -73,6 +83,7 @@ impl Breaker {
             State::Closed { .. } => Admit::Call,
             State::Open { until } if now >= until => {
                 *s = State::HalfOpen { probing_since: now };
+                publish(&self.skill, Gauge::HalfOpen);
                 Admit::Probe
             }
             State::Open { .. } => Admit::Open,
@@ -100,7 +111,11 @@ impl Breaker {
         };
         let changed = std::mem::discriminant(&next) != std::mem::discriminant(&*s);
         *s = next;
-        changed.then(|| gauge(next))
+        let now = gauge(next);
+        if changed {
+            publish(&self.skill, now);
+        }
+        changed.then_some(now)
     }
 
     /// The state now, for the `botq_breaker_state` gauge.
@@ -119,6 +134,10 @@ impl Breaker {
     }
 }
 
+fn publish(skill: &str, state: Gauge) {
+    metrics::gauge!(BREAKER_STATE, "skill" => skill.to_owned()).set(f64::from(state as u8));
+}
+
 fn gauge(s: State) -> Gauge {
     match s {
         State::Closed { .. } => Gauge::Closed,
@@ -132,7 +151,7 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(BreakerConfig { failures: 3, open_for: Duration::from_secs(10) })
+        Breaker::new("agent", BreakerConfig { failures: 3, open_for: Duration::from_secs(10) })
     }
 
     #[test]
