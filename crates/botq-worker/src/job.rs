@@ -54,16 +54,13 @@ pub fn dispatch(engine: &Arc<Engine>, d: Delivery, permit: OwnedSemaphorePermit)
 
 async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
     metrics::gauge!(INFLIGHT).increment(1.0);
-    let keys = engine.keys.shard(d.shard);
     let token = format!("{}/{}", engine.consumer, d.id);
     match &d.envelope {
         Ok(env) if expired(engine, env) => {
             let age_s = (botq_core::now_ms() - env.received_at_ms) / 1000;
             warn!(request_id = %env.request_id, age_s, "event older than worker.max_event_age_secs; dead-lettering it unhandled");
-            let verdict = dead(engine, format!("expired: received {age_s} s ago"), d.attempts);
-            let placeholder = keys.placeholder();
-            settle(engine, &keys, &d, &token, &placeholder, &placeholder, &verdict).await;
-            metrics::counter!(EVENTS, "bot" => env.bot.as_str().to_owned(), "outcome" => "dead").increment(1);
+            dead_letter_unhandled(engine, &d, &token, format!("expired: received {age_s} s ago"), env.bot.as_str())
+                .await;
         }
         Ok(env) => {
             let span = info_span!("job", request_id = %env.request_id, event_id = %env.event_id, attempt = d.attempts + 1, bot = %env.bot);
@@ -76,10 +73,7 @@ async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
         }
         Err(why) => {
             warn!(stream_id = %d.id, error = %why, "stream entry is not a valid envelope; dead-lettering it");
-            let verdict = dead(engine, format!("undecodable: {why}"), d.attempts);
-            let placeholder = keys.placeholder();
-            settle(engine, &keys, &d, &token, &placeholder, &placeholder, &verdict).await;
-            metrics::counter!(EVENTS, "bot" => "_unknown", "outcome" => "dead").increment(1);
+            dead_letter_unhandled(engine, &d, &token, format!("undecodable: {why}"), "_unknown").await;
         }
     }
     metrics::gauge!(INFLIGHT).decrement(1.0);
@@ -194,6 +188,16 @@ async fn run_isolated(engine: &Engine, job: Job) -> Result<(), HandleError> {
             )))
         }
     }
+}
+
+/// Dead-letters a delivery without claiming or handling it (no claim or
+/// chat lock was taken, so placeholders stand in for them).
+async fn dead_letter_unhandled(engine: &Engine, d: &Delivery, token: &str, reason: String, bot: &str) {
+    let keys = engine.keys.shard(d.shard);
+    let placeholder = keys.placeholder();
+    let verdict = dead(engine, reason, d.attempts);
+    settle(engine, &keys, d, token, &placeholder, &placeholder, &verdict).await;
+    metrics::counter!(EVENTS, "bot" => bot.to_owned(), "outcome" => "dead").increment(1);
 }
 
 /// Past `worker.max_event_age_secs` since ingest received it: the platforms'
