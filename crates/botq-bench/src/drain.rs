@@ -78,13 +78,13 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let cfg = crate::load_config(&args.config)?;
     let url = {
         use secrecy::ExposeSecret;
-        cfg.redis_url.expose_secret().to_owned()
+        cfg.queue.redis_url.expose_secret().to_owned()
     };
     let mut conn = redis::Client::open(url.as_str())?
         .get_multiplexed_async_connection()
         .await
         .context("cannot reach the config's Redis")?;
-    let keys = cfg.keys();
+    let keys = cfg.queue.keys();
     let bot = cfg.bots.first().context("the config has no bot")?.id.as_str().to_owned();
     if !args.bin.exists() {
         bail!("{} does not exist; build it with `cargo build --release -p botq-worker`", args.bin.display());
@@ -93,7 +93,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         println!("{HEADER}");
     }
     for &k in &args.processes {
-        clear(&mut conn, &cfg.key_prefix).await?;
+        clear(&mut conn, &cfg.queue.key_prefix).await?;
         preload(&mut conn, &keys, &bot, args.events, args.chats).await?;
         let report = drain(&mut conn, &keys, &args, k).await?;
         println!("{}", if args.json { report.json() } else { report.row() });

@@ -44,12 +44,8 @@ pub enum Service {
 /// The whole checked configuration.
 #[derive(Debug)]
 pub struct Config {
-    /// May carry a password, so it is a secret; see [`Config::redis_url_redacted`].
-    pub redis_url: SecretString,
-    /// `redis_url` is a seed node of a Redis Cluster.
-    pub redis_cluster: bool,
-    pub key_prefix: String,
-    pub shards: u16,
+    /// Where the queues are: Redis, key prefix, shards, lanes.
+    pub queue: QueueSettings,
     pub ingest: IngestConfig,
     pub worker: WorkerConfig,
     /// How long ingest remembers a platform event id, and how long the worker's
@@ -60,8 +56,6 @@ pub struct Config {
     pub bots: Vec<BotConfig>,
     /// Every skill, the built-ins included, sorted by name.
     pub skills: Vec<SkillConfig>,
-    /// Lanes besides the default one: (name, shards), in config order.
-    pub lanes: Vec<(String, u16)>,
     pub fair_share: FairShare,
 }
 
@@ -207,16 +201,6 @@ impl Config {
         let mut problems = Problems::default();
         let mut raw = parse_raw(text)?;
 
-        if let Some(url) = env("BOTQ_REDIS_URL") {
-            raw.redis_url = url;
-        }
-        if let Some(cluster) = env("BOTQ_REDIS_CLUSTER") {
-            match cluster.as_str() {
-                "true" | "1" => raw.redis_cluster = true,
-                "false" | "0" => raw.redis_cluster = false,
-                _ => problems.push("BOTQ_REDIS_CLUSTER".into(), "must be true or false".into()),
-            }
-        }
         if let Some(addr) = env("BOTQ_LISTEN") {
             raw.ingest.listen = addr;
         }
@@ -234,7 +218,7 @@ impl Config {
             raw.log.level = l;
         }
 
-        check_queue_keys(&raw, &mut problems);
+        let queue = queue_settings(&mut raw, env, &mut problems);
         let mut addr = |key: &str, s: &str| {
             s.parse::<SocketAddr>()
                 .map_err(|_| problems.push(key.into(), format!("{s:?} is not an address like 0.0.0.0:8080")))
@@ -271,7 +255,6 @@ impl Config {
         }
 
         let worker = worker::check(&raw.worker, &mut problems);
-        let lanes = check_lanes(&raw, &mut problems);
         if raw.fair_share.counter_ttl_secs == 0 {
             problems.push("fair_share.counter_ttl_secs".into(), "must be ≥ 1".into());
         }
@@ -293,7 +276,7 @@ impl Config {
                 );
             }
             if let Some(b) = bot::check_bot(raw_bot, &path, &default_limit, env, base_dir, &mut problems) {
-                let lane_names: Vec<String> = lanes.iter().map(|l| l.0.clone()).collect();
+                let lane_names: Vec<String> = queue.lanes.iter().map(|l| l.0.clone()).collect();
                 routing::check_references(&path, &b.routing, &skills, &lane_names, &mut problems);
                 bots.push(b);
             }
@@ -322,10 +305,7 @@ impl Config {
             return Err(problems);
         };
         Ok(Self {
-            redis_url: SecretString::from(raw.redis_url),
-            redis_cluster: raw.redis_cluster,
-            key_prefix: raw.key_prefix,
-            shards: raw.shards,
+            queue,
             ingest: IngestConfig {
                 listen,
                 admin_listen,
@@ -341,7 +321,6 @@ impl Config {
             audit: AuditConfig { max_len: raw.audit.max_len, max_age: Duration::from_secs(raw.audit.max_age_secs) },
             bots,
             skills,
-            lanes,
             fair_share: FairShare {
                 max_queued_per_chat: (raw.fair_share.max_queued_per_chat > 0)
                     .then_some(raw.fair_share.max_queued_per_chat),
@@ -350,9 +329,10 @@ impl Config {
         })
     }
 
-    /// Only what a tool needs to reach the queues: the Redis URL (with the
-    /// `BOTQ_REDIS_URL` override), the key prefix and the shard count. Bots'
-    /// secrets are not resolved, so an operator can inspect queues without them.
+    /// Only what a tool needs to reach the queues ([`Config::queue`], with
+    /// the same `BOTQ_REDIS_URL` / `BOTQ_REDIS_CLUSTER` overrides and checks
+    /// as the services). Bots' secrets are not resolved, so an operator can
+    /// inspect queues without them.
     ///
     /// # Errors
     /// Unreadable or malformed TOML, or a bad Redis URL, prefix or shard count.
@@ -361,38 +341,12 @@ impl Config {
             Problems(vec![Problem { path: String::new(), message: format!("cannot read {}: {e}", path.display()) }])
         })?;
         let mut raw = parse_raw(&text)?;
-        if let Ok(url) = std::env::var("BOTQ_REDIS_URL") {
-            raw.redis_url = url;
-        }
-        if let Ok(cluster) = std::env::var("BOTQ_REDIS_CLUSTER") {
-            raw.redis_cluster = cluster == "true" || cluster == "1";
-        }
         let mut problems = Problems::default();
-        check_queue_keys(&raw, &mut problems);
-        let lanes = check_lanes(&raw, &mut problems);
+        let queue = queue_settings(&mut raw, &|k| std::env::var(k).ok(), &mut problems);
         if problems.len() > 0 {
             return Err(problems);
         }
-        Ok(QueueSettings {
-            redis_url: SecretString::from(raw.redis_url),
-            redis_cluster: raw.redis_cluster,
-            lanes,
-            key_prefix: raw.key_prefix,
-            shards: raw.shards,
-        })
-    }
-
-    /// Where Redis is, for [`crate::redis_conn`].
-    #[must_use]
-    pub fn redis_target(&self) -> crate::redis_conn::Target {
-        crate::redis_conn::Target { url: self.redis_url.clone(), cluster: self.redis_cluster }
-    }
-
-    /// The Redis URL with any password replaced, for log lines.
-    #[must_use]
-    pub fn redis_url_redacted(&self) -> String {
-        use secrecy::ExposeSecret;
-        redact_url(self.redis_url.expose_secret())
+        Ok(queue)
     }
 
     #[must_use]
@@ -403,12 +357,6 @@ impl Config {
     #[must_use]
     pub fn skill(&self, name: &str) -> Option<&SkillConfig> {
         self.skills.iter().find(|s| s.name == name)
-    }
-
-    /// The key builder of this deployment: prefix, default lane, lanes.
-    #[must_use]
-    pub fn keys(&self) -> crate::keys::Keys {
-        crate::keys::Keys::with_lanes(&self.key_prefix, self.shards, &self.lanes)
     }
 
     /// The queue (global number) that holds the events of `chat_id` on `bot`:
@@ -424,7 +372,7 @@ impl Config {
     /// # Errors
     /// A lane name that is not configured.
     pub fn served_queues(&self, lanes: &[String]) -> Result<Vec<u16>, String> {
-        let keys = self.keys();
+        let keys = self.queue.keys();
         if lanes.is_empty() {
             return Ok((0..keys.shards()).collect());
         }
@@ -436,6 +384,34 @@ impl Config {
         queues.sort_unstable();
         queues.dedup();
         Ok(queues)
+    }
+}
+
+/// The queue settings of `raw` with the Redis overrides of `env`
+/// (`BOTQ_REDIS_URL`, `BOTQ_REDIS_CLUSTER`), checked: what the services and
+/// the tools share.
+fn queue_settings(
+    raw: &mut raw::RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> QueueSettings {
+    if let Some(url) = env("BOTQ_REDIS_URL") {
+        raw.redis_url = url;
+    }
+    if let Some(cluster) = env("BOTQ_REDIS_CLUSTER") {
+        match cluster.as_str() {
+            "true" | "1" => raw.redis_cluster = true,
+            "false" | "0" => raw.redis_cluster = false,
+            _ => problems.push("BOTQ_REDIS_CLUSTER".into(), "must be true or false".into()),
+        }
+    }
+    check_queue_keys(raw, problems);
+    QueueSettings {
+        redis_url: SecretString::from(raw.redis_url.clone()),
+        redis_cluster: raw.redis_cluster,
+        lanes: check_lanes(raw, problems),
+        key_prefix: raw.key_prefix.clone(),
+        shards: raw.shards,
     }
 }
 
@@ -463,10 +439,13 @@ fn check_lanes(raw: &raw::RawConfig, problems: &mut Problems) -> Vec<(String, u1
     lanes
 }
 
-/// What tools need to reach the queues (see [`Config::load_queue_settings`]).
-#[derive(Debug)]
+/// Where the queues are: what the services and the tools need to reach them
+/// (see [`Config::load_queue_settings`]).
+#[derive(Debug, Clone)]
 pub struct QueueSettings {
+    /// May carry a password, so it is a secret; see [`QueueSettings::redis_url_redacted`].
     pub redis_url: SecretString,
+    /// `redis_url` is a seed node of a Redis Cluster.
     pub redis_cluster: bool,
     /// Lanes besides the default one: (name, shards).
     pub lanes: Vec<(String, u16)>,

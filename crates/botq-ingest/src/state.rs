@@ -55,11 +55,11 @@ impl AppState {
     /// An invalid Redis URL or a bot whose credentials cannot make a verifier
     /// (both already ruled out by config validation).
     pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_target(), cfg.ingest.redis_timeout)?;
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), cfg.ingest.redis_timeout)?;
         Ok(Self {
             bots: ArcSwap::from_pointee(bots(cfg)?),
             redis,
-            keys: cfg.keys(),
+            keys: cfg.queue.keys(),
             dedupe_ttl: cfg.dedupe_ttl,
             max_backlog: cfg.ingest.max_backlog,
             fair_share: cfg.fair_share,
@@ -92,7 +92,7 @@ impl AppState {
 }
 
 fn bots(cfg: &Config) -> anyhow::Result<HashMap<String, BotEntry>> {
-    let keys = cfg.keys();
+    let keys = cfg.queue.keys();
     let lane = |name: Option<&str>| name.and_then(|n| keys.lane_index(n)).unwrap_or(0);
     let mut bots = HashMap::with_capacity(cfg.bots.len());
     for b in &cfg.bots {

@@ -59,8 +59,8 @@ impl BotHandler {
     /// # Errors
     /// An invalid Redis URL, or an HTTP client that cannot be built.
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.redis_target(), std::time::Duration::from_secs(2))?;
-        let keys = cfg.keys();
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), std::time::Duration::from_secs(2))?;
+        let keys = cfg.queue.keys();
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let brain = Brain::build(cfg, None, redis.clone(), &upstream_http)?;
         Ok(Self {

@@ -48,13 +48,13 @@ impl Brain {
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     use secrecy::ExposeSecret;
     let mut keys = Vec::new();
-    if old.redis_url.expose_secret() != new.redis_url.expose_secret() {
+    if old.queue.redis_url.expose_secret() != new.queue.redis_url.expose_secret() {
         keys.push("redis_url");
     }
-    if old.key_prefix != new.key_prefix {
+    if old.queue.key_prefix != new.queue.key_prefix {
         keys.push("key_prefix");
     }
-    if old.shards != new.shards {
+    if old.queue.shards != new.queue.shards {
         keys.push("shards");
     }
     if old.worker != new.worker {

@@ -64,7 +64,7 @@ impl Engine {
     pub fn new(cfg: &Config, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
         let w = cfg.worker.clone();
         let redis_timeout = Duration::from_secs(2);
-        let target = cfg.redis_target();
+        let target = cfg.queue.redis_target();
         let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
         let served = cfg.served_queues(&w.lanes).map_err(anyhow::Error::msg)?;
         let readers = Blocking::new(&target, served.len() + 2, w.read_block, redis_timeout)?;
@@ -73,7 +73,7 @@ impl Engine {
         Ok(Arc::new(Self {
             permits: Arc::new(Semaphore::new(usize::try_from(w.concurrency).unwrap_or(usize::MAX))),
             cfg: w,
-            keys: cfg.keys(),
+            keys: cfg.queue.keys(),
             served,
             fair_share: cfg.fair_share,
             audit_max_age: cfg.audit.max_age,

@@ -43,7 +43,7 @@ async fn main() -> std::process::ExitCode {
         tracing::info!(
             consumer = engine.consumer(),
             admin_listen = %admin_addr,
-            redis = %cfg.redis_url_redacted(),
+            redis = %cfg.queue.redis_url_redacted(),
             concurrency = cfg.worker.concurrency,
             "botq-worker starting"
         );

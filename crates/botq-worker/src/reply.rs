@@ -82,7 +82,7 @@ impl Replier {
         Ok(Self {
             http,
             redis,
-            keys: cfg.keys(),
+            keys: cfg.queue.keys(),
             bots,
             tokens: tokens::TokenCache::default(),
             sent_ttl: cfg.dedupe_ttl,

@@ -88,8 +88,8 @@ fn environment_overrides_deployment_values() {
         _ => env_with_secret(k),
     };
     let c = load(QQ_BOT, &env).unwrap();
-    assert_eq!(c.redis_url.expose_secret(), "redis://:pw@10.0.0.1:6380/2");
-    assert_eq!(c.redis_url_redacted(), "redis://:***@10.0.0.1:6380/2");
+    assert_eq!(c.queue.redis_url.expose_secret(), "redis://:pw@10.0.0.1:6380/2");
+    assert_eq!(c.queue.redis_url_redacted(), "redis://:***@10.0.0.1:6380/2");
     assert_eq!(c.ingest.listen.to_string(), "127.0.0.1:18080");
     assert_eq!(c.ingest.admin_listen.to_string(), "127.0.0.1:19090");
 }
@@ -212,9 +212,9 @@ fn lanes_fair_share_and_windows_load_and_their_problems_have_key_paths() {
         "[[lane]]\nname = \"noisy\"\nshards = 2\n[fair_share]\nmax_queued_per_chat = 2\n[[skill]]\nname = \"sum\"\nurl = \"http://127.0.0.1:1/\"\n{QQ_BOT}\nlane = \"noisy\"\n[bot.context]\nmessages = 5\nsummarize_with = \"sum\"\n[[bot.group]]\nid = \"g\"\nlane = \"default\"\n"
     );
     let c = load(&text, &env_with_secret).unwrap();
-    assert_eq!(c.lanes, [("noisy".to_owned(), 2)]);
+    assert_eq!(c.queue.lanes, [("noisy".to_owned(), 2)]);
     assert_eq!(c.fair_share.max_queued_per_chat, Some(2));
-    let keys = c.keys();
+    let keys = c.queue.keys();
     assert_eq!(keys.shards(), 3);
     let bot = &c.bots[0];
     assert_eq!(c.queue_of(&keys, bot, "other"), keys.queue_of(1, &bot.id, "other"));
