@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use botq_e2e::{eventually, post};
-use botq_fakeplatform::{FakeState, Options, ScriptStep};
+use botq_e2e::{Fake, eventually, post};
+use botq_fakeplatform::{Options, ScriptStep};
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::redis::RedisCluster;
 use botq_testkit::sign;
@@ -16,7 +16,6 @@ use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::BotHandler;
 use clap::Parser;
 use redis::Commands;
-use tokio_util::sync::CancellationToken;
 
 const SHARDS: u16 = 4;
 
@@ -72,13 +71,13 @@ fn ctl(config: &std::path::Path, args: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_flow_through_a_three_master_cluster_without_loss() {
     let cluster = RedisCluster::start(3);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let text = toml(port);
-    let cfg = config(&text, &cluster.url());
-    let fake = Arc::new(FakeState::from_config(&cfg, Options::default()).unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
+    let mut text = String::new();
+    let (cfg, platform) = Fake::start(Options::default(), |port| {
+        text = toml(port);
+        config(&text, &cluster.url())
+    })
+    .await;
+    let fake = &platform.state;
     let ingest = IngestHandle::start(&cfg).await;
     let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
     let http = reqwest::Client::new();
@@ -133,5 +132,4 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     assert_eq!(fake.deliveries().len(), n as usize, "no late duplicates");
     worker.shutdown().await.unwrap();
     ingest.shutdown().await;
-    drop(stop);
 }

@@ -5,33 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::config::Config;
-use botq_e2e::{eventually, post};
+use botq_e2e::{Fake, REPLY_WORKER, eventually, post};
 use botq_fakeplatform::{Delivery, FakeState, Options, ScriptStep};
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::redis::RedisServer;
 use botq_testkit::sign;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::{BotHandler, Handler};
-use tokio_util::sync::CancellationToken;
 
 const QQ_SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
 const LARK_TOKEN: &str = "v-token";
 
 fn toml(fake: u16, extra_bot_keys: &str) -> String {
     format!(
-        r#"
-[worker]
-handler_timeout_secs = 5
-lease_secs = 10
-promote_interval_ms = 10
-reclaim_interval_ms = 50
-read_block_ms = 100
-reply_timeout_secs = 2
-[worker.backoff]
-initial_ms = 100
-max_ms = 1000
-multiplier = 2.0
-jitter = 0.0
+        r#"{REPLY_WORKER}
 
 [ingest.rate_limit]
 group_per_sec = 0.0
@@ -72,7 +59,7 @@ struct Stack {
     fake: Arc<FakeState>,
     ingest: IngestHandle,
     http: reqwest::Client,
-    _stop_fake: tokio_util::sync::DropGuard,
+    _fake: Fake,
 }
 
 async fn stack(extra_bot_keys: &str) -> Stack {
@@ -81,14 +68,9 @@ async fn stack(extra_bot_keys: &str) -> Stack {
 
 async fn stack_with(extra_bot_keys: &str, opts: Options) -> Stack {
     let redis = RedisServer::start();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let cfg = config(&toml(port, extra_bot_keys), &redis.url());
-    let fake = Arc::new(FakeState::from_config(&cfg, opts).unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
+    let (cfg, fake) = Fake::start(opts, |port| config(&toml(port, extra_bot_keys), &redis.url())).await;
     let ingest = IngestHandle::start(&cfg).await;
-    Stack { redis, cfg, fake, ingest, http: reqwest::Client::new(), _stop_fake: stop.drop_guard() }
+    Stack { redis, cfg, fake: fake.state.clone(), ingest, http: reqwest::Client::new(), _fake: fake }
 }
 
 impl Stack {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::audit::{Access, Entry, Outcome};
-use botq_e2e::post;
+use botq_e2e::{Fake, REPLY_WORKER, post};
 use botq_fakeplatform::{Delivery, FakeState, Options};
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::redis::RedisServer;
@@ -16,7 +16,6 @@ use botq_testkit::sign;
 use botq_testkit::upstream::{Mode, Upstream};
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::BotHandler;
-use tokio_util::sync::CancellationToken;
 
 const GROUP: i64 = 5_550_001;
 const STRANGER: i64 = 123_456;
@@ -27,19 +26,7 @@ const WRITER: i64 = 777;
 fn toml(fake: u16, upstream: &str, agent_keys: &str, bot_keys: &str) -> String {
     let agent_keys = agent_keys.replace("{upstream}", upstream);
     format!(
-        r#"
-[worker]
-handler_timeout_secs = 5
-lease_secs = 10
-promote_interval_ms = 10
-reclaim_interval_ms = 50
-read_block_ms = 100
-reply_timeout_secs = 2
-[worker.backoff]
-initial_ms = 100
-max_ms = 500
-multiplier = 2.0
-jitter = 0.0
+        r#"{REPLY_WORKER}
 
 [ingest.rate_limit]
 group_per_sec = 0.0
@@ -87,21 +74,17 @@ struct Stack {
     ingest: IngestHandle,
     worker: Option<WorkerHandle>,
     http: reqwest::Client,
-    _stop_fake: tokio_util::sync::DropGuard,
+    _fake: Fake,
 }
 
 async fn stack(agent_keys: &str, bot_keys: &str) -> Stack {
     let upstream = Upstream::start("agent: ").await;
     let redis = RedisServer::start();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let cfg = config(&toml(port, &upstream.url(), agent_keys, bot_keys), &redis.url());
-    let fake = Arc::new(FakeState::from_config(&cfg, Options::default()).unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
+    let make = |port| config(&toml(port, &upstream.url(), agent_keys, bot_keys), &redis.url());
+    let (cfg, fake) = Fake::start(Options::default(), make).await;
     let ingest = IngestHandle::start(&cfg).await;
     let worker = Some(WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await);
-    Stack { redis, fake, upstream, ingest, worker, http: reqwest::Client::new(), _stop_fake: stop.drop_guard() }
+    Stack { redis, fake: fake.state.clone(), upstream, ingest, worker, http: reqwest::Client::new(), _fake: fake }
 }
 
 fn message(id: i64, user: i64, group: i64, text: &str) -> sign::Webhook {
@@ -334,9 +317,7 @@ async fn the_same_text_twice_in_a_row_is_answered_once() {
 async fn a_bot_to_bot_ping_pong_stops_at_the_chat_cap() {
     let upstream = Upstream::start("re: ").await;
     let redis = RedisServer::start();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let fake_port = listener.local_addr().unwrap().port();
-    let bot = |id: &str, qq: &str| {
+    let bot = |id: &str, qq: &str, fake_port: u16| {
         format!(
             r#"
 [[bot]]
@@ -353,16 +334,16 @@ chat_replies_per_min = 4
 "#
         )
     };
-    let text = format!(
-        "[worker]\npromote_interval_ms = 10\nread_block_ms = 100\n[ingest.rate_limit]\ngroup_per_sec = 0.0\nsender_per_sec = 0.0\n[[skill]]\nname = \"agent\"\nurl = \"{}\"\n{}{}",
-        upstream.url(),
-        bot("alice", "20001"),
-        bot("bob", "20002")
-    );
-    let cfg = config(&text, &redis.url());
-    let fake = Arc::new(FakeState::from_config(&cfg, Options::default()).unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
+    let make = |fake_port| {
+        let text = format!(
+            "[worker]\npromote_interval_ms = 10\nread_block_ms = 100\n[ingest.rate_limit]\ngroup_per_sec = 0.0\nsender_per_sec = 0.0\n[[skill]]\nname = \"agent\"\nurl = \"{}\"\n{}{}",
+            upstream.url(),
+            bot("alice", "20001", fake_port),
+            bot("bob", "20002", fake_port)
+        );
+        config(&text, &redis.url())
+    };
+    let (cfg, fake) = Fake::start(Options::default(), make).await;
     let ingest = IngestHandle::start(&cfg).await;
     let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
     let http = reqwest::Client::new();
@@ -376,7 +357,7 @@ chat_replies_per_min = 4
     let mut relayed = 0;
     let mut next_id = 100;
     loop {
-        let fresh = fake.wait_for_deliveries(relayed + 1, Duration::from_secs(2)).await;
+        let fresh = fake.state.wait_for_deliveries(relayed + 1, Duration::from_secs(2)).await;
         let Some(all) = fresh else { break };
         assert!(all.len() < 40, "the loop did not stop: {} replies", all.len());
         for d in &all[usize::try_from(relayed).unwrap()..] {
@@ -389,13 +370,12 @@ chat_replies_per_min = 4
             relayed += 1;
         }
     }
-    let all = fake.deliveries();
+    let all = fake.state.deliveries();
     let per_bot = |b: &str| all.iter().filter(|d| d.bot == b).count();
     assert!(all.len() >= 6, "the bots did talk to each other: {:?}", texts(&all));
     // The cap is per minute: a run that crosses a minute boundary may see two windows.
     assert!(per_bot("alice") <= 8 && per_bot("bob") <= 8, "{} / {}", per_bot("alice"), per_bot("bob"));
     worker.shutdown().await.unwrap();
-    drop(stop);
 }
 
 #[tokio::test]

@@ -201,3 +201,46 @@ secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
 "#
     )
 }
+
+/// The `[worker]` tables of the reply tests: fast ticks, short timeouts,
+/// deterministic backoff (100 ms doubling, at most 1 s).
+pub const REPLY_WORKER: &str = r#"
+[worker]
+handler_timeout_secs = 5
+lease_secs = 10
+promote_interval_ms = 10
+reclaim_interval_ms = 50
+read_block_ms = 100
+reply_timeout_secs = 2
+[worker.backoff]
+initial_ms = 100
+max_ms = 1000
+multiplier = 2.0
+jitter = 0.0
+"#;
+
+/// botq-fakeplatform on a loopback port, running until dropped.
+pub struct Fake {
+    pub state: std::sync::Arc<botq_fakeplatform::FakeState>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Fake {
+    /// Binds a loopback port, builds the config with it (`make(port)`: the
+    /// bots' reply APIs point at the fake), and starts the fake for that
+    /// config's bots.
+    ///
+    /// # Panics
+    /// When no port can be bound or the config's bots do not suit the fake.
+    pub async fn start(
+        opts: botq_fakeplatform::Options,
+        make: impl FnOnce(u16) -> botq_core::config::Config,
+    ) -> (botq_core::config::Config, Self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let cfg = make(listener.local_addr().expect("local addr").port());
+        let state = std::sync::Arc::new(botq_fakeplatform::FakeState::from_config(&cfg, opts).expect("fake bots"));
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(botq_fakeplatform::run(listener, state.clone(), stop.clone()));
+        (cfg, Self { state, _stop: stop.drop_guard() })
+    }
+}
