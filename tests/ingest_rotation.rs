@@ -125,6 +125,11 @@ enum Hook {
     Onebot { secret: &'static str },
 }
 
+/// A Lark group message `/ping` carrying `token`, event number `n`.
+fn lark_body(token: &str, n: u32) -> Vec<u8> {
+    sign::lark_message_body(token, &format!("ev-{n}"), &format!("om_{n}"), "oc_1", "group", "ou_1", "/ping")
+}
+
 impl Env {
     /// Sends a fresh event of `hook`'s kind; returns the status and the error code, if any.
     async fn send(&self, hook: Hook) -> (u16, String) {
@@ -135,30 +140,8 @@ impl Env {
                 let body = sign::qq_group_at_body(&format!("e{n}"), &format!("ROBOT1.0_m{n}"), "G1", "M1", " /ping");
                 ("qq", sign::qq("102000000", secret, now_secs(), &body))
             }
-            Hook::Lark { key, token } => {
-                let body = sign::lark_message_body(
-                    token,
-                    &format!("ev-{n}"),
-                    &format!("om_{n}"),
-                    "oc_1",
-                    "group",
-                    "ou_1",
-                    "/ping",
-                );
-                ("lark", sign::lark(Some(key), now_secs(), &body))
-            }
-            Hook::LarkPlain { token } => {
-                let body = sign::lark_message_body(
-                    token,
-                    &format!("ev-{n}"),
-                    &format!("om_{n}"),
-                    "oc_1",
-                    "group",
-                    "ou_1",
-                    "/ping",
-                );
-                ("larkplain", sign::lark(None, now_secs(), &body))
-            }
+            Hook::Lark { key, token } => ("lark", sign::lark(Some(key), now_secs(), &lark_body(token, n))),
+            Hook::LarkPlain { token } => ("larkplain", sign::lark(None, now_secs(), &lark_body(token, n))),
             Hook::Onebot { secret } => {
                 let body = sign::onebot_group_body("10001000", i64::from(n), 5_550_001, 123_456, "/ping", now_secs());
                 ("onebot", sign::onebot("10001000", Some(secret), &body))
