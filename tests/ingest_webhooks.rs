@@ -11,7 +11,7 @@ use botq_testkit::redis::RedisServer;
 use botq_testkit::sign::{self, Webhook};
 use redis::Commands;
 
-const QQ_SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
+use botq_testkit::fixtures::QQ_SECRET;
 const LARK_TOKEN: &str = "v-token";
 const LARK_KEY: &str = "test key";
 const ONEBOT_SECRET: &str = "secret";

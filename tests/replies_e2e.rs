@@ -13,7 +13,7 @@ use botq_testkit::sign;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::{BotHandler, Handler};
 
-const QQ_SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
+use botq_testkit::fixtures::QQ_SECRET;
 const LARK_TOKEN: &str = "v-token";
 
 fn toml(fake: u16, extra_bot_keys: &str) -> String {

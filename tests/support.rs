@@ -1,5 +1,6 @@
 //! Shared helpers of the end-to-end tests (see `ingest_*.rs`).
 
+use botq_testkit::fixtures::QQ_MAIN_BOT;
 use botq_testkit::sign::Webhook;
 
 /// Posts a webhook and returns status, headers and body text.
@@ -192,13 +193,7 @@ initial_ms = 100
 max_ms = 2000
 multiplier = 2.0
 jitter = 0.0
-
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-"#
+{QQ_MAIN_BOT}"#
     )
 }
 

@@ -15,13 +15,7 @@ use botq_testkit::redis::RedisServer;
 
 const AUDIT: &str = "botq:audit";
 
-const BOT: &str = r#"
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-"#;
+use botq_testkit::fixtures::QQ_MAIN_BOT as BOT;
 
 /// How long a test waits for a line from a following botqctl.
 const WITHIN: Duration = Duration::from_secs(10);

@@ -14,13 +14,7 @@ const DLQ: &str = "botq:{q0}:dlq";
 const DELAYED: &str = "botq:{q0}:delayed";
 const GROUP: &str = "botq-workers";
 
-const BOT: &str = r#"
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-"#;
+use botq_testkit::fixtures::QQ_MAIN_BOT as BOT;
 
 fn config() -> PathBuf {
     write_config(BOT)

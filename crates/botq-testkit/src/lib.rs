@@ -8,9 +8,11 @@
 //! - [`process`]: the real binaries as child processes (SIGTERM, healthcheck).
 //! - [`worker`]: runs botq-worker in-process, gracefully stoppable or killable.
 //! - [`events`]: envelopes and direct enqueueing for worker tests.
+//! - [`fixtures`]: the QQ test bot and its secret, shared by the tests.
 //! - [`upstream`]: a real upstream skill service (answers, slow, failing, down).
 
 pub mod events;
+pub mod fixtures;
 pub mod ingest;
 pub mod process;
 pub mod redis;
