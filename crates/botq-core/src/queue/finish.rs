@@ -85,11 +85,11 @@ where
     };
     share_keys(&mut inv, keys, chat);
     inv.arg(group).arg(id).arg(token);
-    let fixed = match verdict {
-        Verdict::Done { .. } => 2,
-        Verdict::Retry { .. } => 3,
-        Verdict::Dead { .. } => 6,
-        Verdict::Drop => 1,
+    let verdict_args = match verdict {
+        Verdict::Done { .. } => 1,
+        Verdict::Retry { .. } => 2,
+        Verdict::Dead { .. } => 5,
+        Verdict::Drop => 0,
     };
     match verdict {
         Verdict::Done { done_ttl } => {
@@ -107,10 +107,7 @@ where
             inv.arg("drop");
         }
     }
-    // Verdict arguments end at ARGV[4 + fixed]; the fair-share ones start at ARGV[10].
-    for _ in fixed..6 {
-        inv.arg("");
-    }
+    pad_verdict_args(&mut inv, verdict_args);
     share_args(&mut inv, chat);
     let _: i64 = inv.invoke_async(conn).await?;
     Ok(())
@@ -132,12 +129,18 @@ where
     inv.key(keys.stream()).key(&none).key(&none).key(keys.delayed());
     share_keys(&mut inv, keys, Some(chat));
     inv.arg(crate::keys::GROUP).arg("0-0").arg("").arg(if release { "release" } else { "pump" });
-    for _ in 0..5 {
-        inv.arg("");
-    }
+    pad_verdict_args(&mut inv, 0);
     share_args(&mut inv, Some(chat));
     let _: i64 = inv.invoke_async(conn).await?;
     Ok(())
+}
+
+/// The verdict's own arguments are ARGV[5..=9] (as many as the verdict
+/// needs); the fair-share arguments start at ARGV[10] whatever the verdict.
+fn pad_verdict_args(inv: &mut redis::ScriptInvocation<'_>, used: usize) {
+    for _ in used..5 {
+        inv.arg("");
+    }
 }
 
 fn share_keys(inv: &mut redis::ScriptInvocation<'_>, keys: &ShardKeys, chat: Option<&ChatShare>) {
