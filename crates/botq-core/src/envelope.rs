@@ -44,6 +44,18 @@ pub enum ChatKind {
     Channel,
 }
 
+impl ChatKind {
+    /// The name as serialised: `group`, `private`, `channel`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Group => "group",
+            Self::Private => "private",
+            Self::Channel => "channel",
+        }
+    }
+}
+
 /// One normalised inbound message event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {

@@ -37,7 +37,6 @@ use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
 use crate::metrics::{IGNORED, REPLIES};
 use crate::reply::Delivered;
 use crate::route::{self, Route};
-use crate::skills::contract::EventView;
 use crate::skills::{Skill, builtin};
 
 pub struct BotHandler {
@@ -263,7 +262,7 @@ impl Attempt {
             event_id: env.event_id.clone(),
             bot: env.bot.as_str().to_owned(),
             platform: env.platform.as_str().to_owned(),
-            chat_kind: EventView::of(env).chat.kind.to_owned(),
+            chat_kind: env.chat_kind.as_str().to_owned(),
             chat_id: env.chat_id.clone(),
             sender_id: env.sender_id.clone(),
             skill: inv.skill.cfg.name.clone(),

@@ -6,7 +6,7 @@
 //! or more replies. New optional fields may appear in a request within v1;
 //! anything incompatible gets a new `schema` string.
 
-use botq_core::envelope::{ChatKind, Envelope};
+use botq_core::envelope::Envelope;
 use serde::{Deserialize, Serialize};
 
 pub const REQUEST_SCHEMA: &str = "botq.skill.request/v1";
@@ -76,15 +76,7 @@ impl<'a> EventView<'a> {
             event_id: &env.event_id,
             event_type: &env.event_type,
             message_id: &env.message_id,
-            chat: ChatView {
-                kind: match env.chat_kind {
-                    ChatKind::Group => "group",
-                    ChatKind::Private => "private",
-                    ChatKind::Channel => "channel",
-                },
-                id: &env.chat_id,
-                guild_id: env.guild_id.as_deref(),
-            },
+            chat: ChatView { kind: env.chat_kind.as_str(), id: &env.chat_id, guild_id: env.guild_id.as_deref() },
             sender: SenderView { id: &env.sender_id, is_bot: env.sender_is_bot },
             text: &env.text,
             mentions_bot: env.mentions_bot,
@@ -133,7 +125,10 @@ mod tests {
 
     #[test]
     fn the_request_carries_the_schema_and_the_event() {
-        let env = botq_core::envelope::test_envelope(botq_core::envelope::Platform::Lark, ChatKind::Group);
+        let env = botq_core::envelope::test_envelope(
+            botq_core::envelope::Platform::Lark,
+            botq_core::envelope::ChatKind::Group,
+        );
         let req = SkillRequest {
             schema: REQUEST_SCHEMA,
             request_id: env.request_id.to_string(),
