@@ -8,20 +8,15 @@ use botq_core::config::{Config, Service};
 use botq_core::ids::{BotId, RequestId};
 use botq_core::platform::{Adapter, Inbound};
 
-pub const QQ_SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
+pub use botq_testkit::fixtures::QQ_SECRET;
 pub const LARK_TOKEN: &str = "v-token";
 pub const LARK_KEY: &str = "lark-encrypt-key";
 pub const ONEBOT_SECRET: &str = "onebot-secret";
 /// A fixed "now" inside every signed timestamp's window.
 pub const NOW_SECS: i64 = 1_700_000_000;
 
-const TOML: &str = r#"
-[[bot]]
-id = "qq"
-platform = "qq"
-app_id = "102000000"
-secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-
+/// After `botq_testkit::fixtures::QQ_MAIN_BOT` (bot 0).
+const OTHER_BOTS: &str = r#"
 [[bot]]
 id = "lark"
 platform = "lark"
@@ -41,7 +36,8 @@ secret = "onebot-secret"
 pub fn adapters() -> &'static [(BotId, Adapter); 3] {
     static ADAPTERS: OnceLock<[(BotId, Adapter); 3]> = OnceLock::new();
     ADAPTERS.get_or_init(|| {
-        let cfg = Config::from_toml(TOML, Service::Tool, &|_| None, std::path::Path::new("."))
+        let text = format!("{}{OTHER_BOTS}", botq_testkit::fixtures::QQ_MAIN_BOT);
+        let cfg = Config::from_toml(&text, Service::Tool, &|_| None, std::path::Path::new("."))
             .unwrap_or_else(|p| panic!("fuzz config: {p}"));
         let one = |i: usize| (cfg.bots[i].id.clone(), cfg.bots[i].adapter().expect("adapter"));
         [one(0), one(1), one(2)]
