@@ -9,6 +9,11 @@
 //! 2. **Random rates** (`--error-rate`, `--throttle-rate`, `--timeout-rate`):
 //!    one roll per request, for soak tests and benchmarks.
 //!
+//! `--lost-answer-rate` is the one fault served *after* handling
+//! ([`lose_answers`]): the message is delivered, then its answer is held and
+//! replaced by a 504, as when a platform stored a message and its response
+//! timed out. Only an idempotent retry survives it without a duplicate.
+//!
 //! A fault is decided under the state lock (so two concurrent requests never
 //! consume the same step) and then served outside it: the handler sleeps the
 //! delay without holding anything, then answers the platform-shaped error. A
@@ -17,7 +22,13 @@
 //! `--latency-ms` is added to every message request, faulted or not.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 use botq_core::envelope::Platform;
 use rand::Rng;
@@ -130,6 +141,27 @@ fn random(opts: &Options, platform: Platform, roll: f64, counts: &mut FaultCount
     Plan { delay: Duration::ZERO, fault: None }
 }
 
+/// Middleware of the message routes for `--lost-answer-rate`: the request is
+/// handled first (a success is a delivery, with its ledgers written), then a
+/// rolled share of successful answers is held for `timeout_hold` and replaced
+/// by a 504. A client that gave up meanwhile never learns the message went
+/// out. (OneBot answers failures with HTTP 200 and a `retcode`; such an
+/// answer may be lost too, which is harmless: the client retries.)
+pub(crate) async fn lose_answers(State(state): State<Arc<FakeState>>, request: Request, next: Next) -> Response {
+    let rate = state.opts.lost_answer_rate;
+    let lose = rate > 0.0 && rand::rng().random::<f64>() < rate;
+    let response = next.run(request).await;
+    if !lose || !response.status().is_success() {
+        return response;
+    }
+    state.book().records.stats.faults.lost_answer += 1;
+    tokio::select! {
+        () = tokio::time::sleep(state.opts.timeout_hold) => {}
+        () = state.released() => {}
+    }
+    (StatusCode::GATEWAY_TIMEOUT, "upstream timed out").into_response()
+}
+
 /// Applies latency and any fault to a message request; `Some` means answer with that fault.
 pub(crate) async fn before_message(state: &FakeState, platform: Platform) -> Option<Fault> {
     let no_faults = state.opts.error_rate + state.opts.throttle_rate + state.opts.timeout_rate == 0.0;
@@ -201,7 +233,7 @@ mod tests {
         let timeout = plan(&mut s, &o, Platform::Qq, 0.5, &mut counts);
         assert_eq!(timeout, Plan { delay: o.timeout_hold, fault: Some(Fault::Error { status: 504, code: None }) });
         assert_eq!(plan(&mut s, &o, Platform::Qq, 0.7, &mut counts).fault, None);
-        assert_eq!(counts, FaultCounts { error: 1, throttle: 1, timeout: 1, delay: 0, scripted: 0 });
+        assert_eq!(counts, FaultCounts { error: 1, throttle: 1, timeout: 1, lost_answer: 0, delay: 0, scripted: 0 });
     }
 
     #[test]

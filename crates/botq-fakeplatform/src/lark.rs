@@ -49,9 +49,12 @@ pub const FREQUENCY_LIMIT: i64 = 99_991_400;
 pub const UUID_MAX_LEN: usize = 50;
 const RECEIVE_ID_TYPES: [&str; 5] = ["open_id", "user_id", "union_id", "email", "chat_id"];
 
-pub(crate) fn routes() -> Router<Arc<FakeState>> {
+pub(crate) fn token_routes() -> Router<Arc<FakeState>> {
+    Router::new().route("/open-apis/auth/v3/tenant_access_token/internal", post(token))
+}
+
+pub(crate) fn message_routes() -> Router<Arc<FakeState>> {
     Router::new()
-        .route("/open-apis/auth/v3/tenant_access_token/internal", post(token))
         .route("/open-apis/im/v1/messages", post(send))
         .route("/open-apis/im/v1/messages/{message_id}/reply", post(reply))
 }

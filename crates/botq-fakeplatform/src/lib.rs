@@ -42,10 +42,15 @@ pub use state::{BotError, Clock, Credentials, Delivery, Endpoint, FakeBot, FakeS
 
 /// Every route: the three platforms' APIs and `/_fake/*`.
 pub fn router(state: Arc<FakeState>) -> Router {
-    Router::new()
-        .merge(qq::routes())
-        .merge(lark::routes())
+    let messages = Router::new()
+        .merge(qq::message_routes())
+        .merge(lark::message_routes())
         .merge(onebot::routes(state.bots()))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), faults::lose_answers));
+    Router::new()
+        .merge(qq::token_routes())
+        .merge(lark::token_routes())
+        .merge(messages)
         .merge(control::routes())
         .merge(agent::routes())
         .with_state(state)

@@ -39,6 +39,10 @@ struct Cli {
     timeout_rate: f64,
     #[arg(long, default_value_t = 30)]
     timeout_hold_secs: u64,
+    /// Share of message requests delivered whose answer is then lost (held
+    /// for --timeout-hold-secs, then 504): retries must carry idempotency keys.
+    #[arg(long, default_value_t = 0.0)]
+    lost_answer_rate: f64,
     /// QQ passive-reply window of group messages.
     #[arg(long, default_value_t = 300)]
     qq_group_window_secs: u64,
@@ -74,6 +78,7 @@ impl Cli {
             throttle_rate: self.throttle_rate,
             timeout_rate: self.timeout_rate,
             timeout_hold: Duration::from_secs(self.timeout_hold_secs),
+            lost_answer_rate: self.lost_answer_rate,
             qq: QqLimits {
                 group_window: Duration::from_secs(self.qq_group_window_secs),
                 c2c_window: Duration::from_secs(self.qq_c2c_window_secs),

@@ -59,8 +59,13 @@ pub struct Options {
     pub throttle_rate: f64,
     /// Share of message requests held for `timeout_hold`, then answered 504.
     pub timeout_rate: f64,
-    /// How long an injected timeout holds the request (default 30 s).
+    /// How long an injected timeout (or lost answer) holds the request (default 30 s).
     pub timeout_hold: Duration,
+    /// Share of message requests that are handled (delivered, idempotency
+    /// ledgers updated) and whose answer is then lost: held for
+    /// `timeout_hold`, then 504. The ambiguous failure a client can only
+    /// survive with idempotency keys.
+    pub lost_answer_rate: f64,
     pub qq: QqLimits,
     /// Lark messages per second to one chat (send and reply together; default 5).
     pub lark_chat_qps: u32,
@@ -77,6 +82,7 @@ impl Default for Options {
             throttle_rate: 0.0,
             timeout_rate: 0.0,
             timeout_hold: Duration::from_secs(30),
+            lost_answer_rate: 0.0,
             qq: QqLimits::default(),
             lark_chat_qps: 5,
             max_records: 100_000,
@@ -103,6 +109,7 @@ impl Options {
             ("error-rate", self.error_rate),
             ("throttle-rate", self.throttle_rate),
             ("timeout-rate", self.timeout_rate),
+            ("lost-answer-rate", self.lost_answer_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return bad(option, "must be between 0.0 and 1.0");
@@ -141,5 +148,7 @@ mod tests {
         assert!(o.check().is_err());
         let o = Options { throttle_rate: f64::NAN, ..Options::default() };
         assert_eq!(o.check().unwrap_err().option, "throttle-rate");
+        let o = Options { lost_answer_rate: -0.1, ..Options::default() };
+        assert_eq!(o.check().unwrap_err().option, "lost-answer-rate");
     }
 }

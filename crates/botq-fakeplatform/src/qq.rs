@@ -50,9 +50,12 @@ pub const CHANNEL_RATE_LIMIT: i64 = 20028;
 /// The fake's code for a body it cannot read (the platform's own is unconfirmed).
 pub const INVALID_REQUEST: i64 = 11255;
 
-pub(crate) fn routes() -> Router<Arc<FakeState>> {
+pub(crate) fn token_routes() -> Router<Arc<FakeState>> {
+    Router::new().route("/app/getAppAccessToken", post(token))
+}
+
+pub(crate) fn message_routes() -> Router<Arc<FakeState>> {
     Router::new()
-        .route("/app/getAppAccessToken", post(token))
         .route("/v2/groups/{group_openid}/messages", post(group))
         .route("/v2/users/{openid}/messages", post(c2c))
         .route("/channels/{channel_id}/messages", post(channel))

@@ -106,6 +106,8 @@ pub struct FaultCounts {
     pub throttle: u64,
     /// Requests held for the timeout period, then answered 504.
     pub timeout: u64,
+    /// Requests delivered whose answer was then lost (held, then 504).
+    pub lost_answer: u64,
     /// Scripted delays that were then handled normally.
     pub delay: u64,
     /// How many of the above came from the script.

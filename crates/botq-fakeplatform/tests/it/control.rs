@@ -209,3 +209,21 @@ fn the_shipped_example_config_gives_a_fake_serving_every_bot() {
         matches!(&onebot.credentials, botq_fakeplatform::Credentials::Onebot { prefix, .. } if prefix == "/onebot")
     );
 }
+
+#[tokio::test]
+async fn a_lost_answer_is_a_delivery_whose_504_comes_after_the_hold_and_a_retry_is_a_duplicate() {
+    let opts = Options { lost_answer_rate: 1.0, timeout_hold: Duration::from_millis(300), ..Options::default() };
+    let fake = Fake::start(opts).await;
+    // Token requests never lose their answers.
+    let token = fake.qq_token().await;
+    let started = Instant::now();
+    let first = fake.qq_group(&token, "G", "m", 1, "x").await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(first.status, 504);
+    assert_eq!(fake.state.deliveries().len(), 1, "the message went out although the client saw a 504");
+    let retry = fake.qq_group(&token, "G", "m", 1, "x").await;
+    assert_ne!(retry.status, 200, "the same msg_seq again is refused as a duplicate: {:?}", retry.body);
+    assert_eq!(fake.state.deliveries().len(), 1);
+    assert_eq!(fake.state.stats().faults.lost_answer, 1, "a refusal's answer is not lost");
+    fake.stop().await;
+}
