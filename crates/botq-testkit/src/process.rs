@@ -15,6 +15,21 @@ pub struct ServiceProcess {
     log: PathBuf,
 }
 
+/// A workspace binary built beside the running test executable
+/// (`target/<profile>/<name>`), for tests outside the binary's own package.
+///
+/// # Panics
+/// When it has not been built; `make test` builds every binary first
+/// (`cargo build --workspace --bins`).
+#[must_use]
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let path = exe.parent().and_then(Path::parent).map(|dir| dir.join(name)).expect("target/<profile>/deps");
+    assert!(path.is_file(), "{} is missing: run `cargo build --workspace --bins` first (make test does)", path.display());
+    path
+}
+
 /// Writes `toml` to a fresh temp file and returns its path.
 ///
 /// # Panics
@@ -100,6 +115,11 @@ impl ServiceProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// SIGKILL, and waits for the exit: the process gets no chance to clean up.
+    pub fn kill(self) {
+        drop(self);
     }
 
     /// Sends SIGTERM and waits up to `within` for the exit.
