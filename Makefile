@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz run test lint ci bench-ingest bench-worker bench-e2e bench-fairness deps send
+.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -8,8 +8,20 @@ run:
 	scripts/run-local.sh
 
 # The whole test suite against real redis-server processes the tests start.
+# The binaries are built first: the end-to-end and chaos tests run them.
 test: deps
+	cargo build --workspace --bins
 	cargo test --workspace --all-targets
+
+# The long proofs (issue #7): a longer chaos run through the same test, and
+# every fuzz target for FUZZ_SECS seconds. CHAOS_EVENTS is per platform.
+CHAOS_EVENTS ?= 2000
+CHAOS_SECS ?= 120
+long: chaos fuzz
+
+chaos: deps
+	cargo build --workspace --bins
+	CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_SECS=$(CHAOS_SECS) cargo test -p botq-e2e --test chaos -- --nocapture
 
 lint:
 	scripts/check-deploy.sh
