@@ -15,7 +15,7 @@
 //! The size is for CI (~30 s); `make chaos` runs a longer one through the
 //! same code: `CHAOS_EVENTS` (per platform, default 150) over `CHAOS_SECS`
 //! (default 15), a worker killed every `CHAOS_KILL_MS` (default 1500) and
-//! Redis restarted every 30 s (at least once).
+//! Redis down for 1 s and restarted every 30 s (at least once).
 
 #[path = "chaos/load.rs"]
 mod load;
@@ -97,7 +97,7 @@ async fn every_accepted_event_is_answered_once_or_dead_lettered_through_kills_re
         slot += 1;
         let due = over * u32::try_from(restarts * 2 + 1).unwrap() / u32::try_from(restarts_due * 2).unwrap();
         if restarts < restarts_due && started.elapsed() >= due {
-            stack.restart_redis();
+            stack.restart_redis(Duration::from_secs(1)).await;
             restarts += 1;
         }
     }
@@ -147,8 +147,12 @@ async fn every_accepted_event_is_answered_once_or_dead_lettered_through_kills_re
         assert!(ids.contains(id), "a dead letter of no event: {id}");
         assert_eq!(letters.len(), 1, "{id} dead-lettered more than once: {letters:?}");
         let (reason, attempts) = &letters[0];
-        let exhausted = reason.starts_with(&format!("gave up after {MAX_ATTEMPTS} attempts")) && *attempts == MAX_ATTEMPTS;
-        assert!(exhausted || reason == "delivery_limit", "{id} dead-lettered without exhausting its attempts: {reason} ({attempts})");
+        let exhausted =
+            reason.starts_with(&format!("gave up after {MAX_ATTEMPTS} attempts")) && *attempts == MAX_ATTEMPTS;
+        assert!(
+            exhausted || reason == "delivery_limit",
+            "{id} dead-lettered without exhausting its attempts: {reason} ({attempts})"
+        );
     }
     let accounted: BTreeSet<&String> = replied.keys().chain(dead.keys()).collect();
     assert_eq!(accounted.len(), ids.len());

@@ -36,8 +36,13 @@ pub fn events(per_platform: usize) -> Vec<Event> {
     (0..per_platform)
         .flat_map(|i| {
             let qq_msg = format!("ROBOT1.0_chaos{i}");
-            let qq_body =
-                sign::qq_group_at_body(&format!("qe{i}"), &qq_msg, &format!("GROUP{}", i % 8), "M1", &format!(" /echo q{i}"));
+            let qq_body = sign::qq_group_at_body(
+                &format!("qe{i}"),
+                &qq_msg,
+                &format!("GROUP{}", i % 8),
+                "M1",
+                &format!(" /echo q{i}"),
+            );
             let lark_msg = format!("om_chaos{i}");
             let lark_body = sign::lark_message_body(
                 LARK_TOKEN,

@@ -155,9 +155,12 @@ impl Stack {
         self.start_worker(slot).await;
     }
 
-    /// SIGKILLs Redis and starts it again from its append-only file.
-    pub fn restart_redis(&mut self) {
+    /// SIGKILLs Redis, leaves it down for `down` (webhooks arriving then
+    /// must be refused, workers must reconnect), and starts it again from its
+    /// append-only file.
+    pub async fn restart_redis(&mut self, down: Duration) {
         self.redis.stop();
+        tokio::time::sleep(down).await;
         self.redis.start_again();
     }
 
