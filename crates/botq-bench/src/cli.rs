@@ -1,7 +1,9 @@
 //! Command-line interface: `send` for one webhook, `ingest` for a load sweep,
-//! `worker` for the drain rate, `fairness` for quiet groups beside a noisy one.
+//! `burst` for a backlog and its drain, `worker` for the drain rate of the
+//! engine alone, `fairness` for quiet groups beside a noisy one.
 //!
-//! Both read the same config file as ingest (`--config` or `BOTQ_CONFIG`) so
+//! `ingest` and `burst` share how the load is shaped ([`LoadArgs`]). All
+//! read the same config file as ingest (`--config` or `BOTQ_CONFIG`) so
 //! that the webhooks carry the bot's real credentials. Durations are given in
 //! seconds, fractions allowed, because that is how benchmark notes are
 //! written ("10 s at 20 000/s").
@@ -33,10 +35,33 @@ pub enum Command {
     /// Example: botq-bench ingest --config crates/botq-bench/bench.example.toml --bot qq-bench
     /// --rate 5000,10000,20000 --duration 10
     ///
-    /// The bot should have ingest rate limits off (`rate_limit = { group_per_sec = 0.0,
-    /// sender_per_sec = 0.0 }`, as in bench.example.toml), or events over them are
-    /// acknowledged but dropped.
+    /// A list of rates is a step ramp: one row per rate, to find the knee. The bot should
+    /// have ingest rate limits off (`rate_limit = { group_per_sec = 0.0, sender_per_sec =
+    /// 0.0 }`, as in bench.example.toml), or events over them are acknowledged but dropped.
+    ///
+    /// End to end, with every 10th request a platform-style redelivery of an earlier event:
+    /// botq-bench ingest --config bench.toml --bot onebot-bench --rate 2000,4000 --duration 10
+    /// --fake-url http://127.0.0.1:8090 --duplicate-every 10
+    ///
+    /// With --fake-url each event is `/echo botq-fair <run> <event>` (the worker must run
+    /// the `bots` handler), and after each step the bench waits for the replies at
+    /// botq-fakeplatform and adds replied, missing, duplicate replies and end-to-end
+    /// latency to the row. Start the fake with --max-records above the events of a step
+    /// (its delivery log drops the oldest past that) and without its per-chat limits
+    /// (--qq-chat-rate 0 --lark-chat-qps 0); turn botq's reply limits and storm guard off
+    /// for the bot (the bench warns when they would trip).
     Ingest(IngestArgs),
+    /// Offer many events at once, far above what the workers handle, and watch the drain.
+    ///
+    /// Example: botq-bench burst --config bench.toml --bot onebot-bench --events 200000
+    /// --rate 20000 --fake-url http://127.0.0.1:8090
+    ///
+    /// Reports the burst's acknowledgements (statuses, ack latency: a burst should be
+    /// absorbed with no 5xx) and, read back from botq-fakeplatform, when the last reply
+    /// arrived, the drain rate (replies per second from the first to the last), end-to-end
+    /// latency, duplicate and missing replies. The same setup as `ingest --fake-url`;
+    /// scripts/bench-burst.sh runs the whole stack.
+    Burst(BurstArgs),
     /// Measure how fast botq-worker processes drain a preloaded stream.
     ///
     /// Example: botq-bench worker --config crates/botq-bench/bench.example.toml
@@ -162,6 +187,44 @@ pub struct IngestArgs {
     /// Unmeasured lead-in at the same rate before each step, seconds.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds_or_zero)]
     pub warmup: Duration,
+    /// The message text of every event (not with --fake-url, where each event is an /echo naming it).
+    #[arg(long, default_value = "/ping", conflicts_with = "fake_url")]
+    pub text: String,
+    /// Base URL of botq-fakeplatform: after each step, read the replies back from it.
+    #[arg(long, value_name = "URL")]
+    pub fake_url: Option<String>,
+    /// With --fake-url: how long to wait for replies after a step's last answer; acknowledged
+    /// events still unanswered then are missing (and count at their age in the latency).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds_or_zero)]
+    pub reply_timeout: Duration,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BurstArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Events in the burst.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Rate the burst is offered at, requests per second.
+    #[arg(long, value_name = "R", default_value = "20000", value_parser = positive)]
+    pub rate: f64,
+    /// Base URL of botq-fakeplatform, where the replies are read back.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8090")]
+    pub fake_url: String,
+    /// How long to wait for the drain after the burst's last answer; acknowledged events
+    /// still unanswered then are missing (and count at their age in the latency).
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds_or_zero)]
+    pub reply_timeout: Duration,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How the load of `ingest` and `burst` is shaped, sent and reported.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
     /// How long to wait for outstanding answers after the last request is due;
     /// what is still unanswered then counts as a timeout.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds_or_zero)]
@@ -176,14 +239,23 @@ pub struct IngestArgs {
     /// Distinct senders the events are spread over.
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub senders: u64,
-    /// The message text of every event.
-    #[arg(long, default_value = "/ping")]
-    pub text: String,
+    /// Make every Nth request a redelivery of an earlier event (same ids, as a platform
+    /// retries): ingest must acknowledge it and store nothing, the event get one reply.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+    pub duplicate_every: Option<u64>,
+    /// How long after the original a duplicate is due, seconds (a platform retries after
+    /// its timeout).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds_or_zero)]
+    pub duplicate_delay: Duration,
+    /// Print a line per window of this length to stderr while a step runs (answered/s,
+    /// non-2xx, ack p50/p99/max), e.g. every 60 s of a soak.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub report_every: Option<Duration>,
     /// Memory for signing a whole step before its clock starts; larger steps
     /// are signed while they run, and that CPU is reported apart.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pub max_pregen_mib: u64,
-    /// Print one JSON object per rate instead of the table.
+    /// Print one JSON object per step instead of the table.
     #[arg(long)]
     pub json: bool,
 }
@@ -242,8 +314,8 @@ mod tests {
         let Command::Ingest(a) = cli.command else { panic!("ingest") };
         assert_eq!(a.rate, [1000.0, 2500.5]);
         assert_eq!(a.duration, Duration::from_millis(500));
-        assert_eq!((a.warmup, a.drain_timeout), (Duration::from_secs(1), Duration::from_secs(5)));
-        assert_eq!((a.connections, a.chats), (128, 1000));
+        assert_eq!((a.warmup, a.load.drain_timeout), (Duration::from_secs(1), Duration::from_secs(5)));
+        assert_eq!((a.load.connections, a.load.chats), (128, 1000));
         assert_eq!(a.target.url, "http://127.0.0.1:8080");
     }
 
@@ -264,6 +336,38 @@ mod tests {
             ]);
             assert!(r.is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn readback_duplicates_and_windows_parse_and_text_conflicts_with_readback() {
+        let base = ["botq-bench", "ingest", "--config", "c", "--bot", "b", "--rate", "100", "--duration", "1"];
+        let parse = |extra: &[&str]| Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.command);
+        let Ok(Command::Ingest(a)) = parse(&[
+            "--fake-url",
+            "http://127.0.0.1:8190",
+            "--duplicate-every",
+            "10",
+            "--duplicate-delay",
+            "0.5",
+            "--report-every",
+            "60",
+        ]) else {
+            panic!("ingest")
+        };
+        assert_eq!(a.fake_url.as_deref(), Some("http://127.0.0.1:8190"));
+        assert_eq!((a.load.duplicate_every, a.load.duplicate_delay), (Some(10), Duration::from_millis(500)));
+        assert_eq!((a.load.report_every, a.reply_timeout), (Some(Duration::from_secs(60)), Duration::from_secs(30)));
+        assert!(parse(&["--duplicate-every", "1"]).is_err(), "every request a duplicate duplicates nothing");
+        assert!(parse(&["--fake-url", "http://x", "--text", "/ping"]).is_err(), "readback sends /echo texts");
+        assert!(parse(&["--text", "/ping"]).is_ok());
+    }
+
+    #[test]
+    fn a_burst_defaults_to_200k_events_at_20k_per_second() {
+        let cli = Cli::try_parse_from(["botq-bench", "burst", "--config", "c", "--bot", "b"]).unwrap();
+        let Command::Burst(a) = cli.command else { panic!("burst") };
+        assert_eq!((a.events, a.rate, a.reply_timeout), (200_000, 20_000.0, Duration::from_secs(300)));
+        assert_eq!((a.load.chats, a.load.duplicate_every), (1000, None));
     }
 
     #[test]

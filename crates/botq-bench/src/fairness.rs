@@ -34,18 +34,18 @@ pub mod timetable;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use botq_core::config::{BotConfig, GroupMode};
-use reqwest::Url;
+use anyhow::Context;
+use botq_core::config::BotConfig;
 use tokio::time::Instant;
 
 use crate::cli::FairnessArgs;
 use crate::conn::Route;
 use crate::cpu;
+use crate::fake::Fake;
 use crate::hooks::{Hooks, Message};
+use crate::report::Quantiles;
 use load::Timed;
-use report::{ClassReport, FairnessReport, Quantiles};
-use tally::Delivery;
+use report::{ClassReport, FairnessReport};
 use timetable::{Class, NOISY, Timetable, Traffic};
 
 /// How long a webhook may take to be acknowledged before it counts as failed.
@@ -60,15 +60,14 @@ pub async fn run(args: FairnessArgs) -> anyhow::Result<ExitCode> {
     let cfg = crate::load_config(&args.target.config)?;
     let bot = crate::find_bot(&cfg, &args.target.bot)?;
     let url = crate::webhook_url(&args.target.url, bot.id.as_str())?;
-    let deliveries_url = fake_url(&args.fake_url)?;
+    let fake = Fake::new(&args.fake_url)?;
     let hooks = Hooks::from_bot(bot)?;
     let traffic = Traffic { quiet: args.quiet_groups, quiet_rate: args.quiet_rate, noisy_rate: args.noisy_rate };
     let noisy_chat = hooks.chat_id(u64::from(NOISY));
     for warning in warnings(bot, traffic) {
         eprintln!("warning: {warning}");
     }
-    let client = crate::client(Duration::from_secs(30))?;
-    fetch(&client, &deliveries_url).await.context("botq-fakeplatform must be running to record the replies")?;
+    let before = fake.delivered().await.context("botq-fakeplatform must be running to record the replies")?;
     crate::ingest::preflight(&url, &hooks, "/ping").await?;
     let (addr, host, path) = crate::resolve(&url).await?;
 
@@ -88,15 +87,15 @@ pub async fn run(args: FairnessArgs) -> anyhow::Result<ExitCode> {
 
     let cpu_before = cpu::process();
     let start = Instant::now() + Duration::from_millis(100);
-    let start_us = wall_us() + 100_000;
+    let start_us = crate::unix_micros() + 100_000;
     let sent = load::run(addr, usize::from(args.connections), start, requests, ANSWER_TIMEOUT).await;
     let watched = if traffic.quiet > 0 { Class::Quiet } else { Class::Noisy };
     let deadline = start + table.last_due() + args.drain_timeout;
     // A reply missing from the list was not delivered when it was asked for:
     // its age then is a lower bound of its latency.
     let (deliveries, collected_us) = loop {
-        let asked_us = wall_us();
-        let ds = fetch(&client, &deliveries_url).await?;
+        let asked_us = crate::unix_micros();
+        let ds = fake.deliveries(before).await?.deliveries;
         if tally::all_replied(&table, run_id, &ds, watched) || Instant::now() >= deadline {
             break (ds, asked_us);
         }
@@ -182,7 +181,7 @@ fn sign(hooks: &Hooks, route: &Route, table: &Timetable, run: u64) -> anyhow::Re
         .enumerate()
         .map(|(i, a)| {
             let g = usize::try_from(a.group).unwrap_or(usize::MAX);
-            let text = tally::message_text(run, i);
+            let text = crate::replies::message_text(run, i as u64);
             let msg = Message {
                 event: run.wrapping_add(i as u64),
                 chat: &chats[g],
@@ -195,27 +194,6 @@ fn sign(hooks: &Hooks, route: &Route, table: &Timetable, run: u64) -> anyhow::Re
             Ok(Timed { due: a.due, class: Class::of(a.group), measured: a.measured, request })
         })
         .collect()
-}
-
-/// `{base}/_fake/deliveries` for an `http://` base URL.
-fn fake_url(base: &str) -> anyhow::Result<Url> {
-    let parsed =
-        Url::parse(base).with_context(|| format!("--fake-url {base:?} is not a URL like http://127.0.0.1:8090"))?;
-    if parsed.scheme() != "http" || parsed.host().is_none() {
-        bail!("--fake-url {base:?} must be a plain http:// URL of botq-fakeplatform");
-    }
-    let url = format!("{}/_fake/deliveries", base.trim_end_matches('/'));
-    Url::parse(&url).with_context(|| format!("{url:?} is not a valid URL"))
-}
-
-async fn fetch(client: &reqwest::Client, url: &Url) -> anyhow::Result<Vec<Delivery>> {
-    let resp = client.get(url.clone()).send().await.with_context(|| format!("GET {url}"))?;
-    let status = resp.status();
-    let body = resp.text().await.with_context(|| format!("reading GET {url}"))?;
-    if !status.is_success() {
-        bail!("GET {url} answered {status}: {body}");
-    }
-    tally::parse_deliveries(&body).map_err(|e| anyhow::anyhow!("GET {url}: {e}"))
 }
 
 /// The lane the events of `chat` go to.
@@ -240,34 +218,8 @@ pub fn warnings(bot: &BotConfig, traffic: Traffic) -> Vec<String> {
             ));
         }
     }
-    for (name, gcra, offered) in
-        [("chat_per_sec", bot.reply_limit.chat, busiest), ("bot_per_sec", bot.reply_limit.bot, total)]
-    {
-        if let Some(g) = gcra.filter(|g| g.per_sec < offered) {
-            out.push(format!(
-                "reply limit {name} = {} is below the {offered}/s of replies this run asks for: replies wait in \
-                 the delayed set and the figures measure the throttle. Set reply_limit = {{ chat_per_sec = 0.0, \
-                 bot_per_sec = 0.0 }} unless that is the point.",
-                g.per_sec
-            ));
-        }
-    }
-    if let Some(cap) = bot.routing.guard.chat_replies_per_min.filter(|&c| f64::from(c) < busiest * 60.0) {
-        out.push(format!(
-            "[bot.guard] chat_replies_per_min = {cap} is below {:.0} a minute: past it replies are not sent at all. \
-             Set chat_replies_per_min = 0 for the run.",
-            busiest * 60.0
-        ));
-    }
-    if bot.routing.group_mode == GroupMode::Mention {
-        out.push("group_mode = \"mention\": group messages that only start with the prefix get no reply".into());
-    }
+    out.extend(crate::replies::reply_warnings(bot, busiest, total));
     out
-}
-
-fn wall_us() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -285,11 +237,5 @@ mod tests {
         assert!(w.iter().any(|w| w.contains("chat_per_sec")), "{w:?}");
         assert!(w.iter().any(|w| w.contains("chat_replies_per_min")), "{w:?}");
         assert_eq!(lane_of(bot, "700000000"), "default");
-    }
-
-    #[test]
-    fn only_plain_http_fake_urls_are_accepted() {
-        assert_eq!(fake_url("http://127.0.0.1:8090/").unwrap().as_str(), "http://127.0.0.1:8090/_fake/deliveries");
-        assert!(fake_url("https://x").is_err() && fake_url("127.0.0.1:8090").is_err());
     }
 }

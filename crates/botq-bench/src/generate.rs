@@ -16,7 +16,12 @@
 //! starts and the threads keep signing beside the load, blocked whenever they
 //! are a budget ahead. Their CPU is then read per thread and reported apart
 //! from the sender's, and a generator that falls behind shows up as send lag.
+//!
+//! Request `i` sends event `duplicates.event(i)` ([`crate::duplicates`]):
+//! the chat, sender and ids follow the event, not the request, so a
+//! deliberate duplicate is the same webhook again.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,6 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::conn;
 use crate::cpu;
+use crate::duplicates::Duplicates;
 use crate::hooks::{Hooks, Message};
 use crate::schedule::Spread;
 
@@ -49,13 +55,43 @@ pub struct Prepared {
 pub struct Plan {
     pub total: u64,
     pub spread: Spread,
-    pub text: String,
-    /// Event numbers of this step are `event_base + i`.
+    pub text: Text,
+    /// Event numbers of this step are `event_base + e`; with [`Text::Echo`]
+    /// the base is also the run id the replies name.
     pub event_base: u64,
+    /// Which requests re-send an earlier event.
+    pub duplicates: Duplicates,
     pub unix_secs: i64,
     /// `Host` header and request path, from the target URL.
     pub host: String,
     pub path: String,
+}
+
+/// What each event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// The same text for every event (`--text`).
+    Fixed(String),
+    /// `/echo` naming the run and the event, so the reply can be matched
+    /// to it ([`crate::replies`]).
+    Echo,
+}
+
+impl Text {
+    /// The text of event `e` of the run with base `run`.
+    #[must_use]
+    pub fn of(&self, run: u64, e: u64) -> Cow<'_, str> {
+        match self {
+            Self::Fixed(text) => Cow::Borrowed(text),
+            Self::Echo => Cow::Owned(crate::replies::message_text(run, e)),
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self::Fixed(text.to_owned())
+    }
 }
 
 /// Whether signing happens before or during the timed phase.
@@ -223,13 +259,15 @@ fn estimated_bytes(request: &http::Request<conn::Body>) -> u64 {
 
 /// Signs request `i` of `plan` and builds it, so the timed phase only moves it.
 fn prepare(hooks: &Hooks, plan: &Plan, route: &conn::Route, i: u64) -> Result<Prepared, String> {
-    let chat = hooks.chat_id(plan.spread.chat(i));
-    let sender = hooks.sender_id(plan.spread.sender(i));
+    let (e, _) = plan.duplicates.event(i);
+    let chat = hooks.chat_id(plan.spread.chat(e));
+    let sender = hooks.sender_id(plan.spread.sender(e));
+    let text = plan.text.of(plan.event_base, e);
     let msg = Message {
-        event: plan.event_base.wrapping_add(i),
+        event: plan.event_base.wrapping_add(e),
         chat: &chat,
         sender: &sender,
-        text: &plan.text,
+        text: &text,
         unix_secs: plan.unix_secs,
     };
     let hook = hooks.build(&msg).map_err(|e| e.to_string())?;

@@ -1,79 +1,117 @@
 //! `botq-bench ingest`: a sweep of open-loop rate steps against ingest.
 //!
-//! Per step: sign the requests ([`crate::generate`]), run the timed phase
-//! ([`crate::open_loop`]), print the row. Before the sweep, one request is
-//! sent and must be acknowledged, so a wrong config or a stopped ingest is a
-//! clear error up front rather than a table full of 401s or transport errors.
+//! One step per `--rate` ([`crate::step`]: sign, offer, and with
+//! `--fake-url` read the replies back), one row per step as it ends, so a
+//! ramp shows where latency bends. Before the sweep, one request is sent and
+//! must be acknowledged, so a wrong config or a stopped ingest is a clear
+//! error up front rather than a table full of 401s or transport errors; a
+//! fake platform to read is asked for its counters just as early.
 //!
 //! The bench bot should have ingest's abuse limits off (`rate_limit = {
 //! group_per_sec = 0.0, sender_per_sec = 0.0 }` on the `[[bot]]`) or set far
 //! above the offered per-chat and per-sender rates: events over a limit are
 //! acknowledged with 2xx and dropped, so the table would look healthy while
 //! measuring a path that skips the stream. The sweep warns when the
-//! configured limits would trip.
+//! configured limits would trip, and with `--fake-url` also when botq's
+//! reply limits or storm guard would hold back or swallow replies.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
-use botq_core::config::RateLimit;
+use botq_core::config::{BotConfig, RateLimit};
 use reqwest::Url;
 
-use crate::cli::IngestArgs;
-use crate::generate::{self, Generator, Mode, Plan};
+use crate::cli::{IngestArgs, LoadArgs};
+use crate::fake::Fake;
 use crate::hooks::{Hooks, Message};
-use crate::open_loop::{self, Target};
-use crate::report::RateReport;
+use crate::open_loop::Target;
+use crate::report::{Columns, RateReport};
 use crate::schedule::{Schedule, Spread};
+use crate::step::{self, Setup};
 
 /// Runs `ingest`.
 ///
 /// # Errors
-/// Bad config or URL, or ingest refusing the pre-flight request.
+/// Bad config or URL, ingest refusing the pre-flight request, or the fake
+/// platform not answering.
 pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let cfg = crate::load_config(&args.target.config)?;
-    let bot = crate::find_bot(&cfg, &args.target.bot)?;
-    let url = crate::webhook_url(&args.target.url, bot.id.as_str())?;
-    let hooks = Arc::new(Hooks::from_bot(bot)?);
-    let spread = Spread { chats: args.chats, senders: args.senders };
     let max_rate = args.rate.iter().copied().fold(0.0, f64::max);
-    for warning in limit_warnings(&bot.rate_limit, spread, max_rate) {
-        eprintln!("warning: {warning}");
-    }
-    preflight(&url, &hooks, &args.text).await?;
-    let (addr, host, path) = crate::resolve(&url).await?;
-    let target = Target { addr, connections: usize::from(args.connections), drain: args.drain_timeout };
-
-    if !args.json {
-        println!("{}", RateReport::table_header());
+    let setup =
+        setup(&args.target, &args.load, max_rate, &args.text, args.fake_url.as_deref(), args.reply_timeout).await?;
+    let columns = Columns { duplicates: args.load.duplicate_every.is_some(), replies: setup.fake.is_some() };
+    if !args.load.json {
+        println!("{}", RateReport::table_header(columns));
     }
     for &rate in &args.rate {
-        let schedule = Schedule::new(rate, args.warmup, args.duration);
-        let plan = Plan {
-            total: schedule.total(),
-            spread,
-            text: args.text.clone(),
-            event_base: crate::event_base(),
-            unix_secs: crate::unix_secs(),
-            host: host.clone(),
-            path: path.clone(),
-        };
-        let (feed, generator) =
-            generate::start(hooks.clone(), plan, args.max_pregen_mib.saturating_mul(1 << 20)).await?;
-        eprintln!("{}", describe_generation(rate, schedule.total(), &generator, args.max_pregen_mib));
-        let report = open_loop::run(&target, schedule, feed, &generator).await;
-        generator.join().await;
-        if args.json {
+        let report = step::run(&setup, Schedule::new(rate, args.warmup, args.duration)).await?;
+        if args.load.json {
             println!("{}", report.to_json());
         } else {
-            println!("{}", report.table_row());
+            println!("{}", report.table_row(columns));
         }
-        if let Some(note) = lag_note(&report) {
+        for note in notes(&report) {
             eprintln!("note: {note}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the config, warns about settings the load would trip, checks that
+/// ingest (and the fake, when given) answer, and resolves the target: what
+/// `ingest` and `burst` do before their first step.
+///
+/// # Errors
+/// Bad config or URLs, ingest refusing the pre-flight request, the fake
+/// platform (when given) not answering.
+pub async fn setup(
+    target: &crate::cli::Target,
+    load: &LoadArgs,
+    max_rate: f64,
+    text: &str,
+    fake_url: Option<&str>,
+    reply_timeout: Duration,
+) -> anyhow::Result<Setup> {
+    let cfg = crate::load_config(&target.config)?;
+    let bot = crate::find_bot(&cfg, &target.bot)?;
+    let url = crate::webhook_url(&target.url, bot.id.as_str())?;
+    let hooks = Arc::new(Hooks::from_bot(bot)?);
+    let spread = Spread { chats: load.chats, senders: load.senders };
+    let fake = fake_url.map(Fake::new).transpose()?;
+    for warning in warnings(bot, spread, max_rate, fake.is_some()) {
+        eprintln!("warning: {warning}");
+    }
+    if let (Some(fake), Some(base)) = (&fake, fake_url)
+        && let Err(e) = fake.delivered().await
+    {
+        bail!("botq-fakeplatform must be running at {base} to record the replies: {e:#}");
+    }
+    preflight(&url, &hooks, text).await?;
+    let (addr, host, path) = crate::resolve(&url).await?;
+    Ok(Setup {
+        hooks,
+        target: Target { addr, connections: usize::from(load.connections), drain: load.drain_timeout },
+        host,
+        path,
+        spread,
+        text: text.to_owned(),
+        max_pregen_mib: load.max_pregen_mib,
+        duplicate_every: load.duplicate_every,
+        duplicate_delay: load.duplicate_delay,
+        fake,
+        reply_timeout,
+        report_every: load.report_every,
+    })
+}
+
+/// The limit warnings, and with a fake to read the reply warnings, at `rate`.
+fn warnings(bot: &BotConfig, spread: Spread, rate: f64, replies: bool) -> Vec<String> {
+    let mut out = limit_warnings(&bot.rate_limit, spread, rate);
+    if replies {
+        out.extend(crate::replies::reply_warnings(bot, spread.per_chat(rate), rate));
+    }
+    out
 }
 
 /// One request that must be acknowledged before any load is offered.
@@ -124,35 +162,42 @@ pub fn limit_warnings(limits: &RateLimit, spread: Spread, rate: f64) -> Vec<Stri
     out
 }
 
-fn describe_generation(rate: f64, total: u64, g: &Generator, budget_mib: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let cpu_each_us = g.cpu().as_secs_f64() * 1e6 / g.prefilled.max(1) as f64;
-    let mib = total.saturating_mul(g.est_bytes_per_request) >> 20;
-    let head = format!(
-        "rate {rate}/s: signed {} of {total} requests in {:.2} s on {} threads ({cpu_each_us:.1} µs CPU each)",
-        g.prefilled,
-        g.prefill_wall.as_secs_f64(),
-        g.threads
-    );
-    match g.mode {
-        Mode::Pregenerated => format!("{head}; all signed before the clock started (~{mib} MiB)"),
-        Mode::Streamed => format!(
-            "{head}; the step needs ~{mib} MiB, more than --max-pregen-mib {budget_mib}, so the rest is signed \
-             while it runs (that CPU is reported apart)"
-        ),
-    }
-}
-
-/// A hint when the generator, not the server, made requests late.
-fn lag_note(r: &RateReport) -> Option<String> {
-    let (lag, latency) = (r.send_lag_ms?, r.latency_ms?);
-    (lag.p99 > 2.0 && lag.p99 > latency.p99 / 2.0).then(|| {
-        format!(
+/// Hints about a step's figures: a generator, not the server, that made
+/// requests late; duplicates ingest refused; a fake whose log was too short.
+pub(crate) fn notes(r: &RateReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(lag), Some(latency)) = (r.send_lag_ms, r.latency_ms)
+        && lag.p99 > 2.0
+        && lag.p99 > latency.p99 / 2.0
+    {
+        out.push(format!(
             "at {}/s requests went out late (send lag p99 {:.2} ms of latency p99 {:.2} ms): all --connections \
              were busy or the bench lacked CPU. Raise --connections, or give the bench its own core.",
             r.target_rate, lag.p99, latency.p99
-        )
-    })
+        ));
+    }
+    let d = r.duplicates;
+    if d.acked < d.offered {
+        out.push(format!(
+            "{} of {} deliberate duplicates were not acknowledged 2xx: a platform would retry them again",
+            d.offered - d.acked,
+            d.offered
+        ));
+    }
+    if let Some(replies) = r.replies.as_ref().filter(|r| r.dropped > 0) {
+        out.push(format!(
+            "botq-fakeplatform's delivery log had dropped {} of this step's deliveries before they were read, so \
+             some replies count as missing: start it with --max-records above the events of a step",
+            replies.dropped
+        ));
+    }
+    if let Some(replies) = r.replies.as_ref().filter(|r| r.missing > 0 && r.dropped == 0) {
+        out.push(format!(
+            "{} acknowledged events had no reply {:.1} s after the last was due; they count at that age (≥)",
+            replies.missing, replies.collected_after_s
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -4,14 +4,23 @@
 //!   configured bot and shows ingest's answer: the quick start's "is it
 //!   working?" step.
 //! - `ingest` ([`ingest`]) offers ingest an open-loop load ([`open_loop`],
-//!   [`schedule`]) of unique signed events ([`hooks`], signed ahead of time by
-//!   [`generate`]) and reports latency, status classes and the generator's own
-//!   CPU per rate ([`report`], [`cpu`]).
+//!   [`schedule`]) of signed events ([`hooks`], signed ahead of time by
+//!   [`generate`]), one step per rate ([`step`]: a ramp finds the knee), and
+//!   reports latency, status classes and the generator's own CPU per rate
+//!   ([`report`], [`cpu`]). Events are unique unless `--duplicate-every`
+//!   makes some requests platform-style redeliveries ([`duplicates`]). With
+//!   `--fake-url` each step's replies are read back from botq-fakeplatform
+//!   ([`fake`], [`readback`]) and matched to their events ([`replies`]):
+//!   replied, missing, duplicate replies, end-to-end latency.
+//! - `burst` ([`burst`]) offers many events at once, far above worker speed,
+//!   and reports how they were absorbed (statuses, ack latency) and drained
+//!   (when the last reply arrived, replies per second).
 //! - `worker` ([`drain`]) preloads a stream and times botq-worker processes
 //!   draining it: events/s and CPU per event of the workers and of Redis.
 //! - `fairness` ([`fairness`]) offers one noisy group and many quiet ones
 //!   fixed rates of `/echo` webhooks and reads the replies back from
-//!   botq-fakeplatform: do quiet groups keep their reply latency?
+//!   botq-fakeplatform (the same matching, [`replies`]): do quiet groups keep
+//!   their reply latency?
 //!
 //! `bench.example.toml` next to this crate is a config for benchmark runs:
 //! ingest's abuse limits off (events over them are acknowledged and dropped,
@@ -21,18 +30,24 @@
 //! environment, no redirects, plain HTTP/1.1 (loopback benchmarks measure
 //! ingest, not TLS).
 
+pub mod burst;
 pub mod cli;
 pub mod conn;
 pub mod cpu;
 pub mod drain;
+pub mod duplicates;
 pub mod fairness;
+pub mod fake;
 pub mod generate;
 pub mod hooks;
 pub mod ingest;
 pub mod open_loop;
+pub mod readback;
+pub mod replies;
 pub mod report;
 pub mod schedule;
 pub mod send;
+pub mod step;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -54,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Send(args) => send::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
+        Command::Burst(args) => burst::run(args).await,
         Command::Worker(args) => drain::run(args).await,
         Command::Fairness(args) => fairness::run(args).await,
     }
@@ -144,6 +160,14 @@ pub fn event_base() -> u64 {
 #[must_use]
 pub fn unix_secs() -> i64 {
     botq_core::now_ms() / 1000
+}
+
+/// Wall-clock Unix microseconds: the clock botq-fakeplatform stamps replies
+/// with (in ms), so reply latency is due time → `received_at_ms` on one clock.
+#[must_use]
+pub fn unix_micros() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

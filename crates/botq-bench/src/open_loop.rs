@@ -16,8 +16,15 @@
 //! Nothing waits forever: the phase ends by itself at the last due time plus
 //! the drain timeout. Requests still unanswered then, or never sent, count as
 //! timeouts.
+//!
+//! For the reply readback the step also remembers which events (not
+//! requests: a deliberate duplicate re-sends an event) ingest acknowledged,
+//! and when request 0 was due on the wall clock, the clock the fake platform
+//! stamps replies with. With `--report-every` a task prints one line per
+//! window to stderr while the step runs, for long soaks.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +34,10 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::conn::Conn;
 use crate::cpu;
+use crate::duplicates::Duplicates;
 use crate::generate::{Generator, Prepared};
-use crate::report::{Counts, Percentiles, RateReport};
+use crate::report::window::Window;
+use crate::report::{Counts, DuplicateCounts, Percentiles, RateReport};
 use crate::schedule::Schedule;
 
 /// Where and how to send. The requests themselves carry `Host` and path.
@@ -37,6 +46,35 @@ pub struct Target {
     pub addr: SocketAddr,
     pub connections: usize,
     pub drain: Duration,
+}
+
+/// What one step offers, and what it keeps track of.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub schedule: Schedule,
+    pub duplicates: Duplicates,
+    /// Remember which events were acknowledged (for the reply readback).
+    pub track_acks: bool,
+    /// Print a line per window of this length to stderr.
+    pub report_every: Option<Duration>,
+}
+
+impl Load {
+    /// `schedule` alone: no duplicates, nothing tracked, no window lines.
+    #[must_use]
+    pub fn new(schedule: Schedule) -> Self {
+        Self { schedule, duplicates: Duplicates::NONE, track_acks: false, report_every: None }
+    }
+}
+
+/// What one step observed.
+#[derive(Debug)]
+pub struct Outcome {
+    pub report: RateReport,
+    /// When request 0 was due, Unix microseconds.
+    pub start_unix_us: i64,
+    /// Per event: acknowledged 2xx by any of its requests (empty unless tracked).
+    pub acked: Vec<bool>,
 }
 
 /// Hands out request indices in order, each with the next signed request.
@@ -73,33 +111,37 @@ struct Tally {
     /// Due → sent, microseconds.
     lag: Histogram<u64>,
     last_done: Option<Instant>,
+    /// Measured duplicates answered 2xx.
+    duplicates_ok: u64,
+    /// Every request since the last window line, warm-up included.
+    window: Window,
 }
 
 struct Step {
     target: Target,
     schedule: Schedule,
+    duplicates: Duplicates,
     start: Instant,
     hard_end: Instant,
     dispenser: tokio::sync::Mutex<Dispenser>,
     tally: Mutex<Tally>,
+    acked: Vec<AtomicBool>,
 }
 
-/// Runs one step: `schedule` against `target`, with requests from `feed`.
+/// Runs one step: `load` against `target`, with requests from `feed`.
 ///
 /// # Panics
 /// Only on a poisoned tally lock, i.e. after a sender task panicked.
-pub async fn run(
-    target: &Target,
-    schedule: Schedule,
-    feed: mpsc::Receiver<Vec<Prepared>>,
-    generator: &Generator,
-) -> RateReport {
+pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>>, generator: &Generator) -> Outcome {
+    let schedule = load.schedule;
     let start = Instant::now() + Duration::from_millis(5);
+    let start_unix_us = crate::unix_micros() + 5_000;
     let hard_end = start + schedule.last_due() + target.drain;
-    let histogram = || Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid");
+    let events = if load.track_acks { load.duplicates.events(schedule.total()) } else { 0 };
     let step = Arc::new(Step {
         target: *target,
         schedule,
+        duplicates: load.duplicates,
         start,
         hard_end,
         dispenser: tokio::sync::Mutex::new(Dispenser {
@@ -108,17 +150,29 @@ pub async fn run(
             next: 0,
             total: schedule.total(),
         }),
-        tally: Mutex::new(Tally { counts: Counts::default(), latency: histogram(), lag: histogram(), last_done: None }),
+        tally: Mutex::new(Tally {
+            counts: Counts::default(),
+            latency: histogram(),
+            lag: histogram(),
+            last_done: None,
+            duplicates_ok: 0,
+            window: Window::new(),
+        }),
+        acked: (0..events).map(|_| AtomicBool::new(false)).collect(),
     });
 
     let measure_from = start + schedule.measured_start();
     let senders: Vec<_> = (0..target.connections.max(1)).map(|_| tokio::spawn(sender(step.clone()))).collect();
+    let windows = load.report_every.map(|every| tokio::spawn(report_windows(step.clone(), every)));
     sleep_until(measure_from).await;
     let cpu_before = (cpu::process(), generator.cpu());
     for s in senders {
         drop(s.await);
     }
     let cpu_after = (cpu::process(), generator.cpu());
+    if let Some(w) = windows {
+        w.abort();
+    }
 
     let tally = step.tally.lock().expect("a sender task panicked");
     let mut counts = tally.counts;
@@ -128,7 +182,11 @@ pub async fn run(
     #[allow(clippy::cast_precision_loss)]
     let achieved_rate = counts.responses() as f64 / elapsed.as_secs_f64();
     let cpu_s = cpu_after.0.zip(cpu_before.0).map(|(after, before)| after.saturating_sub(before).as_secs_f64());
-    RateReport {
+    let duplicates = DuplicateCounts {
+        offered: load.duplicates.duplicates(schedule.total() - schedule.measured()..schedule.total()),
+        acked: tally.duplicates_ok,
+    };
+    let report = RateReport {
         target_rate: schedule.rate(),
         duration_s: span.as_secs_f64(),
         requests: schedule.measured(),
@@ -139,7 +197,15 @@ pub async fn run(
         cpu_s,
         signing_cpu_s: cpu_after.1.saturating_sub(cpu_before.1).as_secs_f64(),
         signing: generator.mode.as_str(),
-    }
+        duplicates,
+        replies: None,
+    };
+    let acked = step.acked.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+    Outcome { report, start_unix_us, acked }
+}
+
+fn histogram() -> Histogram<u64> {
+    crate::replies::histogram()
 }
 
 /// One connection's worth of sending, until the schedule or the time runs out.
@@ -153,19 +219,42 @@ async fn sender(step: Arc<Step>) {
         let sent = Instant::now();
         let Ok(result) = timeout_at(step.hard_end, conn.roundtrip(req.request)).await else { return };
         let done = Instant::now();
+        let latency = micros(done.saturating_duration_since(due));
+        let ok = matches!(result, Ok(200..=299));
+        let (event, duplicate) = step.duplicates.event(i);
+        if ok && let Some(a) = usize::try_from(event).ok().and_then(|e| step.acked.get(e)) {
+            a.store(true, Ordering::Relaxed);
+        }
+        let Ok(mut t) = step.tally.lock() else { return };
+        t.window.record(result.as_ref().ok().copied(), latency);
         if !step.schedule.is_measured(i) {
             continue;
         }
-        let Ok(mut t) = step.tally.lock() else { return };
         t.lag.saturating_record(micros(sent.saturating_duration_since(due)));
         match result {
             Ok(status) => {
                 t.counts.add_status(status);
-                t.latency.saturating_record(micros(done.saturating_duration_since(due)));
+                t.latency.saturating_record(latency);
                 t.last_done = Some(t.last_done.map_or(done, |l| l.max(done)));
+                t.duplicates_ok += u64::from(duplicate && ok);
             }
             Err(_) => t.counts.transport_error += 1,
         }
+    }
+}
+
+/// One stderr line per `every` until aborted: rate, statuses and ack latency
+/// of the requests answered in that window.
+async fn report_windows(step: Arc<Step>, every: Duration) {
+    let mut end = step.start + every;
+    loop {
+        sleep_until(end).await;
+        let window = match step.tally.lock() {
+            Ok(mut t) => std::mem::take(&mut t.window),
+            Err(_) => return,
+        };
+        eprintln!("{}", window.line(end.saturating_duration_since(step.start), every));
+        end += every;
     }
 }
 

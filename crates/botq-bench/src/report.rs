@@ -9,11 +9,22 @@
 //! window, `sign s` the part of it the signing threads used (zero when the
 //! step was signed beforehand), and `µs/req` the rest over the responses
 //! received: the generator's cost per request.
+//!
+//! Two groups of columns appear only when the run asks for them
+//! ([`Columns`]): deliberate duplicates (`--duplicate-every`: how many the
+//! window offered and how many ingest acknowledged) and the replies read back
+//! from botq-fakeplatform (`--fake-url`, [`replies::ReplyReport`]). A sweep
+//! without them prints the table it always printed.
+
+pub mod replies;
+pub mod window;
 
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
+
+use self::replies::ReplyReport;
 
 /// How the scheduled requests of the measured window ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +85,49 @@ impl Percentiles {
     }
 }
 
+/// A reply latency distribution in milliseconds, rounded to 10 µs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Quantiles {
+    /// From a histogram of microseconds; `None` when it is empty.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn from_micros(h: &Histogram<u64>) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |q: f64| round2(h.value_at_quantile(q) as f64 / 1000.0);
+        Some(Self { p50: ms(0.5), p95: ms(0.95), p99: ms(0.99), max: round2(h.max() as f64 / 1000.0) })
+    }
+
+    #[must_use]
+    pub fn to_json(self) -> Value {
+        json!({ "p50": self.p50, "p95": self.p95, "p99": self.p99, "max": self.max })
+    }
+}
+
+/// Deliberate duplicates among the measured window's requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DuplicateCounts {
+    /// Scheduled in the window.
+    pub offered: u64,
+    /// Of those, acknowledged 2xx (as they must be: a redelivery is accepted, not stored).
+    pub acked: u64,
+}
+
+/// Which optional column groups a table has; the same for every row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Columns {
+    pub duplicates: bool,
+    pub replies: bool,
+}
+
 /// The result of one rate step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateReport {
@@ -92,6 +146,9 @@ pub struct RateReport {
     pub signing_cpu_s: f64,
     /// `pregenerated` or `streamed`.
     pub signing: &'static str,
+    pub duplicates: DuplicateCounts,
+    /// Read back from botq-fakeplatform (`--fake-url`).
+    pub replies: Option<ReplyReport>,
 }
 
 impl RateReport {
@@ -123,13 +180,15 @@ impl RateReport {
             "signing_cpu_s": round2(self.signing_cpu_s),
             "cpu_us_per_request": self.cpu_us_per_request().map(round2),
             "signing": self.signing,
+            "duplicates": { "offered": self.duplicates.offered, "acked_2xx": self.duplicates.acked },
+            "replies": self.replies.as_ref().map(ReplyReport::to_json),
         })
     }
 
     /// The column titles of [`RateReport::table_row`].
     #[must_use]
-    pub fn table_header() -> String {
-        format!(
+    pub fn table_header(columns: Columns) -> String {
+        let mut header = format!(
             "{:>9} {:>10} {:>9} {:>7} {:>7} {:>6} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7}",
             "target/s",
             "achieved/s",
@@ -148,12 +207,19 @@ impl RateReport {
             "cpu s",
             "sign s",
             "µs/req",
-        )
+        );
+        if columns.duplicates {
+            let _ = write!(header, " {:>7} {:>7}", "dups", "dup 2xx");
+        }
+        if columns.replies {
+            header.push_str(&ReplyReport::table_header());
+        }
+        header
     }
 
     /// One line of the human table.
     #[must_use]
-    pub fn table_row(&self) -> String {
+    pub fn table_row(&self, columns: Columns) -> String {
         let c = &self.counts;
         let mut row = format!(
             "{:>9} {:>10.1} {:>9} {:>7} {:>7} {:>6} {:>7} {:>8}",
@@ -176,16 +242,22 @@ impl RateReport {
         let _ = write!(row, " {:>7}", self.cpu_s.map_or("-".into(), |s| format!("{s:.2}")));
         let _ = write!(row, " {:>7.2}", self.signing_cpu_s);
         let _ = write!(row, " {:>7}", self.cpu_us_per_request().map_or("-".into(), |u| format!("{u:.1}")));
+        if columns.duplicates {
+            let _ = write!(row, " {:>7} {:>7}", self.duplicates.offered, self.duplicates.acked);
+        }
+        if columns.replies {
+            row.push_str(&self.replies.as_ref().map_or_else(ReplyReport::table_dashes, ReplyReport::table_cells));
+        }
         row
     }
 }
 
 /// `20000` for whole rates, `2.5` otherwise.
-fn trim_rate(rate: f64) -> String {
+pub(crate) fn trim_rate(rate: f64) -> String {
     if rate.fract() == 0.0 { format!("{rate:.0}") } else { format!("{rate}") }
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

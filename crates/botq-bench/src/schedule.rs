@@ -32,6 +32,17 @@ impl Schedule {
         Self { rate, warmup: count(rate, warmup), measured: count(rate, duration), duration }
     }
 
+    /// `events` requests at `rate` with no warm-up: a burst.
+    ///
+    /// # Panics
+    /// When `rate` is not a positive finite number (the CLI refuses those).
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)] // exact below 2^53 requests
+    pub fn burst(rate: f64, events: u64) -> Self {
+        assert!(rate.is_finite() && rate > 0.0, "rate must be positive, got {rate}");
+        Self { rate, warmup: 0, measured: events, duration: Duration::from_secs_f64(events as f64 / rate) }
+    }
+
     #[must_use]
     pub fn rate(&self) -> f64 {
         self.rate
@@ -167,6 +178,15 @@ mod tests {
         assert!(s.is_measured(200));
         assert_eq!(s.measured_start(), 2 * SEC);
         assert_eq!(s.measured_span(), 10 * SEC);
+    }
+
+    #[test]
+    fn a_burst_is_exactly_its_events_all_measured() {
+        let s = Schedule::burst(20_000.0, 200_000);
+        assert_eq!((s.total(), s.measured(), s.is_measured(0)), (200_000, 200_000, true));
+        assert_eq!(s.measured_span(), 10 * SEC);
+        assert_eq!(s.last_due(), Duration::from_micros(9_999_950));
+        assert_eq!(Schedule::burst(3.0, 10).total(), 10, "no rounding through a duration");
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_bench::cli::Cli;
+use botq_bench::duplicates::Duplicates;
 use botq_bench::generate::{self, Plan};
 use botq_bench::hooks::Hooks;
-use botq_bench::open_loop::{self, Target};
+use botq_bench::open_loop::{self, Load, Target};
 use botq_bench::schedule::{Schedule, Spread};
 use botq_testkit::ingest::{IngestHandle, config};
 use botq_testkit::redis::RedisServer;
@@ -131,12 +132,13 @@ async fn an_open_loop_step_gets_every_request_acknowledged_and_enqueued_once() {
         unix_secs: botq_bench::unix_secs(),
         host: stack.ingest.addr.to_string(),
         path: "/webhooks/qq-main".into(),
+        duplicates: Duplicates::NONE,
     };
     let (feed, generator) = generate::start(hooks, plan, 1 << 30).await.unwrap();
     assert_eq!(generator.mode, generate::Mode::Pregenerated);
     assert_eq!(generator.prefilled, schedule.total());
     let target = Target { addr: stack.ingest.addr, connections: 16, drain: Duration::from_secs(5) };
-    let report = open_loop::run(&target, schedule, feed, &generator).await;
+    let report = open_loop::run(&target, Load::new(schedule), feed, &generator).await.report;
     generator.join().await;
 
     assert_eq!(report.requests, 400);

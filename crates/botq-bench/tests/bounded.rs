@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use botq_bench::duplicates::Duplicates;
 use botq_bench::generate::{self, Plan};
 use botq_bench::hooks::Hooks;
-use botq_bench::open_loop::{self, Target};
+use botq_bench::open_loop::{self, Load, Target};
 use botq_bench::report::RateReport;
 use botq_bench::schedule::{Schedule, Spread};
 use botq_core::config::{Config, Service};
@@ -29,10 +30,11 @@ async fn step(addr: std::net::SocketAddr, schedule: Schedule, drain: Duration) -
         unix_secs: 1_763_700_000,
         host: addr.to_string(),
         path: "/webhooks/onebot".into(),
+        duplicates: Duplicates::NONE,
     };
     let (feed, generator) = generate::start(hooks, plan, 1 << 20).await.unwrap();
     let target = Target { addr, connections: 8, drain };
-    let report = open_loop::run(&target, schedule, feed, &generator).await;
+    let report = open_loop::run(&target, Load::new(schedule), feed, &generator).await.report;
     generator.join().await;
     report
 }

@@ -17,9 +17,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
-use super::tally::histogram;
 use super::timetable::Class;
 use crate::conn::{Body, Conn};
+use crate::replies::histogram;
 
 /// One signed webhook and when it is due.
 #[derive(Debug)]

@@ -10,36 +10,10 @@
 
 use std::fmt::Write as _;
 
-use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use super::load::Acks;
-
-/// Reply latency of one class, milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quantiles {
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
-}
-
-impl Quantiles {
-    /// From a histogram of microseconds; `None` when it is empty.
-    #[must_use]
-    #[allow(clippy::cast_precision_loss)]
-    pub fn from_micros(h: &Histogram<u64>) -> Option<Self> {
-        if h.is_empty() {
-            return None;
-        }
-        let ms = |q: f64| round2(h.value_at_quantile(q) as f64 / 1000.0);
-        Some(Self { p50: ms(0.5), p95: ms(0.95), p99: ms(0.99), max: round2(h.max() as f64 / 1000.0) })
-    }
-
-    fn to_json(self) -> Value {
-        json!({ "p50": self.p50, "p95": self.p95, "p99": self.p99, "max": self.max })
-    }
-}
+use crate::report::{Quantiles, round2, trim_rate as trim};
 
 /// What one class of groups offered and got.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,15 +165,6 @@ impl FairnessReport {
     }
 }
 
-/// `2` for whole rates, `2.5` otherwise.
-fn trim(rate: f64) -> String {
-    if rate.fract() == 0.0 { format!("{rate:.0}") } else { format!("{rate}") }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,19 +185,6 @@ mod tests {
             latency_ms: Some(Quantiles { p50: 33.1, p95: 35.26, p99: 40.0, max: 51.0 }),
             worst_group_p95_ms: Some(36.0),
         }
-    }
-
-    #[test]
-    fn quantiles_read_a_histogram_of_microseconds_as_milliseconds() {
-        let mut h = super::super::tally::histogram();
-        for us in 1..=1000 {
-            h.record(us * 100).unwrap();
-        }
-        let q = Quantiles::from_micros(&h).unwrap();
-        for (got, want) in [(q.p50, 50.0), (q.p95, 95.0), (q.p99, 99.0), (q.max, 100.0)] {
-            assert!((got - want).abs() <= want / 1000.0, "{got} vs {want}: within the histogram's 3 digits");
-        }
-        assert_eq!(Quantiles::from_micros(&super::super::tally::histogram()), None);
     }
 
     #[test]

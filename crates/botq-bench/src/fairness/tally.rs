@@ -1,69 +1,17 @@
-//! Matching the fake platform's deliveries to the events sent, and the reply
-//! latency of each.
+//! The fairness run's replies per class of groups: latency, missing and
+//! duplicate replies, order within a group, throughput in the window.
 //!
-//! Every event asks the built-in `/echo` for a reply naming the run and the
-//! event's index in the timetable (`/echo botq-fair <run> <index>`), so a
-//! delivery's text says which event it answers, on any platform and whatever
-//! the platform's reply-to fields hold. A reply's latency is the delivery's
-//! `received_at_ms` (the fake's wall clock, after its injected latency)
-//! minus the event's due time on the same machine's wall clock: the whole
-//! path, webhook to accepted reply, measured from when the event was due,
-//! not when it happened to be sent.
-//!
-//! An event still unanswered when the deliveries are collected is recorded
-//! at its age then, so it cannot vanish from the percentiles: with any
-//! missing, the figures are lower bounds, and the report says so.
+//! Which delivery answers which event, and an event's latency (missing ones
+//! at their age when collected, so the figures become lower bounds), is
+//! [`crate::replies`]' business, the same for every benchmark; this module
+//! only sorts the events into the noisy and the quiet class and their groups.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 use super::timetable::{Class, Timetable};
-
-/// First word of every reply of the benchmark.
-pub const TAG: &str = "botq-fair";
-
-/// The message text of event `index` of run `run`.
-#[must_use]
-pub fn message_text(run: u64, index: usize) -> String {
-    format!("/echo {TAG} {run} {index}")
-}
-
-/// The event index a reply text answers, when it is one of run `run`'s.
-#[must_use]
-pub fn parse_reply(text: &str, run: u64) -> Option<usize> {
-    let mut words = text.split_whitespace();
-    if words.next()? != TAG || words.next()?.parse::<u64>().ok()? != run {
-        return None;
-    }
-    let index = words.next()?.parse().ok()?;
-    words.next().is_none().then_some(index)
-}
-
-/// One delivery as the fake platform recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub text: String,
-    pub received_at_ms: i64,
-}
-
-/// Reads the answer of `GET /_fake/deliveries`: a JSON array of deliveries.
-///
-/// # Errors
-/// A body that is not such an array.
-pub fn parse_deliveries(body: &str) -> Result<Vec<Delivery>, String> {
-    let value: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let items = value.as_array().ok_or("not a JSON array")?;
-    items
-        .iter()
-        .map(|d| {
-            let text = d.get("text").and_then(Value::as_str).ok_or("a delivery without text")?;
-            let at = d.get("received_at_ms").and_then(Value::as_i64).ok_or("a delivery without received_at_ms")?;
-            Ok(Delivery { text: text.to_owned(), received_at_ms: at })
-        })
-        .collect()
-}
+use crate::replies::{Delivery, Latency, Replies, histogram};
 
 /// What one class of groups saw.
 #[derive(Debug, Clone)]
@@ -128,12 +76,6 @@ impl Tally {
     }
 }
 
-/// Empty histogram of microseconds, 1 µs to 1 h, 3 significant digits.
-#[must_use]
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
-}
-
 /// Matches `deliveries` to the events of `table` (run `run`, whose time zero
 /// was `start_us` on the wall clock) as of `collected_us`.
 #[must_use]
@@ -142,54 +84,34 @@ pub fn tally(table: &Timetable, run: u64, start_us: i64, collected_us: i64, deli
         |i: usize| start_us.saturating_add(i64::try_from(table.arrivals[i].due.as_micros()).unwrap_or(i64::MAX));
     let window =
         (start_us.saturating_add(micros(table.warmup)), start_us.saturating_add(micros(table.warmup + table.duration)));
-    let mut first: Vec<Option<i64>> = vec![None; table.arrivals.len()];
-    let mut latest: BTreeMap<u32, usize> = BTreeMap::new();
-    let mut t = Tally { quiet: ClassTally::new(), noisy: ClassTally::new(), foreign: 0 };
-    for d in deliveries {
-        let Some(i) = parse_reply(&d.text, run).filter(|&i| i < table.arrivals.len()) else {
-            t.foreign += 1;
-            continue;
-        };
-        let class = Class::of(table.arrivals[i].group);
-        let at_us = d.received_at_ms.saturating_mul(1000);
-        let c = class_mut(&mut t, class);
-        if (window.0..window.1).contains(&at_us) {
-            c.replies_in_window += 1;
+    let replies = Replies::collect(run, table.arrivals.len(), deliveries);
+    let mut t = Tally { quiet: ClassTally::new(), noisy: ClassTally::new(), foreign: replies.foreign };
+    for &(i, at_ms) in &replies.matched {
+        if (window.0..window.1).contains(&at_ms.saturating_mul(1000)) {
+            class_mut(&mut t, Class::of(table.arrivals[i].group)).replies_in_window += 1;
         }
-        match &mut first[i] {
-            Some(earlier) => {
-                *earlier = (*earlier).min(at_us);
-                if table.arrivals[i].measured {
-                    c.duplicates += 1;
-                }
-            }
-            slot @ None => {
-                *slot = Some(at_us);
-                let seen = latest.entry(table.arrivals[i].group).or_insert(i);
-                if i < *seen {
-                    c.out_of_order += 1;
-                } else {
-                    *seen = i;
-                }
-            }
+    }
+    let mut latest: BTreeMap<u32, usize> = BTreeMap::new();
+    for &i in &replies.order {
+        let group = table.arrivals[i].group;
+        let seen = latest.entry(group).or_insert(i);
+        if i < *seen {
+            class_mut(&mut t, Class::of(group)).out_of_order += 1;
+        } else {
+            *seen = i;
         }
     }
     for (i, a) in table.arrivals.iter().enumerate().filter(|(_, a)| a.measured) {
         let c = class_mut(&mut t, Class::of(a.group));
         c.events += 1;
-        let end = match first[i] {
-            Some(at) => {
-                c.replied += 1;
-                at
-            }
-            None => {
-                c.missing += 1;
-                collected_us
-            }
-        };
-        let us = u64::try_from(end.saturating_sub(due_us(i))).unwrap_or(0).max(1);
-        c.latency.saturating_record(us);
-        c.per_group.entry(a.group).or_insert_with(histogram).saturating_record(us);
+        c.duplicates += replies.extra(i);
+        let latency = replies.latency(i, due_us(i), collected_us);
+        match latency {
+            Latency::Replied(_) => c.replied += 1,
+            Latency::Missing(_) => c.missing += 1,
+        }
+        c.latency.saturating_record(latency.micros());
+        c.per_group.entry(a.group).or_insert_with(histogram).saturating_record(latency.micros());
     }
     t
 }
@@ -197,13 +119,8 @@ pub fn tally(table: &Timetable, run: u64, start_us: i64, collected_us: i64, deli
 /// Whether every measured event of `class` has a reply among `deliveries`.
 #[must_use]
 pub fn all_replied(table: &Timetable, run: u64, deliveries: &[Delivery], class: Class) -> bool {
-    let mut replied = vec![false; table.arrivals.len()];
-    for i in deliveries.iter().filter_map(|d| parse_reply(&d.text, run)) {
-        if let Some(r) = replied.get_mut(i) {
-            *r = true;
-        }
-    }
-    table.arrivals.iter().zip(&replied).all(|(a, &r)| r || !a.measured || Class::of(a.group) != class)
+    let replies = Replies::collect(run, table.arrivals.len(), deliveries);
+    table.arrivals.iter().enumerate().all(|(i, a)| replies.replied(i) || !a.measured || Class::of(a.group) != class)
 }
 
 fn class_mut(t: &mut Tally, class: Class) -> &mut ClassTally {
@@ -223,6 +140,7 @@ mod tests {
 
     use super::super::timetable::Traffic;
     use super::*;
+    use crate::replies::TAG;
 
     const START_US: i64 = 1_700_000_000_000_000;
 
@@ -241,29 +159,6 @@ mod tests {
 
     fn due_ms(t: &Timetable, i: usize) -> i64 {
         START_US / 1000 + i64::try_from(t.arrivals[i].due.as_millis()).unwrap()
-    }
-
-    #[test]
-    fn the_echoed_text_names_the_run_and_the_event() {
-        let text = message_text(42, 7);
-        assert_eq!(text, "/echo botq-fair 42 7");
-        assert_eq!(parse_reply(text.trim_start_matches("/echo "), 42), Some(7));
-        assert_eq!(parse_reply("botq-fair 41 7", 42), None, "another run");
-        for other in ["pong", "botq-fair 42", "botq-fair 42 x", "botq-fair 42 7 8", ""] {
-            assert_eq!(parse_reply(other, 42), None, "{other:?}");
-        }
-    }
-
-    #[test]
-    fn deliveries_are_read_from_the_fakes_json() {
-        let body = r#"[{"platform":"onebot","bot":"b","endpoint":"onebot_group","target":"700000001",
-            "text":"botq-fair 1 2","reply_to":null,"idempotency_key":null,"received_at_ms":1700000000123,"message_id":"9"}]"#;
-        assert_eq!(
-            parse_deliveries(body).unwrap(),
-            [Delivery { text: "botq-fair 1 2".into(), received_at_ms: 1_700_000_000_123 }]
-        );
-        assert!(parse_deliveries("{}").is_err());
-        assert!(parse_deliveries(r#"[{"text":"x"}]"#).is_err());
     }
 
     #[test]

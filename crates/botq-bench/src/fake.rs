@@ -1,0 +1,119 @@
+//! The two reads the bench makes of botq-fakeplatform's control API: the
+//! delivery log (`GET /_fake/deliveries`, which replies arrived and when) and
+//! the exact delivery counter (`GET /_fake/stats`).
+//!
+//! The log is capped by the fake's `--max-records` (oldest dropped), the
+//! counter is not. So the bench never resets the fake (its ledgers and
+//! scripts may be part of the scenario); it notes the counter before a step
+//! and, when it reads the log, compares: a step whose deliveries outnumber
+//! the log lost some of them off the front ([`Fake::deliveries`] says how
+//! many), and the report tells the user to start the fake with a larger
+//! `--max-records`. While waiting for replies the bench polls the cheap
+//! counter and reads the (possibly large) log only when the counter says
+//! enough has arrived.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::replies::{self, Delivery};
+
+/// botq-fakeplatform at one base URL.
+#[derive(Debug, Clone)]
+pub struct Fake {
+    client: reqwest::Client,
+    deliveries: Url,
+    stats: Url,
+}
+
+/// The delivery log as read, with what the counter says it should hold.
+#[derive(Debug, Clone)]
+pub struct Log {
+    pub deliveries: Vec<Delivery>,
+    /// Deliveries since the counter reading the caller gave, at the time of the read.
+    pub since: u64,
+    /// Of those, how many the log no longer holds (its cap dropped them).
+    pub dropped: u64,
+}
+
+#[derive(Deserialize)]
+struct Stats {
+    deliveries: u64,
+}
+
+impl Fake {
+    /// The fake at `base`, e.g. `http://127.0.0.1:8090`.
+    ///
+    /// # Errors
+    /// A base that is not a plain `http://` URL with a host.
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: crate::client(Duration::from_secs(60))?,
+            deliveries: control_url(base, "deliveries")?,
+            stats: control_url(base, "stats")?,
+        })
+    }
+
+    /// Deliveries the fake accepted since it started (or was last reset).
+    ///
+    /// # Errors
+    /// The fake not answering, or answering something else than its stats.
+    pub async fn delivered(&self) -> anyhow::Result<u64> {
+        let body = self.get(&self.stats).await?;
+        let stats: Stats = serde_json::from_str(&body)
+            .with_context(|| format!("GET {} is not botq-fakeplatform's stats", self.stats))?;
+        Ok(stats.deliveries)
+    }
+
+    /// The delivery log, oldest first, and how much of what was delivered
+    /// since the counter read `before` it no longer holds.
+    ///
+    /// # Errors
+    /// The fake not answering, or answering something else than deliveries.
+    pub async fn deliveries(&self, before: u64) -> anyhow::Result<Log> {
+        let body = self.get(&self.deliveries).await?;
+        let deliveries =
+            replies::parse_deliveries(&body).map_err(|e| anyhow::anyhow!("GET {}: {e}", self.deliveries))?;
+        // Read after the log: a delivery in between can only overstate `dropped`, never hide a loss.
+        let since = self.delivered().await?.saturating_sub(before);
+        let dropped = since.saturating_sub(deliveries.len() as u64);
+        Ok(Log { deliveries, since, dropped })
+    }
+
+    async fn get(&self, url: &Url) -> anyhow::Result<String> {
+        let resp = self.client.get(url.clone()).send().await.with_context(|| format!("GET {url}"))?;
+        let status = resp.status();
+        let body = resp.text().await.with_context(|| format!("reading GET {url}"))?;
+        if !status.is_success() {
+            bail!("GET {url} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
+/// `{base}/_fake/{what}` for an `http://` base URL.
+fn control_url(base: &str, what: &str) -> anyhow::Result<Url> {
+    let parsed =
+        Url::parse(base).with_context(|| format!("--fake-url {base:?} is not a URL like http://127.0.0.1:8090"))?;
+    if parsed.scheme() != "http" || parsed.host().is_none() {
+        bail!("--fake-url {base:?} must be a plain http:// URL of botq-fakeplatform");
+    }
+    let url = format!("{}/_fake/{what}", base.trim_end_matches('/'));
+    Url::parse(&url).with_context(|| format!("{url:?} is not a valid URL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_fake_urls_are_accepted() {
+        assert_eq!(
+            control_url("http://127.0.0.1:8090/", "deliveries").unwrap().as_str(),
+            "http://127.0.0.1:8090/_fake/deliveries"
+        );
+        assert!(Fake::new("https://x").is_err() && Fake::new("127.0.0.1:8090").is_err());
+    }
+}
