@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness deps send
+.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -45,6 +45,9 @@ bench-e2e: deps
 
 bench-fairness: deps
 	scripts/bench-fairness.sh
+
+bench-burst: deps
+	scripts/bench-burst.sh
 
 # Send one signed webhook to the local botq: make send [BOT=qq-main] [TEXT=/ping]
 BOT ?= qq-main

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The burst benchmark of BENCHMARKS.md (issue #7): EVENTS signed webhooks
+# offered open loop at RATE, far above what one worker handles end to end,
+# then the drain. The claim under test: a burst far above worker speed is
+# absorbed with zero 5xx (ingest only verifies and appends to the stream)
+# and drains at worker speed.
+#
+# Everything on this machine, release builds, loopback: a private
+# redis-server (no persistence), botq-fakeplatform (its per-chat limits off,
+# its delivery log long enough for every reply), one botq-ingest, one
+# botq-worker running the bot handler, and `botq-bench burst`, which sends
+# `/echo` webhooks naming each event and reads the replies back from the
+# fake: statuses and ack latency of the burst, when the last reply arrived,
+# replies per second from the first to the last, end-to-end latency,
+# duplicate and missing replies. botq's reply limits and storm guard are off
+# (the load spreads over CHATS chats; the limits have their own tests).
+#
+#   scripts/bench-burst.sh [EVENTS] [RATE] [BOT]    defaults: 200000  20000  onebot-bench
+#   env: CHATS=1000 CONNECTIONS=128 REPLY_TIMEOUT=600 DUPLICATE_EVERY= (e.g. 10) JSON= (1: one JSON line)
+#        BENCH_REDIS_PORT=6394 BENCH_FAKE_PORT=8190 BENCH_INGEST_PORT=18180
+#        BENCH_INGEST_ADMIN_PORT=19190 BENCH_WORKER_ADMIN_PORT=19191
+set -euo pipefail
+cd "$(dirname "$0")/.."
+events=${1:-200000}
+rate=${2:-20000}
+bot=${3:-onebot-bench}
+chats=${CHATS:-1000}
+connections=${CONNECTIONS:-128}
+reply_timeout=${REPLY_TIMEOUT:-600}
+redis_port=${BENCH_REDIS_PORT:-6394}
+fake=127.0.0.1:${BENCH_FAKE_PORT:-8190}
+ingest=127.0.0.1:${BENCH_INGEST_PORT:-18180}
+ingest_admin=127.0.0.1:${BENCH_INGEST_ADMIN_PORT:-19190}
+worker_admin=127.0.0.1:${BENCH_WORKER_ADMIN_PORT:-19191}
+extra=()
+[[ -n ${DUPLICATE_EVERY:-} ]] && extra+=(--duplicate-every "$DUPLICATE_EVERY")
+[[ -n ${JSON:-} ]] && extra+=(--json)
+
+# Another run (a soak, say) may own the usual ports: refuse rather than share.
+for addr in "127.0.0.1:$redis_port" "$fake" "$ingest" "$ingest_admin" "$worker_admin"; do
+  if ss -ltnH "sport = :${addr##*:}" | grep -q .; then
+    echo "port ${addr##*:} is in use; pick others with the BENCH_*_PORT variables (see the header)" >&2
+    exit 1
+  fi
+done
+
+cfg=$(mktemp --suffix=.toml)
+# The bench config with the real handler, the reply APIs at this run's fake,
+# and botq's reply limits and storm guard off.
+sed -e 's/^handler = "noop"/handler = "bots"/' -e "s#127.0.0.1:8090#$fake#" crates/botq-bench/bench.example.toml |
+  awk '{print} /^api_base/ {print "reply_limit = { chat_per_sec = 0.0, bot_per_sec = 0.0 }"; print "guard = { chat_replies_per_min = 0 }"}' >"$cfg"
+
+scripts/ensure-redis.sh
+cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$cfg"' EXIT
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --logfile /dev/null &
+redis_pid=$!
+pids+=($!)
+export BOTQ_REDIS_URL="redis://127.0.0.1:$redis_port" BOTQ_LISTEN=$ingest BOTQ_LOG=warn
+until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+target/release/botq-fakeplatform --config "$cfg" --listen "$fake" --qq-chat-rate 0 --lark-chat-qps 0 \
+  --max-records $((2 * events + 1000)) &
+fake_pid=$!
+pids+=($!)
+BOTQ_ADMIN_LISTEN=$ingest_admin target/release/botq-ingest --config "$cfg" &
+ingest_pid=$!
+pids+=($!)
+BOTQ_ADMIN_LISTEN=$worker_admin target/release/botq-worker --config "$cfg" &
+worker_pid=$!
+pids+=($!)
+until BOTQ_ADMIN_LISTEN=$worker_admin target/release/botq-worker --config "$cfg" healthcheck >/dev/null 2>&1; do
+  kill -0 "$worker_pid" "$ingest_pid" "$fake_pid" || { echo "a service exited at start" >&2; exit 1; }
+  sleep 0.05
+done
+
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # clock ticks (1/100 s)
+cpu_all() { echo "$(cpu_of "$ingest_pid") $(cpu_of "$worker_pid") $(cpu_of "$redis_pid") $(cpu_of "$fake_pid")"; }
+
+echo "# $(date -u '+%F %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); redis $(redis-server --version | awk '{sub("v=", "", $3); print $3}')"
+echo "# botq $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- crates 2>/dev/null || echo ' (uncommitted changes)'); bot $bot; $events events at $rate/s over $chats chats; 1 ingest, 1 worker"
+read -r i0 w0 r0 f0 <<<"$(cpu_all)"
+target/release/botq-bench burst --config "$cfg" --bot "$bot" --url "http://$ingest" --fake-url "http://$fake" \
+  --events "$events" --rate "$rate" --chats "$chats" --connections "$connections" --reply-timeout "$reply_timeout" \
+  "${extra[@]}"
+read -r i1 w1 r1 f1 <<<"$(cpu_all)"
+awk -v n="$events" -v i="$((i1 - i0))" -v w="$((w1 - w0))" -v r="$((r1 - r0))" -v f="$((f1 - f0))" 'BEGIN {
+  printf "CPU over the burst and its drain, µs per event: ingest %.1f, worker %.1f, redis %.1f, fake platform %.1f (seconds: %.2f %.2f %.2f %.2f)\n",
+    i * 1e4 / n, w * 1e4 / n, r * 1e4 / n, f * 1e4 / n, i / 100, w / 100, r / 100, f / 100 }'
