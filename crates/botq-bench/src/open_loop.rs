@@ -170,8 +170,9 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
         drop(s.await);
     }
     let cpu_after = (cpu::process(), generator.cpu());
-    if let Some(w) = windows {
+    if let (Some(w), Some(every)) = (windows, load.report_every) {
         w.abort();
+        flush_window(&step, every);
     }
 
     let tally = step.tally.lock().expect("a sender task panicked");
@@ -241,6 +242,17 @@ async fn sender(step: Arc<Step>) {
             Err(_) => t.counts.transport_error += 1,
         }
     }
+}
+
+/// The line of the last, shorter window, when it saw any answer.
+fn flush_window(step: &Step, every: Duration) {
+    let Ok(mut t) = step.tally.lock() else { return };
+    if t.window.counts.responses() + t.window.counts.transport_error == 0 {
+        return;
+    }
+    let elapsed = Instant::now().saturating_duration_since(step.start);
+    let full = every.mul_f64((elapsed.as_secs_f64() / every.as_secs_f64()).floor());
+    eprintln!("{}", std::mem::take(&mut t.window).line(elapsed, elapsed.saturating_sub(full)));
 }
 
 /// One stderr line per `every` until aborted: rate, statuses and ack latency

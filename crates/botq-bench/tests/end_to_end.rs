@@ -140,7 +140,10 @@ async fn the_burst_and_ingest_commands_run_through_with_a_fake_to_read() {
     let ok = format!("{:?}", std::process::ExitCode::SUCCESS);
     let burst = stack.argv("burst", &["--events", "100", "--rate", "500", "--duplicate-every", "10"]);
     assert_eq!(format!("{:?}", botq_bench::run(burst).await.unwrap()), ok);
-    let ramp = stack.argv("ingest", &["--rate", "100,200", "--duration", "0.3", "--warmup", "0", "--json"]);
+    let ramp = stack.argv(
+        "ingest",
+        &["--rate", "100,200", "--duration", "0.3", "--warmup", "0", "--json", "--report-every", "0.1"],
+    );
     assert_eq!(format!("{:?}", botq_bench::run(ramp).await.unwrap()), ok);
     assert_eq!(stack.fake.stats().deliveries, 2 + 90 + 30 + 60, "two pre-flights, then one reply per event");
 }
