@@ -71,9 +71,30 @@ pub fn metrics_handle() -> PrometheusHandle {
             // Another recorder may already be installed (a test harness); ours still renders what it records.
             drop(metrics::set_global_recorder(recorder));
             describe();
+            spawn_upkeep(handle.clone());
             handle
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets.
+pub const METRICS_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The recorder keeps every histogram sample until it is folded into the
+/// buckets, which happens on a scrape or an upkeep. With no upkeep, a service
+/// nobody scrapes grows by every sample it records: the soak found ingest and
+/// worker gaining ~0.6 MiB a minute at 400 events/s. One plain thread does the
+/// upkeep, whatever runtime (or none) the process has.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("metrics-upkeep".to_owned()).spawn(move || {
+        loop {
+            std::thread::sleep(METRICS_UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms are folded on scrapes only");
+    }
 }
 
 fn describe() {
@@ -97,4 +118,28 @@ pub fn record_build_info(service: &'static str) {
         "git_sha" => crate::build::GIT_SHA
     )
     .set(1.0);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Without upkeep, histogram samples pile up in memory until a scrape.
+    #[test]
+    fn the_recorder_comes_with_its_upkeep_thread() {
+        drop(super::metrics_handle());
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .expect("Linux /proc")
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        };
+        // A new thread names itself once it runs; until then it shows its parent's name.
+        for _ in 0..200 {
+            if names().iter().any(|n| n == "metrics-upkeep") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no metrics-upkeep thread: {:?}", names());
+    }
 }
