@@ -34,8 +34,8 @@ use crate::brain::{self, Brain};
 use crate::conversation::Conversations;
 use crate::guards::Guards;
 use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
-use crate::metrics::{IGNORED, REPLIES};
-use crate::reply::Delivered;
+use crate::metrics::IGNORED;
+use crate::reply::{DROPPED_STORM, Delivered};
 use crate::route::{self, Route};
 use crate::skills::{Skill, builtin};
 
@@ -233,21 +233,18 @@ impl Attempt {
     }
 
     /// Sends `texts` as replies `first`, `first + 1`, …, each checked
-    /// against and counted in the chat's replies-per-minute cap.
+    /// against and counted in the chat's replies-per-minute cap (by the
+    /// replier, in the round trips it makes anyway).
     async fn send_all(&self, routing: &Routing, first: u32, texts: Vec<String>) -> Result<(), HandleError> {
         for (i, text) in texts.iter().enumerate() {
             let cap = routing.guard.chat_replies_per_min;
-            if let Some(cap) = cap
-                && self.guards.storm_reached(&self.env, cap).await?
+            let storm = cap.map(|cap| self.guards.storm_cap(&self.env, cap));
+            let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
+            if self.brain.replier.send(&self.env, index, text, storm.as_ref()).await?
+                == Delivered::Dropped(DROPPED_STORM)
             {
-                metrics::counter!(REPLIES, "bot" => self.env.bot.as_str().to_owned(), "outcome" => "dropped_storm")
-                    .increment(1);
                 warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
                 return Ok(());
-            }
-            let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            if self.brain.replier.send(&self.env, index, text).await? == Delivered::Sent && cap.is_some() {
-                self.guards.count_reply(&self.env).await?;
             }
         }
         Ok(())

@@ -13,6 +13,20 @@ use botq_core::envelope::Envelope;
 use botq_core::keys::{Keys, ShardKeys, fnv1a};
 use botq_core::redis_conn::Redis;
 
+/// The chat's cap on replies per minute and this minute's counter key.
+///
+/// The replier reads the counter with its other pre-send reads and counts a
+/// reply that went out (not before: deferred and retried attempts must not
+/// eat the budget) with its other post-send writes. Replicas racing between
+/// check and count may overshoot by a reply each.
+#[derive(Debug, Clone)]
+pub struct StormCap {
+    /// The chat's counter key of the minute the check was made in; the
+    /// reply is counted there too.
+    pub key: String,
+    pub cap: u32,
+}
+
 #[derive(Clone)]
 pub struct Guards {
     redis: Redis,
@@ -61,22 +75,10 @@ impl Guards {
         Ok(sent.unwrap_or(0) >= cap)
     }
 
-    /// Counts one reply that went out to the chat. Counting after the send
-    /// (not before) keeps deferred and retried attempts from eating the budget;
-    /// replicas racing between check and count may overshoot by a reply each.
-    pub async fn count_reply(&self, env: &Envelope) -> redis::RedisResult<()> {
-        let key = self.storm_key(env);
-        redis::pipe()
-            .atomic()
-            .cmd("INCR")
-            .arg(&key)
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(120_000)
-            .ignore()
-            .query_async(&mut self.redis.clone())
-            .await
+    /// The chat's reply budget for this minute, for the replier: it checks
+    /// and counts it in the same round trips as the reply's own bookkeeping.
+    pub fn storm_cap(&self, env: &Envelope, cap: u32) -> StormCap {
+        StormCap { key: self.storm_key(env), cap }
     }
 
     /// `true` when the same sender sent the same text to the chat within

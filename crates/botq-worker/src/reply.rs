@@ -27,8 +27,15 @@ use botq_core::throttle::{self, Throttle};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, warn};
 
+use crate::guards::StormCap;
 use crate::handler::HandleError;
 use crate::metrics::{REPLIES, REPLY_LATENCY, REPLY_THROTTLED};
+
+/// The outcome label of a reply not sent because the chat had its replies this minute.
+pub const DROPPED_STORM: &str = "dropped_storm";
+
+/// A chat's per-minute reply counter outlives its minute by one.
+const STORM_TTL_MS: i64 = 120_000;
 
 /// What happened to one reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,32 +97,47 @@ impl Replier {
     }
 
     /// Sends reply `index` (1-based) with `text` to the chat of `env`.
+    /// With `storm` (the chat's replies-per-minute cap), a chat that had its
+    /// replies this minute gets none (`Dropped("dropped_storm")`), and a
+    /// reply that went out is counted in it.
+    ///
+    /// The Redis work around the request is two round trips at most, whatever
+    /// applies: one read before (the chat's count this minute, OneBot's
+    /// sent record) and one atomic write after (the sent record, the count).
+    /// The reply rate slots (`throttle.lua`) are their own scripts.
     ///
     /// # Errors
     /// The failure class the worker acts on: `Deferred` (throttled),
     /// `RetryAfter` (platform rate limit), `Transient`, `Permanent`.
-    pub async fn send(&self, env: &Envelope, index: u32, text: &str) -> Result<Delivered, HandleError> {
+    pub async fn send(
+        &self,
+        env: &Envelope,
+        index: u32,
+        text: &str,
+        storm: Option<&StormCap>,
+    ) -> Result<Delivered, HandleError> {
         let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
         let api_base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
         let label = env.bot.as_str().to_owned();
+        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
+        // OneBot has no idempotency handle: botq records the indexes it sent.
+        let sent_key = (bot.platform == Platform::Onebot).then(|| shard.sent_replies(&env.bot, &env.event_id));
+        let mut conn = self.redis.clone();
+        let (replies_this_minute, already_sent) =
+            before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
+        if let Some(s) = storm
+            && replies_this_minute >= s.cap
+        {
+            metrics::counter!(REPLIES, "bot" => label, "outcome" => DROPPED_STORM).increment(1);
+            return Ok(Delivered::Dropped(DROPPED_STORM));
+        }
         let now = botq_core::now_ms();
         if let Some(reason) = expired(env, index, now) {
             metrics::counter!(REPLIES, "bot" => label, "outcome" => reason).increment(1);
             return Ok(Delivered::Dropped(reason));
         }
-        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
-        let sent_key = shard.sent_replies(&env.bot, &env.event_id);
-        let mut conn = self.redis.clone();
-        if bot.platform == Platform::Onebot {
-            let done: bool = redis::cmd("SISMEMBER")
-                .arg(&sent_key)
-                .arg(index)
-                .query_async(&mut conn)
-                .await
-                .map_err(HandleError::from)?;
-            if done {
-                return Ok(Delivered::AlreadySent);
-            }
+        if already_sent {
+            return Ok(Delivered::AlreadySent);
         }
         for (key, limit) in [
             (shard.chat_reply_limit(&env.bot, &env.chat_id), bot.limit.chat),
@@ -139,27 +161,24 @@ impl Replier {
             };
             match self.execute(bot.platform, &request).await {
                 SendResult::Sent { .. } => {
-                    if bot.platform == Platform::Onebot {
-                        let ttl = i64::try_from(self.sent_ttl.as_secs()).unwrap_or(i64::MAX);
-                        let recorded: Result<(), _> = redis::pipe()
-                            .sadd(&sent_key, index)
-                            .ignore()
-                            .expire(&sent_key, ttl)
-                            .ignore()
-                            .query_async(&mut conn)
-                            .await;
-                        if recorded.is_err() {
-                            warn!(
-                                index,
-                                "reply sent but not recorded; a redelivery may send it again (OneBot has no idempotency)"
-                            );
-                        }
+                    let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), index).await;
+                    if recorded.is_err() && sent_key.is_some() {
+                        warn!(
+                            index,
+                            "reply sent but not recorded; a redelivery may send it again (OneBot has no idempotency)"
+                        );
                     }
                     #[allow(clippy::cast_precision_loss)] // milliseconds since receipt fit in f64 exactly
                     let latency = (botq_core::now_ms() - env.received_at_ms).max(0) as f64 / 1000.0;
                     metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform.as_str()).record(latency);
                     metrics::counter!(REPLIES, "bot" => label, "outcome" => "sent").increment(1);
                     debug!(index, "reply sent");
+                    // A reply the chat's cap did not count fails the attempt
+                    // (it is retried; the reply itself is not sent twice): a
+                    // guard that silently stops counting is how storms happen.
+                    if storm.is_some() {
+                        recorded.map_err(HandleError::from)?;
+                    }
                     return Ok(Delivered::Sent);
                 }
                 SendResult::AlreadySent => {
@@ -189,6 +208,32 @@ impl Replier {
             }
         }
         Err(HandleError::Transient("the platform rejected a freshly fetched token".to_owned()))
+    }
+
+    /// Records a reply that went out, in one atomic step: its index in the
+    /// OneBot sent record (`sent_key`, TTL the dedupe window) and one more
+    /// reply in the chat's count of this minute (`storm`, TTL two minutes).
+    /// Both keys are in the chat's home queue (one hash tag).
+    async fn after_send(
+        &self,
+        conn: &mut Redis,
+        storm: Option<&StormCap>,
+        sent_key: Option<&str>,
+        index: u32,
+    ) -> redis::RedisResult<()> {
+        if storm.is_none() && sent_key.is_none() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(key) = sent_key {
+            let ttl = i64::try_from(self.sent_ttl.as_secs()).unwrap_or(i64::MAX);
+            pipe.sadd(key, index).ignore().expire(key, ttl).ignore();
+        }
+        if let Some(s) = storm {
+            pipe.incr(&s.key, 1).ignore().pexpire(&s.key, STORM_TTL_MS).ignore();
+        }
+        pipe.query_async(conn).await
     }
 
     async fn take_slot(
@@ -267,6 +312,30 @@ impl Replier {
         let body = resp.bytes().await.map_err(|_| "body read failed".to_owned())?;
         Ok((status, reset, body.to_vec()))
     }
+}
+
+/// The reads that decide whether reply `index` goes out, in one round trip:
+/// the chat's replies this minute (with `storm`) and whether the index is in
+/// the OneBot sent record (with `sent_key`).
+async fn before_send(
+    conn: &mut Redis,
+    storm: Option<&StormCap>,
+    sent_key: Option<&str>,
+    index: u32,
+) -> redis::RedisResult<(u32, bool)> {
+    Ok(match (storm, sent_key) {
+        (Some(s), Some(key)) => {
+            let (count, sent): (Option<u32>, bool) =
+                redis::pipe().get(&s.key).sismember(key, index).query_async(conn).await?;
+            (count.unwrap_or(0), sent)
+        }
+        (Some(s), None) => {
+            let count: Option<u32> = redis::cmd("GET").arg(&s.key).query_async(conn).await?;
+            (count.unwrap_or(0), false)
+        }
+        (None, Some(key)) => (0, redis::cmd("SISMEMBER").arg(key).arg(index).query_async(conn).await?),
+        (None, None) => (0, false),
+    })
 }
 
 fn bot_reply(b: &BotConfig) -> BotReply {
