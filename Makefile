@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst deps send
+.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-peers deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -48,6 +48,10 @@ bench-fairness: deps
 
 bench-burst: deps
 	scripts/bench-burst.sh
+
+# botq beside a Fastify + BullMQ build of the same job (bench/peers/bullmq), one run.
+bench-peers: deps
+	scripts/bench-peers.sh
 
 # Send one signed webhook to the local botq: make send [BOT=qq-main] [TEXT=/ping]
 BOT ?= qq-main

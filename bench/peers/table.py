@@ -39,6 +39,11 @@ def main():
                     help="a rate is sustained when every reply arrived within this long after the load")
     args = ap.parse_args()
     rows = [json.loads(line) for line in open(args.results) if line.strip().startswith("{")]
+
+    def sustained(r):
+        return (r["all_replied"] and r["non_2xx"] == 0
+                and r["reply_tail_s"] is not None and r["reply_tail_s"] <= args.knee_secs)
+
     if not rows:
         raise SystemExit(f"no results in {args.results}")
     systems = list(dict.fromkeys(r["system"] for r in rows))
@@ -46,7 +51,7 @@ def main():
 
     print("| offered/s | system | achieved/s | acked 2xx | ack p50 / p99 ms | replies / expected "
           "| last reply after load, s | e2e replies/s | peak RSS MiB ingest / worker / redis = total "
-          "| CPU µs/event system / redis | machine busy cores |")
+          "| CPU µs per reply system / redis | machine busy cores |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for rate in rates:
         for r in (r for r in rows if r["rate"] == rate):
@@ -78,8 +83,8 @@ def main():
             ("e2e replies/s", lambda r: r["e2e_replies_per_s"]),
             ("total peak RSS", total_rss),
             ("redis peak RSS", lambda r: r["rss_peak_kib"]["redis"] / MIB),
-            ("system CPU/event", lambda r: r["sut_cpu_us_per_event"]),
-            ("redis CPU/event", lambda r: r["redis_cpu_us_per_event"]),
+            ("system CPU/reply", lambda r: r["sut_cpu_us_per_event"]),
+            ("redis CPU/reply", lambda r: r["redis_cpu_us_per_event"]),
         ]
         for other in others:
             print()
@@ -88,19 +93,17 @@ def main():
             print("| offered/s | " + " | ".join(m for m, _ in metrics) + " |")
             print("|---|" + "---|" * len(metrics))
             for rate in rates:
+                past = [s for s in (base, other) if not all(sustained(r) for r in by[(s, rate)])]
                 cells = []
                 for _, key in metrics:
                     a, b = mean(base, rate, key), mean(other, rate, key)
                     cells.append(f"{b / a:.2f}×" if a and b is not None else "–")
-                print(f"| {fmt(rate, 0)} | " + " | ".join(cells) + " |")
+                note = f" (past the knee: {', '.join(past)})" if past else ""
+                print(f"| {fmt(rate, 0)}{note} | " + " | ".join(cells) + " |")
 
     print()
     for system in systems:
-        ok = [
-            r["rate"] for r in rows
-            if r["system"] == system and r["all_replied"] and r["non_2xx"] == 0
-            and r["reply_tail_s"] is not None and r["reply_tail_s"] <= args.knee_secs
-        ]
+        ok = [r["rate"] for r in rows if r["system"] == system and sustained(r)]
         bad = [r["rate"] for r in rows if r["system"] == system and r["rate"] not in ok]
         knee = max(ok) if ok else None
         first_bad = min((b for b in bad if knee is None or b > knee), default=None)
