@@ -5,15 +5,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use botq_core::config::Service;
 
-/// mimalloc instead of glibc's malloc. Webhooks and replies allocate and free
-/// many small, short-lived buffers and futures across the runtime's threads;
-/// at the end-to-end knee glibc's malloc and free were ~20% of this process's
-/// CPU, most of it in their slow paths (`_int_malloc`, `_int_free`,
-/// `malloc_consolidate`). mimalloc took ~6% off the CPU per event, for
-/// ~7–13 MB more resident memory (docs/profiles/README.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The worker's own flags.
 #[derive(clap::Args, Debug)]
 struct Flags {
