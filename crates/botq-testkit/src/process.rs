@@ -26,7 +26,11 @@ pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable's path");
     // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
     let path = exe.parent().and_then(Path::parent).map(|dir| dir.join(name)).expect("target/<profile>/deps");
-    assert!(path.is_file(), "{} is missing: run `cargo build --workspace --bins` first (make test does)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
     path
 }
 
