@@ -193,8 +193,9 @@ pub struct IngestArgs {
     /// Base URL of botq-fakeplatform: after each step, read the replies back from it.
     #[arg(long, value_name = "URL")]
     pub fake_url: Option<String>,
-    /// With --fake-url: how long to wait for replies after a step's last answer; acknowledged
-    /// events still unanswered then are missing (and count at their age in the latency).
+    /// With --fake-url: how long at most to wait for replies after a step's last answer (the
+    /// wait also ends after 15 s without a delivery); acknowledged events still unanswered
+    /// then are missing (and count at their age in the latency).
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds_or_zero)]
     pub reply_timeout: Duration,
     #[command(flatten)]
@@ -214,8 +215,9 @@ pub struct BurstArgs {
     /// Base URL of botq-fakeplatform, where the replies are read back.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8090")]
     pub fake_url: String,
-    /// How long to wait for the drain after the burst's last answer; acknowledged events
-    /// still unanswered then are missing (and count at their age in the latency).
+    /// How long at most to wait for the drain after the burst's last answer (the wait also
+    /// ends after 15 s without a delivery); acknowledged events still unanswered then are
+    /// missing (and count at their age in the latency).
     #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds_or_zero)]
     pub reply_timeout: Duration,
     #[command(flatten)]

@@ -192,9 +192,13 @@ pub(crate) fn notes(r: &RateReport) -> Vec<String> {
         ));
     }
     if let Some(replies) = r.replies.as_ref().filter(|r| r.missing > 0 && r.dropped == 0) {
+        let sample: Vec<String> = replies.missing_sample.iter().map(u64::to_string).collect();
         out.push(format!(
-            "{} acknowledged events had no reply {:.1} s after the last was due; they count at that age (≥)",
-            replies.missing, replies.collected_after_s
+            "{} acknowledged events had no reply {:.1} s after the last was due; they count at that age (≥). \
+             Some of them: {} (QQ and Lark event id bench-N, OneBot message_id N)",
+            replies.missing,
+            replies.collected_after_s,
+            sample.join(", ")
         ));
     }
     out

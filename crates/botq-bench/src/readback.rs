@@ -7,9 +7,10 @@
 //! acknowledged events have arrived since the step began, then reads the
 //! log; if some acknowledged event is still unanswered it keeps polling and
 //! reads again once more have arrived, until every acknowledged event has a
-//! reply or `--reply-timeout` has passed since the step's last answer. So a
-//! backlog left by the step drains before the next step starts, and the
-//! figures of a ramp do not leak into each other.
+//! reply, nothing has been delivered for [`IDLE`] (whatever is missing then
+//! is not on its way), or `--reply-timeout` has passed since the step's last
+//! answer. So a backlog left by the step drains before the next step starts,
+//! and the figures of a ramp do not leak into each other.
 //!
 //! Counting is per event, the way a platform sees it: an event is
 //! acknowledged if any of its requests (the first or a deliberate
@@ -33,6 +34,10 @@ use crate::schedule::Schedule;
 const POLL: Duration = Duration::from_millis(250);
 /// How often progress is printed while waiting.
 const PROGRESS: Duration = Duration::from_secs(5);
+/// With no delivery for this long, the replies still missing are not coming.
+pub const IDLE: Duration = Duration::from_secs(15);
+/// Missing events named in the report, to look up in botq's logs.
+const MISSING_SAMPLE: usize = 5;
 
 /// The step whose replies are read back.
 #[derive(Debug, Clone, Copy)]
@@ -82,10 +87,14 @@ pub async fn wait(fake: &Fake, before: u64, sent: &Sent<'_>, timeout: Duration) 
     let expected = sent.acked.iter().filter(|&&a| a).count() as u64;
     let mut read_at: Option<u64> = None;
     let mut next_progress = started + PROGRESS;
+    let (mut last_count, mut last_change) = (None, started);
     loop {
         let arrived = fake.delivered().await?.saturating_sub(before);
         let now = Instant::now();
-        let timed_out = now >= deadline;
+        if last_count != Some(arrived) {
+            (last_count, last_change) = (Some(arrived), now);
+        }
+        let timed_out = now >= deadline || now.duration_since(last_change) >= IDLE;
         if timed_out || (arrived >= expected && read_at.is_none_or(|r| arrived > r)) {
             let collected_us = crate::unix_micros();
             let log = fake.deliveries(before).await?;
@@ -124,6 +133,7 @@ pub fn tally(sent: &Sent<'_>, collected: &Collected) -> ReplyReport {
         collected_after_s: 0.0,
         dropped: collected.dropped,
         foreign: replies.foreign,
+        missing_sample: Vec::new(),
     };
     let (mut first_ms, mut last_ms) = (i64::MAX, i64::MIN);
     for e in 0..sent.acked.len() {
@@ -144,6 +154,9 @@ pub fn tally(sent: &Sent<'_>, collected: &Collected) -> ReplyReport {
             Latency::Missing(us) if sent.acked[e] => {
                 r.missing += 1;
                 latency.saturating_record(us);
+                if r.missing_sample.len() < MISSING_SAMPLE {
+                    r.missing_sample.push(sent.run.wrapping_add(e as u64));
+                }
             }
             Latency::Missing(_) => {}
         }

@@ -16,6 +16,7 @@ fn replies(missing: u64) -> ReplyReport {
         collected_after_s: 15.2,
         dropped: 0,
         foreign: 1,
+        missing_sample: Vec::new(),
     }
 }
 

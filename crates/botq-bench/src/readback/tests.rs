@@ -70,6 +70,7 @@ fn a_second_reply_is_a_duplicate_reply_and_only_acknowledged_events_can_be_missi
     assert_eq!((r.events, r.acked, r.replied, r.missing), (6, 5, 3, 2));
     assert_eq!(r.duplicate_replies, 1);
     assert_eq!(r.foreign, 1);
+    assert_eq!(r.missing_sample, [RUN + 4, RUN + 6], "event numbers to look up in the logs");
     let l = r.latency_ms.unwrap();
     assert!((l.max - 9_500.0).abs() < 10.0, "event 4 (request 5, due 0.5 s) missing at 10 s: {l:?}");
 }

@@ -40,6 +40,9 @@ pub struct ReplyReport {
     pub dropped: u64,
     /// Deliveries that answer no event of the step.
     pub foreign: u64,
+    /// The first few missing events' numbers, to look up in botq's logs (QQ
+    /// and Lark event id `bench-N`, OneBot `message_id` N).
+    pub missing_sample: Vec<u64>,
 }
 
 impl ReplyReport {
@@ -68,6 +71,7 @@ impl ReplyReport {
             "collected_after_s": round2(self.collected_after_s),
             "dropped_from_log": self.dropped,
             "foreign": self.foreign,
+            "missing_sample": self.missing_sample,
         })
     }
 

@@ -112,6 +112,7 @@ fn replies(missing: u64) -> ReplyReport {
         collected_after_s: 0.8,
         dropped: 0,
         foreign: 1,
+        missing_sample: Vec::new(),
     }
 }
 
