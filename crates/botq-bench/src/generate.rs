@@ -268,7 +268,9 @@ fn prepare(hooks: &Hooks, plan: &Plan, route: &conn::Route, i: u64) -> Result<Pr
         chat: &chat,
         sender: &sender,
         text: &text,
-        unix_secs: plan.unix_secs,
+        // Stamped when signed: a streamed step signs just ahead of sending, so a
+        // long run stays inside the platforms' timestamp windows.
+        unix_secs: plan.unix_secs.max(crate::unix_secs()),
     };
     let hook = hooks.build(&msg).map_err(|e| e.to_string())?;
     Ok(Prepared { request: route.request(hook.headers, hook.body)? })
