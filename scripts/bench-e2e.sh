@@ -36,32 +36,8 @@ BOTQ_ADMIN_LISTEN=127.0.0.1:19091 target/release/botq-worker --config "$cfg" &
 pids+=($!)
 until BOTQ_ADMIN_LISTEN=127.0.0.1:19091 target/release/botq-worker --config "$cfg" healthcheck >/dev/null 2>&1; do sleep 0.05; done
 
-quantiles() { # before-file after-file: p50 p95 p99 of the histogram difference
-  python3 - "$1" "$2" <<'PY'
-import re, sys
-def load(path):
-    b = {}
-    for line in open(path):
-        m = re.match(r'botq_event_reply_latency_seconds_bucket\{.*le="([^"]+)"\} (\S+)', line)
-        if m:
-            b[float(m.group(1))] = b.get(float(m.group(1)), 0.0) + float(m.group(2))
-    return b
-b0, b1 = load(sys.argv[1]), load(sys.argv[2])
-les = sorted(b1)
-cum = [b1[le] - b0.get(le, 0.0) for le in les]
-total = cum[-1] if cum else 0
-out = []
-for q in (0.5, 0.95, 0.99):
-    rank, prev_le, prev_c = q * total, 0.0, 0.0
-    for le, c in zip(les, cum):
-        if c >= rank:
-            frac = (rank - prev_c) / (c - prev_c) if c > prev_c else 0
-            v = le if le == float("inf") else prev_le + (le - prev_le) * frac
-            out.append(f"{v * 1000:.0f}")
-            break
-        prev_le, prev_c = le, c
-print(f"replies={int(total)} p50_ms={out[0]} p95_ms={out[1]} p99_ms={out[2]}")
-PY
+quantiles() { # before-file after-file: replies and p50 p95 p99 of the histogram difference
+  scripts/reply-quantiles.py "$1" "$2" | awk '{print "replies=" $1 " p50_ms=" $2 " p95_ms=" $3 " p99_ms=" $4}'
 }
 
 echo "# $(date -u +%F) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); redis $(redis-server --version | awk '{print $3}'); bot $bot"
