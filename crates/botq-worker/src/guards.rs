@@ -27,6 +27,17 @@ pub struct StormCap {
     pub cap: u32,
 }
 
+impl StormCap {
+    /// A chat's per-minute counter outlives its minute by one.
+    pub const TTL_MS: i64 = 120_000;
+
+    /// Whether `sent` replies this minute use up the chat's budget.
+    #[must_use]
+    pub fn reached(&self, sent: Option<u32>) -> bool {
+        sent.unwrap_or(0) >= self.cap
+    }
+}
+
 #[derive(Clone)]
 pub struct Guards {
     redis: Redis,
@@ -71,8 +82,9 @@ impl Guards {
 
     /// Whether the chat already had `cap` replies this minute.
     pub async fn storm_reached(&self, env: &Envelope, cap: u32) -> redis::RedisResult<bool> {
-        let sent: Option<u32> = redis::cmd("GET").arg(self.storm_key(env)).query_async(&mut self.redis.clone()).await?;
-        Ok(sent.unwrap_or(0) >= cap)
+        let storm = self.storm_cap(env, cap);
+        let sent: Option<u32> = redis::cmd("GET").arg(&storm.key).query_async(&mut self.redis.clone()).await?;
+        Ok(storm.reached(sent))
     }
 
     /// The chat's reply budget for this minute, for the replier: it checks

@@ -34,9 +34,6 @@ use crate::metrics::{REPLIES, REPLY_LATENCY, REPLY_THROTTLED};
 /// The outcome label of a reply not sent because the chat had its replies this minute.
 pub const DROPPED_STORM: &str = "dropped_storm";
 
-/// A chat's per-minute reply counter outlives its minute by one.
-const STORM_TTL_MS: i64 = 120_000;
-
 /// What happened to one reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivered {
@@ -125,9 +122,7 @@ impl Replier {
         let mut conn = self.redis.clone();
         let (replies_this_minute, already_sent) =
             before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
-        if let Some(s) = storm
-            && replies_this_minute >= s.cap
-        {
+        if storm.is_some_and(|s| s.reached(replies_this_minute)) {
             metrics::counter!(REPLIES, "bot" => label, "outcome" => DROPPED_STORM).increment(1);
             return Ok(Delivered::Dropped(DROPPED_STORM));
         }
@@ -231,7 +226,7 @@ impl Replier {
             pipe.sadd(key, index).ignore().expire(key, ttl).ignore();
         }
         if let Some(s) = storm {
-            pipe.incr(&s.key, 1).ignore().pexpire(&s.key, STORM_TTL_MS).ignore();
+            pipe.incr(&s.key, 1).ignore().pexpire(&s.key, StormCap::TTL_MS).ignore();
         }
         pipe.query_async(conn).await
     }
@@ -322,19 +317,12 @@ async fn before_send(
     storm: Option<&StormCap>,
     sent_key: Option<&str>,
     index: u32,
-) -> redis::RedisResult<(u32, bool)> {
+) -> redis::RedisResult<(Option<u32>, bool)> {
     Ok(match (storm, sent_key) {
-        (Some(s), Some(key)) => {
-            let (count, sent): (Option<u32>, bool) =
-                redis::pipe().get(&s.key).sismember(key, index).query_async(conn).await?;
-            (count.unwrap_or(0), sent)
-        }
-        (Some(s), None) => {
-            let count: Option<u32> = redis::cmd("GET").arg(&s.key).query_async(conn).await?;
-            (count.unwrap_or(0), false)
-        }
-        (None, Some(key)) => (0, redis::cmd("SISMEMBER").arg(key).arg(index).query_async(conn).await?),
-        (None, None) => (0, false),
+        (Some(s), Some(key)) => redis::pipe().get(&s.key).sismember(key, index).query_async(conn).await?,
+        (Some(s), None) => (redis::cmd("GET").arg(&s.key).query_async(conn).await?, false),
+        (None, Some(key)) => (None, redis::cmd("SISMEMBER").arg(key).arg(index).query_async(conn).await?),
+        (None, None) => (None, false),
     })
 }
 
