@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use botq_fakeplatform::Stats;
 use reqwest::Url;
-use serde::Deserialize;
 
 use crate::replies::{self, Delivery};
 
@@ -36,11 +36,6 @@ pub struct Log {
     pub since: u64,
     /// Of those, how many the log no longer holds (its cap dropped them).
     pub dropped: u64,
-}
-
-#[derive(Deserialize)]
-struct Stats {
-    deliveries: u64,
 }
 
 impl Fake {

@@ -42,7 +42,9 @@ pub fn parse_reply(text: &str, run: u64) -> Option<usize> {
     words.next().is_none().then_some(index)
 }
 
-/// One delivery as the fake platform recorded it (the fields the bench reads).
+/// The two fields of a [`botq_fakeplatform::Delivery`] the bench reads. Not
+/// the fake's own type: a burst's log holds hundreds of thousands, and each
+/// of those would carry five more strings the bench never looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Delivery {
     pub text: String,

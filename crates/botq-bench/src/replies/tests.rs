@@ -18,11 +18,21 @@ fn the_echoed_text_names_the_run_and_the_event() {
 }
 
 #[test]
-fn deliveries_are_read_from_the_fakes_json() {
-    let body = r#"[{"platform":"onebot","bot":"b","endpoint":"onebot_group","target":"700000001",
-        "text":"botq-fair 1 2","reply_to":null,"idempotency_key":null,"received_at_ms":1700000000123,"message_id":"9"}]"#;
+fn deliveries_are_read_from_the_json_of_the_fakes_own_type() {
+    let recorded = botq_fakeplatform::Delivery {
+        platform: botq_core::envelope::Platform::Onebot,
+        bot: "b".into(),
+        endpoint: botq_fakeplatform::Endpoint::OnebotGroup,
+        target: "700000001".into(),
+        text: "botq-fair 1 2".into(),
+        reply_to: None,
+        idempotency_key: None,
+        received_at_ms: 1_700_000_000_123,
+        message_id: "9".into(),
+    };
+    let body = serde_json::to_string(&[recorded]).unwrap();
     assert_eq!(
-        parse_deliveries(body).unwrap(),
+        parse_deliveries(&body).unwrap(),
         [Delivery { text: "botq-fair 1 2".into(), received_at_ms: 1_700_000_000_123 }]
     );
     assert!(parse_deliveries("{}").is_err());
