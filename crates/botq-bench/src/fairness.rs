@@ -43,6 +43,7 @@ use crate::conn::Route;
 use crate::cpu;
 use crate::fake::Fake;
 use crate::hooks::{Hooks, Message};
+use crate::replies::Replies;
 use crate::report::Quantiles;
 use load::Timed;
 use report::{ClassReport, FairnessReport};
@@ -67,7 +68,7 @@ pub async fn run(args: FairnessArgs) -> anyhow::Result<ExitCode> {
     for warning in warnings(bot, traffic) {
         eprintln!("warning: {warning}");
     }
-    let before = fake.delivered().await.context("botq-fakeplatform must be running to record the replies")?;
+    fake.delivered().await.context("botq-fakeplatform must be running to record the replies")?;
     crate::ingest::preflight(&url, &hooks, "/ping").await?;
     let (addr, host, path) = crate::resolve(&url).await?;
 
@@ -93,15 +94,15 @@ pub async fn run(args: FairnessArgs) -> anyhow::Result<ExitCode> {
     let deadline = start + table.last_due() + args.drain_timeout;
     // A reply missing from the list was not delivered when it was asked for:
     // its age then is a lower bound of its latency.
-    let (deliveries, collected_us) = loop {
+    let (replies, collected_us) = loop {
         let asked_us = crate::unix_micros();
-        let ds = fake.deliveries(before).await?.deliveries;
-        if tally::all_replied(&table, run_id, &ds, watched) || Instant::now() >= deadline {
-            break (ds, asked_us);
+        let replies = Replies::collect(run_id, table.arrivals.len(), &fake.log().await?);
+        if tally::all_replied(&table, &replies, watched) || Instant::now() >= deadline {
+            break (replies, asked_us);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let counted = tally::tally(&table, run_id, start_us, collected_us, &deliveries);
+    let counted = tally::tally(&table, start_us, collected_us, &replies);
     let window_end_us = start_us + i64::try_from((args.warmup + args.duration).as_micros()).unwrap_or(i64::MAX);
     #[allow(clippy::cast_precision_loss)]
     let collected_after_s = collected_us.saturating_sub(window_end_us) as f64 / 1e6;

@@ -8,9 +8,10 @@
 //! and, when it reads the log, compares: a step whose deliveries outnumber
 //! the log lost some of them off the front ([`Fake::deliveries`] says how
 //! many), and the report tells the user to start the fake with a larger
-//! `--max-records`. While waiting for replies the bench polls the cheap
-//! counter and reads the (possibly large) log only when the counter says
-//! enough has arrived.
+//! `--max-records`. While waiting for a step's replies the bench polls the
+//! cheap counter and reads the (possibly large) log only when the counter
+//! says enough has arrived; `fairness`, whose log is small and holds the
+//! noisy group's replies too, reads the log alone ([`Fake::log`]).
 
 use std::time::Duration;
 
@@ -68,13 +69,20 @@ impl Fake {
     /// # Errors
     /// The fake not answering, or answering something else than deliveries.
     pub async fn deliveries(&self, before: u64) -> anyhow::Result<Log> {
-        let body = self.get(&self.deliveries).await?;
-        let deliveries =
-            replies::parse_deliveries(&body).map_err(|e| anyhow::anyhow!("GET {}: {e}", self.deliveries))?;
+        let deliveries = self.log().await?;
         // Read after the log: a delivery in between can only overstate `dropped`, never hide a loss.
         let since = self.delivered().await?.saturating_sub(before);
         let dropped = since.saturating_sub(deliveries.len() as u64);
         Ok(Log { deliveries, since, dropped })
+    }
+
+    /// The delivery log, oldest first, as far as the fake still holds it.
+    ///
+    /// # Errors
+    /// The fake not answering, or answering something else than deliveries.
+    pub async fn log(&self) -> anyhow::Result<Vec<Delivery>> {
+        let body = self.get(&self.deliveries).await?;
+        replies::parse_deliveries(&body).map_err(|e| anyhow::anyhow!("GET {}: {e}", self.deliveries))
     }
 
     async fn get(&self, url: &Url) -> anyhow::Result<String> {

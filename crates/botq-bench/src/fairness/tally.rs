@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::timetable::{Class, Timetable};
-use crate::replies::{Delivery, Latency, Replies, histogram};
+use crate::replies::{Latency, Replies, histogram};
 
 /// What one class of groups saw.
 #[derive(Debug, Clone)]
@@ -76,15 +76,14 @@ impl Tally {
     }
 }
 
-/// Matches `deliveries` to the events of `table` (run `run`, whose time zero
-/// was `start_us` on the wall clock) as of `collected_us`.
+/// Sorts `replies` to the events of `table` (whose time zero was `start_us`
+/// on the wall clock) into classes, as of `collected_us`.
 #[must_use]
-pub fn tally(table: &Timetable, run: u64, start_us: i64, collected_us: i64, deliveries: &[Delivery]) -> Tally {
+pub fn tally(table: &Timetable, start_us: i64, collected_us: i64, replies: &Replies) -> Tally {
     let due_us =
         |i: usize| start_us.saturating_add(i64::try_from(table.arrivals[i].due.as_micros()).unwrap_or(i64::MAX));
     let window =
         (start_us.saturating_add(micros(table.warmup)), start_us.saturating_add(micros(table.warmup + table.duration)));
-    let replies = Replies::collect(run, table.arrivals.len(), deliveries);
     let mut t = Tally { quiet: ClassTally::new(), noisy: ClassTally::new(), foreign: replies.foreign };
     for &(i, at_ms) in &replies.matched {
         if (window.0..window.1).contains(&at_ms.saturating_mul(1000)) {
@@ -116,10 +115,9 @@ pub fn tally(table: &Timetable, run: u64, start_us: i64, collected_us: i64, deli
     t
 }
 
-/// Whether every measured event of `class` has a reply among `deliveries`.
+/// Whether every measured event of `class` has a reply among `replies`.
 #[must_use]
-pub fn all_replied(table: &Timetable, run: u64, deliveries: &[Delivery], class: Class) -> bool {
-    let replies = Replies::collect(run, table.arrivals.len(), deliveries);
+pub fn all_replied(table: &Timetable, replies: &Replies, class: Class) -> bool {
     table.arrivals.iter().enumerate().all(|(i, a)| replies.replied(i) || !a.measured || Class::of(a.group) != class)
 }
 
@@ -140,7 +138,7 @@ mod tests {
 
     use super::super::timetable::Traffic;
     use super::*;
-    use crate::replies::TAG;
+    use crate::replies::{Delivery, TAG};
 
     const START_US: i64 = 1_700_000_000_000_000;
 
@@ -157,6 +155,11 @@ mod tests {
         Delivery { text: format!("{TAG} {run} {i}"), received_at_ms: at_ms }
     }
 
+    /// `deliveries` matched to the events of `t`, run `run`.
+    fn replies(t: &Timetable, run: u64, deliveries: &[Delivery]) -> Replies {
+        Replies::collect(run, t.arrivals.len(), deliveries)
+    }
+
     fn due_ms(t: &Timetable, i: usize) -> i64 {
         START_US / 1000 + i64::try_from(t.arrivals[i].due.as_millis()).unwrap()
     }
@@ -170,7 +173,7 @@ mod tests {
             .enumerate()
             .map(|(i, a)| reply(9, i, due_ms(&t, i) + if a.group == 0 { 500 } else { 40 }))
             .collect();
-        let r = tally(&t, 9, START_US, START_US + 10_000_000, &deliveries);
+        let r = tally(&t, START_US, START_US + 10_000_000, &replies(&t, 9, &deliveries));
         assert_eq!((r.quiet.events, r.quiet.replied, r.quiet.missing, r.quiet.duplicates), (4, 4, 0, 0));
         assert_eq!((r.noisy.events, r.noisy.replied, r.noisy.missing), (4, 4, 0));
         assert_eq!(r.quiet.latency.value_at_quantile(0.95) / 1000, 40);
@@ -196,7 +199,7 @@ mod tests {
         deliveries.push(reply(9, 4, due_ms(&t, 4) + 900));
         deliveries.push(reply(8, 3, due_ms(&t, 3)));
         deliveries.push(Delivery { text: "pong".into(), received_at_ms: 0 });
-        let r = tally(&t, 9, START_US, START_US + 9_500_000, &deliveries);
+        let r = tally(&t, START_US, START_US + 9_500_000, &replies(&t, 9, &deliveries));
         assert_eq!((r.quiet.events, r.quiet.replied, r.quiet.missing), (4, 3, 1));
         assert_eq!(r.quiet.latency.max() / 1000, 7000, "due at 2.5 s, collected at 9.5 s");
         assert_eq!((r.noisy.duplicates, r.noisy.latency.max() / 1000), (1, 40), "the first reply counts");
@@ -209,11 +212,14 @@ mod tests {
         let quiet: Vec<usize> =
             (0..t.arrivals.len()).filter(|&i| t.arrivals[i].measured && t.arrivals[i].group != 0).collect();
         let mut deliveries: Vec<Delivery> = quiet.iter().map(|&i| reply(9, i, 0)).collect();
-        assert!(all_replied(&t, 9, &deliveries, Class::Quiet));
-        assert!(!all_replied(&t, 9, &deliveries, Class::Noisy));
+        assert!(all_replied(&t, &replies(&t, 9, &deliveries), Class::Quiet));
+        assert!(!all_replied(&t, &replies(&t, 9, &deliveries), Class::Noisy));
         deliveries.pop();
-        assert!(!all_replied(&t, 9, &deliveries, Class::Quiet));
-        assert!(!all_replied(&t, 8, &[reply(8, 99, 0)], Class::Quiet), "an index outside the table is ignored");
+        assert!(!all_replied(&t, &replies(&t, 9, &deliveries), Class::Quiet));
+        assert!(
+            !all_replied(&t, &replies(&t, 8, &[reply(8, 99, 0)]), Class::Quiet),
+            "an index outside the table is ignored"
+        );
     }
 
     #[test]
@@ -222,7 +228,7 @@ mod tests {
         // Noisy events are 0, 2, 4, 6, …; quiet group 1's are 1, 5, 9.
         let order = [0, 4, 2, 6, 1, 9, 5];
         let deliveries: Vec<Delivery> = order.iter().map(|&i| reply(9, i, due_ms(&t, i) + 40)).collect();
-        let r = tally(&t, 9, START_US, START_US + 9_000_000, &deliveries);
+        let r = tally(&t, START_US, START_US + 9_000_000, &replies(&t, 9, &deliveries));
         assert_eq!((r.noisy.out_of_order, r.quiet.out_of_order), (1, 1));
     }
 
@@ -231,7 +237,7 @@ mod tests {
         let t = table();
         let at = |ms| START_US / 1000 + ms;
         let deliveries = [reply(9, 0, at(1_500)), reply(9, 1, at(500)), reply(9, 5, at(3_000)), reply(9, 7, at(2_000))];
-        let r = tally(&t, 9, START_US, START_US, &deliveries);
+        let r = tally(&t, START_US, START_US, &replies(&t, 9, &deliveries));
         assert_eq!((r.noisy.replies_in_window, r.quiet.replies_in_window), (1, 1));
     }
 }
