@@ -25,9 +25,8 @@ mod stack;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use botq_core::envelope::Envelope;
 use botq_core::keys::Keys;
-use redis::Commands;
+use botq_core::queue::{self, QueueStats};
 use tokio::time::Instant;
 
 use stack::{MAX_ATTEMPTS, Stack};
@@ -36,34 +35,37 @@ fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
 }
 
+async fn redis(stack: &Stack) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(stack.redis.url()).expect("redis url");
+    client.get_multiplexed_async_connection().await.expect("connect to the test redis")
+}
+
 /// The DLQ's events: platform message id → (reason, attempts).
-fn dead_letters(stack: &Stack, keys: &Keys) -> BTreeMap<String, Vec<(String, u32)>> {
-    let mut c = stack.redis.conn();
+async fn dead_letters(stack: &Stack, keys: &Keys) -> BTreeMap<String, Vec<(String, u32)>> {
+    let mut c = redis(stack).await;
     let mut out: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
-    for shard in keys.all_shards() {
-        let reply: redis::streams::StreamRangeReply = c.xrange_all(shard.dlq()).expect("read the DLQ");
-        for entry in reply.ids {
-            let env: Vec<u8> = entry.get("env").expect("dead letter envelope");
-            let env = Envelope::decode(&env).expect("a dead letter decodes");
-            let reason: String = entry.get("reason").unwrap_or_default();
-            let att: String = entry.get("att").unwrap_or_default();
-            out.entry(env.message_id).or_default().push((reason, att.parse().unwrap_or(0)));
+    for (n, shard) in keys.all_shards().enumerate() {
+        let shard_no = u16::try_from(n).expect("shard number");
+        for dead in queue::dead_letters(&mut c, shard_no, &shard, None, 1_000_000).await.expect("read the DLQ") {
+            let env = dead.envelope().expect("a dead letter decodes");
+            out.entry(env.message_id).or_default().push((dead.reason, dead.attempts));
         }
     }
     out
 }
 
-/// Events still somewhere in the queue: stream entries, retries waiting, chat backlogs.
-fn in_flight(stack: &Stack, keys: &Keys) -> usize {
-    let mut c = stack.redis.conn();
-    keys.all_shards()
-        .map(|s| {
-            let stream: usize = c.xlen(s.stream()).expect("XLEN");
-            let delayed: usize = c.zcard(s.delayed()).expect("ZCARD");
-            let backlog: Option<usize> = c.get(s.backlog_total()).expect("GET");
-            stream + delayed + backlog.unwrap_or(0)
-        })
-        .sum()
+/// Whether anything is still in the queue (stream entries, retries waiting,
+/// chat backlogs), with the gauges of each shard that is not empty.
+async fn in_flight(stack: &Stack, keys: &Keys) -> Vec<QueueStats> {
+    let mut c = redis(stack).await;
+    let mut busy = Vec::new();
+    for shard in keys.all_shards() {
+        let s = queue::stats(&mut c, &shard).await.expect("queue stats");
+        if s.depth + s.delayed + s.backlogged_chats > 0 {
+            busy.push(s);
+        }
+    }
+    busy
 }
 
 fn replies_per_event(stack: &Stack) -> BTreeMap<String, usize> {
@@ -114,15 +116,15 @@ async fn every_accepted_event_is_answered_once_or_dead_lettered_through_kills_re
     let settle_by = Instant::now() + Duration::from_secs(90);
     loop {
         let replied = replies_per_event(&stack);
-        let dead = dead_letters(&stack, &keys);
+        let dead = dead_letters(&stack, &keys).await;
         let open = ids.iter().filter(|id| !replied.contains_key(*id) && !dead.contains_key(*id)).count();
-        if open == 0 && in_flight(&stack, &keys) == 0 {
+        let busy = in_flight(&stack, &keys).await;
+        if open == 0 && busy.is_empty() {
             break;
         }
         assert!(
             Instant::now() < settle_by,
-            "not settled 90 s after the load: {open} events neither answered nor dead-lettered, {} in flight\n{}",
-            in_flight(&stack, &keys),
+            "not settled 90 s after the load: {open} events neither answered nor dead-lettered; queues {busy:?}\n{}",
             stack.logs()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -131,7 +133,7 @@ async fn every_accepted_event_is_answered_once_or_dead_lettered_through_kills_re
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let replied = replies_per_event(&stack);
-    let dead = dead_letters(&stack, &keys);
+    let dead = dead_letters(&stack, &keys).await;
     let duplicated: Vec<_> = replied.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicated.is_empty(), "events answered more than once: {duplicated:?}");
     let strays: Vec<_> = replied.keys().filter(|id| !ids.contains(*id)).collect();
