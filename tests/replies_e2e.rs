@@ -13,10 +13,11 @@ use botq_testkit::sign;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::{BotHandler, Handler};
 
-use botq_testkit::fixtures::QQ_SECRET;
+use botq_testkit::fixtures::{QQ_SECRET, qq_main_bot_replying_to};
 const LARK_TOKEN: &str = "v-token";
 
 fn toml(fake: u16, extra_bot_keys: &str) -> String {
+    let qq = qq_main_bot_replying_to(fake);
     format!(
         r#"{REPLY_WORKER}
 
@@ -24,14 +25,7 @@ fn toml(fake: u16, extra_bot_keys: &str) -> String {
 group_per_sec = 0.0
 sender_per_sec = 0.0
 
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "{QQ_SECRET}"
-api_base = "http://127.0.0.1:{fake}"
-token_url = "http://127.0.0.1:{fake}/app/getAppAccessToken"
-{extra_bot_keys}
+{qq}{extra_bot_keys}
 
 [[bot]]
 id = "lark-main"

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use botq_e2e::Fake;
 use botq_fakeplatform::{Options, QqLimits};
-use botq_testkit::fixtures::QQ_SECRET;
+use botq_testkit::fixtures::qq_main_bot_replying_to;
 use botq_testkit::process::{ServiceProcess, binary, write_config};
 use botq_testkit::redis::{RedisServer, free_port};
 
@@ -38,6 +38,7 @@ pub fn fake_options() -> Options {
 }
 
 fn toml(redis_url: &str, listen: u16, admin: u16, fake: u16) -> String {
+    let qq = qq_main_bot_replying_to(fake);
     format!(
         r#"
 redis_url = "{redis_url}"
@@ -69,14 +70,7 @@ jitter = 0.2
 [log]
 level = "warn"
 
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "{QQ_SECRET}"
-api_base = "http://127.0.0.1:{fake}"
-token_url = "http://127.0.0.1:{fake}/app/getAppAccessToken"
-
+{qq}
 [[bot]]
 id = "lark-main"
 platform = "lark"
