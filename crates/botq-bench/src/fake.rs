@@ -98,13 +98,7 @@ impl Fake {
 
 /// `{base}/_fake/{what}` for an `http://` base URL.
 fn control_url(base: &str, what: &str) -> anyhow::Result<Url> {
-    let parsed =
-        Url::parse(base).with_context(|| format!("--fake-url {base:?} is not a URL like http://127.0.0.1:8090"))?;
-    if parsed.scheme() != "http" || parsed.host().is_none() {
-        bail!("--fake-url {base:?} must be a plain http:// URL of botq-fakeplatform");
-    }
-    let url = format!("{}/_fake/{what}", base.trim_end_matches('/'));
-    Url::parse(&url).with_context(|| format!("{url:?} is not a valid URL"))
+    crate::http_url("--fake-url", "botq-fakeplatform", "http://127.0.0.1:8090", base, &format!("_fake/{what}"))
 }
 
 #[cfg(test)]

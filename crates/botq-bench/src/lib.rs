@@ -99,11 +99,17 @@ pub fn find_bot<'a>(cfg: &'a Config, id: &str) -> anyhow::Result<&'a BotConfig> 
 /// # Errors
 /// A base that is not an `http://` URL with a host.
 pub fn webhook_url(base: &str, bot: &str) -> anyhow::Result<Url> {
-    let parsed = Url::parse(base).with_context(|| format!("--url {base:?} is not a URL like http://127.0.0.1:8080"))?;
+    http_url("--url", "botq-ingest", "http://127.0.0.1:8080", base, &format!("webhooks/{bot}"))
+}
+
+/// `{base}/{path}`, where `base`, given as `flag` (e.g. `example`), must be a
+/// plain `http://` URL of `service` with a host.
+pub(crate) fn http_url(flag: &str, service: &str, example: &str, base: &str, path: &str) -> anyhow::Result<Url> {
+    let parsed = Url::parse(base).with_context(|| format!("{flag} {base:?} is not a URL like {example}"))?;
     if parsed.scheme() != "http" || parsed.host().is_none() {
-        bail!("--url {base:?} must be a plain http:// URL of botq-ingest (the bench speaks no TLS)");
+        bail!("{flag} {base:?} must be a plain http:// URL of {service} (the bench speaks no TLS)");
     }
-    let url = format!("{}/webhooks/{bot}", base.trim_end_matches('/'));
+    let url = format!("{}/{path}", base.trim_end_matches('/'));
     Url::parse(&url).with_context(|| format!("{url:?} is not a valid URL"))
 }
 
