@@ -95,7 +95,7 @@ async fn every_accepted_event_is_answered_once_or_dead_lettered_through_kills_re
     let (mut slot, mut restarts) = (0, 0);
     while !load.is_finished() {
         tokio::time::sleep(kill_every).await;
-        stack.kill_and_replace_worker(slot % 2).await;
+        stack.kill_and_replace_worker(slot % 2);
         slot += 1;
         let due = over * u32::try_from(restarts * 2 + 1).unwrap() / u32::try_from(restarts_due * 2).unwrap();
         if restarts < restarts_due && started.elapsed() >= due {

@@ -119,34 +119,28 @@ impl Stack {
             kills: 0,
         };
         for slot in 0..workers {
-            stack.start_worker(slot).await;
+            stack.start_worker(slot);
         }
         stack
     }
 
     /// Starts worker `slot` (on a fresh admin port) and waits until it is ready.
-    async fn start_worker(&mut self, slot: usize) {
+    fn start_worker(&mut self, slot: usize) {
         let admin = format!("127.0.0.1:{}", free_port());
-        let process = ServiceProcess::start_with_env(&self.worker_bin, &self.config, &[("BOTQ_ADMIN_LISTEN", &admin)]);
-        let ready = format!("http://{admin}/health/ready");
-        let http = reqwest::Client::new();
-        for _ in 0..400 {
-            if http.get(&ready).send().await.is_ok_and(|r| r.status().is_success()) {
-                self.workers[slot] = Some(process);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("worker {slot} not ready within 10 s: {}", process.log());
+        let mut process =
+            ServiceProcess::start_with_env(&self.worker_bin, &self.config, &[("BOTQ_ADMIN_LISTEN", &admin)]);
+        let ready = tokio::task::block_in_place(|| process.wait_ready(Duration::from_secs(10)));
+        assert!(ready, "worker {slot} not ready within 10 s: {}", process.log());
+        self.workers[slot] = Some(process);
     }
 
     /// SIGKILLs worker `slot` wherever it is, and starts a new one in its place.
-    pub async fn kill_and_replace_worker(&mut self, slot: usize) {
+    pub fn kill_and_replace_worker(&mut self, slot: usize) {
         if let Some(victim) = self.workers[slot].take() {
             victim.kill();
             self.kills += 1;
         }
-        self.start_worker(slot).await;
+        self.start_worker(slot);
     }
 
     /// SIGKILLs Redis, leaves it down for `down` (webhooks arriving then

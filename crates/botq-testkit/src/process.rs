@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct ServiceProcess {
     bin: PathBuf,
     config: PathBuf,
+    /// Extra environment of the process; its `healthcheck` runs with it too.
+    env: Vec<(String, String)>,
     child: Child,
     /// The process's stderr (its log lines), kept for [`ServiceProcess::log`].
     log: PathBuf,
@@ -81,7 +83,8 @@ impl ServiceProcess {
             .stderr(log_file)
             .spawn()
             .expect("start binary");
-        Self { bin: bin.to_owned(), config: config.to_owned(), child, log }
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Self { bin: bin.to_owned(), config: config.to_owned(), env, child, log }
     }
 
     /// Everything the process logged so far.
@@ -105,12 +108,21 @@ impl ServiceProcess {
         self.child.id()
     }
 
-    /// Polls the binary's own `healthcheck` subcommand until it succeeds.
+    /// Polls the binary's own `healthcheck` subcommand (with the process's
+    /// environment, so an overridden admin address is the one probed) until
+    /// it succeeds.
     #[must_use]
     pub fn wait_ready(&mut self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if run_to_end(&self.bin, &self.config, &["healthcheck"]).status.success() {
+            let probe = Command::new(&self.bin)
+                .arg("--config")
+                .arg(&self.config)
+                .arg("healthcheck")
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .output()
+                .expect("run healthcheck");
+            if probe.status.success() {
                 return true;
             }
             if let Ok(Some(_)) = self.child.try_wait() {
