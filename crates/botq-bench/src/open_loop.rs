@@ -37,7 +37,7 @@ use crate::cpu;
 use crate::duplicates::Duplicates;
 use crate::generate::{Generator, Prepared};
 use crate::report::window::Window;
-use crate::report::{Counts, DuplicateCounts, Percentiles, RateReport};
+use crate::report::{Counts, DuplicateCounts, Percentiles, RateReport, histogram};
 use crate::schedule::Schedule;
 
 /// Where and how to send. The requests themselves carry `Host` and path.
@@ -203,10 +203,6 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
     };
     let acked = step.acked.iter().map(|a| a.load(Ordering::Relaxed)).collect();
     Outcome { report, start_unix_us, acked }
-}
-
-fn histogram() -> Histogram<u64> {
-    crate::replies::histogram()
 }
 
 /// One connection's worth of sending, until the schedule or the time runs out.

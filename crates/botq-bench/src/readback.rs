@@ -25,9 +25,9 @@ use tokio::time::Instant;
 
 use crate::duplicates::Duplicates;
 use crate::fake::Fake;
-use crate::replies::{self, Latency, Replies};
-use crate::report::Quantiles;
+use crate::replies::{Latency, Replies};
 use crate::report::replies::ReplyReport;
+use crate::report::{Quantiles, histogram};
 use crate::schedule::Schedule;
 
 /// How often the delivery counter is polled.
@@ -120,7 +120,7 @@ pub async fn wait(fake: &Fake, before: u64, sent: &Sent<'_>, timeout: Duration) 
 pub fn tally(sent: &Sent<'_>, collected: &Collected) -> ReplyReport {
     let replies = &collected.replies;
     let due_us = |i: u64| sent.start_unix_us.saturating_add(micros(sent.schedule.due(i)));
-    let mut latency = replies::histogram();
+    let mut latency = histogram();
     let mut r = ReplyReport {
         events: 0,
         acked: 0,

@@ -19,7 +19,6 @@
 //! bounds, and the reports say so.
 
 use botq_core::config::{BotConfig, GroupMode};
-use hdrhistogram::Histogram;
 use serde::Deserialize;
 
 /// First word of every reply the bench asks for.
@@ -58,12 +57,6 @@ pub struct Delivery {
 pub fn parse_deliveries(body: &str) -> Result<Vec<Delivery>, String> {
     // Typed, not a `Value` tree: a burst's list holds hundreds of thousands.
     serde_json::from_str(body).map_err(|e| format!("not a JSON array of deliveries: {e}"))
-}
-
-/// Empty histogram of microseconds, 1 µs to 1 h, 3 significant digits.
-#[must_use]
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
 }
 
 /// The deliveries that answer events `0..events` of one run.

@@ -58,6 +58,13 @@ impl Counts {
     }
 }
 
+/// Empty histogram of microseconds, 1 µs to 1 h, 3 significant digits: what
+/// every latency is recorded in before [`Percentiles`] or [`Quantiles`] read it.
+#[must_use]
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
+}
+
 /// A latency distribution in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentiles {

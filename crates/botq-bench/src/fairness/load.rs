@@ -19,7 +19,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::timetable::Class;
 use crate::conn::{Body, Conn};
-use crate::replies::histogram;
+use crate::report::histogram;
 
 /// One signed webhook and when it is due.
 #[derive(Debug)]

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::timetable::{Class, Timetable};
-use crate::replies::{Latency, Replies, histogram};
+use crate::replies::{Latency, Replies};
+use crate::report::histogram;
 
 /// What one class of groups saw.
 #[derive(Debug, Clone)]

@@ -118,7 +118,7 @@ fn replies(missing: u64) -> ReplyReport {
 
 #[test]
 fn quantiles_read_a_histogram_of_microseconds_as_milliseconds() {
-    let mut h = crate::replies::histogram();
+    let mut h = histogram();
     for us in 1..=1000 {
         h.record(us * 100).unwrap();
     }
@@ -126,7 +126,7 @@ fn quantiles_read_a_histogram_of_microseconds_as_milliseconds() {
     for (got, want) in [(q.p50, 50.0), (q.p95, 95.0), (q.p99, 99.0), (q.max, 100.0)] {
         assert!((got - want).abs() <= want / 1000.0, "{got} vs {want}: within the histogram's 3 digits");
     }
-    assert_eq!(Quantiles::from_micros(&crate::replies::histogram()), None);
+    assert_eq!(Quantiles::from_micros(&histogram()), None);
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub struct Window {
 impl Window {
     #[must_use]
     pub fn new() -> Self {
-        Self { counts: Counts::default(), latency: crate::replies::histogram() }
+        Self { counts: Counts::default(), latency: super::histogram() }
     }
 
     /// One request's end: its status, or `None` for a transport error.
