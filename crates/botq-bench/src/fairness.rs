@@ -103,7 +103,7 @@ pub async fn run(args: FairnessArgs) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let counted = tally::tally(&table, start_us, collected_us, &replies);
-    let window_end_us = start_us + i64::try_from((args.warmup + args.duration).as_micros()).unwrap_or(i64::MAX);
+    let window_end_us = start_us + crate::duration_us(args.warmup + args.duration);
     #[allow(clippy::cast_precision_loss)]
     let collected_after_s = collected_us.saturating_sub(window_end_us) as f64 / 1e6;
     let bench_cpu_s = cpu::process().zip(cpu_before).map(|(a, b)| a.saturating_sub(b).as_secs_f64());

@@ -172,7 +172,11 @@ pub fn unix_secs() -> i64 {
 /// with (in ms), so reply latency is due time → `received_at_ms` on one clock.
 #[must_use]
 pub fn unix_micros() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    duration_us(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
+}
+
+/// `d` in microseconds, to add to a [`unix_micros`] time (due times, windows).
+pub(crate) fn duration_us(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 

@@ -119,7 +119,7 @@ pub async fn wait(fake: &Fake, before: u64, sent: &Sent<'_>, timeout: Duration) 
 #[must_use]
 pub fn tally(sent: &Sent<'_>, collected: &Collected) -> ReplyReport {
     let replies = &collected.replies;
-    let due_us = |i: u64| sent.start_unix_us.saturating_add(micros(sent.schedule.due(i)));
+    let due_us = |i: u64| sent.start_unix_us.saturating_add(crate::duration_us(sent.schedule.due(i)));
     let mut latency = histogram();
     let mut r = ReplyReport {
         events: 0,
@@ -171,10 +171,6 @@ pub fn tally(sent: &Sent<'_>, collected: &Collected) -> ReplyReport {
     }
     r.collected_after_s = secs_after(collected.collected_us, due_us(sent.schedule.total().saturating_sub(1)));
     r
-}
-
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -81,10 +81,9 @@ impl Tally {
 /// on the wall clock) into classes, as of `collected_us`.
 #[must_use]
 pub fn tally(table: &Timetable, start_us: i64, collected_us: i64, replies: &Replies) -> Tally {
-    let due_us =
-        |i: usize| start_us.saturating_add(i64::try_from(table.arrivals[i].due.as_micros()).unwrap_or(i64::MAX));
-    let window =
-        (start_us.saturating_add(micros(table.warmup)), start_us.saturating_add(micros(table.warmup + table.duration)));
+    let at = |offset: std::time::Duration| start_us.saturating_add(crate::duration_us(offset));
+    let due_us = |i: usize| at(table.arrivals[i].due);
+    let window = (at(table.warmup), at(table.warmup + table.duration));
     let mut t = Tally { quiet: ClassTally::new(), noisy: ClassTally::new(), foreign: replies.foreign };
     for &(i, at_ms) in &replies.matched {
         if (window.0..window.1).contains(&at_ms.saturating_mul(1000)) {
@@ -127,10 +126,6 @@ fn class_mut(t: &mut Tally, class: Class) -> &mut ClassTally {
         Class::Quiet => &mut t.quiet,
         Class::Noisy => &mut t.noisy,
     }
-}
-
-fn micros(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
