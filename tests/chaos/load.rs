@@ -124,11 +124,7 @@ pub async fn offer(ingest: String, events: Vec<Event>, over: Duration) -> Outcom
 async fn deliver(http: &reqwest::Client, url: &str, hook: &Webhook, outcome: &Mutex<Outcome>) -> bool {
     let deadline = Instant::now() + GIVE_UP;
     while Instant::now() < deadline {
-        let mut req = http.post(url).body(hook.body.clone());
-        for (k, v) in &hook.headers {
-            req = req.header(k, v);
-        }
-        let status = req.send().await.map_or(0, |r| r.status().as_u16());
+        let status = botq_e2e::request(http, url, hook).send().await.map_or(0, |r| r.status().as_u16());
         let accepted = (200..300).contains(&status);
         {
             let mut o = outcome.lock().unwrap();
