@@ -33,9 +33,8 @@ pub struct Fake {
 #[derive(Debug, Clone)]
 pub struct Log {
     pub deliveries: Vec<Delivery>,
-    /// Deliveries since the counter reading the caller gave, at the time of the read.
-    pub since: u64,
-    /// Of those, how many the log no longer holds (its cap dropped them).
+    /// Deliveries since the counter reading the caller gave that the log no
+    /// longer holds (its cap dropped them).
     pub dropped: u64,
 }
 
@@ -73,7 +72,7 @@ impl Fake {
         // Read after the log: a delivery in between can only overstate `dropped`, never hide a loss.
         let since = self.delivered().await?.saturating_sub(before);
         let dropped = since.saturating_sub(deliveries.len() as u64);
-        Ok(Log { deliveries, since, dropped })
+        Ok(Log { deliveries, dropped })
     }
 
     /// The delivery log, oldest first, as far as the fake still holds it.
