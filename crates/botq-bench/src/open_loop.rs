@@ -37,7 +37,7 @@ use crate::cpu;
 use crate::duplicates::Duplicates;
 use crate::generate::{Generator, Prepared};
 use crate::report::window::Window;
-use crate::report::{Counts, DuplicateCounts, Percentiles, RateReport, histogram};
+use crate::report::{DuplicateCounts, Percentiles, RateReport, histogram};
 use crate::schedule::Schedule;
 
 /// Where and how to send. The requests themselves carry `Host` and path.
@@ -103,12 +103,11 @@ impl Dispenser {
     }
 }
 
-/// What the sender tasks observed in the measured window.
+/// What the sender tasks observed.
 struct Tally {
-    counts: Counts,
-    /// Due → response read, microseconds.
-    latency: Histogram<u64>,
-    /// Due → sent, microseconds.
+    /// The measured window's requests: statuses, due → response read.
+    measured: Window,
+    /// Due → sent, microseconds, measured requests.
     lag: Histogram<u64>,
     last_done: Option<Instant>,
     /// Measured duplicates answered 2xx.
@@ -151,8 +150,7 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
             total: schedule.total(),
         }),
         tally: Mutex::new(Tally {
-            counts: Counts::default(),
-            latency: histogram(),
+            measured: Window::new(),
             lag: histogram(),
             last_done: None,
             duplicates_ok: 0,
@@ -176,7 +174,7 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
     }
 
     let tally = step.tally.lock().expect("a sender task panicked");
-    let mut counts = tally.counts;
+    let mut counts = tally.measured.counts;
     counts.timeout = schedule.measured().saturating_sub(counts.responses() + counts.transport_error);
     let span = schedule.measured_span();
     let elapsed = tally.last_done.map_or(span, |t| t.saturating_duration_since(measure_from).max(span));
@@ -193,7 +191,7 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
         requests: schedule.measured(),
         achieved_rate,
         counts,
-        latency_ms: Percentiles::from_micros(&tally.latency),
+        latency_ms: Percentiles::from_micros(&tally.measured.latency),
         send_lag_ms: Percentiles::from_micros(&tally.lag),
         cpu_s,
         signing_cpu_s: cpu_after.1.saturating_sub(cpu_before.1).as_secs_f64(),
@@ -217,26 +215,23 @@ async fn sender(step: Arc<Step>) {
         let Ok(result) = timeout_at(step.hard_end, conn.roundtrip(req.request)).await else { return };
         let done = Instant::now();
         let latency = micros(done.saturating_duration_since(due));
-        let ok = matches!(result, Ok(200..=299));
+        let status = result.ok();
+        let ok = matches!(status, Some(200..=299));
         let (event, duplicate) = step.duplicates.event(i);
         if ok && let Some(a) = usize::try_from(event).ok().and_then(|e| step.acked.get(e)) {
             a.store(true, Ordering::Relaxed);
         }
         let Ok(mut t) = step.tally.lock() else { return };
-        t.window.record(result.as_ref().ok().copied(), latency);
+        t.window.record(status, latency);
         if !step.schedule.is_measured(i) {
             continue;
         }
+        t.measured.record(status, latency);
         t.lag.saturating_record(micros(sent.saturating_duration_since(due)));
-        match result {
-            Ok(status) => {
-                t.counts.add_status(status);
-                t.latency.saturating_record(latency);
-                t.last_done = Some(t.last_done.map_or(done, |l| l.max(done)));
-                t.duplicates_ok += u64::from(duplicate && ok);
-            }
-            Err(_) => t.counts.transport_error += 1,
+        if status.is_some() {
+            t.last_done = Some(t.last_done.map_or(done, |l| l.max(done)));
         }
+        t.duplicates_ok += u64::from(duplicate && ok);
     }
 }
 

@@ -10,7 +10,8 @@ use hdrhistogram::Histogram;
 
 use super::{Counts, Percentiles};
 
-/// What the requests answered in one window saw (warm-up included).
+/// How a set of requests ended: those of one window (warm-up included), and
+/// in [`crate::open_loop`] also those of the measured window.
 #[derive(Debug, Clone)]
 pub struct Window {
     pub counts: Counts,
