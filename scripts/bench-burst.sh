@@ -31,60 +31,33 @@ chats=${CHATS:-1000}
 connections=${CONNECTIONS:-512}
 drain_timeout=${DRAIN_TIMEOUT:-120}
 reply_timeout=${REPLY_TIMEOUT:-600}
-redis_port=${BENCH_REDIS_PORT:-6394}
-fake=127.0.0.1:${BENCH_FAKE_PORT:-8190}
-ingest=127.0.0.1:${BENCH_INGEST_PORT:-18180}
-ingest_admin=127.0.0.1:${BENCH_INGEST_ADMIN_PORT:-19190}
-worker_admin=127.0.0.1:${BENCH_WORKER_ADMIN_PORT:-19191}
 extra=()
 [[ -n ${DUPLICATE_EVERY:-} ]] && extra+=(--duplicate-every "$DUPLICATE_EVERY")
 [[ -n ${JSON:-} ]] && extra+=(--json)
 
-# Another run (a soak, say) may own the usual ports: refuse rather than share.
-for addr in "127.0.0.1:$redis_port" "$fake" "$ingest" "$ingest_admin" "$worker_admin"; do
-  if ss -ltnH "sport = :${addr##*:}" | grep -q .; then
-    echo "port ${addr##*:} is in use; pick others with the BENCH_*_PORT variables (see the header)" >&2
-    exit 1
-  fi
-done
-
-cfg=$(mktemp --suffix=.toml)
-# The bench config with the real handler, the reply APIs at this run's fake,
-# and botq's reply limits and storm guard off.
-sed -e 's/^handler = "noop"/handler = "bots"/' -e "s#127.0.0.1:8090#$fake#" crates/botq-bench/bench.example.toml |
-  awk '{print} /^api_base/ {print "reply_limit = { chat_per_sec = 0.0, bot_per_sec = 0.0 }"; print "guard = { chat_replies_per_min = 0 }"}' >"$cfg"
+# shellcheck source=scripts/lib/bench-stack.sh
+source scripts/lib/bench-stack.sh
+STACK_REDIS_PORT=${BENCH_REDIS_PORT:-6394}
+STACK_FAKE=127.0.0.1:${BENCH_FAKE_PORT:-8190} STACK_INGEST=127.0.0.1:${BENCH_INGEST_PORT:-18180}
+STACK_INGEST_ADMIN=127.0.0.1:${BENCH_INGEST_ADMIN_PORT:-19190} STACK_WORKER_ADMIN=127.0.0.1:${BENCH_WORKER_ADMIN_PORT:-19191}
+# The fake's per-chat limits off, its delivery log long enough for every reply.
+STACK_FAKE_ARGS=(--qq-chat-rate 0 --lark-chat-qps 0 --max-records $((2 * events + 1000)))
+STACK_CFG=$(mktemp --suffix=.toml)
+# botq's storm guard off as well: a chat gets events / CHATS replies.
+bench_config "$STACK_FAKE" "guard = { chat_replies_per_min = 0 }" >"$STACK_CFG"
 
 scripts/ensure-redis.sh
 cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -f "$cfg"' EXIT
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --logfile /dev/null &
-redis_pid=$!
-pids+=($!)
-export BOTQ_REDIS_URL="redis://127.0.0.1:$redis_port" BOTQ_LISTEN=$ingest BOTQ_LOG=warn
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
-target/release/botq-fakeplatform --config "$cfg" --listen "$fake" --qq-chat-rate 0 --lark-chat-qps 0 \
-  --max-records $((2 * events + 1000)) &
-fake_pid=$!
-pids+=($!)
-BOTQ_ADMIN_LISTEN=$ingest_admin target/release/botq-ingest --config "$cfg" &
-ingest_pid=$!
-pids+=($!)
-BOTQ_ADMIN_LISTEN=$worker_admin target/release/botq-worker --config "$cfg" &
-worker_pid=$!
-pids+=($!)
-until BOTQ_ADMIN_LISTEN=$worker_admin target/release/botq-worker --config "$cfg" healthcheck >/dev/null 2>&1; do
-  kill -0 "$worker_pid" "$ingest_pid" "$fake_pid" || { echo "a service exited at start" >&2; exit 1; }
-  sleep 0.05
-done
+stack_cleanup_on_exit "$STACK_CFG"
+stack_start
 
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # clock ticks (1/100 s)
-cpu_all() { echo "$(cpu_of "$ingest_pid") $(cpu_of "$worker_pid") $(cpu_of "$redis_pid") $(cpu_of "$fake_pid")"; }
+cpu_all() { echo "$(cpu_of "$PID_INGEST") $(cpu_of "$PID_WORKER") $(cpu_of "$PID_REDIS") $(cpu_of "$PID_FAKE")"; }
 
-echo "# $(date -u '+%F %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); redis $(redis-server --version | awk '{sub("v=", "", $3); print $3}')"
+echo "# $(machine_line)"
 echo "# botq $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- crates 2>/dev/null || echo ' (uncommitted changes)'); bot $bot; $events events at $rate/s over $chats chats; 1 ingest, 1 worker"
 read -r i0 w0 r0 f0 <<<"$(cpu_all)"
-target/release/botq-bench burst --config "$cfg" --bot "$bot" --url "http://$ingest" --fake-url "http://$fake" \
+target/release/botq-bench burst --config "$STACK_CFG" --bot "$bot" --url "http://$STACK_INGEST" --fake-url "http://$STACK_FAKE" \
   --events "$events" --rate "$rate" --chats "$chats" --connections "$connections" \
   --drain-timeout "$drain_timeout" --reply-timeout "$reply_timeout" "${extra[@]}"
 read -r i1 w1 r1 f1 <<<"$(cpu_all)"

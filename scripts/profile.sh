@@ -34,87 +34,34 @@ here=$PWD
 mode=${1:-record}
 shift || true
 
+# shellcheck source=scripts/lib/bench-stack.sh
+source scripts/lib/bench-stack.sh
 BIN=${BIN:-target/release}
 OUT=${OUT:-docs/profiles}
-P_REDIS=${PORT_REDIS:-6396}
-P_FAKE=${PORT_FAKE:-8390}
-P_INGEST=${PORT_INGEST:-18480}
-P_ADMIN_I=${PORT_ADMIN_INGEST:-19490}
-P_ADMIN_W=${PORT_ADMIN_WORKER:-19491}
-
-cfg=$(mktemp --suffix=.toml)
-sed 's/^handler = "noop"/handler = "bots"/' crates/botq-bench/bench.example.toml |
-  awk '{print} /^api_base/ {print "reply_limit = { chat_per_sec = 0.0, bot_per_sec = 0.0 }"}' |
-  sed "s#127.0.0.1:8090#127.0.0.1:$P_FAKE#g" >"$cfg"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -f "$cfg"
-}
-trap cleanup EXIT
-
-# Starts redis, the fake platform, ingest and worker from binary dir $1.
-# Sets PID_REDIS PID_FAKE PID_INGEST PID_WORKER.
-start_stack() {
-  local bin=$1
-  redis-server --port "$P_REDIS" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --logfile /dev/null &
-  PID_REDIS=$!
-  pids+=("$PID_REDIS")
-  until redis-cli -p "$P_REDIS" ping >/dev/null 2>&1; do sleep 0.05; done
-  export BOTQ_REDIS_URL="redis://127.0.0.1:$P_REDIS" BOTQ_LISTEN="127.0.0.1:$P_INGEST" BOTQ_LOG=warn
-  "$bin/botq-fakeplatform" --config "$cfg" --listen "127.0.0.1:$P_FAKE" --qq-chat-rate 1000000 --lark-chat-qps 1000000 &
-  PID_FAKE=$!
-  pids+=("$PID_FAKE")
-  BOTQ_ADMIN_LISTEN="127.0.0.1:$P_ADMIN_I" "$bin/botq-ingest" --config "$cfg" &
-  PID_INGEST=$!
-  pids+=("$PID_INGEST")
-  BOTQ_ADMIN_LISTEN="127.0.0.1:$P_ADMIN_W" "$bin/botq-worker" --config "$cfg" &
-  PID_WORKER=$!
-  pids+=("$PID_WORKER")
-  until BOTQ_ADMIN_LISTEN="127.0.0.1:$P_ADMIN_W" "$bin/botq-worker" --config "$cfg" healthcheck >/dev/null 2>&1; do
-    sleep 0.05
-  done
-  until curl -sf "127.0.0.1:$P_ADMIN_I/health/ready" >/dev/null; do sleep 0.05; done
-}
-
-stop_stack() {
-  for p in "$PID_WORKER" "$PID_INGEST" "$PID_FAKE" "$PID_REDIS"; do
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  pids=()
-}
+STACK_REDIS_PORT=${PORT_REDIS:-6396}
+STACK_FAKE=127.0.0.1:${PORT_FAKE:-8390} STACK_INGEST=127.0.0.1:${PORT_INGEST:-18480}
+STACK_INGEST_ADMIN=127.0.0.1:${PORT_ADMIN_INGEST:-19490} STACK_WORKER_ADMIN=127.0.0.1:${PORT_ADMIN_WORKER:-19491}
+STACK_CFG=$(mktemp --suffix=.toml)
+bench_config "$STACK_FAKE" >"$STACK_CFG"
+stack_cleanup_on_exit "$STACK_CFG"
 
 # bench BENCH_BIN RATE SECS BOT [--json]: open-loop signed webhooks (no warm-up of its own).
 bench() {
-  "$1/botq-bench" ingest --config "$cfg" --bot "$4" --url "http://127.0.0.1:$P_INGEST" \
+  "$1/botq-bench" ingest --config "$STACK_CFG" --bot "$4" --url "http://$STACK_INGEST" \
     --rate "$2" --duration "$3" --warmup 0 --chats 20000 "${@:5}" 2>/dev/null
-}
-
-deliveries() {
-  curl -s "127.0.0.1:$P_FAKE/_fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["deliveries"])'
-}
-
-# wait_replies N: until the fake platform has N deliveries (at most 60 s).
-wait_replies() {
-  for _ in $(seq 600); do
-    [[ $(deliveries) -ge $1 ]] && return 0
-    sleep 0.1
-  done
 }
 
 # CPU ticks (utime + stime) of a process.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-redis_cpu() { redis-cli -p "$P_REDIS" info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
+redis_cpu() { redis-cli -p "$STACK_REDIS_PORT" info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
 # commandstats N: Redis calls and CPU µs per event of each command since the last CONFIG RESETSTAT.
 commandstats() {
-  redis-cli -p "$P_REDIS" info commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$1" '/^cmdstat_/ {
+  redis-cli -p "$STACK_REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$1" '/^cmdstat_/ {
       sub(/^cmdstat_/, "", $1); printf "  %-14s %6.2f calls/event %7.2f µs/event\n", $1, $3 / n, $5 / n }' | sort -k4 -rn
 }
-redis_calls() { redis-cli -p "$P_REDIS" info commandstats | awk -F'[:=,]' '/^cmdstat_/ {n += $3} END {print n + 0}'; }
+redis_calls() { redis-cli -p "$STACK_REDIS_PORT" info commandstats | awk -F'[:=,]' '/^cmdstat_/ {n += $3} END {print n + 0}'; }
 # Read events Redis processed: one per request or pipeline it read, so about one per round trip.
-redis_reads() { redis-cli -p "$P_REDIS" info stats | tr -d '\r' | awk -F: '/^total_reads_processed:/ {print $2}'; }
+redis_reads() { redis-cli -p "$STACK_REDIS_PORT" info stats | tr -d '\r' | awk -F: '/^total_reads_processed:/ {print $2}'; }
 
 record() {
   local rate=${1:-4500} secs=${2:-15} bot=${3:-onebot-bench}
@@ -124,7 +71,7 @@ record() {
   local tmp
   tmp=$(mktemp -d)
   for proc in ingest worker; do
-    start_stack "$BIN"
+    STACK_BIN=$BIN stack_start
     bench "$BIN" "$rate" 3 "$bot" >/dev/null # warm-up: connections, token caches, allocator
     local pid
     [[ $proc == ingest ]] && pid=$PID_INGEST || pid=$PID_WORKER
@@ -133,7 +80,7 @@ record() {
     sleep 2
     perf record -F 999 -g --call-graph dwarf,16384 -p "$pid" -o "$tmp/$proc.data" -- sleep "$secs" 2>"$tmp/$proc.perf.log"
     wait "$load"
-    stop_stack
+    stack_stop
     perf script -i "$tmp/$proc.data" 2>/dev/null | inferno-collapse-perf --all >"$OUT/$proc.folded.full"
     # Frames of one sample's stack that a flamegraph shows as narrower than
     # 0.05% carry no information at this sample count; trimming keeps the SVG small.
@@ -170,13 +117,13 @@ compare() {
     for r in "${list[@]}"; do
       for k in "${!dirs[@]}"; do
         local build=${labels[$k]} dir=${dirs[$k]}
-        start_stack "$dir"
+        STACK_BIN=$dir stack_start
         bench "$a" "$r" 3 "$bot" >/dev/null
-        wait_replies $(($(printf '%.0f' "$r") * 3 + 1))
-        curl -s -XPOST "127.0.0.1:$P_FAKE/_fake/reset" >/dev/null
-        curl -s "127.0.0.1:$P_ADMIN_W/metrics" >/tmp/botq-profile-before.txt
+        wait_deliveries $(($(printf '%.0f' "$r") * 3 + 1))
+        curl -s -XPOST "$STACK_FAKE/_fake/reset" >/dev/null
+        curl -s "$STACK_WORKER_ADMIN/metrics" >/tmp/botq-profile-before.txt
         local i0 w0 f0 r0 c0 x0
-        redis-cli -p "$P_REDIS" config resetstat >/dev/null
+        redis-cli -p "$STACK_REDIS_PORT" config resetstat >/dev/null
         i0=$(ticks "$PID_INGEST") w0=$(ticks "$PID_WORKER") f0=$(ticks "$PID_FAKE") r0=$(redis_cpu) c0=$(redis_calls) x0=$(redis_reads)
         local acked
         acked=$(bench "$a" "$r" "$secs" "$bot" --json | python3 -c '
@@ -185,16 +132,16 @@ r = json.loads(sys.stdin.readline())
 print("%d/%d %.1f" % (r["status"]["2xx"], r["requests"], r["latency_ms"]["p99"]))')
         local expected
         expected=$(awk -v r="$r" -v s="$secs" 'BEGIN{printf "%d", r*s}')
-        wait_replies "$expected"
+        wait_deliveries "$expected"
         local got
-        got=$(deliveries)
+        got=$(fake_deliveries)
         local i1 w1 f1 r1 c1 x1
         i1=$(ticks "$PID_INGEST") w1=$(ticks "$PID_WORKER") f1=$(ticks "$PID_FAKE") r1=$(redis_cpu) c1=$(redis_calls) x1=$(redis_reads)
-        curl -s "127.0.0.1:$P_ADMIN_W/metrics" >/tmp/botq-profile-after.txt
+        curl -s "$STACK_WORKER_ADMIN/metrics" >/tmp/botq-profile-after.txt
         local q
         q=$(quantiles /tmp/botq-profile-before.txt /tmp/botq-profile-after.txt)
         [[ -n ${CMDSTATS:-} ]] && commandstats "$expected" >"/tmp/botq-profile-commands-$round-$r-$build.txt"
-        stop_stack
+        stack_stop
         awk -v round="$round" -v r="$r" -v b="$build" -v acked="${acked:-?}" -v got="$got" -v expct="$expected" -v q="$q" \
           -v hz="$hz" -v i="$((i1 - i0))" -v w="$((w1 - w0))" -v f="$((f1 - f0))" -v rc="$r1 $r0" -v cc="$((c1 - c0))" -v xx="$((x1 - x0))" \
           'BEGIN { split(q, qq, " "); split(rc, rr, " "); n = expct;
