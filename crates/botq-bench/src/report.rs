@@ -269,4 +269,4 @@ pub(crate) fn round2(x: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,7 +1,7 @@
 //! The burst report: absorbed and drained, in a table and as JSON.
 
 use super::*;
-use crate::report::{Counts, DuplicateCounts, Percentiles, Quantiles};
+use crate::report::{Counts, Quantiles};
 
 fn replies(missing: u64) -> ReplyReport {
     ReplyReport {
@@ -26,18 +26,9 @@ fn report(missing: u64) -> BurstReport {
         rate: 20_000.0,
         offer_s: 10.0,
         step: RateReport {
-            target_rate: 20_000.0,
-            duration_s: 10.0,
-            requests: 200_000,
-            achieved_rate: 19_990.0,
             counts: Counts { ok: 200_000, ..Counts::default() },
-            latency_ms: Some(Percentiles { p50: 1.5, p90: 2.5, p99: 4.25, p999: 9.0, max: 12.0 }),
-            send_lag_ms: Some(Percentiles { p50: 0.5, p90: 0.8, p99: 1.1, p999: 2.0, max: 3.0 }),
-            cpu_s: Some(4.0),
-            signing_cpu_s: 0.0,
-            signing: "pregenerated",
-            duplicates: DuplicateCounts::default(),
             replies: Some(replies(missing)),
+            ..crate::report::tests::sample()
         },
     }
 }

@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use super::*;
 
-fn sample() -> RateReport {
+/// A 200 000-request step at 20 000/s with every kind of outcome; other
+/// modules' report tests start from it.
+pub(crate) fn sample() -> RateReport {
     RateReport {
         target_rate: 20_000.0,
         duration_s: 10.0,
