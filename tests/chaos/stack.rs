@@ -87,7 +87,7 @@ api_base = "http://127.0.0.1:{fake}"
 pub struct Stack {
     pub redis: RedisServer,
     pub fake: Fake,
-    pub config: PathBuf,
+    pub config: botq_testkit::process::TempPath,
     pub ingest_url: String,
     ingest: ServiceProcess,
     workers: Vec<Option<ServiceProcess>>,

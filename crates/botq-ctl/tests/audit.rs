@@ -3,14 +3,14 @@
 //! written with the worker's own `botq_core::audit::append`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use botq_core::audit::{Access, Entry, Outcome};
 use botq_ctl::audit::{Filter, OutcomeArg, scan};
-use botq_testkit::process::write_config;
+use botq_testkit::process::{TempPath, write_config};
 use botq_testkit::redis::RedisServer;
 
 const AUDIT: &str = "botq:audit";
@@ -20,7 +20,7 @@ use botq_testkit::fixtures::QQ_MAIN_BOT as BOT;
 /// How long a test waits for a line from a following botqctl.
 const WITHIN: Duration = Duration::from_secs(10);
 
-fn config() -> PathBuf {
+fn config() -> TempPath {
     write_config(BOT)
 }
 
@@ -113,11 +113,14 @@ fn append_undecodable(server: &RedisServer) -> String {
 struct Follower {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Kept while botqctl runs: the file is removed on drop.
+    _config: TempPath,
 }
 
 impl Follower {
     fn start(server: &RedisServer, args: &[&str]) -> Self {
-        let mut child = command(&server.url(), &config(), &["audit", "tail", "--follow"])
+        let config = config();
+        let mut child = command(&server.url(), &config, &["audit", "tail", "--follow"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -132,7 +135,7 @@ impl Follower {
                 }
             }
         });
-        Self { child, lines }
+        Self { child, lines, _config: config }
     }
 
     fn next_line(&self) -> String {

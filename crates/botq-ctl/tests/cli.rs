@@ -1,11 +1,11 @@
 //! The real `botqctl` binary against a real redis-server: exit codes, error
 //! lines, `status --json` numbers, and DLQ replay (dry run and for real).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use botq_testkit::events::envelope;
-use botq_testkit::process::write_config;
+use botq_testkit::process::{TempPath, write_config};
 use botq_testkit::redis::RedisServer;
 use redis::Commands;
 
@@ -16,11 +16,11 @@ const GROUP: &str = "botq-workers";
 
 use botq_testkit::fixtures::QQ_MAIN_BOT as BOT;
 
-fn config() -> PathBuf {
+fn config() -> TempPath {
     write_config(BOT)
 }
 
-fn botqctl(redis_url: &str, config: &PathBuf, args: &[&str]) -> Output {
+fn botqctl(redis_url: &str, config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_botqctl"))
         .arg("--config")
         .arg(config)

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A config file from [`write_config`], removed on drop.
+pub use tempfile::TempPath;
+
 /// A botq binary running as a child process; killed on drop if still running.
 #[derive(Debug)]
 pub struct ServiceProcess {
@@ -36,15 +39,16 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Writes `toml` to a fresh temp file and returns its path.
+/// Writes `toml` to a fresh temp file; the file is removed when the returned
+/// path is dropped, so a day of test runs leaves no configs behind.
 ///
 /// # Panics
 /// When the temp dir is not writable.
 #[must_use]
-pub fn write_config(toml: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("botq-{}.toml", uuid::Uuid::now_v7().simple()));
-    std::fs::write(&path, toml).expect("write temp config");
-    path
+pub fn write_config(toml: &str) -> TempPath {
+    let mut file = tempfile::Builder::new().prefix("botq-").suffix(".toml").tempfile().expect("create temp config");
+    std::io::Write::write_all(&mut file, toml.as_bytes()).expect("write temp config");
+    file.into_temp_path()
 }
 
 /// Runs `bin --config config <args>` to completion.
