@@ -6,6 +6,8 @@
 # markers, every key) counted.
 #
 #   scripts/bench-soak.sh [SECONDS] [RATE_PER_BOT] [OUT_DIR]   defaults: 3600  250  target/soak
+#   env: SAMPLE_SECS=30 BENCH_REDIS_PORT=6393 BENCH_FAKE_PORT=8090 BENCH_INGEST_PORT=18081
+#        BENCH_INGEST_ADMIN_PORT=19092 BENCH_WORKER_ADMIN_PORT=19093
 #
 # Writes OUT_DIR/samples.csv (one row per SAMPLE_SECS, default 30), the
 # bench's own reports (OUT_DIR/qq.txt, lark.txt) and OUT_DIR/summary.txt.
@@ -18,64 +20,48 @@ secs=${1:-3600}
 rate=${2:-250}
 out=${3:-target/soak}
 every=${SAMPLE_SECS:-30}
-port=${BENCH_REDIS_PORT:-6393}
+# shellcheck source=scripts/lib/bench-stack.sh
+source scripts/lib/bench-stack.sh
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 dir=$(mktemp -d)
-cfg="$dir/soak.toml"
-# The bench config with the real handler, botq's reply limits off (the load
-# spreads over thousands of chats), a 10-minute dedupe TTL (and so a 5-minute
-# timestamp window: the TTL must cover it), logs at warn.
-sed 's/^handler = "noop"/handler = "bots"/' crates/botq-bench/bench.example.toml |
-  awk '{print} /^api_base/ {print "reply_limit = { chat_per_sec = 0.0, bot_per_sec = 0.0 }"; print "timestamp_window_secs = 300"}' >"$cfg"
-printf '\n[dedupe]\nttl_secs = 600\n' >>"$cfg"
+STACK_REDIS_PORT=${BENCH_REDIS_PORT:-6393}
+STACK_FAKE=127.0.0.1:${BENCH_FAKE_PORT:-8090} STACK_INGEST=127.0.0.1:${BENCH_INGEST_PORT:-18081}
+STACK_INGEST_ADMIN=127.0.0.1:${BENCH_INGEST_ADMIN_PORT:-19092} STACK_WORKER_ADMIN=127.0.0.1:${BENCH_WORKER_ADMIN_PORT:-19093}
+STACK_REDIS_ARGS=(--appendonly yes --appendfsync everysec --dir "$dir")
+STACK_CFG="$dir/soak.toml"
+# The bench config with the real handler and botq's reply limits off (the
+# load spreads over thousands of chats), a 10-minute dedupe TTL (and so a
+# 5-minute timestamp window: the TTL must cover it), logs at warn.
+bench_config "$STACK_FAKE" "timestamp_window_secs = 300" >"$STACK_CFG"
+printf '\n[dedupe]\nttl_secs = 600\n' >>"$STACK_CFG"
 
 scripts/ensure-redis.sh
 cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
-  --dir "$dir" --daemonize no --logfile /dev/null &
-redis_pid=$!
-pids+=($!)
-export BOTQ_REDIS_URL="redis://127.0.0.1:$port" BOTQ_LISTEN=127.0.0.1:18081 BOTQ_LOG=warn
-until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
-target/release/botq-fakeplatform --config "$cfg" --listen 127.0.0.1:8090 --qq-chat-rate 1000000 --lark-chat-qps 1000000 &
-fake_pid=$!
-pids+=($!)
-BOTQ_ADMIN_LISTEN=127.0.0.1:19092 target/release/botq-ingest --config "$cfg" &
-ingest_pid=$!
-pids+=($!)
-BOTQ_ADMIN_LISTEN=127.0.0.1:19093 target/release/botq-worker --config "$cfg" &
-worker_pid=$!
-pids+=($!)
-until BOTQ_ADMIN_LISTEN=127.0.0.1:19093 target/release/botq-worker --config "$cfg" healthcheck >/dev/null 2>&1; do
-  kill -0 "$worker_pid" "$ingest_pid" "$fake_pid" || { echo "a service exited at start" >&2; exit 1; }
-  sleep 0.05
-done
+stack_cleanup_on_exit "$dir"
+stack_start
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-rc() { redis-cli -p "$port" "$@"; }
+rc() { redis-cli -p "$STACK_REDIS_PORT" "$@"; }
 count_keys() { rc --scan --pattern "$1" | wc -l; }
 sample() {
   local info
   info=$(rc info memory | tr -d '\r')
   printf '%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n' \
-    "$(($(date +%s) - start))" "$(rss_kib "$ingest_pid")" "$(rss_kib "$worker_pid")" "$(rss_kib "$redis_pid")" \
-    "$(rss_kib "$fake_pid")" "$(awk -F: '/^used_memory:/ {print $2}' <<<"$info")" \
+    "$(($(date +%s) - start))" "$(rss_kib "$PID_INGEST")" "$(rss_kib "$PID_WORKER")" "$(rss_kib "$PID_REDIS")" \
+    "$(rss_kib "$PID_FAKE")" "$(awk -F: '/^used_memory:/ {print $2}' <<<"$info")" \
     "$(rc xlen 'botq:{q0}:stream')" "$(rc xpending 'botq:{q0}:stream' botq-workers | head -1)" \
     "$(rc xlen 'botq:{q0}:dlq')" "$(count_keys 'botq:{q0}:dd:*')" "$(count_keys 'botq:{q0}:claim:*')" \
-    "$(rc dbsize)" "$(curl -s 127.0.0.1:8090/_fake/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["deliveries"])')"
+    "$(rc dbsize)" "$(fake_deliveries)"
 }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/^Mem/ {print $2}') GiB;" \
-  "redis $(redis-server --version | awk '{print $3}'); commit $(git rev-parse --short HEAD); ${secs} s at ${rate}/s QQ + ${rate}/s Lark" |
+echo "# $(machine_line); commit $(git rev-parse --short HEAD); ${secs} s at ${rate}/s QQ + ${rate}/s Lark" |
   tee "$out/summary.txt"
 echo "t_s,ingest_rss_kib,worker_rss_kib,redis_rss_kib,fake_rss_kib,redis_used_bytes,stream_len,pending,dlq_len,dedupe_keys,claim_keys,all_keys,replies" >"$out/samples.csv"
 start=$(date +%s)
 for bot in qq-bench lark-bench; do
   name=${bot%-bench}
-  target/release/botq-bench ingest --config "$cfg" --bot "$bot" --url http://127.0.0.1:18081 \
+  target/release/botq-bench ingest --config "$STACK_CFG" --bot "$bot" --url "http://$STACK_INGEST" \
     --rate "$rate" --duration "$secs" --warmup 0 --chats 2000 --senders 20000 --connections 32 \
     --max-pregen-mib 64 >"$out/$name.txt" 2>&1 &
   pids+=($!)
