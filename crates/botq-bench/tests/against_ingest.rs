@@ -2,7 +2,6 @@
 //! real `redis-server`. What the bench reports as acknowledged must be in the
 //! stream, one entry per request, so its numbers measure the full ack path.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use botq_bench::hooks::Hooks;
 use botq_bench::open_loop::{self, Load, Target};
 use botq_bench::schedule::{Schedule, Spread};
 use botq_testkit::ingest::{IngestHandle, config};
+use botq_testkit::process::{TempPath, write_config};
 use botq_testkit::redis::RedisServer;
 use clap::Parser;
 use redis::Commands;
@@ -47,7 +47,7 @@ secret = "hmac"
 struct Stack {
     redis: RedisServer,
     ingest: IngestHandle,
-    config_path: PathBuf,
+    config_path: TempPath,
 }
 
 impl Stack {
@@ -55,9 +55,7 @@ impl Stack {
         let redis = RedisServer::start();
         let text = format!("redis_url = \"{}\"\n{CONFIG}", redis.url());
         let ingest = IngestHandle::start(&config(&text, &redis.url())).await;
-        let config_path =
-            std::env::temp_dir().join(format!("botq-bench-test-{}-{}.toml", std::process::id(), redis.port()));
-        std::fs::write(&config_path, text).unwrap();
+        let config_path = write_config(&text);
         Self { redis, ingest, config_path }
     }
 
@@ -86,12 +84,6 @@ impl Stack {
         argv.extend_from_slice(&["--config", &path, "--url", &base]);
         let code = botq_bench::run(Cli::try_parse_from(argv).unwrap()).await.unwrap();
         format!("{code:?}")
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        drop(std::fs::remove_file(&self.config_path));
     }
 }
 

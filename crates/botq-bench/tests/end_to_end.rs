@@ -3,7 +3,6 @@
 //! deliberately duplicated webhook is acknowledged and answered once, and the
 //! bench counts replies per event, not per request.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use botq_bench::schedule::Schedule;
 use botq_bench::step;
 use botq_fakeplatform::{FakeState, Options};
 use botq_testkit::ingest::IngestHandle;
+use botq_testkit::process::{TempPath, write_config};
 use botq_testkit::redis::RedisServer;
 use botq_testkit::worker::{self, WorkerHandle};
 use botq_worker::BotHandler;
@@ -45,7 +45,7 @@ struct Stack {
     ingest: IngestHandle,
     worker: Option<WorkerHandle>,
     fake_port: u16,
-    config_path: PathBuf,
+    config_path: TempPath,
     _stop_fake: DropGuard,
 }
 
@@ -61,9 +61,7 @@ impl Stack {
         tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
         let ingest = IngestHandle::start(&botq_testkit::ingest::config(&text, &redis.url())).await;
         let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
-        let config_path =
-            std::env::temp_dir().join(format!("botq-bench-e2e-{}-{}.toml", std::process::id(), redis.port()));
-        std::fs::write(&config_path, text).unwrap();
+        let config_path = write_config(&text);
         Self {
             _redis: redis,
             fake,
@@ -99,7 +97,6 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         drop(self.worker.take());
-        drop(std::fs::remove_file(&self.config_path));
     }
 }
 

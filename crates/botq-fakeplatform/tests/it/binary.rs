@@ -1,9 +1,7 @@
 //! The real binary: bad flags and bad config exit non-zero; a good config is
 //! served and SIGTERM stops it with exit 0.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -19,22 +17,10 @@ secret = "bin-test-secret"
 "#;
 
 /// A config file in the temp dir, removed on drop.
-struct TempConfig(PathBuf);
-
-impl TempConfig {
-    fn new(text: &str) -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!("botq-fake-{}-{n}.toml", std::process::id()));
-        std::fs::write(&path, text).expect("write config");
-        Self(path)
-    }
-}
-
-impl Drop for TempConfig {
-    fn drop(&mut self) {
-        drop(std::fs::remove_file(&self.0));
-    }
+fn temp_config(text: &str) -> tempfile::TempPath {
+    let mut file = tempfile::Builder::new().prefix("botq-fake-").suffix(".toml").tempfile().expect("create config");
+    std::io::Write::write_all(&mut file, text.as_bytes()).expect("write config");
+    file.into_temp_path()
 }
 
 fn free_port() -> u16 {
@@ -43,23 +29,23 @@ fn free_port() -> u16 {
 
 #[test]
 fn bad_flags_and_bad_config_exit_non_zero_with_the_reason() {
-    let good = TempConfig::new(CONFIG);
-    let out = Command::new(BIN).arg("--config").arg(&good.0).args(["--error-rate", "2"]).output().unwrap();
+    let good = temp_config(CONFIG);
+    let out = Command::new(BIN).arg("--config").arg(&good).args(["--error-rate", "2"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("error-rate"));
-    let bad = TempConfig::new("[[bot]]\nid = \"x\"\nplatform = \"qq\"\n");
-    let out = Command::new(BIN).arg("--config").arg(&bad.0).output().unwrap();
+    let bad = temp_config("[[bot]]\nid = \"x\"\nplatform = \"qq\"\n");
+    let out = Command::new(BIN).arg("--config").arg(&bad).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bot[0].app_id"));
 }
 
 #[tokio::test]
 async fn the_binary_serves_the_configured_bots_and_exits_zero_on_sigterm() {
-    let cfg = TempConfig::new(CONFIG);
+    let cfg = temp_config(CONFIG);
     let port = free_port();
     let mut child = Command::new(BIN)
         .arg("--config")
-        .arg(&cfg.0)
+        .arg(&cfg)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("BOTQ_LOG", "warn")
         .stdout(Stdio::null())
