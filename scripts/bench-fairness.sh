@@ -19,7 +19,7 @@
 # botq's reply limits, storm guard and ingest limits are off (they would
 # measure themselves); OneBot, the cheapest webhook to sign.
 #
-#   scripts/bench-fairness.sh [SCENARIOS]     default: all six, in the order above
+#   scripts/bench-fairness.sh [SCENARIOS]     default: all seven, in the order above
 #   env: RESULTS=/tmp/bench-fairness.jsonl QUIET_GROUPS=20 QUIET_RATE=2 NOISY_RATE=100 SECS=60 WARMUP=5 LATENCY_MS=30 CONCURRENCY=64 FAIR_SHARE=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
