@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-peers deps send
+.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -48,6 +48,12 @@ bench-fairness: deps
 
 bench-burst: deps
 	scripts/bench-burst.sh
+
+# An hour at 250 QQ + 250 Lark webhooks/s, memory and Redis keys sampled.
+SOAK_SECS ?= 3600
+SOAK_RATE ?= 250
+bench-soak: deps
+	scripts/bench-soak.sh $(SOAK_SECS) $(SOAK_RATE)
 
 # botq beside a Fastify + BullMQ build of the same job (bench/peers/bullmq), one run.
 bench-peers: deps
