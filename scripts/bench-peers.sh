@@ -15,8 +15,8 @@
 # same open-loop load of signed OneBot /ping webhooks to each
 # (bench/peers/measure.py measures a step from the outside; the systems'
 # settings and what cannot map are in bench/peers/README.md). The systems take
-# turns rate by rate (botq first, then the peer first at the next rate, ...),
-# so both see the same machine conditions.
+# turns (botq first, then the peer first at the next rate, ..., and the other
+# way round in the next round), so both see the same machine conditions.
 #
 #   scripts/bench-peers.sh [RATES] [SECONDS] [ROUNDS]     defaults: 1000,2000,4000,6000  10  1
 #
@@ -170,15 +170,16 @@ echo "# botq $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($("$bin/botq
   "node $(node --version); $(cd "$peer_dir" && node -p 'const l = require("./package-lock.json").packages; ["fastify", "bullmq", "ioredis", "undici"].map(p => p + " " + l["node_modules/" + p].version).join(", ")')"
 echo "# rates $rates, ${secs} s each after ${warmup} s warm-up, $rounds round(s); results in $out"
 IFS=, read -ra list <<<"$rates"
-turn=0
 for ((round = 1; round <= rounds; round++)); do
-  for r in "${list[@]}"; do
+  for k in "${!list[@]}"; do
+    r=${list[k]}
     order=("${systems[@]}")
-    if ((turn % 2 == 1)); then # take turns going first
+    # Take turns going first: from one rate to the next, and at each rate
+    # from one round to the next (whatever the number of rates).
+    if (((k + round) % 2 == 0)); then
       order=()
       for ((i = ${#systems[@]} - 1; i >= 0; i--)); do order+=("${systems[i]}"); done
     fi
-    turn=$((turn + 1))
     for s in "${order[@]}"; do step "$s" "$r" "$round"; done
   done
 done
