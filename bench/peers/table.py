@@ -93,7 +93,7 @@ def main():
         ]
         for other in others:
             print()
-            print(f"Ratio {other} ÷ {base} (mean of the steps at that rate; > 1 means {other} is higher):")
+            print(f"Ratio {other} ÷ {base} (the ratio of the two systems' means over the steps at that rate; > 1 means {other} is higher):")
             print()
             print("| offered/s | " + " | ".join(m for m, _ in metrics) + " |")
             print("|---|" + "---|" * len(metrics))
