@@ -57,7 +57,14 @@ pub fn write_config(toml: &str) -> TempPath {
 /// When the binary cannot be started.
 #[must_use]
 pub fn run_to_end(bin: &Path, config: &Path, args: &[&str]) -> Output {
-    Command::new(bin).arg("--config").arg(config).args(args).output().expect("run binary")
+    command(bin, config).args(args).output().expect("run binary")
+}
+
+/// `bin --config config`, the start of every command line run here.
+fn command(bin: &Path, config: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--config").arg(config);
+    cmd
 }
 
 impl ServiceProcess {
@@ -78,9 +85,7 @@ impl ServiceProcess {
     pub fn start_with_env(bin: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let log = std::env::temp_dir().join(format!("botq-{}.log", uuid::Uuid::now_v7().simple()));
         let log_file = std::fs::File::create(&log).expect("create the log file");
-        let child = Command::new(bin)
-            .arg("--config")
-            .arg(config)
+        let child = command(bin, config)
             .env("BOTQ_LOG_FORMAT", "json")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
@@ -119,9 +124,7 @@ impl ServiceProcess {
     pub fn wait_ready(&mut self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            let probe = Command::new(&self.bin)
-                .arg("--config")
-                .arg(&self.config)
+            let probe = command(&self.bin, &self.config)
                 .arg("healthcheck")
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .output()
