@@ -35,14 +35,9 @@ fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}: not a number")))
 }
 
-async fn redis(stack: &Stack) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(stack.redis.url()).expect("redis url");
-    client.get_multiplexed_async_connection().await.expect("connect to the test redis")
-}
-
 /// The DLQ's events: platform message id → (reason, attempts).
 async fn dead_letters(stack: &Stack, keys: &Keys) -> BTreeMap<String, Vec<(String, u32)>> {
-    let mut c = redis(stack).await;
+    let mut c = stack.redis.async_conn().await;
     let mut out: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
     for (n, shard) in keys.all_shards().enumerate() {
         let shard_no = u16::try_from(n).expect("shard number");
@@ -57,7 +52,7 @@ async fn dead_letters(stack: &Stack, keys: &Keys) -> BTreeMap<String, Vec<(Strin
 /// Whether anything is still in the queue (stream entries, retries waiting,
 /// chat backlogs), with the gauges of each shard that is not empty.
 async fn in_flight(stack: &Stack, keys: &Keys) -> Vec<QueueStats> {
-    let mut c = redis(stack).await;
+    let mut c = stack.redis.async_conn().await;
     let mut busy = Vec::new();
     for shard in keys.all_shards() {
         let s = queue::stats(&mut c, &shard).await.expect("queue stats");

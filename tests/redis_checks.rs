@@ -3,8 +3,7 @@
 use botq_testkit::redis::RedisServer;
 
 async fn warnings(redis: &RedisServer) -> Vec<String> {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis.async_conn().await;
     botq_core::redis_conn::server_warnings(&mut conn).await
 }
 

@@ -112,8 +112,7 @@ impl Stack {
     }
 
     async fn audit(&self) -> Vec<Entry> {
-        let client = redis::Client::open(self.redis.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut conn = self.redis.async_conn().await;
         let key = botq_core::keys::Keys::new("botq", 1).audit();
         let entries = botq_core::audit::before(&mut conn, &key, None, 1000).await.unwrap();
         entries.into_iter().rev().map(|r| r.entry.unwrap()).collect()

@@ -83,15 +83,10 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
-async fn aconn(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(server.url()).expect("redis url");
-    client.get_multiplexed_async_connection().await.expect("connect to test redis")
-}
-
 /// Appends the entries as the worker does.
 fn append(server: &RedisServer, entries: &[Entry]) {
     runtime().block_on(async {
-        let mut conn = aconn(server).await;
+        let mut conn = server.async_conn().await;
         for e in entries {
             botq_core::audit::append(&mut conn, AUDIT, 100_000, e).await.expect("append audit entry");
         }
@@ -299,7 +294,7 @@ fn a_scan_stops_at_its_bound_and_says_whether_older_entries_were_left() {
     append(&server, &(0..25).map(entry).collect::<Vec<_>>());
     let failed = Filter { outcome: Some(OutcomeArg::Failed), ..Filter::default() };
     runtime().block_on(async {
-        let mut conn = aconn(&server).await;
+        let mut conn = server.async_conn().await;
         let s = scan(&mut conn, AUDIT, 5, &failed, 10).await.unwrap();
         assert_eq!((s.entries.len(), s.scanned, s.bounded), (0, 10, true));
         assert!(s.newest_id.is_some(), "a follow would start after the newest entry");

@@ -143,6 +143,16 @@ impl RedisServer {
         ::redis::Client::open(self.url()).and_then(|c| c.get_connection()).expect("connect to test redis")
     }
 
+    /// An async connection for assertions and for botq's own Redis helpers
+    /// (queue, DLQ, audit readers).
+    ///
+    /// # Panics
+    /// When the server is not reachable.
+    pub async fn async_conn(&self) -> ::redis::aio::MultiplexedConnection {
+        let client = ::redis::Client::open(self.url()).expect("test redis url");
+        client.get_multiplexed_async_connection().await.expect("connect to test redis")
+    }
+
     /// Kills the server (SIGKILL: nothing is saved), keeping the port for `start_again`.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
