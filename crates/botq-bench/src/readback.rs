@@ -121,20 +121,7 @@ pub fn tally(sent: &Sent<'_>, collected: &Collected) -> ReplyReport {
     let replies = &collected.replies;
     let due_us = |i: u64| sent.start_unix_us.saturating_add(crate::duration_us(sent.schedule.due(i)));
     let mut latency = histogram();
-    let mut r = ReplyReport {
-        events: 0,
-        acked: 0,
-        replied: 0,
-        missing: 0,
-        duplicate_replies: 0,
-        latency_ms: None,
-        first_reply_s: None,
-        last_reply_s: None,
-        collected_after_s: 0.0,
-        dropped: collected.dropped,
-        foreign: replies.foreign,
-        missing_sample: Vec::new(),
-    };
+    let mut r = ReplyReport { dropped: collected.dropped, foreign: replies.foreign, ..ReplyReport::default() };
     let (mut first_ms, mut last_ms) = (i64::MAX, i64::MIN);
     for e in 0..sent.acked.len() {
         let (i, measured) = sent.first_request(e);

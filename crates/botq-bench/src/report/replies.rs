@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Quantiles, round2};
 
 /// The replies to one step's measured events.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReplyReport {
     /// Fresh events whose first request was in the measured window.
     pub events: u64,
