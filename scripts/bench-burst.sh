@@ -51,8 +51,7 @@ cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fak
 stack_cleanup_on_exit "$STACK_CFG"
 stack_start
 
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; } # clock ticks (1/100 s)
-cpu_all() { echo "$(cpu_of "$PID_INGEST") $(cpu_of "$PID_WORKER") $(cpu_of "$PID_REDIS") $(cpu_of "$PID_FAKE")"; }
+cpu_all() { echo "$(proc_ticks "$PID_INGEST") $(proc_ticks "$PID_WORKER") $(proc_ticks "$PID_REDIS") $(proc_ticks "$PID_FAKE")"; }
 
 echo "# $(machine_line)"
 echo "# botq $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- crates 2>/dev/null || echo ' (uncommitted changes)'); bot $bot; $events events at $rate/s over $chats chats; 1 ingest, 1 worker"
@@ -61,6 +60,7 @@ target/release/botq-bench burst --config "$STACK_CFG" --bot "$bot" --url "http:/
   --events "$events" --rate "$rate" --chats "$chats" --connections "$connections" \
   --drain-timeout "$drain_timeout" --reply-timeout "$reply_timeout" "${extra[@]}"
 read -r i1 w1 r1 f1 <<<"$(cpu_all)"
-awk -v n="$events" -v i="$((i1 - i0))" -v w="$((w1 - w0))" -v r="$((r1 - r0))" -v f="$((f1 - f0))" 'BEGIN {
+awk -v n="$events" -v hz="$(getconf CLK_TCK)" -v i="$((i1 - i0))" -v w="$((w1 - w0))" -v r="$((r1 - r0))" -v f="$((f1 - f0))" 'BEGIN {
+  i /= hz; w /= hz; r /= hz; f /= hz
   printf "CPU over the burst and its drain, µs per event: ingest %.1f, worker %.1f, redis %.1f, fake platform %.1f (seconds: %.2f %.2f %.2f %.2f)\n",
-    i * 1e4 / n, w * 1e4 / n, r * 1e4 / n, f * 1e4 / n, i / 100, w / 100, r / 100, f / 100 }'
+    i * 1e6 / n, w * 1e6 / n, r * 1e6 / n, f * 1e6 / n, i, w, r, f }'

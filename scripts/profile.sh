@@ -51,8 +51,6 @@ bench() {
     --rate "$2" --duration "$3" --warmup 0 --chats 20000 "${@:5}" 2>/dev/null
 }
 
-# CPU ticks (utime + stime) of a process.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 redis_cpu() { redis-cli -p "$STACK_REDIS_PORT" info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
 # commandstats N: Redis calls and CPU µs per event of each command since the last CONFIG RESETSTAT.
 commandstats() {
@@ -124,7 +122,7 @@ compare() {
         curl -s "$STACK_WORKER_ADMIN/metrics" >/tmp/botq-profile-before.txt
         local i0 w0 f0 r0 c0 x0
         redis-cli -p "$STACK_REDIS_PORT" config resetstat >/dev/null
-        i0=$(ticks "$PID_INGEST") w0=$(ticks "$PID_WORKER") f0=$(ticks "$PID_FAKE") r0=$(redis_cpu) c0=$(redis_calls) x0=$(redis_reads)
+        i0=$(proc_ticks "$PID_INGEST") w0=$(proc_ticks "$PID_WORKER") f0=$(proc_ticks "$PID_FAKE") r0=$(redis_cpu) c0=$(redis_calls) x0=$(redis_reads)
         local acked
         acked=$(bench "$a" "$r" "$secs" "$bot" --json | python3 -c '
 import json, sys
@@ -136,7 +134,7 @@ print("%d/%d %.1f" % (r["status"]["2xx"], r["requests"], r["latency_ms"]["p99"])
         local got
         got=$(fake_deliveries)
         local i1 w1 f1 r1 c1 x1
-        i1=$(ticks "$PID_INGEST") w1=$(ticks "$PID_WORKER") f1=$(ticks "$PID_FAKE") r1=$(redis_cpu) c1=$(redis_calls) x1=$(redis_reads)
+        i1=$(proc_ticks "$PID_INGEST") w1=$(proc_ticks "$PID_WORKER") f1=$(proc_ticks "$PID_FAKE") r1=$(redis_cpu) c1=$(redis_calls) x1=$(redis_reads)
         curl -s "$STACK_WORKER_ADMIN/metrics" >/tmp/botq-profile-after.txt
         local q
         q=$(quantiles /tmp/botq-profile-before.txt /tmp/botq-profile-after.txt)

@@ -110,6 +110,10 @@ wait_deliveries() {
   done
 }
 
+# proc_ticks PID: the CPU the process has used (user + system) in clock
+# ticks, $(getconf CLK_TCK) a second; 0 once it is gone.
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # machine_line: the date, the machine and Redis, for a run's header.
 machine_line() {
   echo "$(date -u '+%F %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo); redis $(redis-server --version | awk '{sub("v=", "", $3); print $3}')"
