@@ -236,8 +236,9 @@ impl Attempt {
     /// against and counted in the chat's replies-per-minute cap (by the
     /// replier, in the round trips it makes anyway).
     async fn send_all(&self, routing: &Routing, first: u32, texts: Vec<String>) -> Result<(), HandleError> {
+        let cap = routing.guard.chat_replies_per_min;
         for (i, text) in texts.iter().enumerate() {
-            let cap = routing.guard.chat_replies_per_min;
+            // Asked per reply: the budget is the current minute's.
             let storm = cap.map(|cap| self.guards.storm_cap(&self.env, cap));
             let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
             if self.brain.replier.send(&self.env, index, text, storm.as_ref()).await?
