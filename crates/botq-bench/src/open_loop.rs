@@ -161,15 +161,15 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
 
     let measure_from = start + schedule.measured_start();
     let senders: Vec<_> = (0..target.connections.max(1)).map(|_| tokio::spawn(sender(step.clone()))).collect();
-    let windows = load.report_every.map(|every| tokio::spawn(report_windows(step.clone(), every)));
+    let windows = load.report_every.map(|every| (tokio::spawn(report_windows(step.clone(), every)), every));
     sleep_until(measure_from).await;
     let cpu_before = (cpu::process(), generator.cpu());
     for s in senders {
         drop(s.await);
     }
     let cpu_after = (cpu::process(), generator.cpu());
-    if let (Some(w), Some(every)) = (windows, load.report_every) {
-        w.abort();
+    if let Some((task, every)) = windows {
+        task.abort();
         flush_window(&step, every);
     }
 
