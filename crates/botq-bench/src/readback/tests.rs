@@ -21,6 +21,11 @@ fn reply(e: u64, after_due_ms: i64) -> Delivery {
     Delivery { text: format!("{TAG} {RUN} {e}"), received_at_ms: due_ms + after_due_ms }
 }
 
+/// The step of these tests, with `acked` per event.
+fn sent(acked: &[bool]) -> Sent<'_> {
+    Sent { run: RUN, schedule: schedule(), duplicates: dups(), start_unix_us: START_US, acked }
+}
+
 fn collected(deliveries: &[Delivery], events: usize, at_s: i64) -> Collected {
     Collected {
         replies: Replies::collect(RUN, events, deliveries),
@@ -41,7 +46,7 @@ fn the_schedule_of_these_tests_is_as_described() {
 #[test]
 fn every_acknowledged_event_with_one_reply_is_counted_once_despite_its_duplicate() {
     let acked = [true; 8];
-    let sent = Sent { run: RUN, schedule: schedule(), duplicates: dups(), start_unix_us: START_US, acked: &acked };
+    let sent = sent(&acked);
     let deliveries: Vec<Delivery> = (0..8).map(|e| reply(e, 30)).collect();
     let c = collected(&deliveries, 8, 5);
     assert!(sent.all_answered(&c.replies));
@@ -60,7 +65,7 @@ fn every_acknowledged_event_with_one_reply_is_counted_once_despite_its_duplicate
 fn a_second_reply_is_a_duplicate_reply_and_only_acknowledged_events_can_be_missing() {
     let mut acked = [true; 8];
     acked[5] = false; // refused: the platform would retry it, no reply is owed
-    let sent = Sent { run: RUN, schedule: schedule(), duplicates: dups(), start_unix_us: START_US, acked: &acked };
+    let sent = sent(&acked);
     let mut deliveries: Vec<Delivery> = [0, 1, 2, 3, 7].iter().map(|&e| reply(e, 30)).collect();
     deliveries.push(reply(2, 60));
     deliveries.push(Delivery { text: "pong".into(), received_at_ms: 0 });
@@ -78,7 +83,7 @@ fn a_second_reply_is_a_duplicate_reply_and_only_acknowledged_events_can_be_missi
 #[test]
 fn warm_up_events_are_waited_for_by_nobody_and_counted_nowhere() {
     let acked = [true; 8];
-    let sent = Sent { run: RUN, schedule: schedule(), duplicates: dups(), start_unix_us: START_US, acked: &acked };
+    let sent = sent(&acked);
     let deliveries: Vec<Delivery> = (2..8).map(|e| reply(e, 30)).collect();
     let c = collected(&deliveries, 8, 5);
     assert!(sent.all_answered(&c.replies), "events 0 and 1 are warm-up");
