@@ -122,6 +122,25 @@ async fn each_platform_gets_exactly_one_correct_reply() {
     w.shutdown().await.unwrap();
 }
 
+/// OneBot implementations reuse `message_id` after a restart: a report with
+/// the same id but another `time` is a new message, accepted by ingest and
+/// answered by the worker (its claim and sent record are keyed as ingest's dedupe).
+#[tokio::test]
+async fn a_onebot_message_reusing_a_message_id_is_answered_too() {
+    let s = stack("").await;
+    let w = s.worker().await;
+    let report = |time: i64, text: &str| {
+        sign::onebot("10001000", None, &sign::onebot_group_body("10001000", 77, 5_550_001, 123_456, text, time))
+    };
+    assert_eq!(s.send("onebot-main", &report(now() - 30, "/echo before the restart")).await, 204);
+    assert_eq!(s.send("onebot-main", &report(now(), "/echo after the restart")).await, 204);
+    let got = s.deliveries(2).await;
+    let mut texts: Vec<&str> = got.iter().map(|d| d.text.as_str()).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["after the restart", "before the restart"], "neither was taken for a duplicate: {got:?}");
+    w.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn three_duplicate_deliveries_get_one_reply() {
     let s = stack("").await;

@@ -69,7 +69,8 @@ pub struct Envelope {
     #[serde(rename = "r")]
     pub request_id: RequestId,
     /// The platform's event id: QQ top-level `id`, Lark `header.event_id` or
-    /// v1 `uuid`, OneBot `self_id:message_id`. Drives dedupe and reply keys.
+    /// v1 `uuid`, OneBot `self_id:message_id:time`. The event's one identity:
+    /// ingest dedupes on it, the worker claims and records replies under it.
     #[serde(rename = "e")]
     pub event_id: String,
     /// The platform's event type, e.g. `GROUP_AT_MESSAGE_CREATE`,

@@ -81,14 +81,34 @@ impl IgnoredKind {
 }
 
 /// A normalised event plus the platform ids it is deduped on.
+///
+/// The envelope's `event_id` is the event's one identity: ingest dedupes on
+/// it, and the worker claims, marks done and records replies under it. It is
+/// always the first dedupe key ([`Event::dedupe_keys`]), so an event that
+/// ingest accepted as new cannot be taken for a duplicate by the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub envelope: Envelope,
-    /// Distinct identities of this event; a delivery is a duplicate when any
-    /// of them was seen inside the dedupe TTL. Each is `kind:value`, e.g.
-    /// `id:<QQ event id>` and `msg:<QQ d.id>`; the bot id is added by the key
-    /// builder.
-    pub dedupe_keys: Vec<String>,
+    /// Other identities of the same event, each `kind:value` (e.g. `msg:<QQ
+    /// d.id>` for a message redelivered under a new event id): a delivery is a
+    /// duplicate when its event id or any of these was seen inside the dedupe
+    /// TTL. Never `id:…`, which is the event id's own kind.
+    pub aliases: Vec<String>,
+}
+
+impl Event {
+    /// The dedupe keys, `id:<event id>` first, then the aliases; the bot id
+    /// is added by the key builder.
+    #[must_use]
+    pub fn dedupe_keys(&self) -> Vec<String> {
+        std::iter::once(identity_key(&self.envelope.event_id)).chain(self.aliases.iter().cloned()).collect()
+    }
+}
+
+/// The dedupe key of an event id: what ingest stores for it.
+#[must_use]
+pub fn identity_key(event_id: &str) -> String {
+    format!("id:{event_id}")
 }
 
 /// An HTTP answer without the HTTP framework: status and optional JSON body.

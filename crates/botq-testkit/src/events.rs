@@ -75,7 +75,7 @@ impl Enqueuer {
     /// The Redis error.
     pub async fn try_push(&mut self, env: Envelope) -> Result<bool, redis::RedisError> {
         let shard = self.keys.chat_home(&env.bot, &env.chat_id);
-        let event = Event { dedupe_keys: vec![format!("id:{}", env.event_id)], envelope: env };
+        let event = Event { aliases: Vec::new(), envelope: env };
         let params = EnqueueParams {
             now_ms: botq_core::now_ms(),
             dedupe_ttl: Duration::from_secs(3600),

@@ -95,10 +95,10 @@ fn each_event_number_gets_its_own_dedupe_keys() {
         let a = deliver(&cfg, bot, 1, "/ping");
         let b = deliver(&cfg, bot, 2, "/ping");
         assert!(
-            a.dedupe_keys.iter().all(|k| !b.dedupe_keys.contains(k)),
+            a.dedupe_keys().iter().all(|k| !b.dedupe_keys().contains(k)),
             "{bot}: {:?} vs {:?}",
-            a.dedupe_keys,
-            b.dedupe_keys
+            a.dedupe_keys(),
+            b.dedupe_keys()
         );
         assert_ne!(a.envelope.event_id, b.envelope.event_id, "{bot}");
     }

@@ -10,9 +10,9 @@
 //! During a rotation a signature by the previous secret is accepted too,
 //! until its deadline, when the current secret's does not match.
 //!
-//! v11 has no event id. Messages are identified by `self_id:message_id`, and
-//! deduped on that plus `time`, because `message_id` is a short int that an
-//! implementation may reuse after a restart.
+//! v11 has no event id. A message is identified by `self_id:message_id:time`
+//! (deduped, claimed and answered under it), because `message_id` is a short
+//! int that an implementation may reuse after a restart.
 
 mod parse;
 

@@ -74,7 +74,9 @@ where
     let (sender_iv, sender_burst) = interval_us(params.limits.sender);
     let mut inv = scripts::INGEST.prepare_invoke();
     inv.key(keys.stream());
-    for k in &event.dedupe_keys {
+    let dedupe_keys = event.dedupe_keys();
+    let n_dedupe = dedupe_keys.len();
+    for k in &dedupe_keys {
         inv.key(keys.dedupe(&env.bot, k));
     }
     if group_iv > 0 {
@@ -94,7 +96,7 @@ where
     inv.arg(params.now_ms)
         .arg(ttl_ms)
         .arg(params.max_backlog)
-        .arg(event.dedupe_keys.len())
+        .arg(n_dedupe)
         .arg(group_iv)
         .arg(group_burst)
         .arg(sender_iv)

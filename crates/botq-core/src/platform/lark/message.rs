@@ -164,7 +164,7 @@ impl Base<'_, '_> {
     }
 
     fn event(&self, p: Parts) -> Outcome {
-        let dedupe_keys = vec![format!("id:{}", p.event_id), format!("msg:{}", p.message_id)];
+        let aliases = vec![format!("msg:{}", p.message_id)];
         Outcome::Event(Event {
             envelope: Envelope {
                 version: ENVELOPE_VERSION,
@@ -184,7 +184,7 @@ impl Base<'_, '_> {
                 platform_ts_ms: p.platform_ts_ms,
                 received_at_ms: self.req.now_ms,
             },
-            dedupe_keys,
+            aliases,
         })
     }
 }

@@ -96,13 +96,16 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
             _ => false,
         };
     Ok(Outcome::Event(Event {
-        dedupe_keys: vec![format!("msg:{self_id}:{message_id}:{time}")],
+        // `message_id` alone is not an identity: implementations reuse it
+        // after a restart, so the event is `self_id:message_id:time`, for
+        // ingest's dedupe and the worker's claim and reply record alike.
+        aliases: Vec::new(),
         envelope: Envelope {
             version: ENVELOPE_VERSION,
             platform: Platform::Onebot,
             bot: req.bot.clone(),
             request_id: req.request_id,
-            event_id: format!("{self_id}:{message_id}"),
+            event_id: format!("{self_id}:{message_id}:{time}"),
             event_type: event_type.to_owned(),
             message_id,
             chat_kind,

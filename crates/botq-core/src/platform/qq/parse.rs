@@ -124,7 +124,7 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
     };
     let platform_ts_ms = d.timestamp.as_ref().and_then(|v| v.as_str()).and_then(crate::rfc3339::parse_unix_ms);
 
-    let dedupe_keys = vec![format!("id:{event_id}"), format!("msg:{message_id}")];
+    let aliases = vec![format!("msg:{message_id}")];
     let envelope = Envelope {
         version: ENVELOPE_VERSION,
         platform: Platform::Qq,
@@ -143,7 +143,7 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
         platform_ts_ms,
         received_at_ms: req.now_ms,
     };
-    Ok(Outcome::Event(Event { envelope, dedupe_keys }))
+    Ok(Outcome::Event(Event { envelope, aliases }))
 }
 
 /// An id the event cannot be routed or deduped without.

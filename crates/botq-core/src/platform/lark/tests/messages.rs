@@ -94,7 +94,7 @@ fn p2p_text_message_is_normalised() {
         received_at_ms: NOW_MS,
     };
     assert_eq!(e.envelope, expected);
-    assert_eq!(e.dedupe_keys, ["id:f7984f25108f8137722bb63cee927e66", "msg:om_5ce6d572455d361153b7cb51da133945"]);
+    assert_eq!(e.dedupe_keys(), ["id:f7984f25108f8137722bb63cee927e66", "msg:om_5ce6d572455d361153b7cb51da133945"]);
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn schema_1_message_events_are_normalised() {
     assert_eq!(e.envelope.sender_id, "ou_v1sender");
     assert_eq!(e.envelope.text, " hi");
     assert!(e.envelope.mentions_bot);
-    assert_eq!(e.dedupe_keys, ["id:bc447199585340d1f3728d26b1c0297a", "msg:om_v1msg"]);
+    assert_eq!(e.dedupe_keys(), ["id:bc447199585340d1f3728d26b1c0297a", "msg:om_v1msg"]);
     let e = event_of(run(&v1_message("private", false)));
     assert_eq!((e.envelope.chat_kind, e.envelope.mentions_bot), (ChatKind::Private, true));
     assert!(!event_of(run(&v1_message("group", false))).envelope.mentions_bot);

@@ -22,7 +22,7 @@ fn private_message_is_normalised() {
         platform: Platform::Onebot,
         bot: BotId::parse("onebot-main").unwrap(),
         request_id: e.envelope.request_id,
-        event_id: "10001000:12".into(),
+        event_id: "10001000:12:1515204254".into(),
         event_type: "message.private".into(),
         message_id: "12".into(),
         chat_kind: ChatKind::Private,
@@ -36,7 +36,7 @@ fn private_message_is_normalised() {
         received_at_ms: NOW_MS,
     };
     assert_eq!(e.envelope, expected);
-    assert_eq!(e.dedupe_keys, ["msg:10001000:12:1515204254"]);
+    assert_eq!(e.dedupe_keys(), ["id:10001000:12:1515204254"]);
 }
 
 #[test]
@@ -48,11 +48,11 @@ fn group_message_in_string_form_is_normalised() {
     assert_eq!(e.envelope.chat_id, "123456");
     assert_eq!(e.envelope.sender_id, "12345678");
     assert_eq!(e.envelope.message_id, "-2147483000");
-    assert_eq!(e.envelope.event_id, "10001000:-2147483000");
+    assert_eq!(e.envelope.event_id, "10001000:-2147483000:1515204254");
     assert_eq!(e.envelope.event_type, "message.group");
     assert_eq!(e.envelope.text, "[CQ:at,qq=10001000] /ping");
     assert!(e.envelope.mentions_bot);
-    assert_eq!(e.dedupe_keys, ["msg:10001000:-2147483000:1515204254"]);
+    assert_eq!(e.dedupe_keys(), ["id:10001000:-2147483000:1515204254"]);
 }
 
 #[test]

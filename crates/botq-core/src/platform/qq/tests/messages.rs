@@ -4,7 +4,9 @@ use super::*;
 
 #[test]
 fn group_at_message_becomes_a_group_event_that_mentions_the_bot() {
-    let Event { envelope: e, dedupe_keys } = event(GROUP_AT);
+    let ev = event(GROUP_AT);
+    let dedupe_keys = ev.dedupe_keys();
+    let e = ev.envelope;
     assert_eq!(e.platform, Platform::Qq);
     assert_eq!(e.version, ENVELOPE_VERSION);
     assert_eq!(e.bot.as_str(), "qq-main");
