@@ -466,11 +466,11 @@ impl QueueSettings {
         crate::redis_conn::Target { url: self.redis_url.clone(), cluster: self.redis_cluster }
     }
 
-    /// The Redis URL with any password replaced, for messages.
+    /// The Redis URL with every credential replaced, for messages.
     #[must_use]
     pub fn redis_url_redacted(&self) -> String {
         use secrecy::ExposeSecret;
-        redact_url(self.redis_url.expose_secret())
+        crate::redis_url::redact(self.redis_url.expose_secret())
     }
 }
 
@@ -502,18 +502,6 @@ fn check_queue_keys(raw: &raw::RawConfig, problems: &mut Problems) {
     if raw.shards == 0 {
         problems.push("shards".into(), "must be ≥ 1".into());
     }
-}
-
-/// `redis://user:pw@host:6379/0` → `redis://user:***@host:6379/0`.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((auth, host)) => (auth, host),
-        None => return url.to_owned(),
-    };
-    let user = auth.split_once(':').map_or("", |(u, _)| u);
-    format!("{scheme}://{user}:***@{host}")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! - [`reply`]: building replies and classifying the platforms' answers.
 //! - [`telemetry`]: logs and the Prometheus recorder.
 //! - [`ids`]: validated identifier newtypes.
+//! - [`redis_url`]: Redis URLs with every credential redacted, for messages.
 //! - [`build`]: version and git commit of this build.
 //! - [`audit`]: the tool-call audit stream (metadata of every skill invocation).
 
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod platform;
 pub mod queue;
 pub mod redis_conn;
+pub mod redis_url;
 pub mod reply;
 pub mod rfc3339;
 pub mod scripts;

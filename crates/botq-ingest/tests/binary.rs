@@ -48,11 +48,29 @@ fn a_missing_secret_variable_is_named_and_its_value_never_printed() {
     );
 }
 
+fn with_a_secret(text: &str) -> String {
+    text.replace(r#"{ env = "BOTQ_TEST_QQ_SECRET_THAT_IS_NOT_SET" }"#, r#""naOC0ocQE3shWLAfffVLB1rhYPG7""#)
+}
+
+#[test]
+fn no_log_line_shows_a_redis_password_of_any_url_form() {
+    for url in ["unix:///nonexistent/botq.sock?db=0&user=ops&pass=hunter2u", "redis://ops:hunter2t@127.0.0.1:1/0"] {
+        let path = write_config(&with_a_secret(&toml("redis://127.0.0.1:1", free_port(), free_port(), "")));
+        let svc = ServiceProcess::start_with_env(std::path::Path::new(BIN), &path, &[("BOTQ_REDIS_URL", url)]);
+        assert!(svc.wait_log("botq-ingest starting", Duration::from_secs(10)), "{}", svc.log());
+        // And the lines of the failing connection attempts after it.
+        assert!(svc.wait_log("redis not reachable yet", Duration::from_secs(10)), "{}", svc.log());
+        let log = svc.log();
+        svc.kill();
+        assert!(!log.contains("hunter2"), "{log}");
+        assert!(log.contains("***"), "the start line names the URL, redacted: {log}");
+    }
+}
+
 #[test]
 fn sigterm_drains_and_exits_zero() {
     let redis = RedisServer::start();
-    let text = toml(&redis.url(), free_port(), free_port(), "")
-        .replace(r#"{ env = "BOTQ_TEST_QQ_SECRET_THAT_IS_NOT_SET" }"#, r#""naOC0ocQE3shWLAfffVLB1rhYPG7""#);
+    let text = with_a_secret(&toml(&redis.url(), free_port(), free_port(), ""));
     let path = write_config(&text);
     let mut svc = ServiceProcess::start(std::path::Path::new(BIN), &path);
     assert!(svc.wait_ready(Duration::from_secs(20)), "healthcheck never passed");
