@@ -312,6 +312,12 @@ async fn bad_onebot_requests_get_documented_errors_and_touch_nothing() {
         "malformed_payload",
     )
     .await;
+    // A correctly signed report replayed a month later, or dated hours ahead, is stale.
+    for time in [now_secs() - 30 * 86_400, now_secs() + 3 * 3600] {
+        let replayed = sign::onebot_group_body("10001000", 1, 2, 3, "x", time);
+        let hook = sign::onebot("10001000", Some(ONEBOT_SECRET), &replayed);
+        assert_refused(&t, "onebot-main", &hook, 401, "stale_timestamp").await;
+    }
 }
 
 #[tokio::test]

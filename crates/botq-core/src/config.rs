@@ -176,6 +176,20 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 impl Config {
+    /// What is allowed but weakens the webhook path (a bot whose webhooks
+    /// can be replayed or forged), each at its key path: ingest logs them at
+    /// start and `botqctl config check` prints them.
+    #[must_use]
+    pub fn warnings(&self) -> Vec<Problem> {
+        let mut found = Vec::new();
+        for (i, bot) in self.bots.iter().enumerate() {
+            for message in bot.warnings() {
+                found.push(Problem { path: format!("bot[{i}]"), message: message.to_owned() });
+            }
+        }
+        found
+    }
+
     /// Loads and checks the file at `path`, reading overrides from the process environment.
     ///
     /// # Errors

@@ -27,18 +27,41 @@ pub struct Inbound<'a> {
     pub request_id: RequestId,
 }
 
-/// Checks a platform-signed timestamp against the configured window.
-#[derive(Debug, Clone, Copy)]
-pub struct TimestampWindow(pub Option<Duration>);
+/// Checks a platform's timestamp against the configured window.
+///
+/// The window is asymmetric: a delivery may be old (platforms retry for
+/// hours: Lark for about 7 h), but a timestamp from the future only by the
+/// clock skew between the platform and this machine. A wide future margin
+/// would let a signature made now be replayed long after the dedupe key of
+/// its first delivery expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampWindow(Option<WindowBounds>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WindowBounds {
+    max_age_ms: i64,
+    max_ahead_ms: i64,
+}
 
 impl TimestampWindow {
-    /// `true` when `signed_secs` is within the window of `now_ms` (either side,
-    /// to tolerate clock skew), or when no window is configured.
+    /// No check: every timestamp is admitted.
+    pub const OFF: Self = Self(None);
+
+    /// Admits timestamps at most `max_age` old and at most `max_ahead` in the future.
+    #[must_use]
+    pub fn new(max_age: Duration, max_ahead: Duration) -> Self {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self(Some(WindowBounds { max_age_ms: ms(max_age), max_ahead_ms: ms(max_ahead) }))
+    }
+
+    /// `true` when `signed_secs` is within the window around `now_ms`, or
+    /// when no window is configured.
     #[must_use]
     pub fn admits(self, signed_secs: i64, now_ms: i64) -> bool {
-        let Some(window) = self.0 else { return true };
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        signed_secs.checked_mul(1000).is_some_and(|signed_ms| (now_ms - signed_ms).abs() <= window_ms)
+        let Some(b) = self.0 else { return true };
+        signed_secs.checked_mul(1000).and_then(|signed_ms| now_ms.checked_sub(signed_ms)).is_some_and(|age_ms| {
+            if age_ms >= 0 { age_ms <= b.max_age_ms } else { age_ms.checked_neg().is_some_and(|a| a <= b.max_ahead_ms) }
+        })
     }
 }
 
@@ -243,16 +266,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamp_window_admits_skew_on_both_sides_and_nothing_beyond() {
-        let w = TimestampWindow(Some(Duration::from_secs(300)));
+    fn timestamp_window_admits_old_deliveries_and_only_clock_skew_ahead() {
+        let w = TimestampWindow::new(Duration::from_secs(28_800), Duration::from_secs(300));
         let now_ms = 1_700_000_000_000;
         assert!(w.admits(1_700_000_000, now_ms));
-        assert!(w.admits(1_700_000_300, now_ms));
-        assert!(w.admits(1_699_999_700, now_ms));
-        assert!(!w.admits(1_699_999_699, now_ms));
-        assert!(!w.admits(1_700_000_301, now_ms));
+        assert!(w.admits(1_700_000_300, now_ms), "5 min ahead: clock skew");
+        assert!(!w.admits(1_700_000_301, now_ms), "more ahead than the skew");
+        assert!(!w.admits(1_700_003_600, now_ms), "an hour ahead is not skew");
+        assert!(w.admits(1_700_000_000 - 28_800, now_ms), "8 h old: a platform retry");
+        assert!(!w.admits(1_700_000_000 - 28_801, now_ms));
         assert!(!w.admits(i64::MAX, now_ms));
-        assert!(TimestampWindow(None).admits(0, now_ms));
+        assert!(!w.admits(i64::MIN, now_ms));
+        assert!(!w.admits(-1_000_000, now_ms));
+        assert!(TimestampWindow::OFF.admits(0, now_ms));
     }
 
     #[test]

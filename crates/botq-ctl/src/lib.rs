@@ -119,10 +119,16 @@ fn load(cli: &Cli) -> Result<QueueSettings, Error> {
 fn config_check(cli: &Cli, out: &mut impl Write) -> Result<bool, Error> {
     match Config::load(&cli.config, Service::Tool) {
         Ok(cfg) => {
+            let warnings = cfg.warnings();
             if cli.json {
-                output::json(out, &serde_json::json!({ "ok": true, "bots": cfg.bots.len() }))?;
+                let list: Vec<_> =
+                    warnings.iter().map(|w| serde_json::json!({ "path": w.path, "message": w.message })).collect();
+                output::json(out, &serde_json::json!({ "ok": true, "bots": cfg.bots.len(), "warnings": list }))?;
             } else {
                 writeln!(out, "ok: {} bots", cfg.bots.len())?;
+                for w in &warnings {
+                    writeln!(out, "warning: {}: {}", w.path, w.message)?;
+                }
             }
             Ok(true)
         }

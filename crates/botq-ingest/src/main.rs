@@ -21,6 +21,9 @@ async fn main() -> std::process::ExitCode {
         let admin =
             tokio::net::TcpListener::bind(admin_addr).await.with_context(|| format!("cannot listen on {admin_addr}"))?;
         tracing::info!(%listen, admin_listen = %admin_addr, redis = %cfg.queue.redis_url_redacted(), bots = cfg.bots.len(), "botq-ingest starting");
+        for w in cfg.warnings() {
+            tracing::warn!(path = %w.path, "{}", w.message);
+        }
         // Bots and their secrets apply on reload; the rest needs a restart.
         let reloading = state.clone();
         botq_admin::reload::apply_each(reloads, move |new| reloading.reload_bots(new).map(|()| Vec::new()));

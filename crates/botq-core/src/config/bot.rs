@@ -19,6 +19,9 @@ use crate::platform::{Adapter, TimestampWindow, lark, onebot, qq};
 /// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with
 /// its original timestamp is still admitted while dedupe (24 h) catches replays.
 pub const DEFAULT_TIMESTAMP_WINDOW_SECS: u64 = 8 * 3600;
+/// How far ahead of this machine's clock a platform timestamp may be.
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
+const MAX_CLOCK_SKEW_SECS: u64 = 3600;
 
 /// A checked bot: its id, platform credentials and limits.
 #[derive(Debug)]
@@ -37,7 +40,10 @@ pub struct BotConfig {
     pub access_token: Option<SecretString>,
     /// Credentials being rotated out, still accepted until their deadline.
     pub previous: Option<PreviousCredentials>,
+    /// How old a platform timestamp may be (`None`: not checked).
     pub timestamp_window: Option<Duration>,
+    /// How far in the future a platform timestamp may be.
+    pub clock_skew: Duration,
     pub rate_limit: RateLimit,
     pub routing: Routing,
     pub reply_limit: ReplyLimit,
@@ -66,13 +72,39 @@ impl ReplyLimit {
 }
 
 impl BotConfig {
+    /// What weakens this bot's webhook path (see [`super::Config::warnings`]).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut found = Vec::new();
+        if self.platform == Platform::Lark && self.encrypt_key.is_none() {
+            found.push(
+                "no encrypt_key: Lark signs nothing without one, so a captured webhook replayed after \
+                 dedupe.ttl_secs is accepted as a new event; set an Encrypt Key in the Lark console and here",
+            );
+        }
+        if self.platform == Platform::Onebot && self.secret.is_none() {
+            found.push(
+                "no secret: reports are not signed, so anyone who can reach the webhook can post events as \
+                 this bot's users; set the implementation's secret and the same value here",
+            );
+        }
+        if self.timestamp_window.is_none() {
+            found.push(
+                "timestamp_window_secs = 0: timestamps are not checked, so a webhook replayed after \
+                 dedupe.ttl_secs is accepted as a new event",
+            );
+        }
+        found
+    }
+
     /// Builds the verifier for this bot's webhooks.
     ///
     /// # Errors
     /// A message when the credentials cannot make a key (already ruled out by
     /// validation for configs that passed [`super::Config::load`]).
     pub fn adapter(&self) -> Result<Adapter, String> {
-        let window = TimestampWindow(self.timestamp_window);
+        let window =
+            self.timestamp_window.map_or(TimestampWindow::OFF, |age| TimestampWindow::new(age, self.clock_skew));
         let missing = |what: &str| format!("{what} is required");
         let previous = self.previous.as_ref();
         let adapter = match self.platform {
@@ -109,8 +141,8 @@ impl BotConfig {
                 })
             }
             Platform::Onebot => {
-                let mut adapter =
-                    onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref()).map_err(|e| e.to_string())?;
+                let mut adapter = onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref(), window)
+                    .map_err(|e| e.to_string())?;
                 if let Some(p) = previous
                     && let Some(old) = &p.secret
                 {
@@ -211,6 +243,13 @@ pub(super) fn check_bot(
     let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
     let rate_limit = RateLimit::check(limit, &format!("{path}.rate_limit"), problems);
     let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
+    let clock_skew_secs = raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS);
+    if clock_skew_secs > MAX_CLOCK_SKEW_SECS {
+        problems.push(
+            format!("{path}.clock_skew_secs"),
+            format!("must be ≤ {MAX_CLOCK_SKEW_SECS}: a clock further off needs fixing (NTP), not a wider window"),
+        );
+    }
     let routing = super::routing::check_routing(&raw, platform, path, problems);
     let reply_limit = check_reply_limit(raw.reply_limit.as_ref(), platform, path, problems);
     if problems.len() > before {
@@ -230,6 +269,7 @@ pub(super) fn check_bot(
         access_token,
         previous,
         timestamp_window: (window_secs > 0).then(|| Duration::from_secs(window_secs)),
+        clock_skew: Duration::from_secs(clock_skew_secs),
         rate_limit,
         routing,
         reply_limit,

@@ -238,6 +238,7 @@ pub struct RawBot {
     pub group_mode: Option<String>,
     pub reply_limit: Option<RawReplyLimit>,
     pub timestamp_window_secs: Option<u64>,
+    pub clock_skew_secs: Option<u64>,
     pub rate_limit: Option<RawRateLimit>,
     /// Command → skill name, on top of the built-in `ping`, `echo`, `help`.
     #[serde(default)]

@@ -73,6 +73,50 @@ fn wrong_types_name_the_key() {
 }
 
 #[test]
+fn the_clock_skew_is_bounded_and_reported_at_its_key_path() {
+    let c = load(QQ_BOT, &env_with_secret).unwrap();
+    assert_eq!(c.bots[0].clock_skew, Duration::from_secs(300));
+    let err = load(&format!("{QQ_BOT}clock_skew_secs = 7200\n"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["bot[0].clock_skew_secs"]);
+}
+
+#[test]
+fn bots_whose_webhooks_can_be_replayed_or_forged_are_warned_about() {
+    let text = r#"
+[[bot]]
+id = "lark-plain"
+platform = "lark"
+app_id = "cli_a"
+app_secret = "s"
+verification_token = "t"
+
+[[bot]]
+id = "lark-encrypted"
+platform = "lark"
+app_id = "cli_b"
+app_secret = "s"
+verification_token = "t"
+encrypt_key = "k"
+
+[[bot]]
+id = "onebot-bare"
+platform = "onebot"
+
+[[bot]]
+id = "qq-unchecked"
+platform = "qq"
+app_id = "1"
+secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
+timestamp_window_secs = 0
+"#;
+    let c = load(text, &|_| None).unwrap_or_else(|p| panic!("{p}"));
+    let got: Vec<String> =
+        c.warnings().iter().map(|w| format!("{}: {}", w.path, w.message.split(':').next().unwrap_or(""))).collect();
+    assert_eq!(got, ["bot[0]: no encrypt_key", "bot[2]: no secret", "bot[3]: timestamp_window_secs = 0"]);
+    assert!(load(QQ_BOT, &env_with_secret).unwrap().warnings().is_empty());
+}
+
+#[test]
 fn a_timestamp_window_longer_than_the_dedupe_ttl_is_refused() {
     let text = format!("[dedupe]\nttl_secs = 60\n{QQ_BOT}");
     let err = load(&text, &env_with_secret).unwrap_err();

@@ -7,6 +7,11 @@
 //! there is one, and must match the body's `self_id` (`parse`), so one
 //! implementation's reports cannot be replayed as another account's.
 //!
+//! Reports are signed (when at all) without a timestamp header, but every
+//! v11 event carries `time`, the Unix seconds it happened: a report whose
+//! `time` is outside the bot's timestamp window is refused as stale, so the
+//! same bytes replayed after their dedupe key expired are not a new event.
+//!
 //! During a rotation a signature by the previous secret is accepted too,
 //! until its deadline, when the current secret's does not match.
 //!
@@ -23,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha1::Sha1;
 
 use super::previous::{self, Previous};
-use super::{Inbound, KeyError, Outcome, Reject, header};
+use super::{Inbound, KeyError, Outcome, Reject, TimestampWindow, header};
 
 const SIGNATURE_HEADER: &str = "x-signature";
 const SELF_ID_HEADER: &str = "x-self-id";
@@ -33,6 +38,7 @@ pub struct OnebotAdapter {
     self_id: Option<String>,
     secret: Option<SecretString>,
     previous_secret: Option<Previous<SecretString>>,
+    window: TimestampWindow,
 }
 
 /// A report whose signature (when a secret is set) and `X-Self-ID` have been
@@ -49,7 +55,11 @@ impl OnebotAdapter {
     /// # Errors
     /// [`KeyError::EmptySecret`] for `Some` empty secret (leave it out
     /// instead), [`KeyError::Invalid`] for a `self_id` that is not a QQ number.
-    pub fn new(self_id: Option<String>, secret: Option<&SecretString>) -> Result<Self, KeyError> {
+    pub fn new(
+        self_id: Option<String>,
+        secret: Option<&SecretString>,
+        window: TimestampWindow,
+    ) -> Result<Self, KeyError> {
         if secret.is_some_and(|s| s.expose_secret().is_empty()) {
             return Err(KeyError::EmptySecret);
         }
@@ -58,7 +68,7 @@ impl OnebotAdapter {
         {
             return Err(KeyError::Invalid("self_id must be the bot's QQ number (digits)"));
         }
-        Ok(Self { self_id, secret: secret.cloned(), previous_secret: None })
+        Ok(Self { self_id, secret: secret.cloned(), previous_secret: None, window })
     }
 
     /// Also accepts signatures by `secret`, the one being rotated out, until
@@ -84,7 +94,7 @@ impl OnebotAdapter {
     /// A [`Reject`] saying which check failed.
     pub fn handle(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
         let verified = self.verify(req)?;
-        parse::normalise(&verified, req)
+        parse::normalise(&verified, self.window, req)
     }
 
     fn verify<'a>(&self, req: &Inbound<'a>) -> Result<Verified<'a>, Reject> {
@@ -133,6 +143,7 @@ impl fmt::Debug for OnebotAdapter {
             .field("self_id", &self.self_id)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("previous_secret", &self.previous_secret)
+            .field("window", &self.window)
             .finish()
     }
 }

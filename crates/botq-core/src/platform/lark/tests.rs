@@ -21,7 +21,7 @@ const NONCE: &str = "533226633";
 const NOW_MS: i64 = 1_700_000_001_000;
 
 fn window() -> TimestampWindow {
-    TimestampWindow(Some(Duration::from_secs(300)))
+    TimestampWindow::new(Duration::from_secs(300), Duration::from_secs(300))
 }
 
 fn encrypted_adapter() -> LarkAdapter {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
-use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
+use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject, TimestampWindow};
 
 use super::Verified;
 
@@ -53,10 +53,18 @@ impl Id {
 }
 
 /// Turns a verified report into what ingest should do with it.
-pub(super) fn normalise(verified: &Verified<'_>, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+pub(super) fn normalise(
+    verified: &Verified<'_>,
+    window: TimestampWindow,
+    req: &Inbound<'_>,
+) -> Result<Outcome, Reject> {
     let report: Report = serde_json::from_slice(verified.body).map_err(|_| Reject::MalformedPayload)?;
     if !report.self_id.is(verified.self_id) {
         return Err(Reject::WrongRecipient);
+    }
+    // Every v11 event has `time`; a message without one is malformed (below).
+    if report.time.is_some_and(|t| !window.admits(t, req.now_ms)) {
+        return Err(Reject::StaleTimestamp);
     }
     match report.post_type.as_str() {
         "message" => message(verified.self_id, report, req),

@@ -21,12 +21,17 @@ const NOW_MS: i64 = 1_515_204_254_500;
 const V_OB_1_BODY: &str = r#"{"time":1515204254,"self_id":10001000,"post_type":"message","message_type":"private","sub_type":"friend","message_id":12,"user_id":12345678,"message":"hello","raw_message":"hello","font":456,"sender":{"nickname":"test","sex":"male","age":18}}"#;
 const V_OB_1_SIGNATURE: &str = "sha1=4d041030f3f58466e16ccffd60bf6a7717a15807";
 
+/// The default window: 8 h old, 5 min ahead.
+fn window() -> TimestampWindow {
+    TimestampWindow::new(std::time::Duration::from_secs(28_800), std::time::Duration::from_secs(300))
+}
+
 fn adapter() -> OnebotAdapter {
-    OnebotAdapter::new(Some(SELF_ID.into()), Some(&SecretString::from(SECRET))).unwrap()
+    OnebotAdapter::new(Some(SELF_ID.into()), Some(&SecretString::from(SECRET)), window()).unwrap()
 }
 
 fn unsigned_adapter() -> OnebotAdapter {
-    OnebotAdapter::new(None, None).unwrap()
+    OnebotAdapter::new(None, None, window()).unwrap()
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -151,9 +156,9 @@ fn malformed_reports_are_refused() {
 #[test]
 fn construction_validates_its_inputs_and_debug_hides_the_secret() {
     let empty = SecretString::from("");
-    assert_eq!(OnebotAdapter::new(None, Some(&empty)).unwrap_err(), KeyError::EmptySecret);
+    assert_eq!(OnebotAdapter::new(None, Some(&empty), window()).unwrap_err(), KeyError::EmptySecret);
     for bad in ["", "12a", "-1"] {
-        assert!(matches!(OnebotAdapter::new(Some(bad.into()), None), Err(KeyError::Invalid(_))));
+        assert!(matches!(OnebotAdapter::new(Some(bad.into()), None, window()), Err(KeyError::Invalid(_))));
     }
     let shown = format!("{:?}", adapter());
     assert!(shown.contains(SELF_ID) && shown.contains("***") && !shown.contains("\"secret\""));
@@ -193,4 +198,26 @@ proptest! {
         report[field.as_str()] = value;
         let _ = send(&report);
     }
+}
+
+/// `time` is the only timestamp a report has: outside the window the report
+/// is stale, signed or not, so bytes replayed after their dedupe key expired
+/// are refused instead of becoming a second event.
+#[test]
+fn a_report_whose_time_is_outside_the_window_is_stale() {
+    let at = |time: i64| {
+        let mut body: Value = serde_json::from_str(V_OB_1_BODY).unwrap();
+        body["time"] = json!(time);
+        body
+    };
+    let now = NOW_MS / 1000;
+    assert!(matches!(send(&at(now - 28_799)), Ok(Outcome::Event(_))), "8 h old: a platform retry");
+    assert!(matches!(send(&at(now + 300)), Ok(Outcome::Event(_))), "5 min ahead: clock skew");
+    for stale in [now - 30 * 86_400, now - 28_801, now + 301, now + 3_600, i64::MIN, 0] {
+        assert_eq!(send(&at(stale)), Err(Reject::StaleTimestamp), "time {stale}");
+    }
+    let mut heartbeat = json!({"time": now - 30 * 86_400, "self_id": 10_001_000, "post_type": "meta_event", "meta_event_type": "heartbeat"});
+    assert_eq!(send(&heartbeat), Err(Reject::StaleTimestamp), "every report, not only messages");
+    heartbeat["time"] = json!(now);
+    assert_eq!(send(&heartbeat), Ok(Outcome::Ignored { kind: crate::platform::IgnoredKind::EventType }));
 }

@@ -20,7 +20,7 @@ const TS: &str = "1725442341";
 const NOW_MS: i64 = 1_725_442_341_500;
 
 fn adapter() -> QqAdapter {
-    let window = TimestampWindow(Some(Duration::from_secs(300)));
+    let window = TimestampWindow::new(Duration::from_secs(300), Duration::from_secs(300));
     QqAdapter::new(APP_ID.into(), &SecretString::from(SECRET), window).unwrap()
 }
 
@@ -101,8 +101,23 @@ fn a_timestamp_outside_the_window_is_stale() {
     assert_eq!(run(&adapter(), &signed(SECRET, &old, GROUP_AT), GROUP_AT), Err(Reject::StaleTimestamp));
     let future = (NOW_MS / 1000 + 400).to_string();
     assert_eq!(run(&adapter(), &signed(SECRET, &future, GROUP_AT), GROUP_AT), Err(Reject::StaleTimestamp));
-    let no_window = QqAdapter::new(APP_ID.into(), &SecretString::from(SECRET), TimestampWindow(None)).unwrap();
+    let no_window = QqAdapter::new(APP_ID.into(), &SecretString::from(SECRET), TimestampWindow::OFF).unwrap();
     assert!(run(&no_window, &signed(SECRET, "1", GROUP_AT), GROUP_AT).is_ok());
+}
+
+/// The default window takes retries hours old, but a signature from the
+/// future only within the clock skew: hours ahead would outlive its dedupe key.
+#[test]
+fn the_window_is_hours_into_the_past_and_minutes_into_the_future() {
+    let window = TimestampWindow::new(Duration::from_secs(8 * 3600), Duration::from_secs(300));
+    let adapter = QqAdapter::new(APP_ID.into(), &SecretString::from(SECRET), window).unwrap();
+    let at = |offset: i64| (NOW_MS / 1000 + offset).to_string();
+    assert!(run(&adapter, &signed(SECRET, &at(-7 * 3600), GROUP_AT), GROUP_AT).is_ok());
+    assert!(run(&adapter, &signed(SECRET, &at(299), GROUP_AT), GROUP_AT).is_ok());
+    for ahead in [301, 3600, 7 * 3600] {
+        let got = run(&adapter, &signed(SECRET, &at(ahead), GROUP_AT), GROUP_AT);
+        assert_eq!(got, Err(Reject::StaleTimestamp), "{ahead} s ahead");
+    }
 }
 
 #[test]
@@ -116,7 +131,7 @@ const V_QQ_1: &str = r#"{"d":{"plain_token":"Arq0D5A61EgUu4OxUvOp","event_ts":"1
 const V_QQ_1_ANSWER: &str = r#"{"plain_token":"Arq0D5A61EgUu4OxUvOp","signature":"87befc99c42c651b3aac0278e71ada338433ae26fcb24307bdc5ad38c1adc2d01bcfcadc0842edac85e85205028a1132afe09280305f13aa6909ffc2d652c706"}"#;
 
 fn v_qq_1_adapter() -> QqAdapter {
-    QqAdapter::new(APP_ID.into(), &SecretString::from("DG5g3B4j9X2KOErG"), TimestampWindow(None)).unwrap()
+    QqAdapter::new(APP_ID.into(), &SecretString::from("DG5g3B4j9X2KOErG"), TimestampWindow::OFF).unwrap()
 }
 
 #[test]
@@ -159,7 +174,7 @@ fn debug_output_hides_the_keys() {
 
 #[test]
 fn an_empty_secret_cannot_make_an_adapter() {
-    let got = QqAdapter::new(APP_ID.into(), &SecretString::from(""), TimestampWindow(None));
+    let got = QqAdapter::new(APP_ID.into(), &SecretString::from(""), TimestampWindow::OFF);
     assert_eq!(got.err(), Some(KeyError::EmptySecret));
 }
 

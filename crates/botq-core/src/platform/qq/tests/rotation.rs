@@ -7,7 +7,7 @@ const OLD: &str = "the-rotated-out-qq-secret";
 const UNTIL_MS: i64 = NOW_MS + 1_000;
 
 fn rotating(current: &str, previous: &str) -> QqAdapter {
-    let window = TimestampWindow(Some(Duration::from_secs(300)));
+    let window = TimestampWindow::new(Duration::from_secs(300), Duration::from_secs(300));
     QqAdapter::new(APP_ID.into(), &SecretString::from(current), window)
         .unwrap()
         .with_previous_secret(&SecretString::from(previous), UNTIL_MS)
