@@ -10,6 +10,7 @@
 //! address of the service being started), `BOTQ_LOG_FORMAT` and `BOTQ_LOG`.
 
 mod bot;
+mod listener;
 mod raw;
 mod rotation;
 mod routing;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
+pub use listener::{ClientAddress, ListenerConfig, RejectionBudget};
 pub use raw::RawRateLimit;
 pub use rotation::PreviousCredentials;
 pub use routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
@@ -87,6 +89,8 @@ pub struct IngestConfig {
     pub retry_after_secs: u32,
     pub redis_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// The public listener's bounds (`[ingest.listener]`).
+    pub listener: ListenerConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +253,7 @@ impl Config {
         if raw.ingest.redis_timeout_ms == 0 {
             problems.push("ingest.redis_timeout_ms".into(), "must be ≥ 1".into());
         }
+        let listener = listener::check(&raw.ingest.listener, &mut problems);
         if raw.dedupe.ttl_secs == 0 {
             problems.push("dedupe.ttl_secs".into(), "must be ≥ 1".into());
         }
@@ -328,6 +333,7 @@ impl Config {
                 retry_after_secs: raw.ingest.retry_after_secs,
                 redis_timeout: Duration::from_millis(raw.ingest.redis_timeout_ms),
                 shutdown_grace: Duration::from_secs(raw.ingest.shutdown_grace_secs),
+                listener,
             },
             worker,
             dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),

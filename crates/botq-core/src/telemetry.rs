@@ -25,6 +25,11 @@ pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
 /// Webhooks admitted by a bot's `previous` credential, by bot: 0 for a while
 /// means the platform switched and `previous` can go.
 pub const PREVIOUS_SECRET: &str = "botq_ingest_previous_secret_total";
+/// Webhook-listener connections by outcome: `accepted`, `refused` (over
+/// `max_connections`), `header_timeout`, `idle` (closed idle), `accept_error`.
+pub const INGEST_CONNECTIONS: &str = "botq_ingest_connections_total";
+/// Webhook-listener connections open now.
+pub const INGEST_OPEN_CONNECTIONS: &str = "botq_ingest_open_connections";
 
 /// Installs the global log subscriber. Safe to call more than once (tests);
 /// only the first call takes effect.
@@ -107,6 +112,11 @@ fn describe() {
     metrics::describe_counter!(EVENTS, "Events by bot and outcome (ok, duplicate, retried, dead, dropped).");
     metrics::describe_gauge!(BUILD_INFO, "Always 1; labels carry the version.");
     metrics::describe_counter!(PREVIOUS_SECRET, "Webhooks verified with a bot's previous (rotated-out) credential.");
+    metrics::describe_counter!(
+        INGEST_CONNECTIONS,
+        "Webhook-listener connections by outcome (accepted, refused, header_timeout, idle, accept_error)."
+    );
+    metrics::describe_gauge!(INGEST_OPEN_CONNECTIONS, "Webhook-listener connections open now.");
 }
 
 /// Records `botq_build_info{service,version,git_sha}` = 1.

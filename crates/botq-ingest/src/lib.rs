@@ -5,11 +5,17 @@
 //! `/health/*`). `main.rs` only loads config, starts telemetry and calls it;
 //! tests call the same function on port-0 listeners.
 //!
-//! Shutdown: when `shutdown` is cancelled the webhook listener stops accepting,
-//! in-flight requests get `grace` to finish (each ends with its Redis answer,
-//! so nothing acknowledged is lost), then both listeners close.
+//! The webhook listener is served by `listener` (timeouts, a connection cap)
+//! rather than `axum::serve`, because it faces the internet.
+//!
+//! Shutdown: when `shutdown` is cancelled the webhook listener stops accepting
+//! and closes connections with nothing in flight; in-flight requests get
+//! `grace` to finish (each ends with its Redis answer, so nothing
+//! acknowledged is lost), then both listeners close.
 
+pub mod client;
 pub mod error;
+pub mod listener;
 pub mod request_id;
 pub mod state;
 pub mod webhook;
@@ -25,10 +31,13 @@ use tracing::{info, warn};
 
 pub use state::AppState;
 
-/// The webhook router (public listener).
+/// The webhook router (public listener). Every answer, unknown routes and
+/// methods included, carries the JSON error body and `X-Request-Id`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/webhooks/{bot_id}", post(webhook::handle))
+        .fallback(webhook::not_found)
+        .method_not_allowed_fallback(webhook::method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::stamp))
         .with_state(state)
 }
@@ -49,8 +58,9 @@ pub async fn run(
     botq_core::telemetry::record_build_info("ingest");
     let startup = tokio::spawn(finish_startup(state.clone(), shutdown.clone()));
 
-    let public =
-        axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let mut limits = state.listener.clone();
+    limits.max_connections = crate::listener::fit_connection_cap(limits.max_connections);
+    let public = crate::listener::serve(listener, router(state.clone()), limits, shutdown.clone());
     let stop_admin = CancellationToken::new();
     let ready = botq_admin::RedisReady {
         flag: state.started.clone(),
@@ -59,7 +69,7 @@ pub async fn run(
     };
     let admin_task = tokio::spawn(botq_admin::serve(admin, Arc::new(ready), stop_admin.clone()));
 
-    let public_task = tokio::spawn(public.into_future());
+    let public_task = tokio::spawn(public);
     let public_result = tokio::select! {
         r = wait_public(public_task) => r,
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use botq_core::config::{Config, FairShare, RateLimit};
+use botq_core::config::{Config, FairShare, ListenerConfig, RateLimit};
 use botq_core::ids::BotId;
 use botq_core::keys::Keys;
 use botq_core::platform::Adapter;
@@ -44,6 +44,10 @@ pub struct AppState {
     pub retry_after_secs: u32,
     pub redis_timeout: Duration,
     pub body_limit: usize,
+    /// The public listener's bounds; `body_timeout` is applied by the handler.
+    pub listener: ListenerConfig,
+    /// Refusals per client address and bot, when the budget is on.
+    pub rejections: Option<crate::client::Rejections>,
     /// Set once startup finished (Redis reached, scripts loaded).
     pub(crate) started: Arc<AtomicBool>,
 }
@@ -66,6 +70,8 @@ impl AppState {
             retry_after_secs: cfg.ingest.retry_after_secs,
             redis_timeout: cfg.ingest.redis_timeout,
             body_limit: cfg.ingest.body_limit_bytes,
+            listener: cfg.ingest.listener.clone(),
+            rejections: cfg.ingest.listener.rejections.map(crate::client::Rejections::new),
             started: Arc::new(AtomicBool::new(false)),
         })
     }

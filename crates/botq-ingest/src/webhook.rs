@@ -3,14 +3,25 @@
 //! Nothing else happens on this path: no skill, no outbound HTTP, no sleep.
 //! The answer is 2xx only after Redis accepted the event (or decided it is a
 //! duplicate or over an abuse limit, which are acknowledged so the platform
-//! stops retrying); any Redis failure is a 503 with `Retry-After`, and the
-//! platform's retry finds no trace of the failed attempt.
+//! stops retrying); a Redis error is a 503 with `Retry-After`, and the
+//! platform's retry finds no trace of the failed attempt. A Redis *timeout*
+//! is a 503 too, but Redis may have stored the event after all: the retry
+//! is then acknowledged as a duplicate, which is right (the event is stored
+//! once). Such timeouts are counted apart (`outcome="timeout"`) so the
+//! duplicates they cause can be told from the platform's own.
+//!
+//! Before anything is read, a client that has spent its budget of refused
+//! requests for this bot is answered 429 (`client`); every refusal (4xx)
+//! spends one.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botq_core::platform::{Inbound, Outcome, Reply, ack};
@@ -28,20 +39,76 @@ const UNKNOWN_BOT: &str = "_unknown";
 
 pub async fn handle(
     State(state): State<Arc<AppState>>,
-    Path(bot_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     RequestIdExt(request_id): RequestIdExt,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
     let bots = state.bots.load_full();
-    let bot = bots.get(&bot_id);
+    // A path segment that is not UTF-8 (`%ff`) cannot name a bot.
+    let bot = path.ok().and_then(|Path(id)| bots.get(&id));
     let bot_label = bot.map_or(UNKNOWN_BOT, |b| b.id.as_str()).to_owned();
+    let client = peer
+        .map(|Extension(ConnectInfo(addr))| crate::client::client_ip(&state.listener.client_address, addr, &headers));
+    let budget = state.rejections.as_ref().zip(client);
+    if let Some((budget, ip)) = budget
+        && let Some(wait) = budget.spent(ip, &bot_label, started)
+    {
+        debug!(%ip, bot = %bot_label, "client over its budget of refused requests");
+        let retry_after_secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+        let response = ApiError::TooManyRejections { retry_after_secs }.into_response();
+        metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => "too_many_rejections").increment(1);
+        return response;
+    }
     let span = info_span!("http.request", request_id = %request_id, bot = %bot_label);
     let (outcome, response) = process(&state, bot, request_id, &headers, body).instrument(span).await;
+    if response.status().is_client_error()
+        && let Some((budget, ip)) = budget
+    {
+        budget.record(ip, &bot_label, Instant::now());
+    }
     metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => outcome).increment(1);
     metrics::histogram!(INGEST_ACK_DURATION).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Any other route or method: the same JSON error body as every refusal.
+pub async fn not_found(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    refuse_unrouted(&state, peer, &headers, ApiError::NotFound)
+}
+
+/// `GET /webhooks/{id}` and the like.
+pub async fn method_not_allowed(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Response {
+    refuse_unrouted(&state, peer, &headers, ApiError::MethodNotAllowed)
+}
+
+fn refuse_unrouted(
+    state: &AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+    error: ApiError,
+) -> Response {
+    if let (Some(budget), Some(Extension(ConnectInfo(addr)))) = (&state.rejections, peer) {
+        let ip = crate::client::client_ip(&state.listener.client_address, addr, headers);
+        let now = Instant::now();
+        if let Some(wait) = budget.spent(ip, UNKNOWN_BOT, now) {
+            let retry_after_secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
+            return ApiError::TooManyRejections { retry_after_secs }.into_response();
+        }
+        budget.record(ip, UNKNOWN_BOT, now);
+    }
+    metrics::counter!(INGEST_REQUESTS, "bot" => UNKNOWN_BOT, "outcome" => error.code()).increment(1);
+    error.into_response()
 }
 
 /// Returns the outcome label and the response.
@@ -56,9 +123,9 @@ async fn process(
         debug!("webhook for an unknown bot");
         return ("unknown_bot", ApiError::UnknownBot.into_response());
     };
-    let body = match read_body(headers, body, state.body_limit).await {
+    let body = match read_body(headers, body, state.body_limit, state.listener.body_timeout).await {
         Ok(b) => b,
-        Err(e) => return ("too_large", e.into_response()),
+        Err(e) => return (e.code(), e.into_response()),
     };
     let inbound = Inbound { bot: &bot.id, headers, body: &body, now_ms: botq_core::now_ms(), request_id };
     let event = match bot.adapter.handle(&inbound) {
@@ -114,24 +181,38 @@ async fn process(
             ("unavailable", unavailable.into_response())
         }
         Err(_) => {
+            // Redis may still have stored it: the platform's retry is then a duplicate.
             warn!(
                 timeout_ms = state.redis_timeout.as_millis(),
-                "redis did not answer in time; asking the platform to retry"
+                "redis did not answer in time; asking the platform to retry (the event may be stored already)"
             );
-            ("unavailable", unavailable.into_response())
+            ("timeout", unavailable.into_response())
         }
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes before buffering them.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads the body within `timeout`, refusing more than `limit` bytes before
+/// buffering them. A body over the limit is a 413; one that breaks off or
+/// is badly framed (a malformed chunk) is a 400; one that trickles in too
+/// slowly is a 408.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    // A body that breaks off or exceeds the limit mid-stream is refused the same way.
-    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::PayloadTooLarge)
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(timeout, http_body_util::BodyExt::collect(limited)).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge),
+        Ok(Err(_)) => Err(ApiError::MalformedBody),
+        Err(_) => Err(ApiError::BodyTimeout),
+    }
 }
 
 fn reply_response(reply: Reply) -> Response {

@@ -86,6 +86,7 @@ pub struct RawIngest {
     pub redis_timeout_ms: u64,
     pub shutdown_grace_secs: u64,
     pub rate_limit: RawRateLimit,
+    pub listener: super::listener::RawListener,
 }
 
 impl Default for RawIngest {
@@ -99,6 +100,7 @@ impl Default for RawIngest {
             redis_timeout_ms: 1_000,
             shutdown_grace_secs: 10,
             rate_limit: RawRateLimit::default(),
+            listener: super::listener::RawListener::default(),
         }
     }
 }

@@ -54,12 +54,46 @@ fn interval_us(g: Option<Gcra>) -> (u64, u32) {
     g.map_or((0, 0), |g| (crate::throttle::interval_us(g), g.burst))
 }
 
-/// Runs the ingest script for `event` on its shard.
+/// Runs the ingest script for `event` on its shard, once more when the
+/// connection turns out to be dead.
+///
+/// A connection that broke while nobody used it (Redis restarted during a
+/// quiet spell) is only noticed by the next command, which fails; the
+/// connection manager reconnects for the one after. Retrying that once keeps
+/// the first webhook after an outage from a 503, which matters for OneBot
+/// implementations, which never retry. The retry is safe: the script is
+/// atomic and deduplicates on the event's identity, so if the first attempt
+/// did store the event before its answer was lost, the second finds it
+/// stored and answers `Duplicate` (still acknowledged).
 ///
 /// # Errors
 /// Any Redis error (connection, timeout, script). The caller answers 503 and
 /// the platform retries; the script is atomic, so nothing was half-written.
 pub async fn enqueue<C>(
+    conn: &mut C,
+    keys: &ShardKeys,
+    event: &Event,
+    params: EnqueueParams,
+) -> Result<EnqueueOutcome, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    match enqueue_once(conn, keys, event, params).await {
+        Err(e) if is_dead_connection(&e) => {
+            tracing::debug!(error.kind = ?e.kind(), "redis connection was dead; enqueueing again on a new one");
+            enqueue_once(conn, keys, event, params).await
+        }
+        other => other,
+    }
+}
+
+/// The connection broke (reset, closed, refused): worth one more try on a new
+/// one. A timeout is not: its time is spent, and the caller's bound is near.
+fn is_dead_connection(e: &redis::RedisError) -> bool {
+    (e.is_connection_dropped() || e.is_connection_refusal()) && !e.is_timeout()
+}
+
+async fn enqueue_once<C>(
     conn: &mut C,
     keys: &ShardKeys,
     event: &Event,
