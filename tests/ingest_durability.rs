@@ -128,6 +128,48 @@ async fn readiness_reports_redis_outage_and_recovery() {
     assert_eq!(status, 200);
 }
 
+/// An ingest idle through a Redis restart holds a dead connection; the first
+/// webhook after it must still be stored (OneBot implementations do not
+/// retry a 503), not answered 503 while the connection is replaced.
+#[tokio::test]
+async fn the_first_webhook_after_a_redis_restart_during_a_quiet_spell_is_stored() {
+    let mut redis = RedisServer::start_durable();
+    let ingest = IngestHandle::start(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    assert_eq!(post(&http, &ingest.webhook_url("qq-main"), &hook(1)).await.0, 200);
+    redis.start_again();
+    // Redis answers again before the next webhook arrives; ingest has not noticed.
+    let mut c = redis.conn();
+    let _: String = redis::cmd("PING").query(&mut c).unwrap();
+    let (status, _, body) = post(&http, &ingest.webhook_url("qq-main"), &hook(2)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stream_event_ids(&redis).len(), 2);
+}
+
+/// At `maxmemory` with `noeviction` every write is refused: readiness says
+/// so, and webhooks get 503 (retry later), until memory is freed.
+#[tokio::test]
+async fn readiness_reports_redis_refusing_writes_at_maxmemory() {
+    let redis = RedisServer::start();
+    let ingest = IngestHandle::start(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    let ready = ingest.admin_url("/health/ready");
+    assert_eq!(http.get(&ready).send().await.unwrap().status(), 200);
+    let mut c = redis.conn();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("noeviction").query(&mut c).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("1").query(&mut c).unwrap();
+    let resp = http.get(&ready).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["reason"], "redis_out_of_memory");
+    let (status, headers, _) = post(&http, &ingest.webhook_url("qq-main"), &hook(1)).await;
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query(&mut c).unwrap();
+    assert_eq!(http.get(&ready).send().await.unwrap().status(), 200);
+    assert_eq!(post(&http, &ingest.webhook_url("qq-main"), &hook(1)).await.0, 200, "the retry is stored");
+}
+
 #[tokio::test]
 async fn ingest_starts_before_redis_and_answers_503_until_it_is_up() {
     let mut redis = RedisServer::start();

@@ -399,3 +399,6 @@ async fn admin_listener_serves_health_and_metrics() {
     );
     assert!(metrics.contains(&build), "{metrics}");
 }
+
+#[path = "ingest_webhooks/listener.rs"]
+mod listener;

@@ -11,7 +11,9 @@ use botq_core::redis_conn::Redis;
 use crate::Readiness;
 
 /// Ready when `flag` is set (the service finished starting, and its last Redis
-/// work succeeded) and a `PING` answers within `timeout`.
+/// work succeeded), a `PING` answers within `timeout`, and Redis is not
+/// refusing writes at `maxmemory` (every webhook would get 503, and no
+/// event could be claimed).
 pub struct RedisReady {
     pub flag: Arc<AtomicBool>,
     pub redis: Redis,
@@ -25,7 +27,13 @@ impl Readiness for RedisReady {
                 return Err("starting_or_redis_unreachable");
             }
             let mut conn = self.redis.clone();
-            if botq_core::redis_conn::ping(&mut conn, self.timeout).await { Ok(()) } else { Err("redis_unreachable") }
+            if !botq_core::redis_conn::ping(&mut conn, self.timeout).await {
+                return Err("redis_unreachable");
+            }
+            if botq_core::redis_conn::refuses_writes(&mut conn, self.timeout).await {
+                return Err("redis_out_of_memory");
+            }
+            Ok(())
         })
     }
 }

@@ -219,6 +219,23 @@ pub async fn ping<C: ConnectionLike + Send>(conn: &mut C, timeout: Duration) -> 
     matches!(tokio::time::timeout(timeout, cmd.query_async::<String>(conn)).await, Ok(Ok(_)))
 }
 
+/// Whether Redis is refusing writes for lack of memory: `maxmemory` set,
+/// `noeviction`, and the memory that counts against it (used memory less
+/// the AOF and replication buffers, as Redis counts it) past the limit.
+/// Then every webhook would be refused, so readiness says so. `false` when
+/// `INFO memory` cannot be read (a proxy that forbids it): PING decides then.
+pub async fn refuses_writes<C: ConnectionLike + Send>(conn: &mut C, timeout: Duration) -> bool {
+    let mut cmd = redis::cmd("INFO");
+    cmd.arg("memory");
+    let Ok(Ok(info)) = tokio::time::timeout(timeout, cmd.query_async::<String>(conn)).await else { return false };
+    let field =
+        |name: &str| info.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':'))).map(str::trim);
+    let number = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok());
+    let (Some(used), Some(max)) = (number("used_memory"), number("maxmemory")) else { return false };
+    let not_counted = number("mem_not_counted_for_evict").unwrap_or(0);
+    max > 0 && field("maxmemory_policy") == Some("noeviction") && used.saturating_sub(not_counted) > max
+}
+
 /// What is risky about this Redis for a queue, in words an operator can act on.
 ///
 /// botq's guarantee "ack means durable" holds only as far as Redis keeps what
