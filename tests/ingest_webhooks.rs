@@ -240,6 +240,9 @@ async fn bad_qq_requests_get_documented_errors_and_touch_nothing() {
     let malformed = sign::qq("102000000", QQ_SECRET, now_secs(), b"{not json");
     assert_refused(&t, "qq-main", &malformed, 400, "malformed_payload").await;
     assert_refused(&t, "nobody", &good(), 404, "unknown_bot").await;
+    // Correctly signed, but its group would redirect the reply to a user's DM once the path is normalised.
+    let crafted = sign::qq_group_at_body("e2", "ROBOT1.0_m2", "../users/VICTIM", "MEMBER1", " /ping");
+    assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), &crafted), 400, "invalid_id").await;
 }
 
 #[tokio::test]
@@ -277,6 +280,8 @@ async fn bad_lark_requests_get_documented_errors_and_touch_nothing() {
     assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs(), &wrong_token), 403, "invalid_token").await;
     assert_refused(&t, "lark-plain", &sign::lark(None, now_secs(), &wrong_token), 403, "invalid_token").await;
     assert_refused(&t, "lark-plain", &sign::lark(None, now_secs(), b"[1,2"), 400, "malformed_payload").await;
+    let crafted = sign::lark_message_body(LARK_TOKEN, "ev9", "om_1/../../x", "oc_chat1", "group", "ou_1", "/ping");
+    assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs(), &crafted), 400, "invalid_id").await;
 }
 
 #[tokio::test]
@@ -312,6 +317,12 @@ async fn bad_onebot_requests_get_documented_errors_and_touch_nothing() {
         "malformed_payload",
     )
     .await;
+    let crafted = format!(
+        r#"{{"time":{},"self_id":10001000,"post_type":"message","message_type":"group","message_id":1,"group_id":"1/../2","user_id":3,"raw_message":"/ping"}}"#,
+        now_secs()
+    );
+    let hook = sign::onebot("10001000", Some(ONEBOT_SECRET), crafted.as_bytes());
+    assert_refused(&t, "onebot-main", &hook, 400, "invalid_id").await;
     // A correctly signed report replayed a month later, or dated hours ahead, is stale.
     for time in [now_secs() - 30 * 86_400, now_secs() + 3 * 3600] {
         let replayed = sign::onebot_group_body("10001000", 1, 2, 3, "x", time);

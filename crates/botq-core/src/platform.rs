@@ -6,6 +6,7 @@
 //! so unverified input cannot reach the queue. The adapters are pure (time is
 //! passed in), know nothing of HTTP servers or Redis, and never panic on input.
 
+mod ids;
 pub mod lark;
 pub mod onebot;
 mod previous;
@@ -186,6 +187,10 @@ pub enum Reject {
     /// with a token or timestamp of the wrong shape).
     #[error("the validation request is malformed")]
     InvalidHandshake,
+    /// An id of the event (chat, sender, message…) is outside the platform's
+    /// alphabet (`platform::ids`).
+    #[error("an id in the event is not one the platform issues")]
+    InvalidId,
 }
 
 impl Reject {
@@ -200,6 +205,7 @@ impl Reject {
             Self::InvalidToken => "invalid_token",
             Self::MalformedPayload => "malformed_payload",
             Self::InvalidHandshake => "invalid_handshake",
+            Self::InvalidId => "invalid_id",
         }
     }
 
@@ -210,7 +216,7 @@ impl Reject {
         match self {
             Self::MissingSignature | Self::InvalidSignature | Self::StaleTimestamp => 401,
             Self::WrongRecipient | Self::InvalidToken => 403,
-            Self::MalformedPayload | Self::InvalidHandshake => 400,
+            Self::MalformedPayload | Self::InvalidHandshake | Self::InvalidId => 400,
         }
     }
 }
@@ -239,16 +245,21 @@ impl Adapter {
         }
     }
 
-    /// Verifies and normalises one webhook.
+    /// Verifies and normalises one webhook, and checks the event's ids
+    /// against the platform's alphabet (`ids`).
     ///
     /// # Errors
     /// A [`Reject`] saying which check failed.
     pub fn handle(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
-        match self {
+        let outcome = match self {
             Self::Qq(a) => a.handle(req),
             Self::Lark(a) => a.handle(req),
             Self::Onebot(a) => a.handle(req),
+        }?;
+        if let Outcome::Event(event) = &outcome {
+            ids::check(&event.envelope)?;
         }
+        Ok(outcome)
     }
 }
 

@@ -20,6 +20,31 @@ pub mod qq;
 
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Bytes a path segment keeps as they are: letters, digits, `-` and `_`.
+/// Everything else is percent-encoded, `.` included.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_');
+
+/// An id from a payload that cannot be a path segment of a request URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the reply target id {0:?} cannot be a URL path segment")]
+pub struct InvalidTarget(pub String);
+
+/// `id` as one path segment of a platform URL: percent-encoded, so `/`, `?`
+/// or `#` inside it stay inside it. Ingest already refuses ids outside the
+/// platform's alphabet (`platform::ids`); this is the second line.
+///
+/// # Errors
+/// An empty or dots-only id: URL parsers treat `..` and its encodings
+/// (`%2E%2E`) as "up one level", so no encoding makes it safe.
+pub fn segment(id: &str) -> Result<String, InvalidTarget> {
+    if id.is_empty() || id.bytes().all(|b| b == b'.') {
+        return Err(InvalidTarget(id.to_owned()));
+    }
+    Ok(utf8_percent_encode(id, SEGMENT).to_string())
+}
+
 /// One HTTP request to a platform API: always a JSON `POST`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {

@@ -144,16 +144,18 @@ impl Replier {
         }
         for _ in 0..2 {
             let token = self.token(env, bot).await?;
-            let request = match bot.platform {
+            let built = match bot.platform {
                 Platform::Qq => reply::qq::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, text),
                 Platform::Lark => {
                     reply::lark::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, text)
                 }
                 Platform::Onebot => {
                     let access = bot.access_token.as_ref().map(|t| t.expose_secret().to_owned());
-                    reply::onebot::reply_request(api_base, access.as_deref(), env, text)
+                    Ok(reply::onebot::reply_request(api_base, access.as_deref(), env, text))
                 }
             };
+            // Ingest refuses such ids; an event stored before it did cannot be answered.
+            let request = built.map_err(|e| HandleError::Permanent(e.to_string()))?;
             match self.execute(bot.platform, &request).await {
                 SendResult::Sent { .. } => {
                     let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), index).await;

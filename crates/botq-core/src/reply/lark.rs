@@ -55,14 +55,23 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
 }
 
 /// Reply number `index` (1-based) to the message of `env`, as plain text.
-#[must_use]
-pub fn reply_request(api_base: &str, token: &str, env: &Envelope, index: u32, text: &str) -> ApiRequest {
+///
+/// # Errors
+/// A message id that cannot be a path segment ([`super::segment`]).
+pub fn reply_request(
+    api_base: &str,
+    token: &str,
+    env: &Envelope,
+    index: u32,
+    text: &str,
+) -> Result<ApiRequest, super::InvalidTarget> {
     let content = json!({ "text": text }).to_string();
-    ApiRequest {
-        url: format!("{}/open-apis/im/v1/messages/{}/reply", api_base.trim_end_matches('/'), env.message_id),
+    let message = super::segment(&env.message_id)?;
+    Ok(ApiRequest {
+        url: format!("{}/open-apis/im/v1/messages/{message}/reply", api_base.trim_end_matches('/')),
         authorization: Some(format!("Bearer {token}")),
         body: json!({ "content": content, "msg_type": "text", "uuid": reply_uuid(env, index) }),
-    }
+    })
 }
 
 /// Classifies the answer to a reply; `ratelimit_reset` is `x-ogw-ratelimit-reset`.
@@ -114,8 +123,21 @@ mod tests {
     }
 
     #[test]
+    fn the_message_id_is_one_percent_encoded_path_segment() {
+        let mut e = env("e1");
+        e.message_id = "om_1/../../chats/oc_x".into();
+        let r = reply_request("https://open.feishu.cn", "t", &e, 1, "x").unwrap();
+        assert_eq!(
+            r.url,
+            "https://open.feishu.cn/open-apis/im/v1/messages/om_1%2F%2E%2E%2F%2E%2E%2Fchats%2Foc_x/reply"
+        );
+        e.message_id = "..".into();
+        assert!(reply_request("https://open.feishu.cn", "t", &e, 1, "x").is_err());
+    }
+
+    #[test]
     fn replies_go_to_the_message_with_text_content_as_a_json_string() {
-        let r = reply_request("https://open.feishu.cn/", "t-1", &env("e1"), 1, "say \"hi\"");
+        let r = reply_request("https://open.feishu.cn/", "t-1", &env("e1"), 1, "say \"hi\"").unwrap();
         assert_eq!(r.url, "https://open.feishu.cn/open-apis/im/v1/messages/om_1/reply");
         assert_eq!(r.authorization.as_deref(), Some("Bearer t-1"));
         assert_eq!(r.body["msg_type"], "text");

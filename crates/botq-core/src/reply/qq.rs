@@ -62,14 +62,23 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
 }
 
 /// The passive reply number `index` (1-based) to `env`.
-#[must_use]
-pub fn reply_request(api_base: &str, token: &str, env: &Envelope, index: u32, text: &str) -> ApiRequest {
+///
+/// # Errors
+/// A chat or guild id that cannot be a path segment ([`super::segment`]).
+pub fn reply_request(
+    api_base: &str,
+    token: &str,
+    env: &Envelope,
+    index: u32,
+    text: &str,
+) -> Result<ApiRequest, super::InvalidTarget> {
     let base = api_base.trim_end_matches('/');
+    let chat = super::segment(&env.chat_id)?;
     let url = match (env.chat_kind, &env.guild_id) {
-        (ChatKind::Group, _) => format!("{base}/v2/groups/{}/messages", env.chat_id),
-        (ChatKind::Private, None) => format!("{base}/v2/users/{}/messages", env.chat_id),
-        (ChatKind::Private, Some(guild)) => format!("{base}/dms/{guild}/messages"),
-        (ChatKind::Channel, _) => format!("{base}/channels/{}/messages", env.chat_id),
+        (ChatKind::Group, _) => format!("{base}/v2/groups/{chat}/messages"),
+        (ChatKind::Private, None) => format!("{base}/v2/users/{chat}/messages"),
+        (ChatKind::Private, Some(guild)) => format!("{base}/dms/{}/messages", super::segment(guild)?),
+        (ChatKind::Channel, _) => format!("{base}/channels/{chat}/messages"),
     };
     let body = if env.chat_kind == ChatKind::Channel || env.guild_id.is_some() {
         // Guild APIs take msg_id for passive replies and have no msg_seq.
@@ -77,7 +86,7 @@ pub fn reply_request(api_base: &str, token: &str, env: &Envelope, index: u32, te
     } else {
         json!({ "content": text, "msg_type": 0, "msg_id": env.message_id, "msg_seq": index })
     };
-    ApiRequest { url, authorization: Some(format!("QQBot {token}")), body }
+    Ok(ApiRequest { url, authorization: Some(format!("QQBot {token}")), body })
 }
 
 /// Classifies the answer to a reply.
@@ -125,7 +134,7 @@ mod tests {
 
     #[test]
     fn group_replies_carry_msg_id_and_the_reply_index_as_msg_seq() {
-        let r = reply_request("http://fake/", "TOK", &env(ChatKind::Group, None), 2, "pong");
+        let r = reply_request("http://fake/", "TOK", &env(ChatKind::Group, None), 2, "pong").unwrap();
         assert_eq!(r.url, "http://fake/v2/groups/CHAT/messages");
         assert_eq!(r.authorization.as_deref(), Some("QQBot TOK"));
         assert_eq!(r.body, json!({"content":"pong","msg_type":0,"msg_id":"ROBOT1.0_m","msg_seq":2}));
@@ -133,10 +142,34 @@ mod tests {
 
     #[test]
     fn each_scene_has_its_endpoint() {
-        let u = |kind, guild| reply_request("http://f", "t", &env(kind, guild), 1, "x").url;
+        let u = |kind, guild| reply_request("http://f", "t", &env(kind, guild), 1, "x").unwrap().url;
         assert_eq!(u(ChatKind::Private, None), "http://f/v2/users/CHAT/messages");
         assert_eq!(u(ChatKind::Private, Some("G")), "http://f/dms/G/messages");
         assert_eq!(u(ChatKind::Channel, Some("G")), "http://f/channels/CHAT/messages");
+    }
+
+    /// A crafted chat id stays one path segment: a group reply cannot be
+    /// turned into a private message by `../users/…`.
+    #[test]
+    fn ids_are_percent_encoded_path_segments_and_dot_segments_are_refused() {
+        let mut e = env(ChatKind::Group, None);
+        e.chat_id = "../users/VICTIM".into();
+        let r = reply_request("http://f", "t", &e, 1, "x").unwrap();
+        assert_eq!(r.url, "http://f/v2/groups/%2E%2E%2Fusers%2FVICTIM/messages");
+        assert_eq!(url_path(&r.url), "/v2/groups/%2E%2E%2Fusers%2FVICTIM/messages", "the parsed path is the same");
+        for dots in ["..", ".", ""] {
+            e.chat_id = dots.into();
+            assert!(reply_request("http://f", "t", &e, 1, "x").is_err(), "{dots:?}");
+        }
+        let mut dm = env(ChatKind::Private, Some("1?x=#"));
+        assert_eq!(reply_request("http://f", "t", &dm, 1, "x").unwrap().url, "http://f/dms/1%3Fx%3D%23/messages");
+        dm.guild_id = Some("..".into());
+        assert!(reply_request("http://f", "t", &dm, 1, "x").is_err());
+    }
+
+    /// What an HTTP client sends as the path of `url` (after normalising dot segments).
+    fn url_path(url: &str) -> String {
+        http::Uri::try_from(url).unwrap().path().to_owned()
     }
 
     #[test]
