@@ -249,6 +249,13 @@ pub struct LoadArgs {
     /// its timeout).
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds_or_zero)]
     pub duplicate_delay: Duration,
+    /// Connect from this local address (e.g. 127.0.0.2), so ingest sees another client:
+    /// how a flood and real traffic are told apart in one run.
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Option<std::net::IpAddr>,
+    /// Break every webhook's signature: a flood of forgeries (all refused, 401 or 429).
+    #[arg(long)]
+    pub forge: bool,
     /// Print a line per window of this length to stderr while a step runs (answered/s,
     /// non-2xx, ack p50/p99/max), e.g. every 60 s of a soak.
     #[arg(long, value_name = "SECS", value_parser = seconds)]

@@ -27,7 +27,7 @@
 //! `botq-bench send` keeps using reqwest, where clear errors matter more than
 //! microseconds.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{HOST, HeaderMap, HeaderName, HeaderValue};
@@ -35,7 +35,7 @@ use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The body of every request: bytes signed before the clock started.
 pub type Body = Full<Bytes>;
@@ -91,13 +91,22 @@ impl Route {
 #[derive(Debug)]
 pub struct Conn {
     addr: SocketAddr,
+    /// The local address to connect from (`--source-ip`), else the system's choice.
+    source: Option<IpAddr>,
     sender: Option<SendRequest<Body>>,
 }
 
 impl Conn {
     #[must_use]
     pub fn new(addr: SocketAddr) -> Self {
-        Self { addr, sender: None }
+        Self { addr, source: None, sender: None }
+    }
+
+    /// Connects from `source` (e.g. `127.0.0.2`, so ingest sees another client).
+    #[must_use]
+    pub fn from_source(mut self, source: Option<IpAddr>) -> Self {
+        self.source = source;
+        self
     }
 
     /// Sends `request`, reads the whole answer, and returns its status.
@@ -113,7 +122,7 @@ impl Conn {
         };
         let mut sender = match idle {
             Some(sender) => sender,
-            None => open(self.addr).await?,
+            None => open(self.addr, self.source).await?,
         };
         let response = sender.send_request(request).await?;
         let status = response.status().as_u16();
@@ -125,8 +134,20 @@ impl Conn {
 
 /// Connects and starts the connection's driver task; it ends when the
 /// connection closes or its [`SendRequest`] is dropped.
-async fn open(addr: SocketAddr) -> Result<SendRequest<Body>, Error> {
-    let stream = TcpStream::connect(addr).await.map_err(|source| Error::Connect { addr, source })?;
+async fn open(addr: SocketAddr, from: Option<IpAddr>) -> Result<SendRequest<Body>, Error> {
+    let stream = match from {
+        None => TcpStream::connect(addr).await,
+        Some(ip) => {
+            let socket = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+            async {
+                let socket = socket?;
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(addr).await
+            }
+            .await
+        }
+    }
+    .map_err(|source| Error::Connect { addr, source })?;
     stream.set_nodelay(true).map_err(|source| Error::Connect { addr, source })?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move { drop(conn.await) });

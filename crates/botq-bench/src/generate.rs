@@ -65,6 +65,8 @@ pub struct Plan {
     /// `Host` header and request path, from the target URL.
     pub host: String,
     pub path: String,
+    /// Break every request's signature: the load is a flood of forgeries.
+    pub forge: bool,
 }
 
 /// What each event says.
@@ -272,6 +274,21 @@ fn prepare(hooks: &Hooks, plan: &Plan, route: &conn::Route, i: u64) -> Result<Pr
         // long run stays inside the platforms' timestamp windows.
         unix_secs: plan.unix_secs.max(crate::unix_secs()),
     };
-    let hook = hooks.build(&msg).map_err(|e| e.to_string())?;
+    let mut hook = hooks.build(&msg).map_err(|e| e.to_string())?;
+    if plan.forge {
+        forge(&mut hook.headers)?;
+    }
     Ok(Prepared { request: route.request(hook.headers, hook.body)? })
+}
+
+/// Changes the last character of the signature header, so the request is a
+/// well-formed webhook that fails verification.
+fn forge(headers: &mut [(String, String)]) -> Result<(), String> {
+    let (_, sig) = headers
+        .iter_mut()
+        .find(|(k, _)| k.to_ascii_lowercase().contains("signature") && !k.eq_ignore_ascii_case("x-signature-timestamp"))
+        .ok_or("--forge needs a bot whose webhooks are signed")?;
+    let last = sig.pop().unwrap_or('0');
+    sig.push(if last == '0' { '1' } else { '0' });
+    Ok(())
 }

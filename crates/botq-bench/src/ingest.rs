@@ -91,13 +91,19 @@ pub async fn setup(
     let (addr, host, path) = crate::resolve(&url).await?;
     Ok(Setup {
         hooks,
-        target: Target { addr, connections: usize::from(load.connections), drain: load.drain_timeout },
+        target: Target {
+            addr,
+            source: load.source_ip,
+            connections: usize::from(load.connections),
+            drain: load.drain_timeout,
+        },
         host,
         path,
         spread,
         text: text.to_owned(),
         max_pregen_mib: load.max_pregen_mib,
         duplicate_every: load.duplicate_every,
+        forge: load.forge,
         duplicate_delay: load.duplicate_delay,
         fake,
         reply_timeout,

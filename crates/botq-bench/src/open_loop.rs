@@ -44,6 +44,8 @@ use crate::schedule::Schedule;
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// The local address to connect from; `None`: the system's choice.
+    pub source: Option<std::net::IpAddr>,
     pub connections: usize,
     pub drain: Duration,
 }
@@ -205,7 +207,7 @@ pub async fn run(target: &Target, load: Load, feed: mpsc::Receiver<Vec<Prepared>
 
 /// One connection's worth of sending, until the schedule or the time runs out.
 async fn sender(step: Arc<Step>) {
-    let mut conn = Conn::new(step.target.addr);
+    let mut conn = Conn::new(step.target.addr).from_source(step.target.source);
     loop {
         let next = timeout_at(step.hard_end, async { step.dispenser.lock().await.take().await }).await;
         let Ok(Some((i, req))) = next else { return };

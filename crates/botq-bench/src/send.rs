@@ -121,7 +121,7 @@ impl Answer<'_> {
                 .into(),
             404 => format!("Refused: ingest has no bot {:?}. Is it running with this same config?", self.bot),
             413 => "Refused: the body is larger than ingest.body_limit_bytes.".into(),
-            400 => "Refused: ingest could not read the event (malformed payload).".into(),
+            400 => "Refused: ingest could not take the event (the code above says why: malformed_payload, invalid_id, ...).".into(),
             503 => format!(
                 "Not stored: ingest could not reach Redis or its backlog is full (retry after {} s). Is redis-server running?",
                 self.retry_after.unwrap_or("?")

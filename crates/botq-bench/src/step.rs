@@ -34,6 +34,8 @@ pub struct Setup {
     /// `--duplicate-every` and `--duplicate-delay`.
     pub duplicate_every: Option<u64>,
     pub duplicate_delay: Duration,
+    /// `--forge`: every request's signature is broken (a forgery flood).
+    pub forge: bool,
     /// Where replies are read back, and how long to wait for them after the load.
     pub fake: Option<Fake>,
     pub reply_timeout: Duration,
@@ -57,6 +59,7 @@ pub async fn run(setup: &Setup, schedule: Schedule) -> anyhow::Result<RateReport
         host: setup.host.clone(),
         path: setup.path.clone(),
         duplicates,
+        forge: setup.forge,
     };
     let run_id = plan.event_base;
     let (feed, generator) =

@@ -125,11 +125,12 @@ async fn an_open_loop_step_gets_every_request_acknowledged_and_enqueued_once() {
         host: stack.ingest.addr.to_string(),
         path: "/webhooks/qq-main".into(),
         duplicates: Duplicates::NONE,
+        forge: false,
     };
     let (feed, generator) = generate::start(hooks, plan, 1 << 30).await.unwrap();
     assert_eq!(generator.mode, generate::Mode::Pregenerated);
     assert_eq!(generator.prefilled, schedule.total());
-    let target = Target { addr: stack.ingest.addr, connections: 16, drain: Duration::from_secs(5) };
+    let target = Target { addr: stack.ingest.addr, source: None, connections: 16, drain: Duration::from_secs(5) };
     let report = open_loop::run(&target, Load::new(schedule), feed, &generator).await.report;
     generator.join().await;
 

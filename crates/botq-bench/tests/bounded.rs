@@ -31,9 +31,10 @@ async fn step(addr: std::net::SocketAddr, schedule: Schedule, drain: Duration) -
         host: addr.to_string(),
         path: "/webhooks/onebot".into(),
         duplicates: Duplicates::NONE,
+        forge: false,
     };
     let (feed, generator) = generate::start(hooks, plan, 1 << 20).await.unwrap();
-    let target = Target { addr, connections: 8, drain };
+    let target = Target { addr, source: None, connections: 8, drain };
     let report = open_loop::run(&target, Load::new(schedule), feed, &generator).await.report;
     generator.join().await;
     report

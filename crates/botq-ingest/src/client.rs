@@ -185,7 +185,7 @@ mod tests {
             "all hops trusted: the first"
         );
         assert_eq!(client_ip(&r, peer("10.0.0.2"), &HeaderMap::new()), "10.0.0.2".parse::<IpAddr>().unwrap());
-        let real_ip = rule("x-real-ip", &["127.0.0.1"]);
+        let real_ip = rule("x-real-ip", &["127.0.0.1/32"]);
         assert_eq!(
             client_ip(&real_ip, peer("127.0.0.1"), &headers(&[("x-real-ip", "198.51.100.9")])),
             "198.51.100.9".parse::<IpAddr>().unwrap()

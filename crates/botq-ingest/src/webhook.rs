@@ -57,6 +57,9 @@ pub async fn handle(
         && let Some(wait) = budget.spent(ip, &bot_label, started)
     {
         debug!(%ip, bot = %bot_label, "client over its budget of refused requests");
+        // Read (and drop) the body, bounded as ever, so the connection can be
+        // reused: a flood that reconnects for every request costs more.
+        let _ = read_body(&headers, body, state.body_limit, state.listener.body_timeout).await;
         let retry_after_secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
         let response = ApiError::TooManyRejections { retry_after_secs }.into_response();
         metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => "too_many_rejections").increment(1);

@@ -52,7 +52,7 @@ const LARK_ID: Alphabet = Alphabet { max_len: 128, letters: true, extra: b"_-" }
 const ONEBOT_NUMBER: Alphabet = Alphabet { max_len: 20, letters: false, extra: b"" };
 /// `self_id:message_id:time`, the message id possibly negative.
 const ONEBOT_EVENT_ID: Alphabet = Alphabet { max_len: 64, letters: false, extra: b":-" };
-const ONEBOT_MESSAGE_ID: Alphabet = Alphabet { max_len: 12, letters: false, extra: b"-" };
+const ONEBOT_MESSAGE_ID: Alphabet = Alphabet { max_len: 21, letters: false, extra: b"-" };
 
 /// Refuses an event whose ids are outside its platform's alphabet.
 ///
