@@ -137,29 +137,57 @@ async fn stalled_heads_and_bodies_and_idle_connections_are_closed_in_time() {
     }
 }
 
+/// At the cap a new connection pushes out the most stalled one, so sockets
+/// held open by a slow-loris client cannot lock real webhooks out; only when
+/// every connection has a request in flight is the new one refused.
 #[tokio::test]
-async fn past_the_connection_cap_new_connections_are_closed_and_real_webhooks_pass_again_once_one_frees() {
-    let t = env_with("[ingest.listener]\nmax_connections = 16\nheader_timeout_ms = 60000").await;
+async fn at_the_connection_cap_stalled_sockets_make_room_and_busy_ones_do_not() {
+    let t = env_with(
+        "[ingest]\nredis_timeout_ms = 5000\n[ingest.listener]\nmax_connections = 16\nheader_timeout_ms = 60000",
+    )
+    .await;
     let a = t.ingest.addr;
     let mut stalled = Vec::new();
     for _ in 0..16 {
         let mut s = TcpStream::connect(a).await.unwrap();
         s.write_all(b"POST /webhooks/qq-main HTTP/1.1\r\n").await.unwrap();
         stalled.push(s);
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Let the server accept them all before the next one.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut over = TcpStream::connect(a).await.unwrap();
-    let (_, closed) = read_until_closed(&mut over, Duration::from_secs(3)).await;
-    assert!(closed, "the 17th connection is closed at once");
-    let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("botq_ingest_connections_total{outcome=\"refused\"}"), "{metrics}");
-    assert!(metrics.contains("botq_ingest_open_connections"), "{metrics}");
-
-    drop(stalled.pop());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, _, body) = t.send("onebot-main", &onebot_hook(777)).await;
-    assert_eq!(status, 204, "{body}");
+    assert_eq!(status, 204, "a real webhook gets in at the cap: {body}");
+    let (_, oldest_closed) = read_until_closed(&mut stalled[0], Duration::from_secs(2)).await;
+    assert!(oldest_closed, "the longest-stalled socket made room");
+
+    // Now fill every slot with a request in flight: Redis is kept busy for 2 s
+    // by a script (it runs one command at a time), so each webhook waits for its answer.
+    let mut c = t.redis.conn();
+    let busy_loop = "local s = redis.call('TIME') while true do local n = redis.call('TIME') \
+        if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 2000000 then return 0 end end";
+    let sleeper = std::thread::spawn(move || redis::cmd("EVAL").arg(busy_loop).arg(0).query::<i64>(&mut c));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let busy: Vec<_> = (0..16)
+        .map(|i| {
+            let (http, url, hook) = (reqwest::Client::new(), t.ingest.webhook_url("onebot-main"), onebot_hook(900 + i));
+            tokio::spawn(async move { post(&http, &url, &hook).await.0 })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut over = TcpStream::connect(a).await.unwrap();
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut over, Duration::from_secs(3)).await;
+    assert!(closed && started.elapsed() < Duration::from_millis(1500), "refused at once: {:?}", started.elapsed());
+    for b in busy {
+        assert_eq!(b.await.unwrap(), 204, "every in-flight webhook was answered");
+    }
+    sleeper.join().unwrap().unwrap();
+    let metrics = t.http.get(t.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for outcome in ["evicted", "refused"] {
+        let line = format!("botq_ingest_connections_total{{outcome=\"{outcome}\"}}");
+        assert!(metrics.contains(&line), "{line} missing: {metrics}");
+    }
+    assert!(metrics.contains("botq_ingest_open_connections"), "{metrics}");
 }
 
 #[tokio::test]

@@ -25,8 +25,10 @@ pub const REPLY_LATENCY: &str = "botq_event_reply_latency_seconds";
 /// Webhooks admitted by a bot's `previous` credential, by bot: 0 for a while
 /// means the platform switched and `previous` can go.
 pub const PREVIOUS_SECRET: &str = "botq_ingest_previous_secret_total";
-/// Webhook-listener connections by outcome: `accepted`, `refused` (over
-/// `max_connections`), `header_timeout`, `idle` (closed idle), `accept_error`.
+/// Webhook-listener connections by outcome: `accepted`, `evicted` (the most
+/// stalled one, to make room at `max_connections`), `refused` (at the cap
+/// with every connection busy), `header_timeout`, `idle` (closed idle),
+/// `accept_error`.
 pub const INGEST_CONNECTIONS: &str = "botq_ingest_connections_total";
 /// Webhook-listener connections open now.
 pub const INGEST_OPEN_CONNECTIONS: &str = "botq_ingest_open_connections";
@@ -114,7 +116,7 @@ fn describe() {
     metrics::describe_counter!(PREVIOUS_SECRET, "Webhooks verified with a bot's previous (rotated-out) credential.");
     metrics::describe_counter!(
         INGEST_CONNECTIONS,
-        "Webhook-listener connections by outcome (accepted, refused, header_timeout, idle, accept_error)."
+        "Webhook-listener connections by outcome (accepted, evicted, refused, header_timeout, idle, accept_error)."
     );
     metrics::describe_gauge!(INGEST_OPEN_CONNECTIONS, "Webhook-listener connections open now.");
 }

@@ -5,9 +5,13 @@
 //! every real webhook times out. This accept loop serves the same router
 //! with hyper directly and bounds each connection (`[ingest.listener]`):
 //!
-//! - **Connections:** at most `max_connections` open; one more is closed as
-//!   soon as it is accepted (counted `refused`), so the process never runs
-//!   out of descriptors for Redis and the admin listener.
+//! - **Connections:** at most `max_connections` open, so the process never
+//!   runs out of descriptors for Redis and the admin listener. At the cap, a
+//!   new connection pushes out the one that has waited longest with nothing
+//!   in flight (stalled in its head, or idle: counted `evicted`), because a
+//!   real webhook spends microseconds in that state and a slow-loris socket
+//!   all its life; only when every connection has a request in flight is the
+//!   new one closed at once (`refused`).
 //! - **Headers:** a request's line and headers must arrive within
 //!   `header_timeout` of the connection opening, or of the first byte after
 //!   an idle spell; then the connection is dropped (`header_timeout`).
@@ -62,6 +66,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let limits = Arc::new(limits);
     let tracker = TaskTracker::new();
+    let open = Arc::new(Registry::default());
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -79,18 +84,31 @@ pub async fn serve(
                 }
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, max = limits.max_connections, "connection cap reached; closing the new connection");
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            // At the cap: make room by closing the most stalled connection, if one is.
+            Err(_) if open.evict_most_stalled() => {
+                tokio::time::timeout(Duration::from_secs(1), slots.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(slot) = slot else {
+            debug!(%peer, max = limits.max_connections, "connection cap reached, every connection busy; closing the new one");
             metrics::counter!(INGEST_CONNECTIONS, "outcome" => "refused").increment(1);
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         metrics::counter!(INGEST_CONNECTIONS, "outcome" => "accepted").increment(1);
-        let (app, limits, shutdown) = (app.clone(), limits.clone(), shutdown.clone());
+        let (app, limits, shutdown, open) = (app.clone(), limits.clone(), shutdown.clone(), open.clone());
         tracker.spawn(async move {
             metrics::gauge!(INGEST_OPEN_CONNECTIONS).increment(1.0);
-            let outcome = connection(stream, peer, app, &limits, &shutdown).await;
+            let (id, handle) = open.add();
+            let outcome = connection(stream, peer, app, &limits, &shutdown, handle).await;
+            open.remove(id);
             metrics::gauge!(INGEST_OPEN_CONNECTIONS).decrement(1.0);
             if let Some(outcome) = outcome {
                 metrics::counter!(INGEST_CONNECTIONS, "outcome" => outcome).increment(1);
@@ -119,6 +137,65 @@ enum Phase {
 /// task, which wakes on every change to move its deadline.
 type SharedPhase = Arc<watch::Sender<Phase>>;
 
+impl Phase {
+    /// Since when the connection has had nothing in flight, if it has not.
+    fn waiting_since(self) -> Option<Instant> {
+        match self {
+            Self::Head { since } | Self::Idle { since } => Some(since),
+            Self::InFlight => None,
+        }
+    }
+}
+
+/// What the accept loop knows of a connection: its phase, and how to close it.
+struct Handle {
+    phase: SharedPhase,
+    evict: CancellationToken,
+}
+
+/// The open connections, for eviction at the cap.
+#[derive(Default)]
+struct Registry {
+    next: std::sync::atomic::AtomicU64,
+    open: std::sync::Mutex<std::collections::HashMap<u64, (SharedPhase, CancellationToken)>>,
+}
+
+impl Registry {
+    fn add(&self) -> (u64, Handle) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let phase: SharedPhase = Arc::new(watch::Sender::new(Phase::Head { since: Instant::now() }));
+        let evict = CancellationToken::new();
+        self.lock().insert(id, (phase.clone(), evict.clone()));
+        (id, Handle { phase, evict })
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Closes the connection that has waited longest with nothing in flight;
+    /// `false` when every connection has a request in flight.
+    fn evict_most_stalled(&self) -> bool {
+        let open = self.lock();
+        let oldest = open
+            .iter()
+            .filter(|(_, (_, evict))| !evict.is_cancelled())
+            .filter_map(|(id, (phase, _))| phase.borrow().waiting_since().map(|since| (since, *id)))
+            .min();
+        match oldest.and_then(|(_, id)| open.get(&id)) {
+            Some((_, evict)) => {
+                evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, (SharedPhase, CancellationToken)>> {
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Serves one connection; returns why it was closed early, if it was.
 async fn connection(
     stream: TcpStream,
@@ -126,8 +203,9 @@ async fn connection(
     app: Router,
     limits: &ListenerConfig,
     shutdown: &CancellationToken,
+    handle: Handle,
 ) -> Option<&'static str> {
-    let shared: SharedPhase = Arc::new(watch::Sender::new(Phase::Head { since: Instant::now() }));
+    let Handle { phase: shared, evict } = handle;
     let mut changes = shared.subscribe();
     let io = TokioIo::new(Watched { io: stream, phase: shared.clone() });
     let in_service = shared.clone();
@@ -179,6 +257,15 @@ async fn connection(
                 }
             }
             _ = changes.changed() => {}
+            // Only ever chosen with nothing in flight; a request that began since finishes first.
+            () = evict.cancelled(), if !draining => {
+                if matches!(*changes.borrow(), Phase::InFlight) {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                } else {
+                    return Some("evicted");
+                }
+            }
             () = shutdown.cancelled(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
