@@ -146,6 +146,40 @@ async fn the_first_webhook_after_a_redis_restart_during_a_quiet_spell_is_stored(
     assert_eq!(stream_event_ids(&redis).len(), 2);
 }
 
+/// A Redis call that times out may still be carried out: the webhook got 503,
+/// yet the event is stored, and the platform's retry is acknowledged as a
+/// duplicate, counted apart from the platform's own duplicates.
+#[tokio::test]
+async fn a_retry_after_a_redis_timeout_is_a_duplicate_counted_apart() {
+    let redis = RedisServer::start();
+    let ingest = IngestHandle::start(&config(&toml(""), &redis.url())).await;
+    let http = reqwest::Client::new();
+    // Redis runs one command at a time: a script busy for 1 s holds the
+    // webhook's script past ingest's 300 ms, and then runs it.
+    let mut c = redis.conn();
+    let busy = "local s = redis.call('TIME') while true do local n = redis.call('TIME') \
+        if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 1000000 then return 0 end end";
+    let blocker = std::thread::spawn(move || redis::cmd("EVAL").arg(busy).arg(0).query::<i64>(&mut c));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, headers, _) = post(&http, &ingest.webhook_url("qq-main"), &hook(7)).await;
+    assert_eq!(status, 503);
+    assert!(headers.contains_key("retry-after"));
+    blocker.join().unwrap().unwrap();
+    assert_eq!(stream_event_ids(&redis).len(), 1, "stored after all");
+    assert_eq!(post(&http, &ingest.webhook_url("qq-main"), &hook(7)).await.0, 200, "the retry is acknowledged");
+    assert_eq!(post(&http, &ingest.webhook_url("qq-main"), &hook(7)).await.0, 200);
+    assert_eq!(stream_event_ids(&redis).len(), 1, "and stored once");
+    let metrics = http.get(ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    // (The recorder is shared by this binary's tests: present, not counted exactly.)
+    for line in [
+        r#"botq_ingest_requests_total{bot="qq-main",outcome="timeout"} "#,
+        r#"botq_ingest_requests_total{bot="qq-main",outcome="duplicate_after_timeout"} "#,
+        r#"botq_events_total{bot="qq-main",outcome="duplicate_after_timeout"} "#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing: {metrics}");
+    }
+}
+
 /// At `maxmemory` with `noeviction` every write is refused: readiness says
 /// so, and webhooks get 503 (retry later), until memory is freed.
 #[tokio::test]

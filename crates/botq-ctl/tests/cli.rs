@@ -94,6 +94,18 @@ fn an_unreachable_redis_is_one_line_without_the_password() {
 }
 
 #[test]
+fn an_unreachable_unix_socket_redis_is_named_without_its_query_credentials() {
+    let o = botqctl("unix:///nonexistent/botq.sock?db=2&user=ops&pass=hunter2", &config(), &["status"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: cannot reach Redis at unix:///nonexistent/botq.sock?db=2&user=***&pass=***: "),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2") && !err.contains("ops"), "{err}");
+}
+
+#[test]
 fn status_json_reports_the_numbers_redis_holds() {
     let redis = RedisServer::start();
     let mut c = redis.conn();

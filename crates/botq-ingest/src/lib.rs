@@ -18,6 +18,7 @@ pub mod error;
 pub mod listener;
 pub mod request_id;
 pub mod state;
+pub mod timed_out;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -48,6 +48,8 @@ pub struct AppState {
     pub listener: ListenerConfig,
     /// Refusals per client address and bot, when the budget is on.
     pub rejections: Option<crate::client::Rejections>,
+    /// Events answered 503 after a Redis timeout, whose retries are counted apart.
+    pub timed_out: crate::timed_out::TimedOut,
     /// Set once startup finished (Redis reached, scripts loaded).
     pub(crate) started: Arc<AtomicBool>,
 }
@@ -72,6 +74,7 @@ impl AppState {
             body_limit: cfg.ingest.body_limit_bytes,
             listener: cfg.ingest.listener.clone(),
             rejections: cfg.ingest.listener.rejections.map(crate::client::Rejections::new),
+            timed_out: crate::timed_out::TimedOut::default(),
             started: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -7,8 +7,8 @@
 //! platform's retry finds no trace of the failed attempt. A Redis *timeout*
 //! is a 503 too, but Redis may have stored the event after all: the retry
 //! is then acknowledged as a duplicate, which is right (the event is stored
-//! once). Such timeouts are counted apart (`outcome="timeout"`) so the
-//! duplicates they cause can be told from the platform's own.
+//! once). Such timeouts are counted apart (`outcome="timeout"`), and so are
+//! the duplicates they cause (`duplicate_after_timeout`, `timed_out`).
 //!
 //! Before anything is read, a client that has spent its budget of refused
 //! requests for this bot is answered 429 (`client`); every refusal (4xx)
@@ -166,9 +166,12 @@ async fn process(
             ("accepted", platform_ack())
         }
         Ok(Ok(EnqueueOutcome::Duplicate)) => {
-            debug!(event_id = %event.envelope.event_id, "duplicate delivery acknowledged");
-            metrics::counter!(EVENTS, "bot" => bot.id.as_str().to_owned(), "outcome" => "duplicate").increment(1);
-            ("duplicate", platform_ack())
+            // The retry of a delivery whose Redis call timed out, stored after all: not the platform's duplicate.
+            let outcome =
+                if state.timed_out.take(&event.envelope.event_id) { "duplicate_after_timeout" } else { "duplicate" };
+            debug!(event_id = %event.envelope.event_id, outcome, "duplicate delivery acknowledged");
+            metrics::counter!(EVENTS, "bot" => bot.id.as_str().to_owned(), "outcome" => outcome).increment(1);
+            (outcome, platform_ack())
         }
         Ok(Ok(EnqueueOutcome::RateLimited(kind))) => {
             debug!(limit = kind.as_str(), "over the ingest rate limit; acknowledged and dropped");
@@ -179,12 +182,14 @@ async fn process(
             warn!(max_backlog = state.max_backlog, "stream backlog full; asking the platform to retry");
             ("backlogged", unavailable.into_response())
         }
-        Ok(Err(e)) => {
+        Ok(Err(e)) if !e.is_timeout() => {
             warn!(error.kind = ?e.kind(), "redis refused the event; asking the platform to retry");
             ("unavailable", unavailable.into_response())
         }
-        Err(_) => {
+        // The connection's own response timeout (the same bound) or ours.
+        Ok(Err(_)) | Err(_) => {
             // Redis may still have stored it: the platform's retry is then a duplicate.
+            state.timed_out.remember(&event.envelope.event_id);
             warn!(
                 timeout_ms = state.redis_timeout.as_millis(),
                 "redis did not answer in time; asking the platform to retry (the event may be stored already)"

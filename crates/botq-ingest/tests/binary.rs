@@ -77,3 +77,46 @@ fn sigterm_drains_and_exits_zero() {
     let status = svc.terminate(Duration::from_secs(15));
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// Under a low open-file limit, the connection cap is lowered to fit (with
+/// room for Redis and the admin listener) and the operator is told.
+#[test]
+fn the_connection_cap_is_fitted_under_the_open_file_limit() {
+    use std::io::{BufRead, BufReader};
+    let path = write_config(&with_a_secret(&toml("redis://127.0.0.1:1", free_port(), free_port(), "")));
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$0" --config "$1""#)
+        .arg(BIN)
+        .arg(&*path)
+        .env("BOTQ_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    let line = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("does not fit under the open-file limit") => break Some(l),
+            Ok(l) => seen.push(l),
+            Err(_) => break None,
+        }
+    };
+    drop(child.kill());
+    drop(child.wait());
+    let line = line.unwrap_or_else(|| panic!("no warning about the cap; log: {seen:#?}"));
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(json["open_file_limit"], 256, "{line}");
+    assert_eq!(json["using"], 128, "256 less the 128 kept for Redis, admin and logs: {line}");
+}
