@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers deps send
+.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers bench-flood deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -54,6 +54,10 @@ SOAK_SECS ?= 3600
 SOAK_RATE ?= 250
 bench-soak: deps
 	scripts/bench-soak.sh $(SOAK_SECS) $(SOAK_RATE)
+
+# Real QQ webhooks alone and beside a 20 000/s forgery flood, rejection budget on and off.
+bench-flood: deps
+	scripts/bench-flood.sh
 
 # botq beside a Fastify + BullMQ build of the same job (bench/peers/bullmq), one run.
 bench-peers: deps

@@ -153,6 +153,25 @@ impl RedisServer {
         client.get_multiplexed_async_connection().await.expect("connect to test redis")
     }
 
+    /// Keeps the server busy for `how_long` with a script (Redis runs one
+    /// command at a time, so every other client waits), on a thread; join it
+    /// to know the server is free again. `DEBUG SLEEP` would do, but Redis 7
+    /// disables `DEBUG` by default.
+    ///
+    /// # Panics
+    /// (On join) when the script fails.
+    #[must_use]
+    pub fn busy_for(&self, how_long: Duration) -> std::thread::JoinHandle<()> {
+        let mut conn = self.conn();
+        let script = "local s = redis.call('TIME') while true do local n = redis.call('TIME') \
+            if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > tonumber(ARGV[1]) then return 0 end end";
+        let micros = how_long.as_micros();
+        std::thread::spawn(move || {
+            let _: i64 =
+                ::redis::cmd("EVAL").arg(script).arg(0).arg(micros.to_string()).query(&mut conn).expect("busy script");
+        })
+    }
+
     /// Kills the server (SIGKILL: nothing is saved), keeping the port for `start_again`.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
