@@ -120,3 +120,20 @@ fn the_connection_cap_is_fitted_under_the_open_file_limit() {
     assert_eq!(json["open_file_limit"], 256, "{line}");
     assert_eq!(json["using"], 128, "256 less the 128 kept for Redis, admin and logs: {line}");
 }
+
+/// A Lark bot without an encrypt key has no replay protection: ingest says
+/// so at start, naming the bot's key path.
+#[test]
+fn a_lark_bot_without_an_encrypt_key_is_warned_about_at_start() {
+    let text = format!(
+        "{}\n[[bot]]\nid = \"lark-plain\"\nplatform = \"lark\"\napp_id = \"cli_a\"\napp_secret = \"s\"\nverification_token = \"t\"\n",
+        with_a_secret(&toml("redis://127.0.0.1:1", free_port(), free_port(), ""))
+    );
+    let path = write_config(&text);
+    let svc = ServiceProcess::start(std::path::Path::new(BIN), &path);
+    let warned = svc.wait_log("no encrypt_key: Lark signs nothing", Duration::from_secs(10));
+    let log = svc.log();
+    svc.kill();
+    assert!(warned, "{log}");
+    assert!(log.contains("bot[1]"), "the warning names the bot: {log}");
+}
