@@ -7,6 +7,11 @@
 //! platform's, while the others wait for it to appear. So N replicas fetch a
 //! token once per expiry, not N times (no stampede on the token endpoint).
 //! A token the platform rejects is dropped everywhere and fetched anew.
+//!
+//! Reading the token and taking the lock are one atomic step
+//! ([`READ_OR_LOCK`]): with two separate commands, a replica that found no
+//! token could win the lock just after another replica stored the token and
+//! released it, and fetch a second one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +26,45 @@ const MARGIN: Duration = Duration::from_secs(120);
 /// How long a replica waits for another's fetch before failing the attempt.
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(5);
 const LOCK_TTL_MS: u64 = 10_000;
+
+/// KEYS[1] the token, KEYS[2] the fetch lock; ARGV[1] the lock's TTL in ms.
+/// Returns `{token, pttl}` when a token is stored, `{false, 1}` when this
+/// caller took the lock (it fetches), `{false, 0}` when another holds it.
+const READ_OR_LOCK: &str = r"
+local token = redis.call('GET', KEYS[1])
+if token then
+  return {token, redis.call('PTTL', KEYS[1])}
+end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then
+  return {false, 1}
+end
+return {false, 0}
+";
+
+/// What [`READ_OR_LOCK`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Token {
+        value: String,
+        pttl_ms: u64,
+    },
+    /// This caller holds the lock and must fetch.
+    Won,
+    /// Another replica is fetching.
+    Wait,
+}
+
+async fn read_or_lock(conn: &mut Redis, key: &str, lock: &str) -> Result<Found, HandleError> {
+    static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(READ_OR_LOCK));
+    let (token, n): (Option<String>, i64) =
+        SCRIPT.key(key).key(lock).arg(LOCK_TTL_MS).invoke_async(conn).await.map_err(HandleError::from)?;
+    Ok(match token {
+        // A token without a TTL (set by hand) is kept for the margin, then read again.
+        Some(value) => Found::Token { value, pttl_ms: u64::try_from(n).unwrap_or(MARGIN.as_millis() as u64) },
+        None if n == 1 => Found::Won,
+        None => Found::Wait,
+    })
+}
 
 #[derive(Default)]
 pub struct TokenCache {
@@ -66,23 +110,14 @@ impl TokenCache {
         let deadline = Instant::now() + WAIT_FOR_OTHERS;
         let mut fetch = Some(fetch);
         loop {
-            let (token, pttl): (Option<String>, i64) =
-                redis::pipe().get(key).pttl(key).query_async(&mut conn).await.map_err(HandleError::from)?;
-            if let (Some(token), Ok(ms)) = (token, u64::try_from(pttl)) {
-                self.remember(bot, &token, Duration::from_millis(ms));
-                return Ok(token);
+            let found = read_or_lock(&mut conn, key, lock).await?;
+            if let Found::Token { value, pttl_ms } = found {
+                self.remember(bot, &value, Duration::from_millis(pttl_ms));
+                return Ok(value);
             }
-            let won: bool = redis::cmd("SET")
-                .arg(lock)
-                .arg(1)
-                .arg("NX")
-                .arg("PX")
-                .arg(LOCK_TTL_MS)
-                .query_async::<Option<String>>(&mut conn)
-                .await
-                .map_err(HandleError::from)?
-                .is_some();
-            if won && let Some(fetch) = fetch.take() {
+            if found == Found::Won
+                && let Some(fetch) = fetch.take()
+            {
                 let result = fetch().await;
                 let stored = match &result {
                     Ok(t) => {
@@ -123,5 +158,69 @@ impl TokenCache {
         self.local.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(bot);
         let mut conn = redis.clone();
         let _: Result<(), _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many replicas asking at once, over and over: the platform is asked
+    /// once per round, never twice (the read and the lock are one step).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_replicas_fetch_one_token_per_expiry() {
+        let server = botq_testkit::redis::RedisServer::start();
+        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
+        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let keys = ("tok".to_owned(), "tok-lock".to_owned());
+        for round in 0..30u32 {
+            let mut c = server.conn();
+            let _: () = redis::cmd("DEL").arg(&keys.0).query(&mut c).unwrap();
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let (redis, keys, fetches) = (redis.clone(), keys.clone(), fetches.clone());
+                    tokio::spawn(async move {
+                        let replica = TokenCache::default();
+                        replica
+                            .get(&redis, &keys, "bot", move || {
+                                Box::pin(async move {
+                                    fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    Ok(botq_core::reply::Token {
+                                        value: format!("t{round}"),
+                                        expires_in: Duration::from_secs(7200),
+                                    })
+                                })
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert_eq!(t.await.unwrap().unwrap(), format!("t{round}"));
+            }
+            assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), round + 1, "round {round}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_script_reads_a_stored_token_before_it_would_take_the_lock() {
+        let server = botq_testkit::redis::RedisServer::start();
+        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
+        let mut redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
+        assert_eq!(read_or_lock(&mut redis, "k", "l").await.unwrap(), Found::Won);
+        assert_eq!(read_or_lock(&mut redis, "k", "l").await.unwrap(), Found::Wait, "the lock is held");
+        let mut c = server.conn();
+        let _: () = redis::cmd("SET").arg("k").arg("tok").arg("PX").arg(60_000).query(&mut c).unwrap();
+        let found = read_or_lock(&mut redis, "k", "l").await.unwrap();
+        assert!(
+            matches!(found, Found::Token { ref value, pttl_ms } if value == "tok" && pttl_ms > 50_000),
+            "{found:?}"
+        );
+        let _: () = redis::cmd("DEL").arg("l").query(&mut c).unwrap();
+        assert!(
+            matches!(read_or_lock(&mut redis, "k", "l").await.unwrap(), Found::Token { .. }),
+            "a free lock is not taken while a token is stored"
+        );
     }
 }
