@@ -83,15 +83,20 @@ struct Mention {
 }
 
 /// Normalises a verified op-0 dispatch.
+///
+/// The event type decides first: a verified frame of a type botq does not
+/// handle is acknowledged whatever else it lacks (READY and RESUMED, as the
+/// docs print them, have no top-level `id`), and only the message types
+/// need an `id` to dedupe on and a `d` to read.
 pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+    let Some(kind) = frame.t.as_deref().and_then(Kind::from_event_type) else {
+        return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
+    };
+    let event_type = frame.t.unwrap_or_default();
     let event_id = required(frame.id)?;
-    let event_type = frame.t.ok_or(Reject::MalformedPayload)?;
     if frame.d.is_none() {
         return Err(Reject::MalformedPayload);
     }
-    let Some(kind) = Kind::from_event_type(&event_type) else {
-        return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
-    };
     let Body { d } = serde_json::from_slice::<Body<Message>>(verified.body()).map_err(|_| Reject::MalformedPayload)?;
 
     let message_id = required(d.id)?;

@@ -107,7 +107,6 @@ fn signed_but_malformed_payloads_are_refused() {
         r#"{"op":"0","id":"a","t":"C2C_MESSAGE_CREATE","d":{}}"#,
         r#"{"op":0,"t":"C2C_MESSAGE_CREATE","d":{}}"#,
         r#"{"op":0,"id":"","t":"C2C_MESSAGE_CREATE","d":{}}"#,
-        r#"{"op":0,"id":"a","d":{}}"#,
         r#"{"op":0,"id":"a","t":"C2C_MESSAGE_CREATE"}"#,
         r#"{"op":0,"id":"a","t":"C2C_MESSAGE_CREATE","d":null}"#,
         r#"{"op":0,"id":"a","t":"C2C_MESSAGE_CREATE","d":{"content":"x","author":{"user_openid":"U"}}}"#,
@@ -119,5 +118,19 @@ fn signed_but_malformed_payloads_are_refused() {
         r#"{"op":0,"id":"a","t":"C2C_MESSAGE_CREATE","d":{"id":"m","content":5,"author":{"user_openid":"U"}}}"#,
     ] {
         assert_eq!(handle_signed(body), Err(Reject::MalformedPayload), "{body}");
+    }
+}
+
+/// READY and RESUMED as the official docs print them (no top-level `id`;
+/// RESUMED's `d` is a string): correctly signed, not handled, so acknowledged
+/// and dropped rather than refused as malformed (a refusal is retried).
+#[test]
+fn signed_frames_of_unhandled_types_are_acknowledged_whatever_they_lack() {
+    for body in [
+        include_str!("../../../../../../tests/corpus/qq/03-ready-docs.json"),
+        include_str!("../../../../../../tests/corpus/qq/04-resumed-docs.json"),
+        r#"{"op":0,"id":"a","d":{}}"#,
+    ] {
+        assert_eq!(handle_signed(body), Ok(Outcome::Ignored { kind: IgnoredKind::EventType }), "{body}");
     }
 }
