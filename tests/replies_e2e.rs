@@ -141,6 +141,22 @@ async fn a_onebot_message_reusing_a_message_id_is_answered_too() {
     w.shutdown().await.unwrap();
 }
 
+/// A OneBot user replies to the bot's message with `/echo R&D [v2]`: the
+/// string form puts the quote and the bot's mention first and escapes the
+/// text; the command is recognised and the echo is what the user typed.
+#[tokio::test]
+async fn a_quoted_escaped_onebot_command_is_answered_with_the_text_as_typed() {
+    let s = stack("").await;
+    let w = s.worker().await;
+    let raw = "[CQ:reply,id=-2147437996][CQ:at,qq=10001000] /echo R&amp;D &#91;v2&#93;";
+    let body = sign::onebot_group_body("10001000", 78, 5_550_001, 123_456, raw, now());
+    assert_eq!(s.send("onebot-main", &sign::onebot("10001000", None, &body)).await, 204);
+    let got = s.deliveries(1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].text, "R&D [v2]");
+    w.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn three_duplicate_deliveries_get_one_reply() {
     let s = stack("").await;

@@ -9,7 +9,8 @@
 //! either alone would do; both together mean a mistake in one is not a hole.
 //!
 //! The alphabets are the widest the platforms have been seen to use, with
-//! margin, and never include `/`, `%`, `?`, `#`, whitespace or a lone `.`:
+//! margin. Ids that go into a URL path (chats, users, guilds, Lark message
+//! ids) never include `/`, `%`, `?`, `#`, whitespace or a lone `.`:
 //! - QQ (official docs and SDK fixtures): openids are 32 upper-case hex
 //!   (one SDK fixture has 9 digits), guild and channel ids decimal; message
 //!   ids are `ROBOT1.0_` plus letters, digits, `.`, `-`, `!` (real ones
@@ -18,7 +19,10 @@
 //! - Lark (open platform docs, oapi-sdk-go fixtures): `oc_`, `ou_`, `om_`,
 //!   `on_` plus letters and digits; event ids and `uuid` hex.
 //! - OneBot v11 (spec: int64 ids, int32 `message_id`; go-cqhttp and LLOneBot
-//!   send negative message ids): decimal, `-` only as a message id's sign.
+//!   send negative message ids): chats and users decimal; a message id
+//!   decimal with a sign, or base64 (lc-cn/onebots sent those, and go-cqhttp's
+//!   guild messages are base64). A OneBot message id never goes into a URL:
+//!   the reply names it in the JSON body.
 
 use crate::envelope::{Envelope, Platform};
 use crate::platform::Reject;
@@ -50,9 +54,10 @@ const QQ_MESSAGE_ID: Alphabet = Alphabet { max_len: 256, letters: true, extra: b
 const QQ_EVENT_ID: Alphabet = Alphabet { max_len: 128, letters: true, extra: b"_:-" };
 const LARK_ID: Alphabet = Alphabet { max_len: 128, letters: true, extra: b"_-" };
 const ONEBOT_NUMBER: Alphabet = Alphabet { max_len: 20, letters: false, extra: b"" };
-/// `self_id:message_id:time`, the message id possibly negative.
-const ONEBOT_EVENT_ID: Alphabet = Alphabet { max_len: 64, letters: false, extra: b":-" };
-const ONEBOT_MESSAGE_ID: Alphabet = Alphabet { max_len: 21, letters: false, extra: b"-" };
+/// `self_id:message_id:time`.
+const ONEBOT_EVENT_ID: Alphabet = Alphabet { max_len: 128, letters: true, extra: b":-+/=" };
+/// Signed decimal or base64; in the body of a reply only, never in a URL.
+const ONEBOT_MESSAGE_ID: Alphabet = Alphabet { max_len: 64, letters: true, extra: b"-+/=" };
 
 /// Refuses an event whose ids are outside its platform's alphabet.
 ///
@@ -127,7 +132,10 @@ mod tests {
             for p in [Platform::Qq, Platform::Lark, Platform::Onebot] {
                 assert_eq!(with(p, |e| e.chat_id = bad.into()), Err(Reject::InvalidId), "{p:?} chat {bad:?}");
                 assert_eq!(with(p, |e| e.sender_id = bad.into()), Err(Reject::InvalidId), "{p:?} sender {bad:?}");
-                assert_eq!(with(p, |e| e.message_id = bad.into()), Err(Reject::InvalidId), "{p:?} message {bad:?}");
+                // A OneBot message id may be base64 (`/` included): it only ever goes in a JSON body.
+                if !(p == Platform::Onebot && bad == "a/b") {
+                    assert_eq!(with(p, |e| e.message_id = bad.into()), Err(Reject::InvalidId), "{p:?} message {bad:?}");
+                }
             }
         }
         assert_eq!(with(Platform::Qq, |e| e.guild_id = Some("1/../2".into())), Err(Reject::InvalidId));

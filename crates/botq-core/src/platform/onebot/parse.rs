@@ -3,14 +3,17 @@
 //! Ids are int64 in the spec; some implementations send them as strings, so
 //! both are accepted and carried as decimal strings. `message` is either the
 //! CQ-code string form or an array of segments, depending on the
-//! implementation's `post-format`; `raw_message` (always the string form) is
-//! preferred when present.
+//! implementation's `post-format`; it is read as it comes (the array is the
+//! structure itself), and `raw_message` (always the string form) only when
+//! `message` is missing. The envelope's text is the text as typed (`cq`).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject, TimestampWindow};
+
+use super::cq;
 
 use super::Verified;
 
@@ -23,7 +26,8 @@ struct Report {
     message_id: Option<Id>,
     user_id: Option<Id>,
     group_id: Option<Id>,
-    raw_message: Option<String>,
+    /// A string in messages; LLOneBot and early NapCat put an array here in pokes.
+    raw_message: Option<Value>,
     message: Option<Value>,
 }
 
@@ -87,22 +91,17 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
     };
     let message_id = required(report.message_id)?;
     let time = report.time.ok_or(Reject::MalformedPayload)?;
-    let text = match (&report.raw_message, &report.message) {
-        (Some(raw), _) => raw.clone(),
-        (None, Some(Value::String(s))) => s.clone(),
-        (None, Some(Value::Array(segments))) => segments_text(segments),
+    let segments = match (&report.message, &report.raw_message) {
+        (Some(Value::Array(items)), _) => cq::parse_array(items),
+        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => cq::parse_string(s),
         _ => return Err(Reject::MalformedPayload),
     };
-    if text.trim().is_empty() {
+    let typed = cq::typed(&segments, self_id);
+    if typed.text.is_empty() {
         return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
     }
-    let mentions_bot = chat_kind == ChatKind::Private
-        || report.raw_message.as_deref().is_some_and(|s| has_cq_at(s, self_id))
-        || match &report.message {
-            Some(Value::String(s)) => has_cq_at(s, self_id),
-            Some(Value::Array(segments)) => has_at_segment(segments, self_id),
-            _ => false,
-        };
+    let text = typed.text;
+    let mentions_bot = chat_kind == ChatKind::Private || typed.mentions_bot;
     Ok(Outcome::Event(Event {
         // `message_id` alone is not an identity: implementations reuse it
         // after a restart, so the event is `self_id:message_id:time`, for
@@ -127,31 +126,4 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
             received_at_ms: req.now_ms,
         },
     }))
-}
-
-/// The `text` segments of an array-form message, concatenated.
-fn segments_text(segments: &[Value]) -> String {
-    segments
-        .iter()
-        .filter(|seg| seg.get("type").and_then(Value::as_str) == Some("text"))
-        .filter_map(|seg| seg.get("data")?.get("text")?.as_str())
-        .collect()
-}
-
-/// `[CQ:at,qq=<self_id>]`, possibly with more parameters after the `qq`.
-fn has_cq_at(message: &str, self_id: &str) -> bool {
-    let needle = format!("[CQ:at,qq={self_id}");
-    message.match_indices(&needle).any(|(at, _)| matches!(message.as_bytes().get(at + needle.len()), Some(b']' | b',')))
-}
-
-/// An `at` segment whose `qq` (string or number) is `self_id`.
-fn has_at_segment(segments: &[Value], self_id: &str) -> bool {
-    segments.iter().any(|seg| {
-        seg.get("type").and_then(Value::as_str) == Some("at")
-            && match seg.get("data").and_then(|d| d.get("qq")) {
-                Some(Value::String(qq)) => qq == self_id,
-                Some(Value::Number(qq)) => qq.to_string() == self_id,
-                _ => false,
-            }
-    })
 }

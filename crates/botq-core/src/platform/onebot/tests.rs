@@ -10,6 +10,7 @@ use sha1::Sha1;
 use super::*;
 use crate::ids::{BotId, RequestId};
 
+mod corpus;
 mod messages;
 mod rotation;
 

@@ -50,7 +50,7 @@ fn group_message_in_string_form_is_normalised() {
     assert_eq!(e.envelope.message_id, "-2147483000");
     assert_eq!(e.envelope.event_id, "10001000:-2147483000:1515204254");
     assert_eq!(e.envelope.event_type, "message.group");
-    assert_eq!(e.envelope.text, "[CQ:at,qq=10001000] /ping");
+    assert_eq!(e.envelope.text, "/ping", "the text as typed: the bot's mention is markup, not text");
     assert!(e.envelope.mentions_bot);
     assert_eq!(e.dedupe_keys(), ["id:10001000:-2147483000:1515204254"]);
 }
@@ -64,7 +64,7 @@ fn group_message_in_segment_form_is_normalised() {
         {"type": "text", "data": {"text": "hi"}}
     ]);
     let e = event_of(send(&group_message(&segments)));
-    assert_eq!(e.envelope.text, " /echo hi");
+    assert_eq!(e.envelope.text, "/echo hi");
     assert!(e.envelope.mentions_bot);
     let numeric_at = json!([{"type": "at", "data": {"qq": 10_001_000}}, {"type": "text", "data": {"text": "x"}}]);
     assert!(event_of(send(&group_message(&numeric_at))).envelope.mentions_bot);
@@ -110,4 +110,25 @@ fn reports_that_are_not_messages_are_ignored() {
     assert_eq!(send(&guild), Ok(Outcome::Ignored { kind: IgnoredKind::EventType }));
     let image = group_message(&json!([{"type": "image", "data": {"file": "a.jpg"}}]));
     assert_eq!(send(&image), Ok(Outcome::Ignored { kind: IgnoredKind::MessageType }));
+}
+
+/// A user who types `R&D [v2]` in a reply to the bot: the string form
+/// escapes it and puts the quote and the bot's mention first; the envelope
+/// has what the user typed.
+#[test]
+fn quoted_and_escaped_text_arrives_as_typed() {
+    let raw = "[CQ:reply,id=-2147437996][CQ:at,qq=10001000] /echo R&amp;D &#91;v2&#93;";
+    let mut report = group_message(&json!(raw));
+    report["raw_message"] = json!(raw);
+    let e = event_of(send(&report));
+    assert_eq!(e.envelope.text, "/echo R&D [v2]");
+    assert!(e.envelope.mentions_bot);
+    let array = json!([
+        {"type": "reply", "data": {"id": "-2147437996"}},
+        {"type": "at", "data": {"qq": "10001000"}},
+        {"type": "text", "data": {"text": " /echo R&D [v2]"}}
+    ]);
+    let mut report = group_message(&array);
+    report["raw_message"] = json!(raw);
+    assert_eq!(event_of(send(&report)).envelope.text, "/echo R&D [v2]", "the array form is read as it comes");
 }
