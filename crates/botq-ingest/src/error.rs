@@ -30,6 +30,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The 429 for a client whose refusal budget comes back after `wait`
+    /// (`Retry-After` rounded up to whole seconds).
+    #[must_use]
+    pub fn too_many_rejections(wait: std::time::Duration) -> Self {
+        Self::TooManyRejections {
+            retry_after_secs: u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX),
+        }
+    }
+
     #[must_use]
     pub fn code(self) -> &'static str {
         match self {

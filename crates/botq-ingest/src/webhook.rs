@@ -60,8 +60,7 @@ pub async fn handle(
         // Read (and drop) the body, bounded as ever, so the connection can be
         // reused: a flood that reconnects for every request costs more.
         let _ = read_body(&headers, body, state.body_limit, state.listener.body_timeout).await;
-        let retry_after_secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
-        let response = ApiError::TooManyRejections { retry_after_secs }.into_response();
+        let response = ApiError::too_many_rejections(wait).into_response();
         metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => "too_many_rejections").increment(1);
         return response;
     }
@@ -105,8 +104,7 @@ fn refuse_unrouted(
         let ip = crate::client::client_ip(&state.listener.client_address, addr, headers);
         let now = Instant::now();
         if let Some(wait) = budget.spent(ip, UNKNOWN_BOT, now) {
-            let retry_after_secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
-            return ApiError::TooManyRejections { retry_after_secs }.into_response();
+            return ApiError::too_many_rejections(wait).into_response();
         }
         budget.record(ip, UNKNOWN_BOT, now);
     }
