@@ -11,7 +11,7 @@
 # The RustSec advisory database lives on GitHub, which CI cannot reach, and no
 # package registry ships it. So the database is, in this order:
 #   1. a fresh clone/fetch from GitHub, when GitHub answers;
-#   2. else a snapshot: $BOTQ_ADVISORY_DB, or ../shared/rustsec-advisory-db.tar.xz
+#   2. else a snapshot named by $BOTQ_ADVISORY_DB
 #      (a git checkout of rustsec/advisory-db, or a tarball made from one with
 #      `git archive --format=tar HEAD | xz`); imported only if it is newer
 #      than the database already in target/advisory-dbs;
@@ -44,7 +44,6 @@ MACHETE_VERSION=0.9.2
 ADVISORY_URL=https://github.com/rustsec/advisory-db
 # db-path in deny.toml, plus the directory name cargo-deny derives from db-urls.
 ADVISORY_DB=$ROOT/target/advisory-dbs/advisory-db-3157b0e258782691
-SHARED_SNAPSHOT=$ROOT/../shared/rustsec-advisory-db.tar.xz
 WARN_AGE_DAYS=30
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -190,7 +189,6 @@ prepare_advisory_db() {
     return
   fi
   local snapshot=${BOTQ_ADVISORY_DB:-}
-  if [[ -z $snapshot && -e $SHARED_SNAPSHOT ]]; then snapshot=$SHARED_SNAPSHOT; fi
   if [[ -n $snapshot ]]; then
     [[ -e $snapshot ]] || { note "BOTQ_ADVISORY_DB=$snapshot does not exist"; return; }
     note "GitHub not used or not reachable; importing advisory snapshot $snapshot"
@@ -270,7 +268,7 @@ else
   note "cargo deny check bans licenses sources (no advisory database)"
   "$DENY" --offline --locked check --hide-inclusion-graph --show-stats bans licenses sources || failed+=("cargo deny")
   banner "ADVISORIES NOT CHECKED: no RustSec advisory database. GitHub is not reachable
-and no snapshot was found at \$BOTQ_ADVISORY_DB or $SHARED_SNAPSHOT.
+and BOTQ_ADVISORY_DB names no snapshot.
 Make one where GitHub (or a copy of rustsec/advisory-db) is reachable:
   git -C <advisory-db checkout> archive --format=tar HEAD | xz > rustsec-advisory-db.tar.xz"
   if [[ ${BOTQ_ALLOW_MISSING_ADVISORY_DB:-} == 1 ]]; then
