@@ -50,9 +50,7 @@ pub async fn handle(
     // A path segment that is not UTF-8 (`%ff`) cannot name a bot.
     let bot = path.ok().and_then(|Path(id)| bots.get(&id));
     let bot_label = bot.map_or(UNKNOWN_BOT, |b| b.id.as_str()).to_owned();
-    let client = peer
-        .map(|Extension(ConnectInfo(addr))| crate::client::client_ip(&state.listener.client_address, addr, &headers));
-    let budget = state.rejections.as_ref().zip(client);
+    let budget = budget_of(&state, peer, &headers);
     if let Some((budget, ip)) = budget
         && let Some(wait) = budget.spent(ip, &bot_label, started)
     {
@@ -74,6 +72,18 @@ pub async fn handle(
     metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => outcome).increment(1);
     metrics::histogram!(INGEST_ACK_DURATION).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The refusal budget and the client it applies to, when the budget is on
+/// and the peer is known (the listener puts it in every request).
+fn budget_of<'a>(
+    state: &'a AppState,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> Option<(&'a crate::client::Rejections, std::net::IpAddr)> {
+    let budget = state.rejections.as_ref()?;
+    let Extension(ConnectInfo(addr)) = peer?;
+    Some((budget, crate::client::client_ip(&state.listener.client_address, addr, headers)))
 }
 
 /// Any other route or method: the same JSON error body as every refusal.
@@ -100,8 +110,7 @@ fn refuse_unrouted(
     headers: &HeaderMap,
     error: ApiError,
 ) -> Response {
-    if let (Some(budget), Some(Extension(ConnectInfo(addr)))) = (&state.rejections, peer) {
-        let ip = crate::client::client_ip(&state.listener.client_address, addr, headers);
+    if let Some((budget, ip)) = budget_of(state, peer, headers) {
         let now = Instant::now();
         if let Some(wait) = budget.spent(ip, UNKNOWN_BOT, now) {
             return ApiError::too_many_rejections(wait).into_response();
