@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use botq_core::config::{ClientAddress, RejectionBudget};
 use http::HeaderMap;
 
-/// At most this many client addresses are tracked; past it, spent entries
+/// At most this many client addresses are tracked (each with its bots); past it, spent entries
 /// are forgotten first, then new clients go untracked (never refused).
 const MAX_TRACKED: usize = 65_536;
 
@@ -81,8 +81,9 @@ pub struct Rejections {
     /// How far the theoretical arrival time may run ahead of now.
     tolerance: Duration,
     epoch: Instant,
-    /// (client key, bot) → theoretical arrival time since `epoch`.
-    tat: Mutex<HashMap<(IpAddr, String), Duration>>,
+    /// client key → bot → theoretical arrival time since `epoch` (nested, so
+    /// the check on every webhook looks up without allocating a key).
+    tat: Mutex<HashMap<IpAddr, HashMap<String, Duration>>>,
 }
 
 impl Rejections {
@@ -102,7 +103,7 @@ impl Rejections {
     pub fn spent(&self, ip: IpAddr, bot: &str, now: Instant) -> Option<Duration> {
         let now = now.saturating_duration_since(self.epoch);
         let map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tat = *map.get(&(key_of(ip), bot.to_owned()))?;
+        let tat = *map.get(&key_of(ip))?.get(bot)?;
         // One more refusal would put the TAT past the tolerance.
         let ahead = (tat + self.interval).saturating_sub(now);
         (ahead > self.tolerance).then(|| ahead - self.tolerance)
@@ -112,15 +113,18 @@ impl Rejections {
     pub fn record(&self, ip: IpAddr, bot: &str, now: Instant) {
         let now = now.saturating_duration_since(self.epoch);
         let mut map = self.tat.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = (key_of(ip), bot.to_owned());
+        let key = key_of(ip);
         if !map.contains_key(&key) && map.len() >= MAX_TRACKED {
             // Entries whose TAT has passed have their whole budget back: forgetting them changes nothing.
-            map.retain(|_, tat| *tat > now);
+            map.retain(|_, bots| {
+                bots.retain(|_, tat| *tat > now);
+                !bots.is_empty()
+            });
             if map.len() >= MAX_TRACKED {
                 return;
             }
         }
-        let tat = map.entry(key).or_insert(now);
+        let tat = map.entry(key).or_default().entry(bot.to_owned()).or_insert(now);
         *tat = (*tat).max(now) + self.interval;
     }
 }
