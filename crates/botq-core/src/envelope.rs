@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BotId, RequestId};
+use crate::message::Segment;
 
 /// Version of the wire format below; bumped on any incompatible change.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -90,14 +91,22 @@ pub struct Envelope {
     /// QQ guild id, needed to answer a guild DM.
     #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
     pub guild_id: Option<String>,
+    /// The group a OneBot temporary session came from: a private reply to a
+    /// non-friend is sent through it.
+    #[serde(rename = "tg", default, skip_serializing_if = "Option::is_none")]
+    pub temp_group: Option<String>,
     #[serde(rename = "s")]
     pub sender_id: String,
     /// The sender is a bot (or this bot itself); replies to bots are off by default.
     #[serde(rename = "sb", default, skip_serializing_if = "is_false")]
     pub sender_is_bot: bool,
-    /// The message text with platform mention markup left as the platform sent it.
+    /// The text as the user typed it (`message::typed`): unescaped, without
+    /// the leading quote and the bot's own mentions. Routing reads commands from it.
     #[serde(rename = "x")]
     pub text: String,
+    /// The whole message as segments, the bot's mention and the quote included.
+    #[serde(rename = "sg", default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Segment>,
     /// The message mentions this bot (QQ group @-messages always do).
     #[serde(rename = "mb", default, skip_serializing_if = "is_false")]
     pub mentions_bot: bool,
@@ -152,9 +161,11 @@ pub fn test_envelope(platform: Platform, chat_kind: ChatKind) -> Envelope {
         chat_kind,
         chat_id: "CHAT".into(),
         guild_id: None,
+        temp_group: None,
         sender_id: "USER".into(),
         sender_is_bot: false,
         text: "/ping".into(),
+        segments: vec![Segment::text("/ping")],
         mentions_bot: true,
         platform_ts_ms: None,
         received_at_ms: 0,
@@ -177,9 +188,11 @@ mod tests {
             chat_kind: ChatKind::Group,
             chat_id: "82B3".into(),
             guild_id: None,
+            temp_group: None,
             sender_id: "0BA1".into(),
             sender_is_bot: false,
-            text: " /ping".into(),
+            text: "/ping".into(),
+            segments: vec![Segment::text(" /ping")],
             mentions_bot: true,
             platform_ts_ms: Some(1_757_344_414_000),
             received_at_ms: 1_757_344_414_123,

@@ -18,6 +18,7 @@ pub mod config;
 pub mod envelope;
 pub mod ids;
 pub mod keys;
+pub mod message;
 pub mod platform;
 pub mod queue;
 pub mod redis_conn;

@@ -12,8 +12,11 @@
 //!    the chat, else it is an unknown command; any other addressed message
 //!    goes to the chat's default skill, or is ignored when there is none.
 //!
-//! The text is taken after any leading mention markup the platform leaves in
-//! it (QQ's leading space, Lark's `@_user_1`, OneBot's `[CQ:at,qq=…]`).
+//! The text is the text as typed (`botq_core::message::typed`): the platform
+//! codecs already removed the quote and the bot's mentions, and "mentions
+//! the bot" comes from the segments. An envelope written by an ingest from
+//! before the message model has no segments and its text still carries the
+//! platform's markup; for those the leading markup is stripped here.
 
 use botq_core::config::{GroupMode, Routing};
 use botq_core::envelope::{ChatKind, Envelope};
@@ -50,7 +53,7 @@ pub fn route(env: &Envelope, routing: &Routing) -> Route {
     if let Err(reason) = routing.access.admits(&env.sender_id, group) {
         return Route::Ignore(reason);
     }
-    let text = strip_mentions(&env.text);
+    let text = if env.segments.is_empty() { strip_legacy_mentions(&env.text) } else { env.text.trim() };
     let command = text.strip_prefix(routing.command_prefix.as_str());
     if let Some(g) = group {
         let addressed = match routing.group_mode_in(g) {
@@ -89,8 +92,9 @@ pub fn commands_in<'a>(env: &Envelope, routing: &'a Routing) -> Vec<(&'a str, &'
         .collect()
 }
 
-/// The text after leading whitespace and mention markup.
-fn strip_mentions(text: &str) -> &str {
+/// The text of a pre-segments envelope after leading whitespace and mention
+/// markup (Lark's `@_user_1`, OneBot's `[CQ:at,qq=…]`).
+fn strip_legacy_mentions(text: &str) -> &str {
     let mut rest = text.trim_start();
     loop {
         if let Some(after) = rest.strip_prefix("[CQ:at,").and_then(|r| r.split_once(']')).map(|(_, a)| a) {

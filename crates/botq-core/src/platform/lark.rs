@@ -24,6 +24,7 @@
 //! Normalisation (`parse`, `message`) handles `im.message.receive_v1`
 //! (schema 2.0) and schema 1.0 `message` events; the rest is `Ignored`.
 
+pub mod content;
 mod crypto;
 mod message;
 mod parse;

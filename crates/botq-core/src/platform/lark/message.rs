@@ -2,14 +2,16 @@
 //! `message`.
 //!
 //! `content` of a 2.0 message is a JSON document inside a string, shaped by
-//! `message_type`: text and rich-text posts have text, everything else
-//! (images, files, stickers, cards) is ignored as a message type.
+//! `message_type`, read into segments by `content`; a message without text
+//! (an image, a file, a sticker, a card) is ignored as a message type.
 
 use serde::Deserialize;
 
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
+use crate::message::{self, Segment};
 use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
 
+use super::content::{self, Mention};
 use super::parse::ignored;
 
 /// `event` of `im.message.receive_v1`.
@@ -39,14 +41,9 @@ struct Message {
     /// A JSON document inside a string, shaped by `message_type`.
     content: String,
     create_time: Option<String>,
+    /// The message replied to, if any.
+    parent_id: Option<String>,
     mentions: Option<Vec<Mention>>,
-}
-
-#[derive(Deserialize)]
-struct Mention {
-    key: Option<String>,
-    id: Option<UserId>,
-    mentioned_type: Option<String>,
 }
 
 /// `event` of a schema 1.0 `message` event.
@@ -81,6 +78,7 @@ struct Parts {
     sender_id: String,
     sender_is_bot: bool,
     text: String,
+    segments: Vec<Segment>,
     mentions_bot: bool,
     platform_ts_ms: Option<i64>,
 }
@@ -100,11 +98,22 @@ impl Base<'_, '_> {
             "group" | "topic_group" => ChatKind::Group,
             _ => return Ok(ignored(IgnoredKind::EventType)),
         };
-        let Some(text) = message_text(&msg.message_type, &msg.content)? else {
+        let mentions = msg.mentions.unwrap_or_default();
+        let bot = content::BotIs { open_id: self.bot_open_id };
+        let parsed = content::parse(&msg.message_type, &msg.content, &mentions, bot);
+        let Some(body) = parsed.map_err(|()| Reject::MalformedPayload)? else {
             return Ok(ignored(IgnoredKind::MessageType));
         };
-        let mentions = msg.mentions.unwrap_or_default();
-        let mentions_bot = chat_kind == ChatKind::Private || self.mentions_bot(&mentions, &text);
+        let mut segments = Vec::with_capacity(body.len() + 1);
+        if let Some(parent) = msg.parent_id.filter(|p| !p.is_empty()) {
+            segments.push(Segment::Quote { message_id: parent });
+        }
+        segments.extend(body);
+        let typed = message::typed(&segments, content::SHOWN);
+        if typed.text.is_empty() {
+            return Ok(ignored(IgnoredKind::MessageType));
+        }
+        let mentions_bot = chat_kind == ChatKind::Private || typed.mentions_bot;
         Ok(self.event(Parts {
             event_id,
             event_type,
@@ -113,26 +122,11 @@ impl Base<'_, '_> {
             chat_id: msg.chat_id,
             sender_id,
             sender_is_bot: ev.sender.sender_type != "user",
-            text,
+            text: typed.text,
+            segments,
             mentions_bot,
             platform_ts_ms: msg.create_time.and_then(|t| t.parse().ok()),
         }))
-    }
-
-    /// With `bot_open_id` configured, exactly "a mention names the bot".
-    /// Without it, a heuristic: a mention the platform marks as a bot, or a
-    /// message that opens with a mention. Lark only delivers group messages
-    /// that @ the bot unless the app may read all group messages, so in the
-    /// default setup a leading mention is almost always the bot.
-    fn mentions_bot(&self, mentions: &[Mention], text: &str) -> bool {
-        if let Some(bot) = self.bot_open_id {
-            return mentions.iter().any(|m| m.id.as_ref().and_then(|id| id.open_id.as_deref()) == Some(bot));
-        }
-        let opening = text.trim_start();
-        mentions.iter().any(|m| {
-            m.mentioned_type.as_deref() == Some("bot")
-                || m.key.as_deref().is_some_and(|k| !k.is_empty() && opening.starts_with(k))
-        })
     }
 
     pub(super) fn message_v1(&self, event_id: String, event: serde_json::Value) -> Result<Outcome, Reject> {
@@ -157,7 +151,9 @@ impl Base<'_, '_> {
             chat_id: required(ev.open_chat_id)?,
             sender_id: required(ev.open_id)?,
             sender_is_bot: false,
-            text: required(ev.text_without_at_bot.or(ev.text))?,
+            // Schema 1.0 gives the text without the bot's mention, and no ids for other mentions.
+            segments: Vec::new(),
+            text: required(ev.text_without_at_bot.or(ev.text))?.trim().to_owned(),
             mentions_bot: chat_kind == ChatKind::Private || ev.is_mention,
             platform_ts_ms: None,
         }))
@@ -177,9 +173,11 @@ impl Base<'_, '_> {
                 chat_kind: p.chat_kind,
                 chat_id: p.chat_id,
                 guild_id: None,
+                temp_group: None,
                 sender_id: p.sender_id,
                 sender_is_bot: p.sender_is_bot,
                 text: p.text,
+                segments: p.segments,
                 mentions_bot: p.mentions_bot,
                 platform_ts_ms: p.platform_ts_ms,
                 received_at_ms: self.req.now_ms,
@@ -187,52 +185,4 @@ impl Base<'_, '_> {
             aliases,
         })
     }
-}
-
-/// The text of a message, `None` for message types without text.
-fn message_text(message_type: &str, content: &str) -> Result<Option<String>, Reject> {
-    #[derive(Deserialize)]
-    struct Text {
-        text: String,
-    }
-    match message_type {
-        "text" => {
-            let c: Text = serde_json::from_str(content).map_err(|_| Reject::MalformedPayload)?;
-            Ok(Some(c.text))
-        }
-        "post" => {
-            let c: serde_json::Value = serde_json::from_str(content).map_err(|_| Reject::MalformedPayload)?;
-            Ok(post_text(&c).filter(|t| !t.trim().is_empty()))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A rich-text post flattened: the title, then one line per paragraph of its
-/// `text` and link elements, with `at` elements as their `@_user_N` keys so a
-/// post reads like a text message. Received posts are `{title, content}`;
-/// the per-language wrapper of the send API (`{"zh_cn":{…}}`) is accepted too.
-fn post_text(post: &serde_json::Value) -> Option<String> {
-    let post = if post.get("content").is_some() {
-        post
-    } else {
-        post.as_object()?.values().find(|v| v.get("content").is_some())?
-    };
-    let mut lines = Vec::new();
-    if let Some(title) = post.get("title").and_then(|t| t.as_str()).filter(|t| !t.is_empty()) {
-        lines.push(title.to_owned());
-    }
-    for paragraph in post.get("content")?.as_array()? {
-        let mut line = String::new();
-        for element in paragraph.as_array().into_iter().flatten() {
-            let piece = match element.get("tag").and_then(|t| t.as_str()) {
-                Some("text" | "a") => element.get("text").and_then(|t| t.as_str()),
-                Some("at") => element.get("user_id").and_then(|t| t.as_str()).filter(|k| k.starts_with('@')),
-                _ => None,
-            };
-            line.push_str(piece.unwrap_or_default());
-        }
-        lines.push(line);
-    }
-    Some(lines.join("\n"))
 }

@@ -16,25 +16,11 @@
 
 use serde_json::Value;
 
-/// One part of a OneBot message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Segment {
-    Text(String),
-    /// `at`: a QQ number, or `all`.
-    At(String),
-    /// `reply`: the id of the message replied to.
-    Reply(String),
-    /// Anything else (`face`, `image`, `record`, `file`, …), by its type.
-    Other(String),
-}
+use crate::message::{Segment, Shown, Typed, push_text};
 
-/// What routing needs from a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Typed {
-    pub text: String,
-    pub mentions_bot: bool,
-    pub quote_of: Option<String>,
-}
+/// How OneBot shows an `@all` in the text as typed: not at all (the
+/// segment says it).
+const SHOWN: Shown = Shown { everyone: None };
 
 /// Decodes the string form's escapes (`&amp;`, `&#91;`, `&#93;`, `&#44;`).
 /// Anything else after `&` is left as typed.
@@ -79,8 +65,8 @@ fn escape_text(s: &str) -> String {
 }
 
 /// Parses the CQ-code string form. A `[CQ:` without its `]` is text, as
-/// implementations treat it.
-pub(super) fn parse_string(s: &str) -> Vec<Segment> {
+/// implementations treat it. `self_id` marks the bot's own mentions.
+pub(super) fn parse_string(s: &str, self_id: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
@@ -94,29 +80,23 @@ pub(super) fn parse_string(s: &str) -> Vec<Segment> {
             push_text(&mut segments, &unescape(&rest[start..]));
             break;
         };
-        segments.push(code_segment(&code[..end]));
+        let inner = &code[..end];
+        let kind = inner.split(',').next().unwrap_or_default();
+        let param = |name: &str| {
+            inner
+                .split(',')
+                .skip(1)
+                .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| unescape(v)))
+        };
+        push(&mut segments, segment(kind, param, self_id));
         rest = &code[end + 1..];
     }
     segments
 }
 
-/// One CQ code's inside: `type,key=value,…`.
-fn code_segment(inner: &str) -> Segment {
-    let mut parts = inner.split(',');
-    let kind = parts.next().unwrap_or_default();
-    let param = |name: &str| {
-        inner.split(',').skip(1).find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| unescape(v)))
-    };
-    match kind {
-        "at" => param("qq").map_or_else(|| Segment::Other(kind.to_owned()), Segment::At),
-        "reply" => param("id").map_or_else(|| Segment::Other(kind.to_owned()), Segment::Reply),
-        _ => Segment::Other(kind.to_owned()),
-    }
-}
-
 /// Parses the array form; values that are numbers (some implementations)
 /// are taken as their decimal text.
-pub(super) fn parse_array(items: &[Value]) -> Vec<Segment> {
+pub(super) fn parse_array(items: &[Value], self_id: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
     for item in items {
         let kind = item.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -125,56 +105,41 @@ pub(super) fn parse_array(items: &[Value]) -> Vec<Segment> {
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        let segment = match kind {
-            "text" => Segment::Text(data("text").unwrap_or_default()),
-            "at" => data("qq").map_or_else(|| Segment::Other(kind.to_owned()), Segment::At),
-            "reply" => data("id").map_or_else(|| Segment::Other(kind.to_owned()), Segment::Reply),
-            _ => Segment::Other(kind.to_owned()),
-        };
-        match segment {
-            Segment::Text(t) => push_text(&mut segments, &t),
-            other => segments.push(other),
-        }
+        push(&mut segments, segment(kind, data, self_id));
     }
     segments
 }
 
-fn push_text(segments: &mut Vec<Segment>, text: &str) {
-    if text.is_empty() {
-        return;
-    }
-    if let Some(Segment::Text(last)) = segments.last_mut() {
-        last.push_str(text);
-    } else {
-        segments.push(Segment::Text(text.to_owned()));
+fn push(segments: &mut Vec<Segment>, segment: Segment) {
+    match segment {
+        Segment::Text { text } => push_text(segments, &text),
+        other => segments.push(other),
     }
 }
 
-/// The text as typed and what the segments say about the bot (see the module doc).
-pub(super) fn typed(segments: &[Segment], self_id: &str) -> Typed {
-    let is_bot = |s: &Segment| matches!(s, Segment::At(qq) if qq == self_id);
-    let blank = |s: &Segment| matches!(s, Segment::Text(t) if t.trim().is_empty());
-    let mentions_bot = segments.iter().any(is_bot);
-    let mut body = segments;
-    let mut quote_of = None;
-    // Leading: blanks, one quote, the bot's mentions.
-    while let Some((first, rest)) = body.split_first() {
-        match first {
-            Segment::Reply(id) if quote_of.is_none() => quote_of = Some(id.clone()),
-            s if blank(s) || is_bot(s) => {}
-            _ => break,
-        }
-        body = rest;
+/// A segment from its type and a lookup of its data, the same for both forms
+/// (the v11 spec's `message/segment.md`; `mface` is NapCat's market sticker).
+fn segment(kind: &str, data: impl Fn(&str) -> Option<String>, self_id: &str) -> Segment {
+    let other = || Segment::Other { kind: kind.to_owned() };
+    match kind {
+        "text" => Segment::text(data("text").unwrap_or_default()),
+        "at" => match data("qq") {
+            Some(qq) if qq == "all" => Segment::MentionEveryone,
+            Some(qq) => Segment::Mention { bot: qq == self_id, name: data("name"), user: qq },
+            None => other(),
+        },
+        "reply" => data("id").map_or_else(other, |message_id| Segment::Quote { message_id }),
+        "image" => Segment::Image { url: data("url"), id: data("file") },
+        "file" | "video" | "record" => Segment::File { url: data("url"), id: data("file"), name: data("name") },
+        "face" => data("id").map_or_else(other, |id| Segment::Face { id }),
+        "mface" => data("emoji_id").map_or_else(other, |id| Segment::Sticker { id, summary: data("summary") }),
+        _ => other(),
     }
-    while let Some((last, rest)) = body.split_last() {
-        if !(blank(last) || is_bot(last)) {
-            break;
-        }
-        body = rest;
-    }
-    let text: String =
-        body.iter().filter_map(|s| if let Segment::Text(t) = s { Some(t.as_str()) } else { None }).collect();
-    Typed { text: text.trim().to_owned(), mentions_bot, quote_of }
+}
+
+/// The text as typed and what the segments say about the bot (`message::typed`).
+pub(super) fn typed(segments: &[Segment]) -> Typed {
+    crate::message::typed(segments, SHOWN)
 }
 
 #[cfg(test)]
@@ -184,23 +149,30 @@ mod tests {
 
     use super::*;
 
+    const BOT: &str = "10001000";
+
+    fn at(qq: &str) -> Segment {
+        Segment::Mention { user: qq.into(), name: None, bot: qq == BOT }
+    }
+
+    fn quote(id: &str) -> Segment {
+        Segment::Quote { message_id: id.into() }
+    }
+
     #[test]
     fn the_string_form_decodes_its_escapes_and_splits_its_codes() {
         assert_eq!(
-            parse_string("[CQ:reply,id=-2147437996][CQ:at,qq=10001000] /echo R&amp;D &#91;v2&#93; a&#44;b"),
-            [
-                Segment::Reply("-2147437996".into()),
-                Segment::At("10001000".into()),
-                Segment::Text(" /echo R&D [v2] a,b".into()),
-            ]
+            parse_string("[CQ:reply,id=-2147437996][CQ:at,qq=10001000] /echo R&amp;D &#91;v2&#93; a&#44;b", BOT),
+            [quote("-2147437996"), at(BOT), Segment::text(" /echo R&D [v2] a,b")]
         );
         assert_eq!(
-            parse_string("[CQ:image,file=a.jpg,url=https://x/y?a=1&amp;b=2]x"),
-            [Segment::Other("image".into()), Segment::Text("x".into())]
+            parse_string("[CQ:image,file=a.jpg,url=https://x/y?a=1&amp;b=2]x", BOT),
+            [Segment::Image { url: Some("https://x/y?a=1&b=2".into()), id: Some("a.jpg".into()) }, Segment::text("x")]
         );
-        assert_eq!(parse_string("[CQ:at,qq=all] hi"), [Segment::At("all".into()), Segment::Text(" hi".into())]);
-        assert_eq!(parse_string("a [CQ:face"), [Segment::Text("a [CQ:face".into())], "an unclosed code is text");
-        assert_eq!(parse_string("&lt; &amp"), [Segment::Text("&lt; &amp".into())], "other entities as typed");
+        assert_eq!(parse_string("[CQ:at,qq=all] hi", BOT), [Segment::MentionEveryone, Segment::text(" hi")]);
+        assert_eq!(parse_string("[CQ:face,id=178]", BOT), [Segment::Face { id: "178".into() }]);
+        assert_eq!(parse_string("a [CQ:face", BOT), [Segment::text("a [CQ:face")], "an unclosed code is text");
+        assert_eq!(parse_string("&lt; &amp", BOT), [Segment::text("&lt; &amp")], "other entities as typed");
     }
 
     #[test]
@@ -215,22 +187,23 @@ mod tests {
             ])
             .as_array()
             .unwrap(),
+            BOT,
         );
-        let t = typed(&segments, "10001000");
+        let t = typed(&segments);
         assert_eq!(t, Typed { text: "/ping".into(), mentions_bot: true, quote_of: Some("-2147437996".into()) });
     }
 
     #[test]
     fn a_quoted_reply_to_the_bot_still_shows_the_command() {
-        let t = typed(&parse_string("[CQ:reply,id=42][CQ:at,qq=10001000] [CQ:at,qq=10001000] /help"), "10001000");
+        let t = typed(&parse_string("[CQ:reply,id=42][CQ:at,qq=10001000] [CQ:at,qq=10001000] /help", BOT));
         assert_eq!((t.text.as_str(), t.mentions_bot, t.quote_of.as_deref()), ("/help", true, Some("42")));
-        let other = typed(&parse_string("[CQ:at,qq=555] /help"), "10001000");
+        let other = typed(&parse_string("[CQ:at,qq=555] /help", BOT));
         assert_eq!(
             (other.text.as_str(), other.mentions_bot),
             ("/help", false),
-            "another user's mention is dropped from the text"
+            "another user's mention (no name given) is dropped from the text"
         );
-        let middle = typed(&parse_string("hi [CQ:at,qq=10001000] there"), "10001000");
+        let middle = typed(&parse_string("hi [CQ:at,qq=10001000] there", BOT));
         assert_eq!(middle.text, "hi  there", "inside the text, only the markup goes");
     }
 
@@ -238,18 +211,18 @@ mod tests {
         /// Any text, escaped for the string form, parses back to itself, as one text segment.
         #[test]
         fn escaped_text_parses_back_to_itself_and_never_becomes_a_code(text in "\\PC*") {
-            let segments = parse_string(&escape_text(&text));
+            let segments = parse_string(&escape_text(&text), BOT);
             if text.is_empty() {
                 prop_assert!(segments.is_empty());
             } else {
-                prop_assert_eq!(segments, vec![Segment::Text(text.clone())]);
+                prop_assert_eq!(segments, vec![Segment::text(text.clone())]);
             }
         }
 
         #[test]
         fn text_with_cq_syntax_round_trips(text in "[\\[\\]&,;#a-z0-9:=CQ ]{0,40}") {
-            let segments = parse_string(&escape_text(&text));
-            let back: String = segments.iter().map(|s| match s { Segment::Text(t) => t.clone(), _ => String::from("\u{0}") }).collect();
+            let segments = parse_string(&escape_text(&text), BOT);
+            let back: String = segments.iter().map(|s| match s { Segment::Text { text } => text.clone(), _ => String::from("\u{0}") }).collect();
             prop_assert_eq!(back, text);
         }
     }

@@ -23,12 +23,20 @@ struct Report {
     post_type: String,
     time: Option<i64>,
     message_type: Option<String>,
+    sub_type: Option<String>,
+    sender: Option<Sender>,
     message_id: Option<Id>,
     user_id: Option<Id>,
     group_id: Option<Id>,
     /// A string in messages; LLOneBot and early NapCat put an array here in pokes.
     raw_message: Option<Value>,
     message: Option<Value>,
+}
+
+/// `sender`: go-cqhttp puts a temporary session's source group here.
+#[derive(Deserialize)]
+struct Sender {
+    group_id: Option<Id>,
 }
 
 /// A QQ number or message id: a JSON integer, or a string from lenient
@@ -78,25 +86,33 @@ pub(super) fn normalise(
     }
 }
 
-fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+fn message(self_id: &str, mut report: Report, req: &Inbound<'_>) -> Result<Outcome, Reject> {
     let required = |field: Option<Id>| field.map(Id::into_string).ok_or(Reject::MalformedPayload);
     let message_type = report.message_type.ok_or(Reject::MalformedPayload)?;
     let user_id = required(report.user_id)?;
     let (chat_kind, chat_id, event_type) = match message_type.as_str() {
-        "group" => (ChatKind::Group, required(report.group_id)?, "message.group"),
+        "group" => (ChatKind::Group, required(report.group_id.take())?, "message.group"),
         "private" => (ChatKind::Private, user_id.clone(), "message.private"),
         _ => {
             return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
         }
     };
+    // A temporary session (`private`, `sub_type` `group`) is answered through
+    // the group it came from: NapCat reports it as `group_id`, go-cqhttp as
+    // `sender.group_id`; `send_private_msg` takes it as `group_id`.
+    let temp_group = (chat_kind == ChatKind::Private && report.sub_type.as_deref() == Some("group"))
+        .then(|| report.group_id.or_else(|| report.sender.and_then(|s| s.group_id)))
+        .flatten()
+        .map(Id::into_string)
+        .filter(|g| g != "0");
     let message_id = required(report.message_id)?;
     let time = report.time.ok_or(Reject::MalformedPayload)?;
     let segments = match (&report.message, &report.raw_message) {
-        (Some(Value::Array(items)), _) => cq::parse_array(items),
-        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => cq::parse_string(s),
+        (Some(Value::Array(items)), _) => cq::parse_array(items, self_id),
+        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => cq::parse_string(s, self_id),
         _ => return Err(Reject::MalformedPayload),
     };
-    let typed = cq::typed(&segments, self_id);
+    let typed = cq::typed(&segments);
     if typed.text.is_empty() {
         return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
     }
@@ -118,9 +134,11 @@ fn message(self_id: &str, report: Report, req: &Inbound<'_>) -> Result<Outcome, 
             chat_kind,
             chat_id,
             guild_id: None,
+            temp_group,
             sender_is_bot: user_id == self_id,
             sender_id: user_id,
             text,
+            segments,
             mentions_bot,
             platform_ts_ms: time.checked_mul(1000),
             received_at_ms: req.now_ms,

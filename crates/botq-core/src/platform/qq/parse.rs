@@ -8,8 +8,10 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::content;
 use super::verify::Verified;
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
+use crate::message::Segment;
 use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
 
 /// The payload frame; `d` is only checked for presence here.
@@ -67,6 +69,28 @@ struct Message {
     guild_id: Option<String>,
     author: Option<Author>,
     mentions: Option<Vec<Mention>>,
+    attachments: Option<Vec<Attachment>>,
+    /// Guild replies: the message quoted.
+    message_reference: Option<Reference>,
+    /// Group and C2C quotes: `ext` holds `ref_msg_idx=REFIDX_…`.
+    message_scene: Option<Scene>,
+}
+
+#[derive(Deserialize)]
+struct Attachment {
+    url: Option<String>,
+    filename: Option<String>,
+    content_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    message_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Scene {
+    ext: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +103,8 @@ struct Author {
 
 #[derive(Deserialize)]
 struct Mention {
+    id: Option<String>,
+    username: Option<String>,
     bot: Option<bool>,
 }
 
@@ -102,6 +128,7 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
     let message_id = required(d.id)?;
     let author = d.author.ok_or(Reject::MalformedPayload)?;
     let sender_is_bot = author.bot.unwrap_or(false);
+    let guild = d.guild_id.is_some();
     let (chat_kind, chat_id, guild_id, sender_id, mentions_bot) = match kind {
         Kind::GroupAt => (ChatKind::Group, required(d.group_openid)?, None, required(author.member_openid)?, true),
         Kind::C2c => {
@@ -123,10 +150,25 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
             (ChatKind::Private, sender.clone(), Some(required(d.guild_id)?), sender, true)
         }
     };
-    // A message without text (an image or a file) has nothing for a text bot.
-    let Some(text) = d.content else {
+    let known: Vec<content::Known<'_>> = d
+        .mentions
+        .iter()
+        .flatten()
+        .filter_map(|m| {
+            Some(content::Known { id: m.id.as_deref()?, name: m.username.as_deref(), bot: m.bot == Some(true) })
+        })
+        .collect();
+    let mut segments = Vec::new();
+    if let Some(quoted) = quote_of(d.message_reference.as_ref(), d.message_scene.as_ref()) {
+        segments.push(Segment::Quote { message_id: quoted });
+    }
+    segments.extend(content::parse(d.content.as_deref().unwrap_or_default(), &known, guild));
+    segments.extend(d.attachments.iter().flatten().map(attachment));
+    let typed = crate::message::typed(&segments, content::SHOWN);
+    // A message without text (an image or a file) has nothing for a command.
+    if typed.text.is_empty() {
         return Ok(Outcome::Ignored { kind: IgnoredKind::MessageType });
-    };
+    }
     let platform_ts_ms = d.timestamp.as_ref().and_then(|v| v.as_str()).and_then(crate::rfc3339::parse_unix_ms);
 
     let aliases = vec![format!("msg:{message_id}")];
@@ -141,14 +183,40 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
         chat_kind,
         chat_id,
         guild_id,
+        temp_group: None,
         sender_id,
         sender_is_bot,
-        text,
-        mentions_bot,
+        text: typed.text,
+        segments,
+        mentions_bot: mentions_bot || typed.mentions_bot,
         platform_ts_ms,
         received_at_ms: req.now_ms,
     };
     Ok(Outcome::Event(Event { envelope, aliases }))
+}
+
+/// The quoted message: a guild `message_reference`, or the `ref_msg_idx=`
+/// of a group or C2C quote (message type 103) in `message_scene.ext`.
+fn quote_of(reference: Option<&Reference>, scene: Option<&Scene>) -> Option<String> {
+    if let Some(id) = reference.and_then(|r| r.message_id.clone()).filter(|id| !id.is_empty()) {
+        return Some(id);
+    }
+    scene?
+        .ext
+        .iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .find_map(|e| e.strip_prefix("ref_msg_idx=").filter(|id| !id.is_empty()).map(str::to_owned))
+}
+
+/// An attachment as a segment: images by their `content_type`, the rest as files.
+fn attachment(a: &Attachment) -> Segment {
+    let url = a.url.clone().filter(|u| !u.is_empty());
+    if a.content_type.as_deref().is_some_and(|t| t.starts_with("image/")) {
+        Segment::Image { url, id: a.filename.clone() }
+    } else {
+        Segment::File { url, id: None, name: a.filename.clone() }
+    }
 }
 
 /// An id the event cannot be routed or deduped without.

@@ -86,9 +86,11 @@ fn p2p_text_message_is_normalised() {
         chat_kind: ChatKind::Private,
         chat_id: "oc_5ce6d572455d361153b7xx51da133945".into(),
         guild_id: None,
+        temp_group: None,
         sender_id: "ou_sender".into(),
         sender_is_bot: false,
         text: "hello".into(),
+        segments: vec![crate::message::Segment::text("hello")],
         mentions_bot: true,
         platform_ts_ms: Some(1_609_073_151_345),
         received_at_ms: NOW_MS,
@@ -104,7 +106,7 @@ fn group_text_message_mentioning_the_bot_is_normalised() {
         let e = event_of(run(&receive_v1(chat_type, "text", &content, &bot_mention())));
         assert_eq!(e.envelope.chat_kind, ChatKind::Group);
         assert_eq!(e.envelope.chat_id, "oc_5ce6d572455d361153b7xx51da133945");
-        assert_eq!(e.envelope.text, "@_user_1 /ping");
+        assert_eq!(e.envelope.text, "/ping", "the bot's mention is not part of the text as typed");
         assert!(e.envelope.mentions_bot);
     }
 }
@@ -154,7 +156,7 @@ fn post_message_is_flattened_to_its_text() {
         ]
     });
     let e = event_of(run(&receive_v1("group", "post", &post, &bot_mention())));
-    assert_eq!(e.envelope.text, "Weekly\n@_user_1 /echo link\nsecond");
+    assert_eq!(e.envelope.text, "Weekly\n /echo link\nsecond");
     let wrapped = json!({"zh_cn": {"title": "", "content": [[{"tag": "text", "text": "hi"}]]}});
     assert_eq!(event_of(run(&receive_v1("p2p", "post", &wrapped, &json!([])))).envelope.text, "hi");
 }
@@ -226,7 +228,7 @@ fn schema_1_message_events_are_normalised() {
     assert_eq!(e.envelope.chat_kind, ChatKind::Group);
     assert_eq!(e.envelope.chat_id, "oc_v1chat");
     assert_eq!(e.envelope.sender_id, "ou_v1sender");
-    assert_eq!(e.envelope.text, " hi");
+    assert_eq!(e.envelope.text, "hi");
     assert!(e.envelope.mentions_bot);
     assert_eq!(e.dedupe_keys(), ["id:bc447199585340d1f3728d26b1c0297a", "msg:om_v1msg"]);
     let e = event_of(run(&v1_message("private", false)));
