@@ -137,7 +137,7 @@ async fn signed_qq_group_message_is_acked_with_op_12_and_lands_in_the_stream() {
     assert_eq!(e.chat_kind, ChatKind::Group);
     assert_eq!(e.chat_id, "GROUP1");
     assert_eq!(e.sender_id, "MEMBER1");
-    assert_eq!(e.text, " /ping");
+    assert_eq!(e.text, "/ping", "the text as typed");
     assert!(e.mentions_bot);
     assert_eq!(e.request_id.to_string(), rid, "the stream entry carries the response's request id");
 }

@@ -31,7 +31,7 @@ pub use raw::RawRateLimit;
 pub use rotation::PreviousCredentials;
 pub use routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
 pub use secret::SecretSource;
-pub use skill::{BreakerConfig, BuiltinSkill, ContextBudget, HttpSkill, SkillConfig, SkillKind, SlowAck};
+pub use skill::{BreakerConfig, BuiltinSkill, ContextBudget, Contract, HttpSkill, SkillConfig, SkillKind, SlowAck};
 pub use worker::{Backoff, HandlerKind, LEASE_MARGIN, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).

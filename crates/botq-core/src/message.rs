@@ -191,6 +191,15 @@ impl Outgoing {
         plain(&self.segments)
     }
 
+    /// The text of a reply that is one text segment, else `None`.
+    #[must_use]
+    pub fn as_text(&self) -> Option<&str> {
+        match self.segments.as_slice() {
+            [Segment::Text { text }] => Some(text),
+            _ => None,
+        }
+    }
+
     /// Nothing to show: no segment, or only blank text.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -122,7 +122,7 @@ struct Message {
     chat_id: String,
     msg_type: String,
     content: String,
-    text: String,
+    shown: crate::shown::Shown,
     uuid: Option<String>,
 }
 
@@ -156,12 +156,20 @@ fn parse(to: &Target, body: &[u8], chat_of: impl Fn(&str) -> Option<String>) -> 
     if !parsed.is_object() {
         return Err(bad_content());
     }
-    let text = if msg_type == "text" {
-        parsed.get("text").and_then(Value::as_str).ok_or_else(bad_content)?.to_owned()
-    } else {
-        content.to_owned()
-    };
-    Ok(Message { target, chat_id, msg_type: msg_type.to_owned(), content: content.to_owned(), text, uuid })
+    if msg_type == "text" && !parsed.get("text").is_some_and(Value::is_string) {
+        return Err(bad_content());
+    }
+    if msg_type == "post" && !post_has_elements(&parsed) {
+        return Err(bad_content());
+    }
+    let shown = crate::shown::lark(msg_type, &parsed);
+    Ok(Message { target, chat_id, msg_type: msg_type.to_owned(), content: content.to_owned(), shown, uuid })
+}
+
+/// A post needs a language with a `content` holding at least one element.
+fn post_has_elements(post: &Value) -> bool {
+    let body = post.get("content").or_else(|| post.as_object().and_then(|o| o.values().find_map(|l| l.get("content"))));
+    body.and_then(Value::as_array).is_some_and(|ps| ps.iter().any(|p| p.as_array().is_some_and(|p| !p.is_empty())))
 }
 
 async fn handle(state: &FakeState, to: Target, headers: &HeaderMap, body: &[u8]) -> Response {
@@ -235,7 +243,10 @@ async fn handle(state: &FakeState, to: Target, headers: &HeaderMap, body: &[u8])
         bot: state.bots[bot].id.clone(),
         endpoint,
         target: message.target.clone(),
-        text: message.text.clone(),
+        text: message.shown.text.clone(),
+        mentions: message.shown.mentions.clone(),
+        quote: None,
+        images: message.shown.images.clone(),
         reply_to: reply_to.clone(),
         idempotency_key: message.uuid.clone(),
         received_at_ms: now,

@@ -26,6 +26,7 @@ pub mod onebot;
 pub mod options;
 pub mod qq;
 mod refusal;
+pub mod shown;
 pub mod state;
 pub mod tokens;
 

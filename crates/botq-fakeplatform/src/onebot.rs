@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 
 use crate::faults::{self, Fault};
 use crate::refusal::{Refusal, Seen};
+use crate::shown::Shown;
 use crate::state::{Credentials, Delivery, Endpoint, FakeBot, FakeState};
 
 pub const INVALID_PARAMS: i64 = 100;
@@ -126,7 +127,7 @@ async fn action_handler(
     let Ok(params) = serde_json::from_slice::<Value>(&body) else {
         return refuse(&state, &seen, Refusal::new(StatusCode::BAD_REQUEST, 0, "body is not JSON"));
     };
-    let (endpoint, target, text) = match read_send(action, &params) {
+    let (endpoint, target, shown) = match read_send(action, &params) {
         Ok(parts) => parts,
         Err(why) => return refuse(&state, &seen, Refusal::new(StatusCode::OK, INVALID_PARAMS, why)),
     };
@@ -140,7 +141,10 @@ async fn action_handler(
         bot: state.bots[bot].id.clone(),
         endpoint,
         target,
-        text,
+        text: shown.text,
+        mentions: shown.mentions,
+        quote: shown.quote,
+        images: shown.images,
         reply_to: None,
         idempotency_key: None,
         received_at_ms: seen.at_ms,
@@ -152,8 +156,8 @@ async fn action_handler(
     Json(json!({ "status": "ok", "retcode": 0, "data": { "message_id": id } })).into_response()
 }
 
-/// Endpoint, target id and text of a send action's parameters.
-pub(crate) fn read_send(action: &str, params: &Value) -> Result<(Endpoint, String, String), String> {
+/// Endpoint, target id and what users see of a send action's parameters.
+pub(crate) fn read_send(action: &str, params: &Value) -> Result<(Endpoint, String, Shown), String> {
     let id = |key: &str| match params.get(key) {
         Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n > 0) => Some(n.to_string()),
         Some(Value::String(s)) if s.parse::<i64>().is_ok_and(|n| n > 0) => Some(s.clone()),
@@ -172,25 +176,14 @@ pub(crate) fn read_send(action: &str, params: &Value) -> Result<(Endpoint, Strin
     };
     let key = if endpoint == Endpoint::OnebotGroup { "group_id" } else { "user_id" };
     let target = id(key).ok_or_else(|| format!("{key} must be a positive integer"))?;
-    let text = message_text(params.get("message")).ok_or("message is missing or empty")?;
-    Ok((endpoint, target, text))
-}
-
-/// A message as text: a string as-is (CQ codes included), segments joined,
-/// non-text segments as `[CQ:type]`.
-fn message_text(message: Option<&Value>) -> Option<String> {
-    let segment = |s: &Value| match s.get("type").and_then(Value::as_str) {
-        Some("text") => s.pointer("/data/text").and_then(Value::as_str).map(str::to_owned),
-        Some(other) => Some(format!("[CQ:{other}]")),
-        None => None,
-    };
-    let text = match message? {
-        Value::String(s) => s.clone(),
-        Value::Array(segments) => segments.iter().map(segment).collect::<Option<String>>()?,
-        one @ Value::Object(_) => segment(one)?,
-        _ => return None,
-    };
-    (!text.is_empty()).then_some(text)
+    let message = params.get("message").filter(|m| match m {
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => false,
+    });
+    let message = message.ok_or("message is missing or empty")?;
+    let auto_escape = params.get("auto_escape").and_then(Value::as_bool).unwrap_or(false);
+    Ok((endpoint, target, crate::shown::onebot(message, auto_escape)))
 }
 
 fn fault_refusal(fault: Fault) -> Refusal {
@@ -259,19 +252,21 @@ mod tests {
     #[test]
     fn send_msg_infers_the_chat_from_message_type_or_the_ids() {
         let group = json!({"group_id": 123, "message": "hi"});
-        assert_eq!(read_send("send_msg", &group), Ok((Endpoint::OnebotGroup, "123".into(), "hi".into())));
+        let shown = |t: &str| Shown { text: t.into(), ..Shown::default() };
+        assert_eq!(read_send("send_msg", &group), Ok((Endpoint::OnebotGroup, "123".into(), shown("hi"))));
         let private = json!({"message_type": "private", "user_id": "456", "message": "yo"});
-        assert_eq!(read_send("send_msg", &private), Ok((Endpoint::OnebotPrivate, "456".into(), "yo".into())));
+        assert_eq!(read_send("send_msg", &private), Ok((Endpoint::OnebotPrivate, "456".into(), shown("yo"))));
         assert!(read_send("send_group_msg", &json!({"message": "x"})).is_err());
         assert!(read_send("send_private_msg", &json!({"user_id": 1, "message": ""})).is_err());
     }
 
     #[test]
-    fn segment_messages_become_text_with_placeholders_for_other_segments() {
+    fn segment_messages_show_their_mentions() {
         let params = json!({"group_id": 1, "message": [
             {"type": "at", "data": {"qq": "10"}},
             {"type": "text", "data": {"text": " pong"}}
         ]});
-        assert_eq!(read_send("send_group_msg", &params).unwrap().2, "[CQ:at] pong");
+        let shown = read_send("send_group_msg", &params).unwrap().2;
+        assert_eq!((shown.text.as_str(), shown.mentions.as_slice()), ("@10 pong", &["10".to_owned()][..]));
     }
 }

@@ -114,7 +114,7 @@ async fn dm(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMa
 
 /// The parts of a message body the fake checks.
 struct Message {
-    text: String,
+    shown: crate::shown::Shown,
     msg_id: String,
     /// Group and C2C default it to 1; the guild APIs have no `msg_seq`.
     msg_seq: Option<u64>,
@@ -153,7 +153,10 @@ fn parse_message(endpoint: Endpoint, body: &[u8]) -> Result<Message, Refusal> {
         None | Some(Value::Null) => (!guild).then_some(1),
         Some(seq) => Some(seq.as_u64().ok_or_else(|| bad("msg_seq must be a non-negative integer"))?),
     };
-    Ok(Message { text: content.to_owned(), msg_id, msg_seq })
+    let mut shown = crate::shown::qq(content, endpoint == Endpoint::QqChannel);
+    shown.quote = v.pointer("/message_reference/message_id").and_then(Value::as_str).map(str::to_owned);
+    shown.images.extend(v.get("image").and_then(Value::as_str).map(str::to_owned));
+    Ok(Message { shown, msg_id, msg_seq })
 }
 
 async fn send(state: &FakeState, endpoint: Endpoint, target: &str, headers: &HeaderMap, body: &[u8]) -> Response {
@@ -213,7 +216,10 @@ async fn send(state: &FakeState, endpoint: Endpoint, target: &str, headers: &Hea
         bot: state.bots[bot].id.clone(),
         endpoint,
         target: target.to_owned(),
-        text: message.text,
+        text: message.shown.text,
+        mentions: message.shown.mentions,
+        quote: message.shown.quote,
+        images: message.shown.images,
         reply_to: Some(message.msg_id),
         idempotency_key: seen.key.clone(),
         received_at_ms: now,

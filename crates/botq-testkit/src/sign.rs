@@ -51,9 +51,18 @@ pub fn qq(app_id: &str, secret: &str, timestamp: i64, body: &[u8]) -> Webhook {
 #[must_use]
 pub fn qq_group_at_body(event_id: &str, msg_id: &str, group: &str, member: &str, content: &str) -> Vec<u8> {
     let ts = rfc3339_utc(botq_core::now_ms() / 1000);
-    format!(
-        r#"{{"op":0,"id":"GROUP_AT_MESSAGE_CREATE:{event_id}","d":{{"id":"{msg_id}","content":"{content}","timestamp":"{ts}","author":{{"id":"{member}","member_openid":"{member}","union_openid":"{member}"}},"group_id":"{group}","group_openid":"{group}","message_scene":{{"source":"default"}},"message_type":0}},"t":"GROUP_AT_MESSAGE_CREATE"}}"#
-    )
+    serde_json::json!({
+        "op": 0,
+        "id": format!("GROUP_AT_MESSAGE_CREATE:{event_id}"),
+        "d": {
+            "id": msg_id, "content": content, "timestamp": ts,
+            "author": {"id": member, "member_openid": member, "union_openid": member},
+            "group_id": group, "group_openid": group,
+            "message_scene": {"source": "default"}, "message_type": 0
+        },
+        "t": "GROUP_AT_MESSAGE_CREATE"
+    })
+    .to_string()
     .into_bytes()
 }
 
@@ -166,8 +175,9 @@ pub fn onebot_group_body(
     text: &str,
     time: i64,
 ) -> Vec<u8> {
+    let text = serde_json::Value::from(text).to_string();
     format!(
-        r#"{{"time":{time},"self_id":{self_id},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{message_id},"group_id":{group_id},"user_id":{user_id},"anonymous":null,"message":"{text}","raw_message":"{text}","font":0,"sender":{{"user_id":{user_id},"nickname":"n","card":"","role":"member"}}}}"#
+        r#"{{"time":{time},"self_id":{self_id},"post_type":"message","message_type":"group","sub_type":"normal","message_id":{message_id},"group_id":{group_id},"user_id":{user_id},"anonymous":null,"message":{text},"raw_message":{text},"font":0,"sender":{{"user_id":{user_id},"nickname":"n","card":"","role":"member"}}}}"#
     )
     .into_bytes()
 }

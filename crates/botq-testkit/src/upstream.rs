@@ -1,6 +1,6 @@
 //! A real upstream skill service on loopback, for tests of `http` skills.
 //!
-//! It speaks the v1 contract: answers `{"replies": ["<prefix><args>"]}` (a
+//! It speaks the skill contract: answers `{"replies": ["<prefix><args>"]}` (a
 //! skill named `summarizer` gets "summary of: <context texts>"),
 //! records every request (body and headers) and can be switched between
 //! answering, answering slowly, failing with a status, and being down
@@ -27,6 +27,8 @@ pub enum Mode {
     Slow { prefix: String, delay: Duration },
     /// This status with an empty body.
     Fail(u16),
+    /// 200 with this JSON answer, whatever the request (e.g. segment replies).
+    Json(serde_json::Value),
 }
 
 /// One request the upstream received.
@@ -163,6 +165,9 @@ async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<
             reply(&prefix)
         }
         Mode::Fail(status) => Response::builder().status(status).body(Full::new(Bytes::new())),
+        Mode::Json(answer) => Response::builder()
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(answer.to_string()))),
     };
     Ok(resp.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }

@@ -23,6 +23,7 @@ use arc_swap::ArcSwap;
 use botq_core::audit::{Access, Entry, Outcome};
 use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
+use botq_core::message::Outgoing;
 use botq_core::redis_conn::Redis;
 use tracing::{debug, info, warn};
 
@@ -162,7 +163,7 @@ impl Attempt {
             }
             Route::Unknown { .. } => {
                 if !self.storm_reached(routing).await? {
-                    self.send_all(routing, 1, vec![builtin::unknown(&routing.command_prefix)]).await?;
+                    self.send_all(routing, 1, vec![Outgoing::text(builtin::unknown(&routing.command_prefix))]).await?;
                 }
                 return Ok(());
             }
@@ -214,7 +215,7 @@ impl Attempt {
         entry.replies = 1;
         self.audit.record(&entry).await;
         info!(skill = %inv.skill.cfg.name, "write skill refused: sender and chat are not allow-listed");
-        self.send_all(inv.routing, 1, vec![text]).await
+        self.send_all(inv.routing, 1, vec![Outgoing::text(text)]).await
     }
 
     async fn run_builtin(&self, inv: &Invocation<'_>, b: BuiltinSkill) -> Result<(), HandleError> {
@@ -223,7 +224,10 @@ impl Attempt {
             .into_iter()
             .map(|(c, s)| (c, self.brain.skills.get(s).map_or("", |k| k.cfg.description.as_str())))
             .collect();
-        let replies = builtin::run(b, &inv.routing.command_prefix, &inv.args, &commands);
+        let replies: Vec<Outgoing> = builtin::run(b, &inv.routing.command_prefix, &inv.args, &commands)
+            .into_iter()
+            .map(Outgoing::text)
+            .collect();
         let mut entry = self.entry(inv, Outcome::Ok, "");
         entry.duration_ms = elapsed_ms(started);
         self.finish_entry(&mut entry, inv, &replies);
@@ -235,13 +239,13 @@ impl Attempt {
     /// Sends `texts` as replies `first`, `first + 1`, …, each checked
     /// against and counted in the chat's replies-per-minute cap (by the
     /// replier, in the round trips it makes anyway).
-    async fn send_all(&self, routing: &Routing, first: u32, texts: Vec<String>) -> Result<(), HandleError> {
+    async fn send_all(&self, routing: &Routing, first: u32, replies: Vec<Outgoing>) -> Result<(), HandleError> {
         let cap = routing.guard.chat_replies_per_min;
-        for (i, text) in texts.iter().enumerate() {
+        for (i, reply) in replies.iter().enumerate() {
             // Asked per reply: the budget is the current minute's.
             let storm = cap.map(|cap| self.guards.storm_cap(&self.env, cap));
             let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            if self.brain.replier.send(&self.env, index, text, storm.as_ref()).await?
+            if self.brain.replier.send(&self.env, index, reply, storm.as_ref()).await?
                 == Delivered::Dropped(DROPPED_STORM)
             {
                 warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
@@ -279,11 +283,11 @@ impl Attempt {
     }
 
     /// Reply count, and the content when the skill is configured to keep it.
-    fn finish_entry(&self, entry: &mut Entry, inv: &Invocation<'_>, replies: &[String]) {
+    fn finish_entry(&self, entry: &mut Entry, inv: &Invocation<'_>, replies: &[Outgoing]) {
         entry.replies = u32::try_from(replies.len()).unwrap_or(u32::MAX);
         if inv.skill.cfg.audit_content {
             entry.text = Some(self.env.text.clone());
-            entry.answer = Some(replies.join("\n"));
+            entry.answer = Some(replies.iter().map(Outgoing::plain).collect::<Vec<_>>().join("\n"));
         }
     }
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use botq_core::config::{BotConfig, Config, Gcra, ReplyLimit};
 use botq_core::envelope::{Envelope, Platform};
 use botq_core::keys::Keys;
+use botq_core::message::Outgoing;
 use botq_core::redis_conn::Redis;
 use botq_core::reply::{self, ApiRequest, SendFailure, SendResult};
 use botq_core::throttle::{self, Throttle};
@@ -93,7 +94,7 @@ impl Replier {
         })
     }
 
-    /// Sends reply `index` (1-based) with `text` to the chat of `env`.
+    /// Sends reply `index` (1-based), `reply`, to the chat of `env`.
     /// With `storm` (the chat's replies-per-minute cap), a chat that had its
     /// replies this minute gets none (`Dropped("dropped_storm")`), and a
     /// reply that went out is counted in it.
@@ -110,7 +111,7 @@ impl Replier {
         &self,
         env: &Envelope,
         index: u32,
-        text: &str,
+        reply: &Outgoing,
         storm: Option<&StormCap>,
     ) -> Result<Delivered, HandleError> {
         let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
@@ -145,13 +146,13 @@ impl Replier {
         for _ in 0..2 {
             let token = self.token(env, bot).await?;
             let built = match bot.platform {
-                Platform::Qq => reply::qq::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, text),
+                Platform::Qq => reply::qq::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply),
                 Platform::Lark => {
-                    reply::lark::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, text)
+                    reply::lark::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
                 }
                 Platform::Onebot => {
                     let access = bot.access_token.as_ref().map(|t| t.expose_secret().to_owned());
-                    Ok(reply::onebot::reply_request(api_base, access.as_deref(), env, text))
+                    Ok(reply::onebot::reply_request(api_base, access.as_deref(), env, reply))
                 }
             };
             // Ingest refuses such ids; an event stored before it did cannot be answered.

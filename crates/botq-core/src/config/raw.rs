@@ -237,6 +237,7 @@ pub struct RawBot {
     pub previous: Option<RawPrevious>,
     pub command_prefix: Option<String>,
     pub respond_to_bots: Option<bool>,
+    pub mention_everyone: Option<bool>,
     pub group_mode: Option<String>,
     pub reply_limit: Option<RawReplyLimit>,
     pub timestamp_window_secs: Option<u64>,
@@ -334,6 +335,7 @@ pub struct RawSkill {
     #[serde(default)]
     pub headers: BTreeMap<String, SecretSource>,
     pub signing_secret: Option<SecretSource>,
+    pub contract: Option<u8>,
     #[serde(default)]
     pub audit_content: bool,
     /// Cache the skill's answers for this long (deterministic skills only).

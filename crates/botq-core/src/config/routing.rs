@@ -20,6 +20,9 @@ pub struct Routing {
     pub command_prefix: String,
     /// Answer messages from other bots too (off by default: no reply loops).
     pub respond_to_bots: bool,
+    /// A skill's reply may mention everyone in the chat (off: such a
+    /// mention is left out of the reply).
+    pub mention_everyone: bool,
     pub group_mode: GroupMode,
     /// The bot's own sender ids (OneBot `self_id`, Lark `bot_open_id`): its
     /// own messages are never answered, whatever `respond_to_bots` says.
@@ -155,6 +158,7 @@ impl Routing {
         Self {
             command_prefix: "/".into(),
             respond_to_bots: false,
+            mention_everyone: false,
             group_mode: GroupMode::MentionOrPrefix,
             self_ids: Vec::new(),
             commands: ["ping", "echo", "help"].map(|c| (c.to_owned(), c.to_owned())).into_iter().collect(),
@@ -271,6 +275,7 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
     Routing {
         command_prefix,
         respond_to_bots: raw.respond_to_bots.unwrap_or(false),
+        mention_everyone: raw.mention_everyone.unwrap_or(false),
         group_mode,
         self_ids,
         commands,

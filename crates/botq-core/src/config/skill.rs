@@ -82,6 +82,17 @@ pub struct HttpSkill {
     /// When set, requests carry `X-Botq-Signature: v1=<hex HMAC-SHA256>` of
     /// `<X-Botq-Timestamp>.<body>`, so the upstream can check they are botq's.
     pub signing_secret: Option<SecretString>,
+    /// The request schema the upstream speaks (`contract`, default 1).
+    pub contract: Contract,
+}
+
+/// The version of the skill request: v2 adds the message's segments. Both
+/// versions may answer with segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Contract {
+    #[default]
+    V1,
+    V2,
 }
 
 #[derive(Debug, Clone)]
@@ -241,7 +252,15 @@ fn check_skill(
             let signing_secret = raw.signing_secret.as_ref().and_then(|s| {
                 s.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.signing_secret"), e)).ok()
             });
-            Some(SkillKind::Http(HttpSkill { url, headers, signing_secret }))
+            let contract = match raw.contract {
+                None | Some(1) => Contract::V1,
+                Some(2) => Contract::V2,
+                Some(n) => {
+                    problems.push(format!("{path}.contract"), format!("{n} is not a contract version (1 or 2)"));
+                    Contract::V1
+                }
+            };
+            Some(SkillKind::Http(HttpSkill { url, headers, signing_secret, contract }))
         }
         other => {
             problems.push(format!("{path}.kind"), format!("{other:?} is not one of http, builtin"));

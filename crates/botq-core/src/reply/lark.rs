@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
 use crate::envelope::Envelope;
+use crate::message::Outgoing;
 
 /// Namespace of reply uuids (a fixed random UUID: botq's, for Lark replies).
 const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a8e_4b7d_4e0f_9a31_c5d2_7e84_b913);
@@ -54,7 +55,10 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
     }
 }
 
-/// Reply number `index` (1-based) to the message of `env`, as plain text.
+/// Reply number `index` (1-based) to the message of `env`, as a `post`
+/// (`platform::lark::content::render`): a `text` message would read
+/// `<at user_id="all"></at>` in the text as a mention of everyone. The reply
+/// endpoint quotes the message answered, so a quote segment adds nothing.
 ///
 /// # Errors
 /// A message id that cannot be a path segment ([`super::segment`]).
@@ -63,14 +67,14 @@ pub fn reply_request(
     token: &str,
     env: &Envelope,
     index: u32,
-    text: &str,
+    reply: &Outgoing,
 ) -> Result<ApiRequest, super::InvalidTarget> {
-    let content = json!({ "text": text }).to_string();
+    let content = crate::platform::lark::content::render(&reply.segments);
     let message = super::segment(&env.message_id)?;
     Ok(ApiRequest {
         url: format!("{}/open-apis/im/v1/messages/{message}/reply", api_base.trim_end_matches('/')),
         authorization: Some(format!("Bearer {token}")),
-        body: json!({ "content": content, "msg_type": "text", "uuid": reply_uuid(env, index) }),
+        body: json!({ "content": content, "msg_type": "post", "uuid": reply_uuid(env, index) }),
     })
 }
 
@@ -126,23 +130,27 @@ mod tests {
     fn the_message_id_is_one_percent_encoded_path_segment() {
         let mut e = env("e1");
         e.message_id = "om_1/../../chats/oc_x".into();
-        let r = reply_request("https://open.feishu.cn", "t", &e, 1, "x").unwrap();
+        let r = reply_request("https://open.feishu.cn", "t", &e, 1, &Outgoing::text("x")).unwrap();
         assert_eq!(
             r.url,
             "https://open.feishu.cn/open-apis/im/v1/messages/om_1%2F%2E%2E%2F%2E%2E%2Fchats%2Foc_x/reply"
         );
         e.message_id = "..".into();
-        assert!(reply_request("https://open.feishu.cn", "t", &e, 1, "x").is_err());
+        assert!(reply_request("https://open.feishu.cn", "t", &e, 1, &Outgoing::text("x")).is_err());
     }
 
     #[test]
-    fn replies_go_to_the_message_with_text_content_as_a_json_string() {
-        let r = reply_request("https://open.feishu.cn/", "t-1", &env("e1"), 1, "say \"hi\"").unwrap();
+    fn replies_go_to_the_message_as_a_post_whose_text_is_literal() {
+        let reply = Outgoing::text("say \"hi\" <at user_id=\"all\"></at>");
+        let r = reply_request("https://open.feishu.cn/", "t-1", &env("e1"), 1, &reply).unwrap();
         assert_eq!(r.url, "https://open.feishu.cn/open-apis/im/v1/messages/om_1/reply");
         assert_eq!(r.authorization.as_deref(), Some("Bearer t-1"));
-        assert_eq!(r.body["msg_type"], "text");
+        assert_eq!(r.body["msg_type"], "post");
         let content: serde_json::Value = serde_json::from_str(r.body["content"].as_str().unwrap()).unwrap();
-        assert_eq!(content, json!({"text":"say \"hi\""}));
+        assert_eq!(
+            content,
+            json!({"zh_cn":{"content":[[{"tag":"text","text":"say \"hi\" <at user_id=\"all\"></at>"}]]}})
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ use serde_json::json;
 
 use super::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
 use crate::envelope::{ChatKind, Envelope};
+use crate::message::Outgoing;
+use crate::platform::qq::content::{self, Scene};
 
 /// Replies allowed per inbound message.
 pub const MAX_REPLIES: u32 = 5;
@@ -61,7 +63,11 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
     }
 }
 
-/// The passive reply number `index` (1-based) to `env`.
+/// The passive reply number `index` (1-based) to `env`, its segments
+/// rendered for the scene (`platform::qq::content`): text escaped so it
+/// shows as written; a quote as `message_reference` where the API takes one
+/// (guild; the v2 group and C2C APIs mark it "not yet supported"); an image
+/// as the guild `image` field.
 ///
 /// # Errors
 /// A chat or guild id that cannot be a path segment ([`super::segment`]).
@@ -70,22 +76,35 @@ pub fn reply_request(
     token: &str,
     env: &Envelope,
     index: u32,
-    text: &str,
+    reply: &Outgoing,
 ) -> Result<ApiRequest, super::InvalidTarget> {
     let base = api_base.trim_end_matches('/');
     let chat = super::segment(&env.chat_id)?;
-    let url = match (env.chat_kind, &env.guild_id) {
-        (ChatKind::Group, _) => format!("{base}/v2/groups/{chat}/messages"),
-        (ChatKind::Private, None) => format!("{base}/v2/users/{chat}/messages"),
-        (ChatKind::Private, Some(guild)) => format!("{base}/dms/{}/messages", super::segment(guild)?),
-        (ChatKind::Channel, _) => format!("{base}/channels/{chat}/messages"),
+    let (url, scene) = match (env.chat_kind, &env.guild_id) {
+        (ChatKind::Group, _) => (format!("{base}/v2/groups/{chat}/messages"), Scene::Group),
+        (ChatKind::Private, None) => (format!("{base}/v2/users/{chat}/messages"), Scene::C2c),
+        (ChatKind::Private, Some(guild)) => (format!("{base}/dms/{}/messages", super::segment(guild)?), Scene::GuildDm),
+        (ChatKind::Channel, _) => (format!("{base}/channels/{chat}/messages"), Scene::Channel),
     };
-    let body = if env.chat_kind == ChatKind::Channel || env.guild_id.is_some() {
+    let r = content::render(&reply.segments, scene);
+    let mut body = if matches!(scene, Scene::Channel | Scene::GuildDm) {
         // Guild APIs take msg_id for passive replies and have no msg_seq.
-        json!({ "content": text, "msg_id": env.message_id })
+        let mut b = json!({ "content": r.content, "msg_id": env.message_id });
+        if let Some(image) = r.image {
+            b["image"] = json!(image);
+        }
+        if let Some(quote) = r.quote {
+            b["message_reference"] = json!({ "message_id": quote, "ignore_get_message_error": true });
+        }
+        b
     } else {
-        json!({ "content": text, "msg_type": 0, "msg_id": env.message_id, "msg_seq": index })
+        json!({ "content": r.content, "msg_type": 0, "msg_id": env.message_id, "msg_seq": index })
     };
+    if body["content"] == "" && body.get("image").is_none() {
+        // The platform refuses an empty text message; a reply of only a
+        // mention it cannot show (C2C) still says something.
+        body["content"] = json!(" ");
+    }
     Ok(ApiRequest { url, authorization: Some(format!("QQBot {token}")), body })
 }
 
@@ -134,15 +153,46 @@ mod tests {
 
     #[test]
     fn group_replies_carry_msg_id_and_the_reply_index_as_msg_seq() {
-        let r = reply_request("http://fake/", "TOK", &env(ChatKind::Group, None), 2, "pong").unwrap();
+        let r = reply_request("http://fake/", "TOK", &env(ChatKind::Group, None), 2, &Outgoing::text("pong")).unwrap();
         assert_eq!(r.url, "http://fake/v2/groups/CHAT/messages");
         assert_eq!(r.authorization.as_deref(), Some("QQBot TOK"));
         assert_eq!(r.body, json!({"content":"pong","msg_type":0,"msg_id":"ROBOT1.0_m","msg_seq":2}));
     }
 
     #[test]
+    fn text_is_escaped_and_mentions_quotes_and_images_take_the_scenes_form() {
+        use crate::message::Segment;
+        let reply = Outgoing {
+            segments: vec![
+                Segment::Mention { user: "U1".into(), name: None, bot: false },
+                Segment::text(" <@!1> @everyone R&D"),
+                Segment::Quote { message_id: "M0".into() },
+                Segment::Image { url: Some("https://img/a.png".into()), id: None },
+            ],
+        };
+        let g = reply_request("http://f", "t", &env(ChatKind::Group, None), 1, &reply).unwrap();
+        assert_eq!(
+            g.body,
+            json!({"content":"<qqbot-at-user id=\"U1\" /> &lt;@!1&gt; @everyone R&amp;Dhttps://img/a.png","msg_type":0,"msg_id":"ROBOT1.0_m","msg_seq":1})
+        );
+        let c = reply_request("http://f", "t", &env(ChatKind::Channel, Some("G")), 1, &reply).unwrap();
+        assert_eq!(
+            c.body,
+            json!({
+                "content": "<@U1> &lt;@!1&gt; @\u{200B}everyone R&amp;D",
+                "msg_id": "ROBOT1.0_m",
+                "image": "https://img/a.png",
+                "message_reference": {"message_id": "M0", "ignore_get_message_error": true}
+            })
+        );
+        let only_mention = Outgoing { segments: vec![Segment::Mention { user: "U1".into(), name: None, bot: false }] };
+        let p = reply_request("http://f", "t", &env(ChatKind::Private, None), 1, &only_mention).unwrap();
+        assert_eq!(p.body["content"], " ", "C2C cannot show a mention; the body is never empty");
+    }
+
+    #[test]
     fn each_scene_has_its_endpoint() {
-        let u = |kind, guild| reply_request("http://f", "t", &env(kind, guild), 1, "x").unwrap().url;
+        let u = |kind, guild| reply_request("http://f", "t", &env(kind, guild), 1, &Outgoing::text("x")).unwrap().url;
         assert_eq!(u(ChatKind::Private, None), "http://f/v2/users/CHAT/messages");
         assert_eq!(u(ChatKind::Private, Some("G")), "http://f/dms/G/messages");
         assert_eq!(u(ChatKind::Channel, Some("G")), "http://f/channels/CHAT/messages");
@@ -154,17 +204,20 @@ mod tests {
     fn ids_are_percent_encoded_path_segments_and_dot_segments_are_refused() {
         let mut e = env(ChatKind::Group, None);
         e.chat_id = "../users/VICTIM".into();
-        let r = reply_request("http://f", "t", &e, 1, "x").unwrap();
+        let r = reply_request("http://f", "t", &e, 1, &Outgoing::text("x")).unwrap();
         assert_eq!(r.url, "http://f/v2/groups/%2E%2E%2Fusers%2FVICTIM/messages");
         assert_eq!(url_path(&r.url), "/v2/groups/%2E%2E%2Fusers%2FVICTIM/messages", "the parsed path is the same");
         for dots in ["..", ".", ""] {
             e.chat_id = dots.into();
-            assert!(reply_request("http://f", "t", &e, 1, "x").is_err(), "{dots:?}");
+            assert!(reply_request("http://f", "t", &e, 1, &Outgoing::text("x")).is_err(), "{dots:?}");
         }
         let mut dm = env(ChatKind::Private, Some("1?x=#"));
-        assert_eq!(reply_request("http://f", "t", &dm, 1, "x").unwrap().url, "http://f/dms/1%3Fx%3D%23/messages");
+        assert_eq!(
+            reply_request("http://f", "t", &dm, 1, &Outgoing::text("x")).unwrap().url,
+            "http://f/dms/1%3Fx%3D%23/messages"
+        );
         dm.guild_id = Some("..".into());
-        assert!(reply_request("http://f", "t", &dm, 1, "x").is_err());
+        assert!(reply_request("http://f", "t", &dm, 1, &Outgoing::text("x")).is_err());
     }
 
     /// What an HTTP client sends as the path of `url` (after normalising dot segments).

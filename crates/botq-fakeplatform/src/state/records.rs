@@ -68,9 +68,19 @@ pub struct Delivery {
     pub endpoint: Endpoint,
     /// Group / user / channel / guild id, Lark `receive_id`, or the replied-to Lark message id.
     pub target: String,
-    /// The text of the message (Lark: the `text` of the content; OneBot: the
-    /// message string, or the text segments joined).
+    /// The text a user would see (`shown`): QQ content unescaped and its
+    /// markup read, Lark `<at>` tags or post elements read, OneBot CQ codes
+    /// read unless `auto_escape`; a live mention shows as `@<user id>`.
     pub text: String,
+    /// Users the message mentions for real (`all`: everyone).
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// The message it quotes (QQ `message_reference`, OneBot `reply`).
+    #[serde(default)]
+    pub quote: Option<String>,
+    /// Images it carries (QQ guild `image`, OneBot `image` segments).
+    #[serde(default)]
+    pub images: Vec<String>,
     /// The message this one replies to: QQ `msg_id`, Lark reply `message_id`.
     pub reply_to: Option<String>,
     /// QQ `msg_id:msg_seq` (none for a guild reply without `msg_seq`), Lark `uuid`, OneBot none.
@@ -188,6 +198,9 @@ mod tests {
             endpoint: Endpoint::OnebotGroup,
             target: "1".into(),
             text: format!("m{n}"),
+            mentions: Vec::new(),
+            quote: None,
+            images: Vec::new(),
             reply_to: None,
             idempotency_key: None,
             received_at_ms: 0,

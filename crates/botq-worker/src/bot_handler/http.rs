@@ -10,7 +10,9 @@ use super::{Attempt, Invocation, access, elapsed_ms, idempotency_key};
 use crate::handler::HandleError;
 use crate::metrics::SKILL_CACHE;
 use crate::skills::breaker::{Admit, Gauge};
-use crate::skills::contract::{EventView, REQUEST_SCHEMA, SkillRequest};
+use botq_core::message::Outgoing;
+
+use crate::skills::contract::{EventView, SkillRequest, schema};
 
 impl Attempt {
     pub(super) async fn run_http(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {
@@ -21,7 +23,8 @@ impl Attempt {
             let hit = self.conversations.cached(name, inv.command.as_deref(), &inv.args).await?;
             metrics::counter!(SKILL_CACHE, "skill" => name.to_owned(), "result" => if hit.is_some() { "hit" } else { "miss" })
                 .increment(1);
-            if let Some(replies) = hit {
+            if let Some(texts) = hit {
+                let replies: Vec<Outgoing> = texts.into_iter().map(Outgoing::text).collect();
                 debug!(skill = name, ttl_s = ttl.as_secs(), "answered from the skill cache");
                 let mut entry = self.entry(inv, Outcome::Ok, "cache_hit");
                 entry.duration_ms = elapsed_ms(started);
@@ -45,7 +48,7 @@ impl Attempt {
             _ => None,
         };
         let request = SkillRequest {
-            schema: REQUEST_SCHEMA,
+            schema: schema(upstream.contract()),
             request_id: env.request_id.to_string(),
             attempt: self.job.attempt,
             skill: name,
@@ -54,7 +57,7 @@ impl Attempt {
             args: &inv.args,
             deadline_ms: u64::try_from(skill.cfg.timeout.as_millis()).unwrap_or(u64::MAX),
             context,
-            event: EventView::of(env),
+            event: EventView::of(env, upstream.contract()),
         };
         let key = idempotency_key(env, name);
         let call = upstream.call(&request, &key);
@@ -64,7 +67,7 @@ impl Attempt {
                 tokio::select! {
                     c = &mut call => c,
                     () = tokio::time::sleep(ack.after) => {
-                        let (c, sent) = tokio::join!(call, self.send_all(inv.routing, 1, vec![ack.text.clone()]));
+                        let (c, sent) = tokio::join!(call, self.send_all(inv.routing, 1, vec![Outgoing::text(ack.text.clone())]));
                         if let Err(e) = sent {
                             debug!(error = %e, "the working-on-it acknowledgement did not go out");
                         }
@@ -85,9 +88,16 @@ impl Attempt {
         entry.duration_ms = elapsed_ms(started);
         entry.request_bytes = call.request_bytes;
         entry.response_bytes = call.response_bytes;
-        match call.result {
+        let resolved = call.result.and_then(|items| {
+            items
+                .into_iter()
+                .map(|item| item.resolve(env, inv.routing.mention_everyone))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| HandleError::Permanent(format!("upstream answer is not the skill contract: {e}")))
+        });
+        match resolved {
             Ok(mut replies) => {
-                replies.retain(|r| !r.trim().is_empty());
+                replies.retain(|r| !r.is_empty());
                 let max = usize::try_from(skill.cfg.max_replies).unwrap_or(usize::MAX);
                 if replies.len() > max {
                     warn!(
@@ -100,9 +110,10 @@ impl Attempt {
                 }
                 self.finish_entry(&mut entry, inv, &replies);
                 self.audit.record(&entry).await;
-                if let Some(ttl) = skill.cfg.cache_ttl
-                    && let Err(e) =
-                        self.conversations.cache(name, inv.command.as_deref(), &inv.args, &replies, ttl).await
+                // Only text is cached: a mention or a quote names this sender and message.
+                let texts: Option<Vec<String>> = replies.iter().map(|r| r.as_text().map(str::to_owned)).collect();
+                if let (Some(ttl), Some(texts)) = (skill.cfg.cache_ttl, texts)
+                    && let Err(e) = self.conversations.cache(name, inv.command.as_deref(), &inv.args, &texts, ttl).await
                 {
                     debug!(error.kind = ?e.kind(), "cannot store the answer in the skill cache");
                 }
@@ -141,7 +152,7 @@ impl Attempt {
         reason: &'static str,
         started: Instant,
     ) -> Result<(), HandleError> {
-        let text = inv.skill.cfg.degraded_text.clone();
+        let text = Outgoing::text(inv.skill.cfg.degraded_text.clone());
         let mut entry = self.entry(inv, Outcome::Degraded, reason);
         entry.duration_ms = elapsed_ms(started);
         self.finish_entry(&mut entry, inv, std::slice::from_ref(&text));

@@ -11,14 +11,15 @@ use tracing::{debug, warn};
 use super::{Attempt, Invocation, elapsed_ms};
 use crate::conversation::{ContextView, Message};
 use crate::handler::HandleError;
-use crate::skills::contract::{EventView, REQUEST_SCHEMA, SkillRequest};
+use crate::skills::contract::{EventView, SkillRequest, schema};
+use botq_core::message::Outgoing;
 
 impl Attempt {
     /// Adds the user's message and `replies` to the chat's window.
-    pub(super) async fn remember(&self, inv: &Invocation<'_>, replies: &[String]) -> Result<(), HandleError> {
+    pub(super) async fn remember(&self, inv: &Invocation<'_>, replies: &[Outgoing]) -> Result<(), HandleError> {
         let Some(window) = &inv.routing.context else { return Ok(()) };
         let mut messages = vec![Message::from_user(&self.env)];
-        messages.extend(replies.iter().map(|r| Message::from_bot(&self.env, r)));
+        messages.extend(replies.iter().map(|r| Message::from_bot(&self.env, &r.plain())));
         match self.conversations.append(&self.env, window, &messages).await {
             Ok(dropped) if !dropped.is_empty() => self.summarize(inv, dropped).await,
             Ok(_) => {}
@@ -45,7 +46,7 @@ impl Attempt {
         let old = self.conversations.summary(&self.env).await.unwrap_or_default();
         let name = summarizer.cfg.name.as_str();
         let request = SkillRequest {
-            schema: REQUEST_SCHEMA,
+            schema: schema(upstream.contract()),
             request_id: self.env.request_id.to_string(),
             attempt: self.job.attempt,
             skill: name,
@@ -54,7 +55,7 @@ impl Attempt {
             args: "",
             deadline_ms: u64::try_from(summarizer.cfg.timeout.as_millis()).unwrap_or(u64::MAX),
             context: Some(ContextView { summary: old, messages: dropped }),
-            event: EventView::of(&self.env),
+            event: EventView::of(&self.env, upstream.contract()),
         };
         let key = format!("{}:summary", super::idempotency_key(&self.env, name));
         let call = upstream.call(&request, &key).await;
@@ -65,7 +66,9 @@ impl Attempt {
         entry.response_bytes = call.response_bytes;
         match call.result {
             Ok(parts) if !parts.is_empty() => {
-                let summary = parts.join("\n");
+                let texts: Vec<String> =
+                    parts.into_iter().filter_map(|p| p.resolve(&self.env, false).ok()).map(|o| o.plain()).collect();
+                let summary = texts.join("\n");
                 if let Err(e) = self.conversations.set_summary(&self.env, window, &summary).await {
                     warn!(error.kind = ?e.kind(), "cannot store the conversation summary");
                 }

@@ -21,7 +21,7 @@ use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 
-use super::contract::{SkillRequest, SkillResponse};
+use super::contract::{ReplyItem, SkillRequest, SkillResponse};
 use crate::handler::HandleError;
 
 /// The largest answer botq reads from an upstream.
@@ -30,7 +30,8 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// The result of one call, with what the audit log and the breaker need.
 #[derive(Debug)]
 pub struct Call {
-    pub result: Result<Vec<String>, HandleError>,
+    /// The replies as the upstream wrote them (`ReplyItem::resolve` makes them sendable).
+    pub result: Result<Vec<ReplyItem>, HandleError>,
     /// Whether the upstream looked healthy (for the breaker).
     pub healthy: bool,
     /// A short failure class for the audit log (`""` on success).
@@ -51,6 +52,12 @@ impl Upstream {
     #[must_use]
     pub fn new(http: reqwest::Client, cfg: HttpSkill, timeout: Duration) -> Self {
         Self { http, cfg, timeout }
+    }
+
+    /// The request schema this upstream speaks.
+    #[must_use]
+    pub fn contract(&self) -> botq_core::config::Contract {
+        self.cfg.contract
     }
 
     /// POSTs `request`; `idempotency_key` is stable across attempts at one event.
@@ -141,9 +148,9 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Call
     match status {
         204 => done(Ok(Vec::new()), true, ""),
         200 => match serde_json::from_slice::<SkillResponse>(body) {
-            Ok(r) => done(Ok(r.replies.into_iter().map(super::contract::ReplyItem::into_text).collect()), true, ""),
+            Ok(r) => done(Ok(r.replies), true, ""),
             Err(e) => done(
-                Err(HandleError::Permanent(format!("upstream answer is not the v1 contract: {e}"))),
+                Err(HandleError::Permanent(format!("upstream answer is not the skill contract: {e}"))),
                 true,
                 "bad_answer",
             ),
@@ -170,7 +177,7 @@ mod tests {
     #[test]
     fn answers_are_classified_by_status_and_contract() {
         let ok = classify(200, None, br#"{"replies":["hi"]}"#);
-        assert_eq!(ok.result.unwrap(), ["hi"]);
+        assert!(matches!(ok.result.unwrap().as_slice(), [ReplyItem::Text(t)] if t == "hi"));
         assert!(classify(204, None, b"").result.unwrap().is_empty());
         let slow = classify(503, Some(Duration::from_secs(7)), b"");
         assert!(matches!(slow.result, Err(HandleError::RetryAfter(d, _)) if d == Duration::from_secs(7)));

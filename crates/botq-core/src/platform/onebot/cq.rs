@@ -48,8 +48,8 @@ pub(super) fn unescape(s: &str) -> String {
 }
 
 /// Escapes text for the string form, so it can never become a CQ code (the
-/// inverse of [`unescape`] for text). Replies need not: they are sent with
-/// `auto_escape: true`, which tells the implementation the text is literal.
+/// inverse of [`unescape`] for text). Replies need not: they are sent
+/// in the array form, whose text segments are literal.
 #[cfg(test)]
 fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -1,0 +1,213 @@
+//! The message model end to end: what a user types comes back as they typed
+//! it, text never becomes a mention, and a skill's segments (a mention of
+//! the sender) arrive as live mentions — on QQ, Lark and OneBot, through
+//! real Redis, ingest, the worker and botq-fakeplatform, whose deliveries
+//! show what the platform would show (`botq_fakeplatform::shown`).
+//!
+//! Each webhook carries the text as that platform encodes what the user
+//! typed: QQ escapes `&` `<` `>`, OneBot's string form escapes `&` `[` `]`,
+//! Lark sends it as it is in a JSON string, and each puts its mention of
+//! the bot in front.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use botq_core::config::Config;
+use botq_e2e::{Fake, REPLY_WORKER, post};
+use botq_fakeplatform::{Delivery, FakeState, Options};
+use botq_testkit::fixtures::{QQ_SECRET, qq_main_bot_replying_to};
+use botq_testkit::ingest::IngestHandle;
+use botq_testkit::redis::RedisServer;
+use botq_testkit::sign;
+use botq_testkit::upstream::{Mode, Upstream};
+use botq_testkit::worker::{WorkerHandle, config};
+use botq_worker::BotHandler;
+use serde_json::json;
+
+const LARK_TOKEN: &str = "v-token";
+const LARK_BOT: &str = "ou_bot0000000000000000000000000";
+const GUILD_BOT: &str = "6528917200927240171";
+/// What the user types: markup of all three platforms and their escapes.
+const TRICKY: &str = r#"<@!1> @everyone <at user_id="all"></at> R&D [v2]"#;
+
+fn toml(fake: u16, upstream: &str) -> String {
+    let qq = qq_main_bot_replying_to(fake);
+    format!(
+        r#"{REPLY_WORKER}
+
+[ingest.rate_limit]
+group_per_sec = 0.0
+sender_per_sec = 0.0
+
+[[skill]]
+name = "greet"
+url = "{upstream}"
+contract = 2
+timeout_ms = 3000
+
+{qq}commands = {{ greet = "greet" }}
+
+[[bot]]
+id = "lark-main"
+platform = "lark"
+app_id = "cli_a0000000000000"
+app_secret = "lark-app-secret"
+verification_token = "{LARK_TOKEN}"
+bot_open_id = "{LARK_BOT}"
+api_base = "http://127.0.0.1:{fake}"
+commands = {{ greet = "greet" }}
+
+[[bot]]
+id = "onebot-main"
+platform = "onebot"
+app_id = "10001000"
+access_token = "onebot-access"
+api_base = "http://127.0.0.1:{fake}/onebot"
+commands = {{ greet = "greet" }}
+"#
+    )
+}
+
+struct Stack {
+    _redis: RedisServer,
+    cfg: Config,
+    fake: Arc<FakeState>,
+    upstream: Upstream,
+    ingest: IngestHandle,
+    http: reqwest::Client,
+    _fake: Fake,
+}
+
+async fn stack() -> Stack {
+    let upstream = Upstream::start("").await;
+    let redis = RedisServer::start();
+    let (cfg, fake) = Fake::start(Options::default(), |port| config(&toml(port, &upstream.url()), &redis.url())).await;
+    let ingest = IngestHandle::start(&cfg).await;
+    Stack { _redis: redis, cfg, fake: fake.state.clone(), upstream, ingest, http: reqwest::Client::new(), _fake: fake }
+}
+
+impl Stack {
+    async fn worker(&self) -> WorkerHandle {
+        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg).unwrap())).await
+    }
+
+    async fn send(&self, bot: &str, hook: &sign::Webhook) -> u16 {
+        post(&self.http, &self.ingest.webhook_url(bot), hook).await.0
+    }
+
+    /// Waits for `n` deliveries, then checks that no more arrive for a moment.
+    async fn replies(&self, n: u64) -> Vec<Delivery> {
+        let got = self.fake.wait_for_deliveries(n, Duration::from_secs(15)).await;
+        let got = got.unwrap_or_else(|| panic!("{n} replies expected; got {:?}", self.fake.deliveries()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(self.fake.deliveries().len(), got.len(), "no extra replies: {:?}", self.fake.deliveries());
+        got
+    }
+}
+
+fn now() -> i64 {
+    botq_core::now_ms() / 1000
+}
+
+/// A QQ group @-message; `content` as the platform delivers it.
+fn qq_group(event: &str, content: &str) -> sign::Webhook {
+    let body = sign::qq_group_at_body(event, &format!("ROBOT1.0_{event}"), "GROUP1", "MEMBER1", content);
+    sign::qq("102000000", QQ_SECRET, now(), &body)
+}
+
+/// A QQ guild `AT_MESSAGE_CREATE` mentioning the bot, shaped as the published captures.
+fn qq_guild(event: &str, content: &str) -> sign::Webhook {
+    let body = json!({
+        "op": 0, "s": 3, "t": "AT_MESSAGE_CREATE", "id": format!("AT_MESSAGE_CREATE:{event}"),
+        "d": {
+            "author": {"bot": false, "id": "1792232868513015736", "username": "user"},
+            "channel_id": "1940475", "guild_id": "13343424136567982074",
+            "content": content, "id": format!("08fa{event}"),
+            "mentions": [{"bot": true, "id": GUILD_BOT, "username": "helper"}],
+            "seq": 603, "seq_in_channel": "603",
+            "timestamp": sign::rfc3339_utc(now()),
+        }
+    });
+    sign::qq("102000000", QQ_SECRET, now(), body.to_string().as_bytes())
+}
+
+/// A Lark group text message that @-mentions the bot as `@_user_1`.
+fn lark(event: &str, text: &str) -> sign::Webhook {
+    let body = json!({
+        "schema": "2.0",
+        "header": {"event_id": event, "event_type": "im.message.receive_v1", "create_time": "1763700000000",
+                   "token": LARK_TOKEN, "app_id": "cli_a0000000000000", "tenant_key": "t"},
+        "event": {
+            "sender": {"sender_id": {"open_id": "ou_sender", "union_id": "on_x", "user_id": "u"}, "sender_type": "user", "tenant_key": "t"},
+            "message": {
+                "message_id": format!("om_{event}"), "create_time": "1763700000000", "chat_id": "oc_chat",
+                "chat_type": "group", "message_type": "text",
+                "content": json!({ "text": format!("@_user_1 {text}") }).to_string(),
+                "mentions": [{"key": "@_user_1", "id": {"open_id": LARK_BOT}, "name": "helper", "tenant_key": "t"}]
+            }
+        }
+    });
+    sign::lark(None, now(), body.to_string().as_bytes())
+}
+
+/// A OneBot group message in the string form; `message` CQ-escaped by the caller.
+fn onebot(message_id: i64, message: &str) -> sign::Webhook {
+    sign::onebot("10001000", None, &sign::onebot_group_body("10001000", message_id, 5_550_001, 123_456, message, now()))
+}
+
+#[tokio::test]
+async fn echo_of_every_platforms_markup_comes_back_literally_on_each() {
+    let s = stack().await;
+    let w = s.worker().await;
+    let qq_escaped = TRICKY.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let cq_escaped = TRICKY.replace('&', "&amp;").replace('[', "&#91;").replace(']', "&#93;");
+    assert_eq!(s.send("qq-main", &qq_group("e1", &format!(" /echo {qq_escaped}"))).await, 200);
+    assert_eq!(s.send("qq-main", &qq_guild("e2", &format!("<@!{GUILD_BOT}> /echo {qq_escaped}"))).await, 200);
+    assert_eq!(s.send("lark-main", &lark("e3", &format!("/echo {TRICKY}"))).await, 200);
+    assert_eq!(s.send("onebot-main", &onebot(41, &format!("[CQ:at,qq=10001000] /echo {cq_escaped}"))).await, 204);
+    let got = s.replies(4).await;
+    for d in &got {
+        assert_eq!(d.text, TRICKY, "{} shows the text as typed: {d:?}", d.bot);
+        assert!(d.mentions.is_empty(), "{} mentions no one: {d:?}", d.bot);
+    }
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_skill_mentions_the_sender_on_each_platform_and_sees_the_segments() {
+    let s = stack().await;
+    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+        {"type": "mention", "user": "sender"},
+        {"type": "text", "text": " welcome! <at user_id=\"all\"></at>"},
+        {"type": "mention_everyone"}
+    ]}]})));
+    let w = s.worker().await;
+    assert_eq!(s.send("qq-main", &qq_group("g1", " /greet")).await, 200);
+    assert_eq!(s.send("qq-main", &qq_guild("g2", &format!("<@!{GUILD_BOT}> /greet"))).await, 200);
+    assert_eq!(s.send("lark-main", &lark("g3", "/greet")).await, 200);
+    assert_eq!(s.send("onebot-main", &onebot(42, "[CQ:at,qq=10001000] /greet")).await, 204);
+    let got = s.replies(4).await;
+    let by = |target: &str| got.iter().find(|d| d.target == target).unwrap_or_else(|| panic!("{target}: {got:?}"));
+    for (target, sender) in
+        [("GROUP1", "MEMBER1"), ("1940475", "1792232868513015736"), ("om_g3", "ou_sender"), ("5550001", "123456")]
+    {
+        let d = by(target);
+        assert_eq!(d.mentions, [sender], "the sender is mentioned, and only the sender: {d:?}");
+        assert_eq!(d.text, format!("@{sender} welcome! <at user_id=\"all\"></at>"), "{d:?}");
+    }
+    let requests = s.upstream.received();
+    assert_eq!(requests.len(), 4);
+    for r in &requests {
+        assert_eq!(r.body["schema"], "botq.skill.request/v2");
+        assert_eq!(r.body["event"]["text"], "/greet", "the text as typed: {}", r.body);
+        let segments = r.body["event"]["segments"].as_array().expect("v2 carries the segments");
+        assert!(segments.iter().any(|s| s["type"] == "text"), "{}", r.body);
+    }
+    let lark_req = requests.iter().find(|r| r.body["event"]["platform"] == "lark").unwrap();
+    assert_eq!(
+        lark_req.body["event"]["segments"][0],
+        json!({"type": "mention", "user": LARK_BOT, "name": "helper", "bot": true}),
+        "the bot's own mention, recognised by its id"
+    );
+    w.shutdown().await.unwrap();
+}
