@@ -112,8 +112,7 @@ impl Hooks {
     /// # Errors
     /// [`HookError::NotANumber`] for a OneBot chat or sender that is not a number.
     pub fn build(&self, m: &Message<'_>) -> Result<Webhook, HookError> {
-        // The testkit templates paste text into JSON string literals as is.
-        let text = json_string_content(m.text);
+        let text = m.text;
         let hook = match &self.creds {
             Creds::Qq { app_id, secret } => {
                 let body = sign::qq_group_at_body(
@@ -121,7 +120,7 @@ impl Hooks {
                     &format!("bench-msg-{}", m.event),
                     m.chat,
                     m.sender,
-                    &text,
+                    text,
                 );
                 sign::qq(app_id, secret.expose_secret(), m.unix_secs, &body)
             }
@@ -133,7 +132,7 @@ impl Hooks {
                     m.chat,
                     "group",
                     m.sender,
-                    &text,
+                    text,
                 );
                 sign::lark(encrypt_key.as_ref().map(ExposeSecret::expose_secret), m.unix_secs, &body)
             }
@@ -145,18 +144,12 @@ impl Hooks {
                 let user = number("sender id (--sender)", m.sender)?;
                 // Message ids are int64 on the wire; wrapping keeps any u64 unique enough.
                 let message_id = i64::from_ne_bytes(m.event.to_ne_bytes()) & i64::MAX;
-                let body = sign::onebot_group_body(self_id, message_id, group, user, &text, m.unix_secs);
+                let body = sign::onebot_group_body(self_id, message_id, group, user, text, m.unix_secs);
                 sign::onebot(self_id, secret.as_ref().map(ExposeSecret::expose_secret), &body)
             }
         };
         Ok(hook)
     }
-}
-
-/// `s` escaped for the inside of a JSON string literal (no quotes around it).
-fn json_string_content(s: &str) -> String {
-    let quoted = serde_json::Value::String(s.to_owned()).to_string();
-    quoted[1..quoted.len() - 1].to_owned()
 }
 
 #[cfg(test)]

@@ -126,24 +126,12 @@ pub fn lark_message_body(
     sender: &str,
     text: &str,
 ) -> Vec<u8> {
-    let content = serde_json_string(&format!(r#"{{"text":"{text}"}}"#));
+    // The content is a JSON document inside a JSON string: encoded twice.
+    let content = serde_json::Value::from(serde_json::json!({ "text": text }).to_string()).to_string();
     format!(
         r#"{{"schema":"2.0","header":{{"event_id":"{event_id}","event_type":"im.message.receive_v1","create_time":"1763700000000","token":"{token}","app_id":"cli_a0000000000000","tenant_key":"t"}},"event":{{"sender":{{"sender_id":{{"open_id":"{sender}","union_id":"on_x","user_id":"u"}},"sender_type":"user","tenant_key":"t"}},"message":{{"message_id":"{message_id}","create_time":"1763700000000","chat_id":"{chat_id}","chat_type":"{chat_type}","message_type":"text","content":{content},"mentions":[]}}}}}}"#
     )
     .into_bytes()
-}
-
-fn serde_json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `X-Signature` of OneBot v11: `sha1=` + hex HMAC-SHA1(secret, body).
