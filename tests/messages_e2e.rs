@@ -46,6 +46,7 @@ contract = 2
 timeout_ms = 3000
 
 {qq}commands = {{ greet = "greet" }}
+events = {{ INTERACTION_CREATE = "greet", GROUP_ADD_ROBOT = "greet" }}
 
 [[bot]]
 id = "lark-main"
@@ -209,5 +210,52 @@ async fn a_skill_mentions_the_sender_on_each_platform_and_sees_the_segments() {
         json!({"type": "mention", "user": LARK_BOT, "name": "helper", "bot": true}),
         "the bot's own mention, recognised by its id"
     );
+    w.shutdown().await.unwrap();
+}
+
+/// A signed op-0 frame of `event` with `d`, sent now.
+fn qq_frame(event: &str, id: &str, d: &serde_json::Value) -> sign::Webhook {
+    let body = json!({ "op": 0, "id": id, "t": event, "d": d });
+    sign::qq("102000000", QQ_SECRET, now(), body.to_string().as_bytes())
+}
+
+/// QQ events without a message: a button press is acknowledged with
+/// `PUT /interactions/{id}` and, like the bot being added to a group, answered
+/// by `event_id` through the skill the bot's `events` maps it to.
+#[tokio::test]
+async fn a_button_press_is_acknowledged_and_events_are_answered_by_event_id() {
+    let s = stack().await;
+    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+        {"type": "mention", "user": "sender"}, {"type": "text", "text": " welcome"}
+    ]}]})));
+    let w = s.worker().await;
+    let press = json!({
+        "id": "30540ff7-9d8f-4737-83f1-e116ce6afa8b", "type": 11, "scene": "group", "chat_type": 1,
+        "timestamp": sign::rfc3339_utc(now()), "group_openid": "GROUP7", "group_member_openid": "PRESSER",
+        "data": {"resolved": {"button_data": "vote:yes", "button_id": "21"}, "type": 11}, "version": 1
+    });
+    assert_eq!(s.send("qq-main", &qq_frame("INTERACTION_CREATE", "INTERACTION_CREATE:b1", &press)).await, 200);
+    let added = json!({"timestamp": now(), "group_openid": "GROUP8", "op_member_openid": "ADDER"});
+    assert_eq!(s.send("qq-main", &qq_frame("GROUP_ADD_ROBOT", "GROUP_ADD_ROBOT:56d7a1f4", &added)).await, 200);
+    let got = s.replies(2).await;
+    let by = |target: &str| got.iter().find(|d| d.target == target).unwrap_or_else(|| panic!("{target}: {got:?}"));
+    let button = by("GROUP7");
+    assert_eq!(
+        button.reply_to.as_deref(),
+        Some("30540ff7-9d8f-4737-83f1-e116ce6afa8b"),
+        "event_id = the interaction id"
+    );
+    assert_eq!((button.text.as_str(), button.mentions.as_slice()), ("@PRESSER welcome", &["PRESSER".to_owned()][..]));
+    let welcome = by("GROUP8");
+    assert_eq!(welcome.reply_to.as_deref(), Some("GROUP_ADD_ROBOT:56d7a1f4"), "event_id = the event's id");
+    assert_eq!(welcome.mentions, ["ADDER"]);
+    assert_eq!(
+        s.fake.interactions(),
+        [("qq-main".to_owned(), "30540ff7-9d8f-4737-83f1-e116ce6afa8b".to_owned(), 0)],
+        "the button press is answered once, with code 0"
+    );
+    let args: Vec<_> =
+        s.upstream.received().iter().map(|r| r.body["args"].as_str().unwrap_or_default().to_owned()).collect();
+    assert!(args.contains(&"vote:yes".to_owned()), "the skill sees the button's data: {args:?}");
     w.shutdown().await.unwrap();
 }

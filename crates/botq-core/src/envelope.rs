@@ -95,6 +95,11 @@ pub struct Envelope {
     /// non-friend is sent through it.
     #[serde(rename = "tg", default, skip_serializing_if = "Option::is_none")]
     pub temp_group: Option<String>,
+    /// Not a message but an event that may be answered (QQ
+    /// `INTERACTION_CREATE`, `GROUP_ADD_ROBOT`, `FRIEND_ADD`): routed by its
+    /// type (a bot's `events`), answered with `event_id` = `message_id`.
+    #[serde(rename = "nt", default, skip_serializing_if = "is_false")]
+    pub notice: bool,
     #[serde(rename = "s")]
     pub sender_id: String,
     /// The sender is a bot (or this bot itself); replies to bots are off by default.
@@ -162,6 +167,7 @@ pub fn test_envelope(platform: Platform, chat_kind: ChatKind) -> Envelope {
         chat_id: "CHAT".into(),
         guild_id: None,
         temp_group: None,
+        notice: false,
         sender_id: "USER".into(),
         sender_is_bot: false,
         text: "/ping".into(),
@@ -189,6 +195,7 @@ mod tests {
             chat_id: "82B3".into(),
             guild_id: None,
             temp_group: None,
+            notice: false,
             sender_id: "0BA1".into(),
             sender_is_bot: false,
             text: "/ping".into(),

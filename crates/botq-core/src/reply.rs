@@ -45,9 +45,12 @@ pub fn segment(id: &str) -> Result<String, InvalidTarget> {
     Ok(utf8_percent_encode(id, SEGMENT).to_string())
 }
 
-/// One HTTP request to a platform API: always a JSON `POST`.
+/// One HTTP request to a platform API: a JSON `POST`, or `PUT` where the
+/// API says so (QQ's interaction answer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRequest {
+    /// `PUT` rather than `POST`.
+    pub put: bool,
     pub url: String,
     /// The `Authorization` header value, if any.
     pub authorization: Option<String>,

@@ -60,6 +60,28 @@ pub(crate) fn message_routes() -> Router<Arc<FakeState>> {
         .route("/v2/users/{openid}/messages", post(c2c))
         .route("/channels/{channel_id}/messages", post(channel))
         .route("/dms/{guild_id}/messages", post(dm))
+        .route("/interactions/{interaction_id}", axum::routing::put(interaction))
+}
+
+/// `PUT /interactions/{id}` `{"code": 0..=5}`: the answer to a button press,
+/// recorded per bot; success is an empty body.
+async fn interaction(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    let bot = h
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("QQBot "))
+        .and_then(|token| s.book().tokens.bot_of(token.trim(), s.now_ms()))
+        .filter(|&b| s.bots[b].platform() == Platform::Qq);
+    let Some(bot) = bot else {
+        return render(&Refusal::new(StatusCode::UNAUTHORIZED, TOKEN_NOT_EXIST, "token not exist or expire"));
+    };
+    let code = serde_json::from_slice::<Value>(&b).ok().and_then(|v| v.get("code").and_then(Value::as_i64));
+    let Some(code) = code.filter(|c| (0..=5).contains(c)) else {
+        return render(&Refusal::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, "invalid request: code must be 0 to 5"));
+    };
+    let bot_id = s.bots[bot].id.clone();
+    s.book().records.interactions.push((bot_id, id, code));
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]
@@ -139,7 +161,8 @@ fn parse_message(endpoint: Endpoint, body: &[u8]) -> Result<Message, Refusal> {
             return Err(bad("content is required for msg_type 0"));
         }
     }
-    let msg_id = match v.get("msg_id") {
+    // An answerable event (a button, the bot added) is replied to by event_id.
+    let msg_id = match v.get("msg_id").or_else(|| v.get("event_id")) {
         Some(Value::String(id)) if !id.is_empty() => id.clone(),
         _ => {
             return Err(Refusal::new(

@@ -131,6 +131,12 @@ impl FakeState {
         self.book().records.deliveries.iter().cloned().collect()
     }
 
+    /// QQ interaction answers (`PUT /interactions/{id}`): bot, interaction id, code.
+    #[must_use]
+    pub fn interactions(&self) -> Vec<(String, String, i64)> {
+        self.book().records.interactions.clone()
+    }
+
     /// Every refused request still in the log, oldest first.
     #[must_use]
     pub fn rejections(&self) -> Vec<Rejection> {

@@ -27,6 +27,7 @@ pub fn envelope(bot: &str, chat: &str, event_id: &str, text: &str) -> Envelope {
         chat_id: chat.to_owned(),
         guild_id: None,
         temp_group: None,
+        notice: false,
         sender_id: "user-1".to_owned(),
         sender_is_bot: false,
         text: text.to_owned(),

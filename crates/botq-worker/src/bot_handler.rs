@@ -153,6 +153,11 @@ impl Attempt {
             self.ignore("unknown_bot");
             return Ok(());
         };
+        // A button press is answered first, whatever the route: until then
+        // the user's client shows "loading".
+        if env.notice && env.event_type == "INTERACTION_CREATE" {
+            self.brain.replier.acknowledge_interaction(env).await?;
+        }
         let (skill, command, args) = match route::route(env, routing) {
             Route::Ignore(reason) => {
                 self.ignore(reason);

@@ -251,6 +251,39 @@ impl Replier {
         }
     }
 
+    /// Answers a QQ button press (`PUT /interactions/{id}`), so the user's
+    /// client stops showing "loading". Idempotent: a retried attempt answers
+    /// again, which the platform takes as the same answer.
+    ///
+    /// # Errors
+    /// `Transient` (retry) when the platform cannot be reached or fails.
+    pub async fn acknowledge_interaction(&self, env: &Envelope) -> Result<(), HandleError> {
+        let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
+        let api_base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
+        for _ in 0..2 {
+            let token = self.token(env, bot).await?.unwrap_or_default();
+            let request = reply::qq::interaction_ack(api_base, &token, env).map_err(|e| perm(&e.to_string()))?;
+            match self.execute(Platform::Qq, &request).await {
+                SendResult::Sent { .. } | SendResult::AlreadySent => {
+                    debug!("interaction acknowledged");
+                    return Ok(());
+                }
+                SendResult::Failed(SendFailure::TokenRejected { .. }) => {
+                    self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
+                }
+                SendResult::Failed(f @ (SendFailure::Transient { .. } | SendFailure::RetryAfter { .. })) => {
+                    return Err(HandleError::Transient(format!("interaction acknowledgement: {}", f.class())));
+                }
+                SendResult::Failed(f) => {
+                    // Refused for good (expired, unknown): the event is still answered.
+                    warn!(class = f.class(), "the platform refused the interaction acknowledgement");
+                    return Ok(());
+                }
+            }
+        }
+        Err(HandleError::Transient("the platform rejected a freshly fetched token".to_owned()))
+    }
+
     async fn token(&self, env: &Envelope, bot: &BotReply) -> Result<Option<String>, HandleError> {
         if bot.platform == Platform::Onebot {
             return Ok(None);
@@ -293,9 +326,11 @@ impl Replier {
         }
     }
 
-    /// POSTs `request`; returns status, the rate-limit reset hint and the body.
+    /// Sends `request` (`POST`, or `PUT`); returns status, the rate-limit
+    /// reset hint and the body.
     async fn post(&self, request: &ApiRequest) -> Result<(u16, Option<Duration>, Vec<u8>), String> {
-        let mut req = self.http.post(&request.url).json(&request.body);
+        let method = if request.put { reqwest::Method::PUT } else { reqwest::Method::POST };
+        let mut req = self.http.request(method, &request.url).json(&request.body);
         if let Some(auth) = &request.authorization {
             req = req.header(reqwest::header::AUTHORIZATION, auth);
         }

@@ -11,6 +11,8 @@
 //! 4. a command runs the skill it is mapped to, if that skill is enabled in
 //!    the chat, else it is an unknown command; any other addressed message
 //!    goes to the chat's default skill, or is ignored when there is none.
+//!    An answerable event that is not a message (a QQ button, the bot added
+//!    to a group) runs the skill the bot's `events` maps its type to.
 //!
 //! The text is the text as typed (`botq_core::message::typed`): the platform
 //! codecs already removed the quote and the bot's mentions, and "mentions
@@ -52,6 +54,14 @@ pub fn route(env: &Envelope, routing: &Routing) -> Route {
     let group = group_of(env);
     if let Err(reason) = routing.access.admits(&env.sender_id, group) {
         return Route::Ignore(reason);
+    }
+    if env.notice {
+        // An event without a message: its type picks the skill, its text
+        // (a button's data) is the argument.
+        return match routing.events.get(&env.event_type).filter(|skill| routing.skill_enabled(skill, group)) {
+            Some(skill) => Route::Run { skill: skill.clone(), command: None, args: env.text.trim().to_owned() },
+            None => Route::Ignore("no_skill"),
+        };
     }
     let text = if env.segments.is_empty() { strip_legacy_mentions(&env.text) } else { env.text.trim() };
     let command = text.strip_prefix(routing.command_prefix.as_str());

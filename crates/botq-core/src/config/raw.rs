@@ -246,6 +246,9 @@ pub struct RawBot {
     /// Command → skill name, on top of the built-in `ping`, `echo`, `help`.
     #[serde(default)]
     pub commands: BTreeMap<String, String>,
+    /// Answerable event type → skill name (QQ `GROUP_ADD_ROBOT`, …).
+    #[serde(default)]
+    pub events: BTreeMap<String, String>,
     /// The skill for messages addressed to the bot that are not commands.
     pub default_skill: Option<String>,
     #[serde(default)]

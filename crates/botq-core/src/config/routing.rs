@@ -13,6 +13,17 @@ use super::raw::{RawBot, RawGroup};
 use super::skill::{SkillConfig, valid_name};
 use crate::envelope::Platform;
 
+/// The QQ events without a message that a skill may answer (by `event_id`).
+const QQ_EVENTS: [&str; 3] = ["INTERACTION_CREATE", "GROUP_ADD_ROBOT", "FRIEND_ADD"];
+
+/// The answerable events of a platform (Lark and OneBot: none yet).
+fn answerable(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        Platform::Qq => &QQ_EVENTS,
+        Platform::Lark | Platform::Onebot => &[],
+    }
+}
+
 /// Which messages the bot answers, and with which skill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routing {
@@ -30,6 +41,9 @@ pub struct Routing {
     /// Command name → skill name; `ping`, `echo` and `help` are always there
     /// unless the bot maps them elsewhere.
     pub commands: BTreeMap<String, String>,
+    /// Answerable event type (QQ `INTERACTION_CREATE`, `GROUP_ADD_ROBOT`,
+    /// `FRIEND_ADD`) → skill name; an event without an entry is not answered.
+    pub events: BTreeMap<String, String>,
     /// The skill for addressed messages that are not commands.
     pub default_skill: Option<String>,
     pub disabled_skills: BTreeSet<String>,
@@ -162,6 +176,7 @@ impl Routing {
             group_mode: GroupMode::MentionOrPrefix,
             self_ids: Vec::new(),
             commands: ["ping", "echo", "help"].map(|c| (c.to_owned(), c.to_owned())).into_iter().collect(),
+            events: BTreeMap::new(),
             default_skill: None,
             disabled_skills: BTreeSet::new(),
             groups: HashMap::new(),
@@ -240,6 +255,14 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
         }
         commands.insert(command.clone(), skill.clone());
     }
+    for event in raw.events.keys() {
+        if !answerable(platform).contains(&event.as_str()) {
+            problems.push(
+                format!("{path}.events.{event}"),
+                format!("not an event a {} bot can answer (QQ: {})", platform.as_str(), QQ_EVENTS.join(", ")),
+            );
+        }
+    }
     let mut groups = HashMap::new();
     for (i, g) in raw.groups.iter().enumerate() {
         let gpath = format!("{path}.group[{i}]");
@@ -279,6 +302,7 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
         group_mode,
         self_ids,
         commands,
+        events: raw.events.clone(),
         default_skill: raw.default_skill.clone(),
         disabled_skills: raw.disabled_skills.iter().cloned().collect(),
         groups,
@@ -351,6 +375,9 @@ pub(super) fn check_references(
     };
     for (command, skill) in &routing.commands {
         check(format!("{path}.commands.{command}"), skill);
+    }
+    for (event, skill) in &routing.events {
+        check(format!("{path}.events.{event}"), skill);
     }
     if let Some(d) = &routing.default_skill {
         check(format!("{path}.default_skill"), d);

@@ -251,6 +251,16 @@ group_mode = "sometimes"
 }
 
 #[test]
+fn answerable_events_must_be_the_platforms_and_name_a_skill() {
+    let ok = load(&format!("{QQ_BOT}\nevents = {{ GROUP_ADD_ROBOT = \"ping\" }}\n"), &env_with_secret).unwrap();
+    assert_eq!(ok.bots[0].routing.events.get("GROUP_ADD_ROBOT").map(String::as_str), Some("ping"));
+    let bad = load(&format!("{QQ_BOT}\nevents = {{ MESSAGE_DELETE = \"ping\" }}\n"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&bad), ["bot[0].events.MESSAGE_DELETE"], "not an answerable event");
+    let refs = load(&format!("{QQ_BOT}\nevents = {{ FRIEND_ADD = \"welcome\" }}\n"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&refs), ["bot[0].events.FRIEND_ADD"], "no such skill");
+}
+
+#[test]
 fn lanes_fair_share_and_windows_load_and_their_problems_have_key_paths() {
     let text = format!(
         "[[lane]]\nname = \"noisy\"\nshards = 2\n[fair_share]\nmax_queued_per_chat = 2\n[[skill]]\nname = \"sum\"\nurl = \"http://127.0.0.1:1/\"\n{QQ_BOT}\nlane = \"noisy\"\n[bot.context]\nmessages = 5\nsummarize_with = \"sum\"\n[[bot.group]]\nid = \"g\"\nlane = \"default\"\n"

@@ -50,7 +50,8 @@ impl Alphabet {
 
 /// A chat, user, guild or channel id: what goes into a URL path.
 const QQ_PATH_ID: Alphabet = Alphabet { max_len: 64, letters: true, extra: b"_-" };
-const QQ_MESSAGE_ID: Alphabet = Alphabet { max_len: 256, letters: true, extra: b"._!-" };
+/// Also an answerable event's `event_id` (`GROUP_ADD_ROBOT:<uuid>`, `qq/notice.rs`).
+const QQ_MESSAGE_ID: Alphabet = Alphabet { max_len: 256, letters: true, extra: b"._!-:" };
 const QQ_EVENT_ID: Alphabet = Alphabet { max_len: 128, letters: true, extra: b"_:-" };
 const LARK_ID: Alphabet = Alphabet { max_len: 128, letters: true, extra: b"_-" };
 const ONEBOT_NUMBER: Alphabet = Alphabet { max_len: 20, letters: false, extra: b"" };

@@ -17,6 +17,7 @@
 
 pub mod content;
 mod handshake;
+mod notice;
 mod parse;
 mod verify;
 

@@ -30,6 +30,7 @@ pub fn reply_uuid(env: &Envelope, index: u32) -> String {
 #[must_use]
 pub fn token_request(api_base: &str, app_id: &str, app_secret: &str) -> ApiRequest {
     ApiRequest {
+        put: false,
         url: format!("{}/open-apis/auth/v3/tenant_access_token/internal", api_base.trim_end_matches('/')),
         authorization: None,
         body: json!({ "app_id": app_id, "app_secret": app_secret }),
@@ -72,6 +73,7 @@ pub fn reply_request(
     let content = crate::platform::lark::content::render(&reply.segments);
     let message = super::segment(&env.message_id)?;
     Ok(ApiRequest {
+        put: false,
         url: format!("{}/open-apis/im/v1/messages/{message}/reply", api_base.trim_end_matches('/')),
         authorization: Some(format!("Bearer {token}")),
         body: json!({ "content": content, "msg_type": "post", "uuid": reply_uuid(env, index) }),

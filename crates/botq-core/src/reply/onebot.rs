@@ -37,7 +37,7 @@ pub fn reply_request(api_base: &str, access_token: Option<&str>, env: &Envelope,
             (format!("{base}/send_private_msg"), body)
         }
     };
-    ApiRequest { url, authorization: access_token.map(|t| format!("Bearer {t}")), body }
+    ApiRequest { put: false, url, authorization: access_token.map(|t| format!("Bearer {t}")), body }
 }
 
 /// Segments as the array form; the quote goes first, as clients put it.

@@ -22,9 +22,13 @@ use crate::platform::qq::content::{self, Scene};
 /// Replies allowed per inbound message.
 pub const MAX_REPLIES: u32 = 5;
 
-/// How long after the inbound message a passive reply is accepted.
+/// How long after the inbound message a passive reply is accepted. A reply
+/// by `event_id` (a button, the bot added) gets the shorter window.
 #[must_use]
 pub fn reply_window(env: &Envelope) -> Duration {
+    if env.notice {
+        return Duration::from_secs(5 * 60);
+    }
     match (env.chat_kind, env.guild_id.is_some()) {
         (ChatKind::Private, false) => Duration::from_secs(60 * 60),
         _ => Duration::from_secs(5 * 60),
@@ -35,6 +39,7 @@ pub fn reply_window(env: &Envelope) -> Duration {
 #[must_use]
 pub fn token_request(token_url: &str, app_id: &str, client_secret: &str) -> ApiRequest {
     ApiRequest {
+        put: false,
         url: token_url.to_owned(),
         authorization: None,
         body: json!({ "appId": app_id, "clientSecret": client_secret }),
@@ -87,9 +92,12 @@ pub fn reply_request(
         (ChatKind::Channel, _) => (format!("{base}/channels/{chat}/messages"), Scene::Channel),
     };
     let r = content::render(&reply.segments, scene);
+    // A message is answered by its msg_id; an event without one (a button,
+    // the bot added) by its event_id (`platform::qq::notice`).
+    let handle = if env.notice { "event_id" } else { "msg_id" };
     let mut body = if matches!(scene, Scene::Channel | Scene::GuildDm) {
-        // Guild APIs take msg_id for passive replies and have no msg_seq.
-        let mut b = json!({ "content": r.content, "msg_id": env.message_id });
+        // Guild APIs have no msg_seq.
+        let mut b = json!({ "content": r.content, handle: env.message_id });
         if let Some(image) = r.image {
             b["image"] = json!(image);
         }
@@ -98,14 +106,29 @@ pub fn reply_request(
         }
         b
     } else {
-        json!({ "content": r.content, "msg_type": 0, "msg_id": env.message_id, "msg_seq": index })
+        json!({ "content": r.content, "msg_type": 0, handle: env.message_id, "msg_seq": index })
     };
     if body["content"] == "" && body.get("image").is_none() {
         // The platform refuses an empty text message; a reply of only a
         // mention it cannot show (C2C) still says something.
         body["content"] = json!(" ");
     }
-    Ok(ApiRequest { url, authorization: Some(format!("QQBot {token}")), body })
+    Ok(ApiRequest { put: false, url, authorization: Some(format!("QQBot {token}")), body })
+}
+
+/// The answer to a button press: `PUT /interactions/{id}` `{"code":0}`, without
+/// which the user's client shows "loading" until it times out.
+///
+/// # Errors
+/// An interaction id that cannot be a path segment ([`super::segment`]).
+pub fn interaction_ack(api_base: &str, token: &str, env: &Envelope) -> Result<ApiRequest, super::InvalidTarget> {
+    let id = super::segment(&env.message_id)?;
+    Ok(ApiRequest {
+        put: true,
+        url: format!("{}/interactions/{id}", api_base.trim_end_matches('/')),
+        authorization: Some(format!("QQBot {token}")),
+        body: json!({ "code": 0 }),
+    })
 }
 
 /// Classifies the answer to a reply.
@@ -188,6 +211,17 @@ mod tests {
         let only_mention = Outgoing { segments: vec![Segment::Mention { user: "U1".into(), name: None, bot: false }] };
         let p = reply_request("http://f", "t", &env(ChatKind::Private, None), 1, &only_mention).unwrap();
         assert_eq!(p.body["content"], " ", "C2C cannot show a mention; the body is never empty");
+    }
+
+    #[test]
+    fn an_answerable_event_is_replied_to_by_event_id_and_a_button_is_acknowledged() {
+        let e = Envelope { notice: true, message_id: "GROUP_ADD_ROBOT:56d7".into(), ..env(ChatKind::Group, None) };
+        let r = reply_request("http://f", "t", &e, 1, &Outgoing::text("welcome")).unwrap();
+        assert_eq!(r.body, json!({"content":"welcome","msg_type":0,"event_id":"GROUP_ADD_ROBOT:56d7","msg_seq":1}));
+        assert_eq!(reply_window(&Envelope { chat_kind: ChatKind::Private, ..e.clone() }), Duration::from_secs(300));
+        let button = Envelope { message_id: "30540ff7-9d8f".into(), ..e };
+        let ack = interaction_ack("http://f/", "t", &button).unwrap();
+        assert_eq!((ack.url.as_str(), ack.body), ("http://f/interactions/30540ff7-9d8f", json!({"code":0})));
     }
 
     #[test]

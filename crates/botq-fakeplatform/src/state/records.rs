@@ -151,13 +151,21 @@ pub struct Stats {
 pub(crate) struct Records {
     pub deliveries: VecDeque<Delivery>,
     pub rejections: VecDeque<Rejection>,
+    /// QQ interaction answers: bot, interaction id, code.
+    pub interactions: Vec<(String, String, i64)>,
     pub stats: Stats,
     cap: usize,
 }
 
 impl Records {
     pub fn new(cap: usize) -> Self {
-        Self { deliveries: VecDeque::new(), rejections: VecDeque::new(), stats: Stats::default(), cap: cap.max(1) }
+        Self {
+            deliveries: VecDeque::new(),
+            rejections: VecDeque::new(),
+            interactions: Vec::new(),
+            stats: Stats::default(),
+            cap: cap.max(1),
+        }
     }
 
     pub fn delivered(&mut self, d: Delivery) {

@@ -21,6 +21,7 @@ fn env(kind: ChatKind, text: &str, mentions: bool, from_bot: bool) -> Envelope {
         chat_id: "c".into(),
         guild_id: None,
         temp_group: None,
+        notice: false,
         sender_id: "u".into(),
         sender_is_bot: from_bot,
         text: text.into(),

@@ -174,6 +174,7 @@ impl Base<'_, '_> {
                 chat_id: p.chat_id,
                 guild_id: None,
                 temp_group: None,
+                notice: false,
                 sender_id: p.sender_id,
                 sender_is_bot: p.sender_is_bot,
                 text: p.text,

@@ -135,6 +135,7 @@ fn message(self_id: &str, mut report: Report, req: &Inbound<'_>) -> Result<Outco
             chat_id,
             guild_id: None,
             temp_group,
+            notice: false,
             sender_is_bot: user_id == self_id,
             sender_id: user_id,
             text,

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::content;
+use super::{content, notice};
 use super::verify::Verified;
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::message::Segment;
@@ -18,9 +18,9 @@ use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};
 #[derive(Debug, Deserialize)]
 pub(super) struct Frame {
     pub(super) op: u64,
-    id: Option<String>,
-    t: Option<String>,
-    d: Option<IgnoredAny>,
+    pub(super) id: Option<String>,
+    pub(super) t: Option<String>,
+    pub(super) d: Option<IgnoredAny>,
 }
 
 impl Frame {
@@ -115,6 +115,9 @@ struct Mention {
 /// docs print them, have no top-level `id`), and only the message types
 /// need an `id` to dedupe on and a `d` to read.
 pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+    if let Some(kind) = frame.t.as_deref().and_then(notice::Kind::from_event_type) {
+        return notice::normalise(kind, &verified, frame, req);
+    }
     let Some(kind) = frame.t.as_deref().and_then(Kind::from_event_type) else {
         return Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
     };
@@ -184,6 +187,7 @@ pub(super) fn dispatch(verified: Verified<'_>, frame: Frame, req: &Inbound<'_>) 
         chat_id,
         guild_id,
         temp_group: None,
+        notice: false,
         sender_id,
         sender_is_bot,
         text: typed.text,
@@ -220,6 +224,6 @@ fn attachment(a: &Attachment) -> Segment {
 }
 
 /// An id the event cannot be routed or deduped without.
-fn required(value: Option<String>) -> Result<String, Reject> {
+pub(super) fn required(value: Option<String>) -> Result<String, Reject> {
     value.filter(|s| !s.is_empty()).ok_or(Reject::MalformedPayload)
 }

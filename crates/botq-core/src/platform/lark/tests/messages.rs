@@ -87,6 +87,7 @@ fn p2p_text_message_is_normalised() {
         chat_id: "oc_5ce6d572455d361153b7xx51da133945".into(),
         guild_id: None,
         temp_group: None,
+        notice: false,
         sender_id: "ou_sender".into(),
         sender_is_bot: false,
         text: "hello".into(),

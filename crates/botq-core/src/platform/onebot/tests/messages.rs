@@ -29,6 +29,7 @@ fn private_message_is_normalised() {
         chat_id: "12345678".into(),
         guild_id: None,
         temp_group: None,
+        notice: false,
         sender_id: "12345678".into(),
         sender_is_bot: false,
         text: "hello".into(),

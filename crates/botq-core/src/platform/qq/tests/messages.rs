@@ -79,11 +79,30 @@ fn the_envelope_round_trips_through_its_wire_form() {
 }
 
 #[test]
+fn answerable_events_become_notices_replied_to_by_their_event_id() {
+    let add = event(r#"{"op":0,"id":"FRIEND_ADD:1","d":{"timestamp":1741879599,"openid":"U1"},"t":"FRIEND_ADD"}"#);
+    let e = add.envelope;
+    assert!(e.notice && e.mentions_bot);
+    assert_eq!((e.chat_kind, e.chat_id.as_str(), e.sender_id.as_str()), (ChatKind::Private, "U1", "U1"));
+    assert_eq!((e.event_id.as_str(), e.message_id.as_str()), ("FRIEND_ADD:1", "FRIEND_ADD:1"));
+    assert_eq!(e.platform_ts_ms, Some(1_741_879_599_000), "these events stamp Unix seconds");
+    // The docs' button sample (C2C; the presser only in `resolved`), in a frame.
+    let press = event(
+        r#"{"op":0,"id":"INTERACTION_CREATE:1","t":"INTERACTION_CREATE","d":{"chat_type":2,"data":{"resolved":{"button_data":"回调按钮","button_id":"21","user_id":"E4F4AEA33253A2797FB897C50B81D7ED"},"type":11},"id":"30540ff7-9d8f-4737-83f1-e116ce6afa8b","type":11,"version":1}}"#,
+    )
+    .envelope;
+    assert_eq!((press.chat_kind, press.chat_id.as_str()), (ChatKind::Private, "E4F4AEA33253A2797FB897C50B81D7ED"));
+    assert_eq!(press.message_id, "30540ff7-9d8f-4737-83f1-e116ce6afa8b", "the interaction id answers it");
+    assert_eq!(press.text, "回调按钮");
+}
+
+#[test]
 fn unknown_event_types_and_other_ops_are_ignored_once_verified() {
     let ignored = Ok(Outcome::Ignored { kind: IgnoredKind::EventType });
     for body in [
-        r#"{"op":0,"id":"FRIEND_ADD:1","d":{"openid":"x"},"t":"FRIEND_ADD"}"#,
+        r#"{"op":0,"id":"FRIEND_DEL:1","d":{"openid":"x"},"t":"FRIEND_DEL"}"#,
         r#"{"op":0,"id":"X:1","d":42,"t":"GROUP_MESSAGE_REJECT"}"#,
+        r#"{"op":0,"id":"I:1","d":{"id":"i1","chat_type":9},"t":"INTERACTION_CREATE"}"#,
         r#"{"op":1,"d":7}"#,
         r#"{"op":12,"d":0}"#,
     ] {
