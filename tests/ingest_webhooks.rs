@@ -284,6 +284,26 @@ async fn bad_lark_requests_get_documented_errors_and_touch_nothing() {
     assert_refused(&t, "lark-main", &sign::lark(Some(LARK_KEY), now_secs(), &crafted), 400, "invalid_id").await;
 }
 
+/// A legacy message-card callback (the published one, oapi-sdk-go's
+/// sample) is signed with the verification token, not an event: a signed
+/// one is acknowledged and stores nothing; the token in its body (the card
+/// token) proves nothing.
+#[tokio::test]
+async fn a_signed_legacy_card_callback_is_acknowledged_and_a_forged_one_refused() {
+    let t = env().await;
+    let card = include_str!("corpus/lark/16-card-legacy-callback.json").trim().as_bytes();
+    for bot in ["lark-plain", "lark-main"] {
+        let (status, _, body) = t.send(bot, &sign::lark_card(LARK_TOKEN, now_secs(), card)).await;
+        assert_eq!((status, body.as_str()), (200, r#"{"msg":"success"}"#), "{bot}");
+    }
+    assert_eq!(t.key_count(), 0, "a card action is dropped, not stored");
+    let forged = sign::lark_card("c-bb72b8787895b65b7fd5ec2ce18aff2bf8cad2af", now_secs(), card);
+    assert_refused(&t, "lark-plain", &forged, 401, "invalid_signature").await;
+    assert_refused(&t, "lark-plain", &sign::lark(None, now_secs(), card), 401, "missing_signature").await;
+    assert_refused(&t, "lark-plain", &sign::lark_card(LARK_TOKEN, now_secs() - 86_400, card), 401, "stale_timestamp")
+        .await;
+}
+
 #[tokio::test]
 async fn lark_challenges_are_answered_plain_and_encrypted() {
     let t = env().await;

@@ -91,6 +91,8 @@ pub enum IgnoredKind {
     MessageType,
     /// The bot's own message echoed back (OneBot `message_sent`).
     OwnMessage,
+    /// A Lark legacy message-card callback (botq routes no card actions).
+    CardAction,
 }
 
 impl IgnoredKind {
@@ -100,6 +102,7 @@ impl IgnoredKind {
             Self::EventType => "event_type",
             Self::MessageType => "message_type",
             Self::OwnMessage => "own_message",
+            Self::CardAction => "card_action",
         }
     }
 }

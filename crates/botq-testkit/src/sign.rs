@@ -94,6 +94,24 @@ pub fn lark_signature(timestamp: &str, nonce: &str, encrypt_key: &str, body: &[u
     hex::encode(h.finalize())
 }
 
+/// A Lark legacy message-card callback: `plaintext` signed with
+/// `X-Lark-Signature` = hex SHA-1(timestamp ‖ nonce ‖ verification token ‖ body).
+#[must_use]
+pub fn lark_card(verification_token: &str, timestamp: i64, plaintext: &[u8]) -> Webhook {
+    let (ts, nonce) = (timestamp.to_string(), "card-nonce");
+    let mut h = sha1::Sha1::new();
+    for part in [ts.as_bytes(), nonce.as_bytes(), verification_token.as_bytes(), plaintext] {
+        h.update(part);
+    }
+    let headers = vec![
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        ("X-Lark-Request-Timestamp".to_owned(), ts),
+        ("X-Lark-Request-Nonce".to_owned(), nonce.to_owned()),
+        ("X-Lark-Signature".to_owned(), hex::encode(h.finalize())),
+    ];
+    Webhook { headers, body: plaintext.to_vec() }
+}
+
 /// A Lark webhook: plain when `encrypt_key` is `None`, else encrypted and signed.
 #[must_use]
 pub fn lark(encrypt_key: Option<&str>, timestamp: i64, plaintext: &[u8]) -> Webhook {

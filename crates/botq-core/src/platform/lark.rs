@@ -24,6 +24,7 @@
 //! Normalisation (`parse`, `message`) handles `im.message.receive_v1`
 //! (schema 2.0) and schema 1.0 `message` events; the rest is `Ignored`.
 
+mod card;
 pub mod content;
 mod crypto;
 mod message;
@@ -155,11 +156,34 @@ impl LarkAdapter {
     /// # Errors
     /// A [`Reject`] saying which check failed.
     pub fn handle(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+        if card::is_legacy_callback(req.body) {
+            return self.card_callback(req);
+        }
         let (verified, used) = self.verify(req)?;
         if let Some(credential) = used.credential() {
             previous::record_use(req, credential);
         }
         parse::normalise(verified, req, self.bot_open_id.as_deref())
+    }
+
+    /// A legacy card callback, signed with the verification token (`card`).
+    fn card_callback(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+        let (Some(ts), Some(nonce), Some(signature)) = (
+            header(req.headers, TIMESTAMP_HEADER),
+            header(req.headers, NONCE_HEADER),
+            header(req.headers, SIGNATURE_HEADER),
+        ) else {
+            return Err(Reject::MissingSignature);
+        };
+        let secs = digits(ts).ok_or(Reject::InvalidSignature)?;
+        let previous = previous::active(self.previous_token.as_ref(), req.now_ms);
+        let tokens =
+            std::iter::once(self.verification_token.expose_secret()).chain(previous.map(ExposeSecret::expose_secret));
+        let outcome = card::verify(tokens, ts, nonce, signature, req.body)?;
+        if !self.window.admits(secs, req.now_ms) {
+            return Err(Reject::StaleTimestamp);
+        }
+        Ok(outcome)
     }
 
     fn verify(&self, req: &Inbound<'_>) -> Result<(Verified, PreviousUsed), Reject> {

@@ -80,7 +80,12 @@ struct Resolved {
 }
 
 /// Normalises one answerable event.
-pub(super) fn normalise(kind: Kind, verified: &Verified<'_>, frame: Frame, req: &Inbound<'_>) -> Result<Outcome, Reject> {
+pub(super) fn normalise(
+    kind: Kind,
+    verified: &Verified<'_>,
+    frame: Frame,
+    req: &Inbound<'_>,
+) -> Result<Outcome, Reject> {
     let event_type = frame.t.unwrap_or_default();
     let Body { d } = serde_json::from_slice::<Body>(verified.body()).map_err(|_| Reject::MalformedPayload)?;
     let resolved = d.data.and_then(|x| x.resolved);

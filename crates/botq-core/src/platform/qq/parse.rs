@@ -8,8 +8,8 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{content, notice};
 use super::verify::Verified;
+use super::{content, notice};
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::message::Segment;
 use crate::platform::{Event, IgnoredKind, Inbound, Outcome, Reject};

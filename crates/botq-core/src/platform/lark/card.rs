@@ -1,0 +1,112 @@
+//! Legacy message-card callbacks: the POST Lark makes to a card's request
+//! URL when a user presses a button of an old-style (`action`) card.
+//!
+//! They are not events: no `schema`, no `type`, the ids at the top level
+//! (`open_id`, `open_message_id`, `open_chat_id`, `action`), and the `token`
+//! they carry is the card-update token, not the verification token. Lark
+//! authenticates them with `X-Lark-Signature` = hex SHA-1 of
+//! `timestamp + nonce + verification_token + body` (oapi-sdk-go,
+//! `card/card.go`, `Signature`), under the same timestamp and nonce headers
+//! as events.
+//!
+//! botq routes no card actions to skills: a verified callback is
+//! acknowledged and dropped (`card_action`), so the card does not show an
+//! error and Lark does not retry; an unverified one is refused like any
+//! forged webhook.
+
+use sha1::{Digest, Sha1};
+use subtle::ConstantTimeEq;
+
+use crate::platform::{IgnoredKind, Outcome, Reject};
+
+/// Whether `body` is shaped as a legacy card callback (read only far enough
+/// to tell; nothing of it is trusted before [`verify`]).
+#[must_use]
+pub(super) fn is_legacy_callback(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Shape {
+        schema: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "type")]
+        kind: Option<serde::de::IgnoredAny>,
+        encrypt: Option<serde::de::IgnoredAny>,
+        open_message_id: Option<serde::de::IgnoredAny>,
+        action: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Shape>(body).is_ok_and(|s| {
+        s.schema.is_none()
+            && s.kind.is_none()
+            && s.encrypt.is_none()
+            && s.open_message_id.is_some()
+            && s.action.is_some()
+    })
+}
+
+/// The signature Lark puts on a card callback.
+#[must_use]
+pub fn signature(timestamp: &str, nonce: &str, verification_token: &str, body: &[u8]) -> String {
+    let mut h = Sha1::new();
+    h.update(timestamp.as_bytes());
+    h.update(nonce.as_bytes());
+    h.update(verification_token.as_bytes());
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// Checks a callback's signature against each token in `tokens` (current,
+/// then a previous one during rotation), in constant time.
+///
+/// # Errors
+/// [`Reject::InvalidSignature`] when no token makes the signature.
+pub(super) fn verify<'t>(
+    tokens: impl IntoIterator<Item = &'t str>,
+    timestamp: &str,
+    nonce: &str,
+    signature_header: &str,
+    body: &[u8],
+) -> Result<Outcome, Reject> {
+    let claimed = signature_header.trim().to_ascii_lowercase();
+    let matched = tokens.into_iter().fold(subtle::Choice::from(0), |any, t| {
+        any | signature(timestamp, nonce, t, body).as_bytes().ct_eq(claimed.as_bytes())
+    });
+    if bool::from(matched) {
+        Ok(Outcome::Ignored { kind: IgnoredKind::CardAction })
+    } else {
+        Err(Reject::InvalidSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CORPUS: &str = include_str!("../../../../../tests/corpus/lark/16-card-legacy-callback.json");
+
+    #[test]
+    fn the_published_callback_is_recognised_and_events_are_not() {
+        assert!(is_legacy_callback(CORPUS.trim().as_bytes()));
+        assert!(!is_legacy_callback(br#"{"schema":"2.0","header":{},"event":{}}"#));
+        assert!(!is_legacy_callback(br#"{"type":"url_verification","challenge":"c","token":"t"}"#));
+        assert!(!is_legacy_callback(br#"{"encrypt":"x"}"#));
+        assert!(!is_legacy_callback(b"not json"));
+    }
+
+    #[test]
+    fn only_a_signature_made_with_the_verification_token_verifies() {
+        let body = CORPUS.trim().as_bytes();
+        let good = signature("1700000000", "n1", "v-token", body);
+        assert_eq!(good.len(), 40);
+        assert_eq!(
+            verify(["v-token"], "1700000000", "n1", &good, body),
+            Ok(Outcome::Ignored { kind: IgnoredKind::CardAction })
+        );
+        assert!(verify(["other", "v-token"], "1700000000", "n1", &good.to_uppercase(), body).is_ok(), "rotation, case");
+        assert_eq!(verify(["v-token"], "1700000001", "n1", &good, body), Err(Reject::InvalidSignature));
+        let card_token = "c-bb72b8787895b65b7fd5ec2ce18aff2bf8cad2af";
+        let forged = signature("1700000000", "n1", card_token, body);
+        assert_eq!(
+            verify(["v-token"], "1700000000", "n1", &forged, body),
+            Err(Reject::InvalidSignature),
+            "the body's own token proves nothing"
+        );
+    }
+}
