@@ -90,6 +90,7 @@ verification_token = "{token}"
 [[bot]]
 id = "onebot-{tag}"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 app_id = "10001000"
 secret = "{onebot}"
 {onebot_previous}

@@ -54,6 +54,7 @@ verification_token = "{LARK_TOKEN}"
 [[bot]]
 id = "onebot-main"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 app_id = "10001000"
 secret = "{ONEBOT_SECRET}"
 "#

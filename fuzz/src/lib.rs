@@ -28,6 +28,7 @@ encrypt_key = "lark-encrypt-key"
 [[bot]]
 id = "onebot"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 app_id = "10001000"
 secret = "onebot-secret"
 "#;

@@ -39,6 +39,7 @@ encrypt_key = "test key"
 [[bot]]
 id = "onebot-main"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 app_id = "10001000"
 secret = "hmac"
 "#;

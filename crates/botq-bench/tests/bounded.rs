@@ -17,6 +17,7 @@ const CONFIG: &str = r#"
 [[bot]]
 id = "onebot"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 "#;
 
 async fn step(addr: std::net::SocketAddr, schedule: Schedule, drain: Duration) -> RateReport {

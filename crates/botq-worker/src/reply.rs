@@ -52,7 +52,7 @@ struct BotReply {
     /// QQ clientSecret or Lark app_secret.
     app_secret: Option<SecretString>,
     access_token: Option<SecretString>,
-    api_base: Option<String>,
+    api_base: String,
     token_url: Option<String>,
     limit: ReplyLimit,
 }
@@ -115,7 +115,7 @@ impl Replier {
         storm: Option<&StormCap>,
     ) -> Result<Delivered, HandleError> {
         let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
-        let api_base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
+        let api_base = bot.api_base.as_str();
         let label = env.bot.as_str().to_owned();
         let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         // OneBot has no idempotency handle: botq records the indexes it sent.
@@ -259,7 +259,7 @@ impl Replier {
     /// `Transient` (retry) when the platform cannot be reached or fails.
     pub async fn acknowledge_interaction(&self, env: &Envelope) -> Result<(), HandleError> {
         let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
-        let api_base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
+        let api_base = bot.api_base.as_str();
         for _ in 0..2 {
             let token = self.token(env, bot).await?.unwrap_or_default();
             let request = reply::qq::interaction_ack(api_base, &token, env).map_err(|e| perm(&e.to_string()))?;
@@ -300,7 +300,7 @@ impl Replier {
                             (reply::qq::token_request(url, &bot.app_id, &secret), reply::qq::parse_token)
                         }
                         _ => {
-                            let base = bot.api_base.as_deref().ok_or_else(|| perm("the bot has no api_base"))?;
+                            let base = bot.api_base.as_str();
                             (reply::lark::token_request(base, &bot.app_id, &secret), reply::lark::parse_token)
                         }
                     };

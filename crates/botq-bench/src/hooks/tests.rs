@@ -36,12 +36,14 @@ encrypt_key = "ekey"
 [[bot]]
 id = "onebot-signed"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 app_id = "20002000"
 secret = "hmac-key"
 
 [[bot]]
 id = "onebot-bare"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 "#;
 
 fn config() -> Config {

@@ -29,7 +29,11 @@ pub struct BotConfig {
     pub id: BotId,
     pub platform: Platform,
     pub app_id: Option<String>,
-    pub api_base: Option<String>,
+    /// The reply API: set, or the platform's public one (QQ, Lark); a OneBot
+    /// bot must name its implementation's, so no bot is found unable to
+    /// reply only when its first answer is due.
+    pub api_base: String,
+    /// QQ's access-token endpoint (set, or the public one); `None` elsewhere.
     pub token_url: Option<String>,
     /// Lark: the bot's own `open_id`, so a group mention counts only when it names the bot.
     pub bot_open_id: Option<String>,
@@ -168,9 +172,16 @@ fn required_keys(platform: Platform) -> &'static [&'static str] {
     match platform {
         Platform::Qq => &["app_id", "secret"],
         Platform::Lark => &["app_id", "app_secret", "verification_token"],
-        Platform::Onebot => &[],
+        Platform::Onebot => &["api_base"],
     }
 }
+
+/// QQ's public reply API and token endpoint (bot docs, "接口调用与鉴权").
+pub const QQ_API_BASE: &str = "https://api.sgroup.qq.com";
+pub const QQ_TOKEN_URL: &str = "https://bots.qq.com/app/getAppAccessToken";
+/// Feishu's open platform; a Lark (international) tenant sets
+/// `api_base = "https://open.larksuite.com"`.
+pub const LARK_API_BASE: &str = "https://open.feishu.cn";
 
 pub(super) fn check_bot(
     raw: RawBot,
@@ -259,8 +270,11 @@ pub(super) fn check_bot(
         id: id?,
         platform,
         app_id: raw.app_id,
-        api_base: raw.api_base,
-        token_url: raw.token_url,
+        api_base: raw.api_base.unwrap_or_else(|| match platform {
+            Platform::Qq => QQ_API_BASE.to_owned(),
+            Platform::Lark | Platform::Onebot => LARK_API_BASE.to_owned(),
+        }),
+        token_url: (platform == Platform::Qq).then(|| raw.token_url.unwrap_or_else(|| QQ_TOKEN_URL.to_owned())),
         bot_open_id: raw.bot_open_id,
         secret: secret_v,
         app_secret,

@@ -10,8 +10,16 @@ use std::time::Duration;
 
 use super::Problems;
 use super::raw::{RawBot, RawGroup};
-use super::skill::{SkillConfig, valid_name};
+use super::skill::SkillConfig;
 use crate::envelope::Platform;
+
+/// A command name: what follows the prefix up to the first space. Users
+/// type commands in their own script (`/关注`), so letters of any script
+/// count; ASCII capitals do not, as commands match exactly.
+fn valid_command(s: &str) -> bool {
+    (1..=32).contains(&s.chars().count())
+        && s.chars().all(|c| (c.is_alphanumeric() && !c.is_ascii_uppercase()) || c == '_' || c == '-')
+}
 
 /// The QQ events without a message that a skill may answer (by `event_id`).
 const QQ_EVENTS: [&str; 3] = ["INTERACTION_CREATE", "GROUP_ADD_ROBOT", "FRIEND_ADD"];
@@ -250,8 +258,11 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
     };
     let mut commands = Routing::defaults().commands;
     for (command, skill) in &raw.commands {
-        if !valid_name(command) {
-            problems.push(format!("{path}.commands.{command}"), "a command is 1 to 32 characters of [a-z0-9_-]".into());
+        if !valid_command(command) {
+            problems.push(
+                format!("{path}.commands.{command}"),
+                "a command is 1 to 32 letters (any script, no ASCII capitals), digits, '_' or '-'".into(),
+            );
         }
         commands.insert(command.clone(), skill.clone());
     }

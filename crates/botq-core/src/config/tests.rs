@@ -101,6 +101,7 @@ encrypt_key = "k"
 [[bot]]
 id = "onebot-bare"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 
 [[bot]]
 id = "qq-unchecked"
@@ -248,6 +249,15 @@ group_mode = "sometimes"
         load(&format!("{QQ_BOT}\ndefault_skill = \"missing\"\ncommands = {{ go = \"nowhere\" }}\n"), &env_with_secret)
             .unwrap_err();
     assert_eq!(paths(&refs), ["bot[0].commands.go", "bot[0].default_skill"]);
+}
+
+#[test]
+fn every_bot_can_reply_qq_and_lark_by_their_public_apis_and_onebot_only_with_its_own() {
+    let c = load(QQ_BOT, &env_with_secret).unwrap();
+    assert_eq!(c.bots[0].api_base, "https://api.sgroup.qq.com");
+    assert_eq!(c.bots[0].token_url.as_deref(), Some("https://bots.qq.com/app/getAppAccessToken"));
+    let p = load("[[bot]]\nid = \"ob\"\nplatform = \"onebot\"\napp_id = \"1\"\n", &|_| None).unwrap_err();
+    assert_eq!(paths(&p), ["bot[0].api_base"], "a OneBot bot without its API could never answer");
 }
 
 #[test]

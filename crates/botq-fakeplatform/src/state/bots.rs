@@ -63,9 +63,9 @@ impl FakeBot {
                 app_secret: bot.app_secret.clone().ok_or_else(|| missing("app_secret"))?,
             },
             Platform::Onebot => Credentials::Onebot {
-                prefix: onebot_prefix(bot.api_base.as_deref().unwrap_or("")).ok_or_else(|| BotError::BadPrefix {
+                prefix: onebot_prefix(&bot.api_base).ok_or_else(|| BotError::BadPrefix {
                     bot: id.clone(),
-                    path: bot.api_base.clone().unwrap_or_default(),
+                    path: bot.api_base.clone(),
                 })?,
                 access_token: bot.access_token.clone(),
             },

@@ -45,6 +45,7 @@ fn onebot(secret: bool, previous: &str) -> String {
 [[bot]]
 id = "onebot-main"
 platform = "onebot"
+api_base = "http://127.0.0.1:5700"
 {secret}
 {previous}
 "#
