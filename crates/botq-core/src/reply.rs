@@ -1,7 +1,8 @@
 //! Replies through the platforms' APIs, as pure functions: what to send and
-//! what the answer means.
+//! what the answer means. This module holds what every platform shares; each
+//! platform's own reply API is in its folder (`platform::<name>::reply`).
 //!
-//! Each platform module builds the HTTP request for one reply to an event
+//! Each platform's `reply` builds the HTTP request for one reply to an event
 //! (with its idempotency handle) and classifies the platform's answer into a
 //! [`SendResult`]. Executing the request, caching tokens and throttling are
 //! the worker's business; keeping this part pure makes every platform rule
@@ -13,10 +14,6 @@
 //! event id and index — so a redelivered event re-sends the identical request
 //! and the platform drops the copy. OneBot has no such handle; the worker
 //! keeps its own record of sent replies for it.
-
-pub mod lark;
-pub mod onebot;
-pub mod qq;
 
 use std::time::Duration;
 

@@ -22,6 +22,7 @@ use botq_core::config::{BotConfig, Config, Gcra, ReplyLimit};
 use botq_core::envelope::{Envelope, Platform};
 use botq_core::keys::Keys;
 use botq_core::message::Outgoing;
+use botq_core::platform::{lark, onebot, qq};
 use botq_core::redis_conn::Redis;
 use botq_core::reply::{self, ApiRequest, SendFailure, SendResult};
 use botq_core::throttle::{self, Throttle};
@@ -146,13 +147,13 @@ impl Replier {
         for _ in 0..2 {
             let token = self.token(env, bot).await?;
             let built = match bot.platform {
-                Platform::Qq => reply::qq::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply),
+                Platform::Qq => qq::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply),
                 Platform::Lark => {
-                    reply::lark::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
+                    lark::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
                 }
                 Platform::Onebot => {
                     let access = bot.access_token.as_ref().map(|t| t.expose_secret().to_owned());
-                    Ok(reply::onebot::reply_request(api_base, access.as_deref(), env, reply))
+                    Ok(onebot::reply::reply_request(api_base, access.as_deref(), env, reply))
                 }
             };
             // Ingest refuses such ids; an event stored before it did cannot be answered.
@@ -262,7 +263,7 @@ impl Replier {
         let api_base = bot.api_base.as_str();
         for _ in 0..2 {
             let token = self.token(env, bot).await?.unwrap_or_default();
-            let request = reply::qq::interaction_ack(api_base, &token, env).map_err(|e| perm(&e.to_string()))?;
+            let request = qq::reply::interaction_ack(api_base, &token, env).map_err(|e| perm(&e.to_string()))?;
             match self.execute(Platform::Qq, &request).await {
                 SendResult::Sent { .. } | SendResult::AlreadySent => {
                     debug!("interaction acknowledged");
@@ -297,11 +298,11 @@ impl Replier {
                     let (request, parse): (ApiRequest, fn(&[u8]) -> _) = match bot.platform {
                         Platform::Qq => {
                             let url = bot.token_url.as_deref().ok_or_else(|| perm("the QQ bot has no token_url"))?;
-                            (reply::qq::token_request(url, &bot.app_id, &secret), reply::qq::parse_token)
+                            (qq::reply::token_request(url, &bot.app_id, &secret), qq::reply::parse_token)
                         }
                         _ => {
                             let base = bot.api_base.as_str();
-                            (reply::lark::token_request(base, &bot.app_id, &secret), reply::lark::parse_token)
+                            (lark::reply::token_request(base, &bot.app_id, &secret), lark::reply::parse_token)
                         }
                     };
                     let resp = self.post(&request).await.map_err(|e| HandleError::Transient(format!("token: {e}")))?;
@@ -318,9 +319,9 @@ impl Replier {
     async fn execute(&self, platform: Platform, request: &ApiRequest) -> SendResult {
         match self.post(request).await {
             Ok((status, reset, body)) => match platform {
-                Platform::Qq => reply::qq::classify(status, reset, &body),
-                Platform::Lark => reply::lark::classify(status, reset, &body),
-                Platform::Onebot => reply::onebot::classify(status, reset, &body),
+                Platform::Qq => qq::reply::classify(status, reset, &body),
+                Platform::Lark => lark::reply::classify(status, reset, &body),
+                Platform::Onebot => onebot::reply::classify(status, reset, &body),
             },
             Err(e) => SendResult::Failed(SendFailure::Transient { reason: e }),
         }
@@ -381,11 +382,11 @@ fn expired(env: &Envelope, index: u32, now_ms: i64) -> Option<&'static str> {
     if env.platform != Platform::Qq {
         return None;
     }
-    if index > reply::qq::MAX_REPLIES {
+    if index > qq::reply::MAX_REPLIES {
         return Some("dropped_count");
     }
     let sent_at = env.platform_ts_ms.unwrap_or(env.received_at_ms);
-    let window = i64::try_from(reply::qq::reply_window(env).as_millis()).unwrap_or(i64::MAX);
+    let window = i64::try_from(qq::reply::reply_window(env).as_millis()).unwrap_or(i64::MAX);
     (now_ms - sent_at > window).then_some("dropped_window")
 }
 

@@ -29,6 +29,7 @@ pub mod content;
 mod crypto;
 mod message;
 mod parse;
+pub mod reply;
 
 use std::fmt;
 

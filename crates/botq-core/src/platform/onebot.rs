@@ -21,6 +21,7 @@
 
 mod cq;
 mod parse;
+pub mod reply;
 
 use std::fmt;
 

@@ -19,6 +19,7 @@ pub mod content;
 mod handshake;
 mod notice;
 mod parse;
+pub mod reply;
 mod verify;
 
 #[cfg(test)]

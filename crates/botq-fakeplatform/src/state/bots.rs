@@ -63,10 +63,8 @@ impl FakeBot {
                 app_secret: bot.app_secret.clone().ok_or_else(|| missing("app_secret"))?,
             },
             Platform::Onebot => Credentials::Onebot {
-                prefix: onebot_prefix(&bot.api_base).ok_or_else(|| BotError::BadPrefix {
-                    bot: id.clone(),
-                    path: bot.api_base.clone(),
-                })?,
+                prefix: onebot_prefix(&bot.api_base)
+                    .ok_or_else(|| BotError::BadPrefix { bot: id.clone(), path: bot.api_base.clone() })?,
                 access_token: bot.access_token.clone(),
             },
         };

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
 use crate::envelope::Envelope;
 use crate::message::Outgoing;
+use crate::reply::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
 
 /// Namespace of reply uuids (a fixed random UUID: botq's, for Lark replies).
 const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a8e_4b7d_4e0f_9a31_c5d2_7e84_b913);
@@ -69,9 +69,9 @@ pub fn reply_request(
     env: &Envelope,
     index: u32,
     reply: &Outgoing,
-) -> Result<ApiRequest, super::InvalidTarget> {
-    let content = crate::platform::lark::content::render(&reply.segments);
-    let message = super::segment(&env.message_id)?;
+) -> Result<ApiRequest, crate::reply::InvalidTarget> {
+    let content = super::content::render(&reply.segments);
+    let message = crate::reply::segment(&env.message_id)?;
     Ok(ApiRequest {
         put: false,
         url: format!("{}/open-apis/im/v1/messages/{message}/reply", api_base.trim_end_matches('/')),

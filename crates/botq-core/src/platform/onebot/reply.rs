@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ApiRequest, SendFailure, SendResult, generic_failure};
 use crate::envelope::{ChatKind, Envelope};
 use crate::message::{Outgoing, Segment};
+use crate::reply::{ApiRequest, SendFailure, SendResult, generic_failure};
 
 /// A reply to the chat of `env`, its message in the array form (v11
 /// `message/array.md`): text segments are literal by definition, so no text

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
+use super::content::{self, Scene};
 use crate::envelope::{ChatKind, Envelope};
 use crate::message::Outgoing;
-use crate::platform::qq::content::{self, Scene};
+use crate::reply::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
 
 /// Replies allowed per inbound message.
 pub const MAX_REPLIES: u32 = 5;
@@ -82,13 +82,15 @@ pub fn reply_request(
     env: &Envelope,
     index: u32,
     reply: &Outgoing,
-) -> Result<ApiRequest, super::InvalidTarget> {
+) -> Result<ApiRequest, crate::reply::InvalidTarget> {
     let base = api_base.trim_end_matches('/');
-    let chat = super::segment(&env.chat_id)?;
+    let chat = crate::reply::segment(&env.chat_id)?;
     let (url, scene) = match (env.chat_kind, &env.guild_id) {
         (ChatKind::Group, _) => (format!("{base}/v2/groups/{chat}/messages"), Scene::Group),
         (ChatKind::Private, None) => (format!("{base}/v2/users/{chat}/messages"), Scene::C2c),
-        (ChatKind::Private, Some(guild)) => (format!("{base}/dms/{}/messages", super::segment(guild)?), Scene::GuildDm),
+        (ChatKind::Private, Some(guild)) => {
+            (format!("{base}/dms/{}/messages", crate::reply::segment(guild)?), Scene::GuildDm)
+        }
         (ChatKind::Channel, _) => (format!("{base}/channels/{chat}/messages"), Scene::Channel),
     };
     let r = content::render(&reply.segments, scene);
@@ -121,8 +123,8 @@ pub fn reply_request(
 ///
 /// # Errors
 /// An interaction id that cannot be a path segment ([`super::segment`]).
-pub fn interaction_ack(api_base: &str, token: &str, env: &Envelope) -> Result<ApiRequest, super::InvalidTarget> {
-    let id = super::segment(&env.message_id)?;
+pub fn interaction_ack(api_base: &str, token: &str, env: &Envelope) -> Result<ApiRequest, crate::reply::InvalidTarget> {
+    let id = crate::reply::segment(&env.message_id)?;
     Ok(ApiRequest {
         put: true,
         url: format!("{}/interactions/{id}", api_base.trim_end_matches('/')),
