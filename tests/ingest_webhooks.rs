@@ -368,7 +368,7 @@ async fn oversized_bodies_get_413_before_verification() {
 #[tokio::test]
 async fn verified_events_of_unhandled_types_are_acked_and_dropped() {
     let t = env().await;
-    let qq = br#"{"op":0,"id":"FRIEND_ADD:x","d":{"openid":"o","timestamp":1},"t":"FRIEND_ADD"}"#;
+    let qq = br#"{"op":0,"id":"FRIEND_DEL:x","d":{"openid":"o","timestamp":1},"t":"FRIEND_DEL"}"#;
     assert_eq!(t.send("qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), qq)).await.0, 200);
     let meta = format!(
         r#"{{"time":{},"self_id":10001000,"post_type":"meta_event","meta_event_type":"heartbeat","status":{{}},"interval":15000}}"#,

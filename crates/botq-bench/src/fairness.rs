@@ -62,7 +62,7 @@ pub async fn run(args: FairnessArgs) -> anyhow::Result<ExitCode> {
     let bot = crate::find_bot(&cfg, &args.target.bot)?;
     let url = crate::webhook_url(&args.target.url, bot.id.as_str())?;
     let fake = Fake::new(&args.fake_url)?;
-    let hooks = Hooks::from_bot(bot)?;
+    let hooks = Hooks::from_bot(bot);
     let traffic = Traffic { quiet: args.quiet_groups, quiet_rate: args.quiet_rate, noisy_rate: args.noisy_rate };
     let noisy_chat = hooks.chat_id(u64::from(NOISY));
     for warning in warnings(bot, traffic) {

@@ -12,7 +12,7 @@
 //! [`Message::event`]), because ingest dedupes on them and a repeated id would
 //! be acknowledged without touching the queue.
 
-use botq_core::config::BotConfig;
+use botq_core::config::{BotConfig, PlatformBot};
 use botq_core::envelope::Platform;
 use botq_testkit::sign::{self, Webhook};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,8 +23,6 @@ pub const DEFAULT_ONEBOT_SELF_ID: &str = "10001000";
 /// Why a webhook cannot be built for a bot.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum HookError {
-    #[error("bot {bot:?} has no {key} in the config, so its webhooks cannot be signed")]
-    MissingCredential { bot: String, key: &'static str },
     #[error("OneBot {field} must be a number (a QQ number or group number), got {value:?}")]
     NotANumber { field: &'static str, value: String },
 }
@@ -59,27 +57,19 @@ enum Creds {
 
 impl Hooks {
     /// Takes the credentials of `bot`.
-    ///
-    /// # Errors
-    /// [`HookError::MissingCredential`] when the platform needs a key the bot
-    /// lacks (configs that passed `Config::load` always have them).
-    pub fn from_bot(bot: &BotConfig) -> Result<Self, HookError> {
-        let missing = |key| HookError::MissingCredential { bot: bot.id.to_string(), key };
-        let creds = match bot.platform {
-            Platform::Qq => Creds::Qq {
-                app_id: bot.app_id.clone().ok_or_else(|| missing("app_id"))?,
-                secret: bot.secret.clone().ok_or_else(|| missing("secret"))?,
-            },
-            Platform::Lark => Creds::Lark {
-                token: bot.verification_token.clone().ok_or_else(|| missing("verification_token"))?,
-                encrypt_key: bot.encrypt_key.clone(),
-            },
-            Platform::Onebot => Creds::Onebot {
-                self_id: bot.app_id.clone().unwrap_or_else(|| DEFAULT_ONEBOT_SELF_ID.to_owned()),
-                secret: bot.secret.clone(),
+    #[must_use]
+    pub fn from_bot(bot: &BotConfig) -> Self {
+        let creds = match &bot.platform {
+            PlatformBot::Qq(b) => Creds::Qq { app_id: b.app_id.clone(), secret: b.secret.clone() },
+            PlatformBot::Lark(b) => {
+                Creds::Lark { token: b.verification_token.clone(), encrypt_key: b.encrypt_key.clone() }
+            }
+            PlatformBot::Onebot(b) => Creds::Onebot {
+                self_id: b.self_id.clone().unwrap_or_else(|| DEFAULT_ONEBOT_SELF_ID.to_owned()),
+                secret: b.secret.clone(),
             },
         };
-        Ok(Self { platform: bot.platform, creds })
+        Self { platform: bot.platform(), creds }
     }
 
     #[must_use]

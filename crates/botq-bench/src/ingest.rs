@@ -76,7 +76,7 @@ pub async fn setup(
     let cfg = crate::load_config(&target.config)?;
     let bot = crate::find_bot(&cfg, &target.bot)?;
     let url = crate::webhook_url(&target.url, bot.id.as_str())?;
-    let hooks = Arc::new(Hooks::from_bot(bot)?);
+    let hooks = Arc::new(Hooks::from_bot(bot));
     let spread = Spread { chats: load.chats, senders: load.senders };
     let fake = fake_url.map(Fake::new).transpose()?;
     for warning in warnings(bot, spread, max_rate, fake.is_some()) {

@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(cfg.bots.len(), 3);
         for bot in &cfg.bots {
             assert_eq!((bot.rate_limit.group, bot.rate_limit.sender), (None, None), "{}", bot.id);
-            hooks::Hooks::from_bot(bot).unwrap();
+            assert_eq!(hooks::Hooks::from_bot(bot).platform(), bot.platform(), "{}", bot.id);
         }
         assert!(find_bot(&cfg, "nope").unwrap_err().to_string().contains("qq-bench, lark-bench, onebot-bench"));
     }

@@ -23,7 +23,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let cfg = crate::load_config(&args.target.config)?;
     let bot = crate::find_bot(&cfg, &args.target.bot)?;
     let url = crate::webhook_url(&args.target.url, bot.id.as_str())?;
-    let hooks = Hooks::from_bot(bot)?;
+    let hooks = Hooks::from_bot(bot);
     let chat = args.chat.unwrap_or_else(|| hooks.chat_id(0));
     let sender = args.sender.unwrap_or_else(|| hooks.sender_id(0));
     let msg = Message {

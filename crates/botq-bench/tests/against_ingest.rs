@@ -115,7 +115,7 @@ async fn send_exits_non_zero_when_ingest_refuses() {
 async fn an_open_loop_step_gets_every_request_acknowledged_and_enqueued_once() {
     let stack = Stack::start().await;
     let cfg = botq_bench::load_config(&stack.config_path).unwrap();
-    let hooks = Arc::new(Hooks::from_bot(cfg.bot("qq-main").unwrap()).unwrap());
+    let hooks = Arc::new(Hooks::from_bot(cfg.bot("qq-main").unwrap()));
     let schedule = Schedule::new(400.0, Duration::from_millis(250), Duration::from_secs(1));
     let plan = Plan {
         total: schedule.total(),

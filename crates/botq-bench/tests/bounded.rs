@@ -22,7 +22,7 @@ api_base = "http://127.0.0.1:5700"
 
 async fn step(addr: std::net::SocketAddr, schedule: Schedule, drain: Duration) -> RateReport {
     let cfg = Config::from_toml(CONFIG, Service::Tool, &|_| None, Path::new(".")).unwrap();
-    let hooks = Arc::new(Hooks::from_bot(&cfg.bots[0]).unwrap());
+    let hooks = Arc::new(Hooks::from_bot(&cfg.bots[0]));
     let plan = Plan {
         total: schedule.total(),
         spread: Spread { chats: 3, senders: 3 },

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
+pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, PlatformBot, ReplyLimit};
 pub use listener::{ClientAddress, ListenerConfig, RejectionBudget};
 pub use raw::RawRateLimit;
 pub use rotation::PreviousCredentials;

@@ -18,7 +18,7 @@ mod tokens;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use botq_core::config::{BotConfig, Config, Gcra, ReplyLimit};
+use botq_core::config::{BotConfig, Config, Gcra, PlatformBot, ReplyLimit};
 use botq_core::envelope::{Envelope, Platform};
 use botq_core::keys::Keys;
 use botq_core::message::Outgoing;
@@ -26,7 +26,7 @@ use botq_core::platform::{lark, onebot, qq};
 use botq_core::redis_conn::Redis;
 use botq_core::reply::{self, ApiRequest, SendFailure, SendResult};
 use botq_core::throttle::{self, Throttle};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tracing::{debug, warn};
 
 use crate::guards::StormCap;
@@ -48,14 +48,14 @@ pub enum Delivered {
 
 /// One bot's reply settings.
 struct BotReply {
-    platform: Platform,
-    app_id: String,
-    /// QQ clientSecret or Lark app_secret.
-    app_secret: Option<SecretString>,
-    access_token: Option<SecretString>,
-    api_base: String,
-    token_url: Option<String>,
+    creds: PlatformBot,
     limit: ReplyLimit,
+}
+
+impl BotReply {
+    fn platform(&self) -> Platform {
+        self.creds.platform()
+    }
 }
 
 /// Sends replies for every configured bot.
@@ -116,11 +116,11 @@ impl Replier {
         storm: Option<&StormCap>,
     ) -> Result<Delivered, HandleError> {
         let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
-        let api_base = bot.api_base.as_str();
+        let api_base = bot.creds.api_base();
         let label = env.bot.as_str().to_owned();
         let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         // OneBot has no idempotency handle: botq records the indexes it sent.
-        let sent_key = (bot.platform == Platform::Onebot).then(|| shard.sent_replies(&env.bot, &env.event_id));
+        let sent_key = (bot.platform() == Platform::Onebot).then(|| shard.sent_replies(&env.bot, &env.event_id));
         let mut conn = self.redis.clone();
         let (replies_this_minute, already_sent) =
             before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
@@ -146,19 +146,21 @@ impl Replier {
         }
         for _ in 0..2 {
             let token = self.token(env, bot).await?;
-            let built = match bot.platform {
-                Platform::Qq => qq::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply),
-                Platform::Lark => {
+            let built = match &bot.creds {
+                PlatformBot::Qq(_) => {
+                    qq::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
+                }
+                PlatformBot::Lark(_) => {
                     lark::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
                 }
-                Platform::Onebot => {
-                    let access = bot.access_token.as_ref().map(|t| t.expose_secret().to_owned());
+                PlatformBot::Onebot(b) => {
+                    let access = b.access_token.as_ref().map(|t| t.expose_secret().to_owned());
                     Ok(onebot::reply::reply_request(api_base, access.as_deref(), env, reply))
                 }
             };
             // Ingest refuses such ids; an event stored before it did cannot be answered.
             let request = built.map_err(|e| HandleError::Permanent(e.to_string()))?;
-            match self.execute(bot.platform, &request).await {
+            match self.execute(bot.platform(), &request).await {
                 SendResult::Sent { .. } => {
                     let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), index).await;
                     if recorded.is_err() && sent_key.is_some() {
@@ -169,7 +171,7 @@ impl Replier {
                     }
                     #[allow(clippy::cast_precision_loss)] // milliseconds since receipt fit in f64 exactly
                     let latency = (botq_core::now_ms() - env.received_at_ms).max(0) as f64 / 1000.0;
-                    metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform.as_str()).record(latency);
+                    metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform().as_str()).record(latency);
                     metrics::counter!(REPLIES, "bot" => label, "outcome" => "sent").increment(1);
                     debug!(index, "reply sent");
                     // A reply the chat's cap did not count fails the attempt
@@ -260,7 +262,7 @@ impl Replier {
     /// `Transient` (retry) when the platform cannot be reached or fails.
     pub async fn acknowledge_interaction(&self, env: &Envelope) -> Result<(), HandleError> {
         let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
-        let api_base = bot.api_base.as_str();
+        let api_base = bot.creds.api_base();
         for _ in 0..2 {
             let token = self.token(env, bot).await?.unwrap_or_default();
             let request = qq::reply::interaction_ack(api_base, &token, env).map_err(|e| perm(&e.to_string()))?;
@@ -286,25 +288,21 @@ impl Replier {
     }
 
     async fn token(&self, env: &Envelope, bot: &BotReply) -> Result<Option<String>, HandleError> {
-        if bot.platform == Platform::Onebot {
-            return Ok(None);
-        }
+        let (request, parse): (ApiRequest, fn(&[u8]) -> _) = match &bot.creds {
+            PlatformBot::Qq(b) => {
+                (qq::reply::token_request(&b.token_url, &b.app_id, b.secret.expose_secret()), qq::reply::parse_token)
+            }
+            PlatformBot::Lark(b) => (
+                lark::reply::token_request(&b.api_base, &b.app_id, b.app_secret.expose_secret()),
+                lark::reply::parse_token,
+            ),
+            PlatformBot::Onebot(_) => return Ok(None),
+        };
         let keys = self.keys.token(&env.bot);
         let token = self
             .tokens
             .get(&self.redis, &keys, env.bot.as_str(), || {
                 Box::pin(async move {
-                    let secret = bot.app_secret.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default();
-                    let (request, parse): (ApiRequest, fn(&[u8]) -> _) = match bot.platform {
-                        Platform::Qq => {
-                            let url = bot.token_url.as_deref().ok_or_else(|| perm("the QQ bot has no token_url"))?;
-                            (qq::reply::token_request(url, &bot.app_id, &secret), qq::reply::parse_token)
-                        }
-                        _ => {
-                            let base = bot.api_base.as_str();
-                            (lark::reply::token_request(base, &bot.app_id, &secret), lark::reply::parse_token)
-                        }
-                    };
                     let resp = self.post(&request).await.map_err(|e| HandleError::Transient(format!("token: {e}")))?;
                     parse(&resp.2).map_err(|e| match e {
                         reply::TokenError::Refused(_) => HandleError::Permanent(e.to_string()),
@@ -366,15 +364,7 @@ async fn before_send(
 }
 
 fn bot_reply(b: &BotConfig) -> BotReply {
-    BotReply {
-        platform: b.platform,
-        app_id: b.app_id.clone().unwrap_or_default(),
-        app_secret: b.app_secret.clone().or_else(|| (b.platform == Platform::Qq).then(|| b.secret.clone()).flatten()),
-        access_token: b.access_token.clone(),
-        api_base: b.api_base.clone(),
-        token_url: b.token_url.clone(),
-        limit: b.reply_limit,
-    }
+    BotReply { creds: b.platform.clone(), limit: b.reply_limit }
 }
 
 /// QQ refuses passive replies after the window or past 5 per message.

@@ -55,7 +55,7 @@ const NOW_SECS: i64 = 1_763_700_000;
 /// Builds a message for `bot` and runs it through that bot's real adapter.
 fn deliver(cfg: &Config, bot: &str, event: u64, text: &str) -> Event {
     let bot = cfg.bot(bot).expect("bot in test config");
-    let hooks = Hooks::from_bot(bot).unwrap();
+    let hooks = Hooks::from_bot(bot);
     let (chat, sender) = (hooks.chat_id(7), hooks.sender_id(9));
     let hook = hooks.build(&Message { event, chat: &chat, sender: &sender, text, unix_secs: NOW_SECS }).unwrap();
     let mut headers = HeaderMap::new();
@@ -118,7 +118,7 @@ fn text_with_quotes_backslashes_and_newlines_arrives_unchanged() {
 #[test]
 fn onebot_without_app_id_reports_as_the_default_self_id() {
     let cfg = config();
-    let hooks = Hooks::from_bot(cfg.bot("onebot-bare").unwrap()).unwrap();
+    let hooks = Hooks::from_bot(cfg.bot("onebot-bare").unwrap());
     let hook = hooks.build(&Message { event: 1, chat: "1", sender: "2", text: "/ping", unix_secs: NOW_SECS }).unwrap();
     assert!(hook.headers.contains(&("X-Self-ID".to_owned(), DEFAULT_ONEBOT_SELF_ID.to_owned())));
     assert!(!hook.headers.iter().any(|(k, _)| k == "X-Signature"), "no secret, no signature");
@@ -127,7 +127,7 @@ fn onebot_without_app_id_reports_as_the_default_self_id() {
 #[test]
 fn onebot_ids_that_are_not_numbers_are_refused_with_the_flag_to_fix() {
     let cfg = config();
-    let hooks = Hooks::from_bot(cfg.bot("onebot-signed").unwrap()).unwrap();
+    let hooks = Hooks::from_bot(cfg.bot("onebot-signed").unwrap());
     let err =
         hooks.build(&Message { event: 1, chat: "oc_x", sender: "2", text: "/ping", unix_secs: NOW_SECS }).unwrap_err();
     assert!(err.to_string().contains("--chat"), "{err}");
@@ -136,7 +136,7 @@ fn onebot_ids_that_are_not_numbers_are_refused_with_the_flag_to_fix() {
 #[test]
 fn encrypted_lark_bodies_do_not_carry_the_plaintext() {
     let cfg = config();
-    let hooks = Hooks::from_bot(cfg.bot("lark-encrypted").unwrap()).unwrap();
+    let hooks = Hooks::from_bot(cfg.bot("lark-encrypted").unwrap());
     let hook =
         hooks.build(&Message { event: 1, chat: "oc_1", sender: "ou_1", text: "/ping", unix_secs: NOW_SECS }).unwrap();
     let body = String::from_utf8(hook.body).unwrap();

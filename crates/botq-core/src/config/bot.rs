@@ -14,6 +14,9 @@ use super::secret::SecretSource;
 use super::{Problems, RateLimit};
 use crate::envelope::Platform;
 use crate::ids::BotId;
+use crate::platform::lark::config::LarkBot;
+use crate::platform::onebot::config::OnebotBot;
+use crate::platform::qq::config::QqBot;
 use crate::platform::{Adapter, TimestampWindow, lark, onebot, qq};
 
 /// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with
@@ -23,25 +26,13 @@ pub const DEFAULT_TIMESTAMP_WINDOW_SECS: u64 = 8 * 3600;
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 const MAX_CLOCK_SKEW_SECS: u64 = 3600;
 
-/// A checked bot: its id, platform credentials and limits.
+/// A checked bot: its id, its platform's settings and its limits.
 #[derive(Debug)]
 pub struct BotConfig {
     pub id: BotId,
-    pub platform: Platform,
-    pub app_id: Option<String>,
-    /// The reply API: set, or the platform's public one (QQ, Lark); a OneBot
-    /// bot must name its implementation's, so no bot is found unable to
-    /// reply only when its first answer is due.
-    pub api_base: String,
-    /// QQ's access-token endpoint (set, or the public one); `None` elsewhere.
-    pub token_url: Option<String>,
-    /// Lark: the bot's own `open_id`, so a group mention counts only when it names the bot.
-    pub bot_open_id: Option<String>,
-    pub secret: Option<SecretString>,
-    pub app_secret: Option<SecretString>,
-    pub verification_token: Option<SecretString>,
-    pub encrypt_key: Option<SecretString>,
-    pub access_token: Option<SecretString>,
+    /// Everything the platform needs, in the platform's own type
+    /// (`platform::<name>::config`): what a bot lacks is a load error.
+    pub platform: PlatformBot,
     /// Credentials being rotated out, still accepted until their deadline.
     pub previous: Option<PreviousCredentials>,
     /// How old a platform timestamp may be (`None`: not checked).
@@ -51,6 +42,45 @@ pub struct BotConfig {
     pub rate_limit: RateLimit,
     pub routing: Routing,
     pub reply_limit: ReplyLimit,
+}
+
+/// A bot's platform and its settings.
+#[derive(Debug, Clone)]
+pub enum PlatformBot {
+    Qq(QqBot),
+    Lark(LarkBot),
+    Onebot(OnebotBot),
+}
+
+impl PlatformBot {
+    #[must_use]
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Qq(_) => Platform::Qq,
+            Self::Lark(_) => Platform::Lark,
+            Self::Onebot(_) => Platform::Onebot,
+        }
+    }
+
+    /// The reply API base URL.
+    #[must_use]
+    pub fn api_base(&self) -> &str {
+        match self {
+            Self::Qq(b) => &b.api_base,
+            Self::Lark(b) => &b.api_base,
+            Self::Onebot(b) => &b.api_base,
+        }
+    }
+
+    /// The app id (QQ appid, Lark `cli_…`, OneBot `self_id`), when the platform has one.
+    #[must_use]
+    pub fn app_id(&self) -> Option<&str> {
+        match self {
+            Self::Qq(b) => Some(&b.app_id),
+            Self::Lark(b) => Some(&b.app_id),
+            Self::Onebot(b) => b.self_id.as_deref(),
+        }
+    }
 }
 
 /// Reply rates per chat and per bot; `None` = that limit is off.
@@ -76,17 +106,23 @@ impl ReplyLimit {
 }
 
 impl BotConfig {
+    /// The bot's platform.
+    #[must_use]
+    pub fn platform(&self) -> Platform {
+        self.platform.platform()
+    }
+
     /// What weakens this bot's webhook path (see [`super::Config::warnings`]).
     #[must_use]
     pub fn warnings(&self) -> Vec<&'static str> {
         let mut found = Vec::new();
-        if self.platform == Platform::Lark && self.encrypt_key.is_none() {
+        if matches!(&self.platform, PlatformBot::Lark(b) if b.encrypt_key.is_none()) {
             found.push(
                 "no encrypt_key: Lark signs nothing without one, so a captured webhook replayed after \
                  dedupe.ttl_secs is accepted as a new event; set an Encrypt Key in the Lark console and here",
             );
         }
-        if self.platform == Platform::Onebot && self.secret.is_none() {
+        if matches!(&self.platform, PlatformBot::Onebot(b) if b.secret.is_none()) {
             found.push(
                 "no secret: reports are not signed, so anyone who can reach the webhook can post events as \
                  this bot's users; set the implementation's secret and the same value here",
@@ -109,16 +145,10 @@ impl BotConfig {
     pub fn adapter(&self) -> Result<Adapter, String> {
         let window =
             self.timestamp_window.map_or(TimestampWindow::OFF, |age| TimestampWindow::new(age, self.clock_skew));
-        let missing = |what: &str| format!("{what} is required");
         let previous = self.previous.as_ref();
-        let adapter = match self.platform {
-            Platform::Qq => {
-                let mut adapter = qq::QqAdapter::new(
-                    self.app_id.clone().ok_or_else(|| missing("app_id"))?,
-                    self.secret.as_ref().ok_or_else(|| missing("secret"))?,
-                    window,
-                )
-                .map_err(|e| e.to_string())?;
+        let adapter = match &self.platform {
+            PlatformBot::Qq(b) => {
+                let mut adapter = qq::QqAdapter::new(b.app_id.clone(), &b.secret, window).map_err(|e| e.to_string())?;
                 if let Some(p) = previous
                     && let Some(old) = &p.secret
                 {
@@ -126,26 +156,22 @@ impl BotConfig {
                 }
                 Adapter::Qq(adapter)
             }
-            Platform::Lark => {
-                let mut adapter = lark::LarkAdapter::new(
-                    self.app_id.clone().ok_or_else(|| missing("app_id"))?,
-                    self.verification_token.as_ref().ok_or_else(|| missing("verification_token"))?,
-                    self.encrypt_key.as_ref(),
-                    window,
-                )
-                .map_err(|e| e.to_string())?;
+            PlatformBot::Lark(b) => {
+                let mut adapter =
+                    lark::LarkAdapter::new(b.app_id.clone(), &b.verification_token, b.encrypt_key.as_ref(), window)
+                        .map_err(|e| e.to_string())?;
                 if let Some(p) = previous {
                     adapter = adapter
                         .with_previous(p.verification_token.as_ref(), p.encrypt_key.as_ref(), p.until_ms)
                         .map_err(|e| format!("previous: {e}"))?;
                 }
-                Adapter::Lark(match &self.bot_open_id {
+                Adapter::Lark(match &b.bot_open_id {
                     Some(id) => adapter.with_bot_open_id(id.clone()),
                     None => adapter,
                 })
             }
-            Platform::Onebot => {
-                let mut adapter = onebot::OnebotAdapter::new(self.app_id.clone(), self.secret.as_ref(), window)
+            PlatformBot::Onebot(b) => {
+                let mut adapter = onebot::OnebotAdapter::new(b.self_id.clone(), b.secret.as_ref(), window)
                     .map_err(|e| e.to_string())?;
                 if let Some(p) = previous
                     && let Some(old) = &p.secret
@@ -175,13 +201,6 @@ fn required_keys(platform: Platform) -> &'static [&'static str] {
         Platform::Onebot => &["api_base"],
     }
 }
-
-/// QQ's public reply API and token endpoint (bot docs, "接口调用与鉴权").
-pub const QQ_API_BASE: &str = "https://api.sgroup.qq.com";
-pub const QQ_TOKEN_URL: &str = "https://bots.qq.com/app/getAppAccessToken";
-/// Feishu's open platform; a Lark (international) tenant sets
-/// `api_base = "https://open.larksuite.com"`.
-pub const LARK_API_BASE: &str = "https://open.feishu.cn";
 
 pub(super) fn check_bot(
     raw: RawBot,
@@ -266,21 +285,32 @@ pub(super) fn check_bot(
     if problems.len() > before {
         return None;
     }
+    // Every required key was checked above: a missing one is a problem already.
+    let platform = match platform {
+        Platform::Qq => PlatformBot::Qq(QqBot {
+            app_id: raw.app_id?,
+            secret: secret_v?,
+            api_base: raw.api_base.unwrap_or_else(|| qq::config::API_BASE.to_owned()),
+            token_url: raw.token_url.unwrap_or_else(|| qq::config::TOKEN_URL.to_owned()),
+        }),
+        Platform::Lark => PlatformBot::Lark(LarkBot {
+            app_id: raw.app_id?,
+            app_secret: app_secret?,
+            verification_token: verification_token?,
+            encrypt_key,
+            api_base: raw.api_base.unwrap_or_else(|| lark::config::API_BASE.to_owned()),
+            bot_open_id: raw.bot_open_id,
+        }),
+        Platform::Onebot => PlatformBot::Onebot(OnebotBot {
+            self_id: raw.app_id,
+            secret: secret_v,
+            access_token,
+            api_base: raw.api_base?,
+        }),
+    };
     let bot = BotConfig {
         id: id?,
         platform,
-        app_id: raw.app_id,
-        api_base: raw.api_base.unwrap_or_else(|| match platform {
-            Platform::Qq => QQ_API_BASE.to_owned(),
-            Platform::Lark | Platform::Onebot => LARK_API_BASE.to_owned(),
-        }),
-        token_url: (platform == Platform::Qq).then(|| raw.token_url.unwrap_or_else(|| QQ_TOKEN_URL.to_owned())),
-        bot_open_id: raw.bot_open_id,
-        secret: secret_v,
-        app_secret,
-        verification_token,
-        encrypt_key,
-        access_token,
         previous,
         timestamp_window: (window_secs > 0).then(|| Duration::from_secs(window_secs)),
         clock_skew: Duration::from_secs(clock_skew_secs),

@@ -34,7 +34,8 @@ fn the_design_example_loads_with_documented_defaults() {
     assert_eq!(c.ingest.body_limit_bytes, 65536);
     assert_eq!(c.dedupe_ttl, Duration::from_secs(86400));
     assert_eq!(c.bots[0].id.as_str(), "qq-main");
-    assert_eq!(c.bots[0].secret.as_ref().unwrap().expose_secret(), "naOC0ocQE3shWLAfffVLB1rhYPG7");
+    let PlatformBot::Qq(qq) = &c.bots[0].platform else { panic!("a QQ bot: {:?}", c.bots[0].platform) };
+    assert_eq!(qq.secret.expose_secret(), "naOC0ocQE3shWLAfffVLB1rhYPG7");
 }
 
 #[test]
@@ -254,8 +255,11 @@ group_mode = "sometimes"
 #[test]
 fn every_bot_can_reply_qq_and_lark_by_their_public_apis_and_onebot_only_with_its_own() {
     let c = load(QQ_BOT, &env_with_secret).unwrap();
-    assert_eq!(c.bots[0].api_base, "https://api.sgroup.qq.com");
-    assert_eq!(c.bots[0].token_url.as_deref(), Some("https://bots.qq.com/app/getAppAccessToken"));
+    let PlatformBot::Qq(qq) = &c.bots[0].platform else { panic!("a QQ bot") };
+    assert_eq!(
+        (qq.api_base.as_str(), qq.token_url.as_str()),
+        ("https://api.sgroup.qq.com", "https://bots.qq.com/app/getAppAccessToken")
+    );
     let p = load("[[bot]]\nid = \"ob\"\nplatform = \"onebot\"\napp_id = \"1\"\n", &|_| None).unwrap_err();
     assert_eq!(paths(&p), ["bot[0].api_base"], "a OneBot bot without its API could never answer");
 }

@@ -25,6 +25,7 @@
 //! (schema 2.0) and schema 1.0 `message` events; the rest is `Ignored`.
 
 mod card;
+pub mod config;
 pub mod content;
 mod crypto;
 mod message;

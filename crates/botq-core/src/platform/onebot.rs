@@ -19,6 +19,7 @@
 //! (deduped, claimed and answered under it), because `message_id` is a short
 //! int that an implementation may reuse after a restart.
 
+pub mod config;
 mod cq;
 mod parse;
 pub mod reply;

@@ -15,6 +15,7 @@
 //! secret's public key until its deadline (`previous`); only the verifying
 //! half of that key is kept, so op 13 is always answered with the current one.
 
+pub mod config;
 pub mod content;
 mod handshake;
 mod notice;

@@ -7,7 +7,7 @@
 //! (the fake serves each OneBot bot's actions under that path). Secrets stay
 //! `SecretString` and are compared, never printed.
 
-use botq_core::config::{BotConfig, Config};
+use botq_core::config::{BotConfig, Config, PlatformBot};
 use botq_core::envelope::Platform;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -39,8 +39,6 @@ pub struct FakeBot {
 /// Why a bot of the config cannot be served.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BotError {
-    #[error("bot {bot}: {key} is required")]
-    Missing { bot: String, key: &'static str },
     #[error("bot {bot}: api_base path {path:?} cannot be served (use a plain path such as /onebot)")]
     BadPrefix { bot: String, path: String },
 }
@@ -49,23 +47,16 @@ impl FakeBot {
     /// The bot's credentials from its checked config.
     ///
     /// # Errors
-    /// A missing credential, or a OneBot `api_base` whose path the fake cannot route.
+    /// A OneBot `api_base` whose path the fake cannot route.
     pub fn from_config(bot: &BotConfig) -> Result<Self, BotError> {
         let id = bot.id.as_str().to_owned();
-        let missing = |key| BotError::Missing { bot: id.clone(), key };
-        let credentials = match bot.platform {
-            Platform::Qq => Credentials::Qq {
-                app_id: bot.app_id.clone().ok_or_else(|| missing("app_id"))?,
-                client_secret: bot.secret.clone().ok_or_else(|| missing("secret"))?,
-            },
-            Platform::Lark => Credentials::Lark {
-                app_id: bot.app_id.clone().ok_or_else(|| missing("app_id"))?,
-                app_secret: bot.app_secret.clone().ok_or_else(|| missing("app_secret"))?,
-            },
-            Platform::Onebot => Credentials::Onebot {
-                prefix: onebot_prefix(&bot.api_base)
-                    .ok_or_else(|| BotError::BadPrefix { bot: id.clone(), path: bot.api_base.clone() })?,
-                access_token: bot.access_token.clone(),
+        let credentials = match &bot.platform {
+            PlatformBot::Qq(b) => Credentials::Qq { app_id: b.app_id.clone(), client_secret: b.secret.clone() },
+            PlatformBot::Lark(b) => Credentials::Lark { app_id: b.app_id.clone(), app_secret: b.app_secret.clone() },
+            PlatformBot::Onebot(b) => Credentials::Onebot {
+                prefix: onebot_prefix(&b.api_base)
+                    .ok_or_else(|| BotError::BadPrefix { bot: id.clone(), path: b.api_base.clone() })?,
+                access_token: b.access_token.clone(),
             },
         };
         Ok(Self { id, credentials })
