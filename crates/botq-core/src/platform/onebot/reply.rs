@@ -132,6 +132,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any literal text, sent in the array form and read back as an
+        /// implementation reads it, is the same text and never a code or a mention.
+        #[test]
+        fn literal_text_round_trips_and_never_becomes_a_code(text in "(\\[CQ:at,qq=all\\]|\\[|\\]|&amp;|&#91;|,| |x)*|\\PC*") {
+            let sent = render(&[Segment::text(text.clone())]);
+            let back = super::super::cq::parse_array(sent.as_array().unwrap(), "10001000");
+            if text.is_empty() {
+                proptest::prop_assert!(back.is_empty());
+            } else {
+                proptest::prop_assert_eq!(back, vec![Segment::text(text)]);
+            }
+        }
+    }
+
     #[test]
     fn answers_are_classified() {
         assert_eq!(
