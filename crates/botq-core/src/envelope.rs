@@ -11,7 +11,13 @@ use crate::ids::{BotId, RequestId};
 use crate::message::Segment;
 
 /// Version of the wire format below; bumped on any incompatible change.
-pub const ENVELOPE_VERSION: u8 = 1;
+/// 2: `x` is the text as typed and `sg` the segments (1: `x` was the
+/// platform's text, markup and escapes included; a worker of this version
+/// still routes those).
+pub const ENVELOPE_VERSION: u8 = 2;
+
+/// Envelopes of this version and older carry the platform's text (`x`) and no segments.
+pub const LEGACY_TEXT_VERSION: u8 = 1;
 
 /// Which platform an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -215,7 +221,7 @@ mod tests {
     #[test]
     fn wire_form_is_compact_and_omits_empty_fields() {
         let json = String::from_utf8(sample().encode()).unwrap();
-        assert!(json.starts_with(r#"{"v":1,"p":"qq","b":"qq-main","#), "{json}");
+        assert!(json.starts_with(r#"{"v":2,"p":"qq","b":"qq-main","#), "{json}");
         assert!(!json.contains("\"g\""), "{json}");
         assert!(!json.contains("\"sb\""), "{json}");
     }

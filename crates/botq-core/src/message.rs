@@ -200,10 +200,15 @@ impl Outgoing {
         }
     }
 
-    /// Nothing to show: no segment, or only blank text.
+    /// Nothing to show: only blank text, or segments that show nothing by
+    /// themselves (a quote needs something to quote it with).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.segments.iter().all(Segment::is_blank)
+        self.segments.iter().all(|s| match s {
+            Segment::Text { text } => text.trim().is_empty(),
+            Segment::Mention { .. } | Segment::MentionEveryone | Segment::Image { url: Some(_), .. } => false,
+            _ => true,
+        })
     }
 
     /// The quote asked for, if any (the first).
@@ -214,6 +219,14 @@ impl Outgoing {
             _ => None,
         })
     }
+}
+
+/// Whether a mention's user id is how a platform spells "everyone" (Lark
+/// and OneBot `all`, QQ `everyone`): such a mention is `MentionEveryone`,
+/// never a user's, and renderers leave a user mention of it out.
+#[must_use]
+pub fn names_everyone(user: &str) -> bool {
+    user.eq_ignore_ascii_case("all") || user.eq_ignore_ascii_case("everyone")
 }
 
 /// The zero-width space that neutralises `@everyone` in platforms that read

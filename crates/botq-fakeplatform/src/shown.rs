@@ -151,6 +151,9 @@ pub fn onebot(message: &Value, auto_escape: bool) -> Shown {
             while let Some(start) = rest.find("[CQ:") {
                 out.push_visible(&cq_unescape(&rest[..start]));
                 let Some(end) = rest[start..].find(']') else {
+                    // Implementations show an unclosed code as the text it is.
+                    out.push_visible(&cq_unescape(&rest[start..]));
+                    rest = "";
                     break;
                 };
                 let code = &rest[start + 4..start + end];

@@ -17,11 +17,11 @@
 //! The text is the text as typed (`botq_core::message::typed`): the platform
 //! codecs already removed the quote and the bot's mentions, and "mentions
 //! the bot" comes from the segments. An envelope written by an ingest from
-//! before the message model has no segments and its text still carries the
-//! platform's markup; for those the leading markup is stripped here.
+//! before the message model (envelope version 1) carries the platform's
+//! markup in its text; for those the leading markup is stripped here.
 
 use botq_core::config::{GroupMode, Routing};
-use botq_core::envelope::{ChatKind, Envelope};
+use botq_core::envelope::{ChatKind, Envelope, LEGACY_TEXT_VERSION};
 
 /// What to do with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub fn route(env: &Envelope, routing: &Routing) -> Route {
             None => Route::Ignore("no_skill"),
         };
     }
-    let text = if env.segments.is_empty() { strip_legacy_mentions(&env.text) } else { env.text.trim() };
+    let text = if env.version <= LEGACY_TEXT_VERSION { strip_legacy_mentions(&env.text) } else { env.text.trim() };
     let command = text.strip_prefix(routing.command_prefix.as_str());
     if let Some(g) = group {
         let addressed = match routing.group_mode_in(g) {

@@ -221,6 +221,7 @@ fn check_skill(
             forbid(problems, "url", raw.url.is_some(), "builtin");
             forbid(problems, "headers", !raw.headers.is_empty(), "builtin");
             forbid(problems, "signing_secret", raw.signing_secret.is_some(), "builtin");
+            forbid(problems, "contract", raw.contract.is_some(), "builtin");
             match raw.builtin.as_deref().map(|b| (b, BuiltinSkill::parse(b))) {
                 Some((_, Some(b))) => Some(SkillKind::Builtin(b)),
                 Some((other, None)) => {

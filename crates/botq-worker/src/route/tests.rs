@@ -10,7 +10,7 @@ fn routing() -> Routing {
 
 fn env(kind: ChatKind, text: &str, mentions: bool, from_bot: bool) -> Envelope {
     Envelope {
-        version: 1,
+        version: botq_core::envelope::ENVELOPE_VERSION,
         platform: Platform::Onebot,
         bot: BotId::parse("b").unwrap(),
         request_id: RequestId::new(),
@@ -46,7 +46,7 @@ fn commands_are_found_after_platform_mention_markup() {
     assert_eq!(route(&env(ChatKind::Group, " /ping", true, false), &r), cmd("ping", ""));
     // Envelopes written before the message model (no segments) carry the
     // platform's markup in their text.
-    let legacy = |text: &str| Envelope { segments: Vec::new(), ..env(ChatKind::Group, text, true, false) };
+    let legacy = |text: &str| Envelope { version: 1, segments: Vec::new(), ..env(ChatKind::Group, text, true, false) };
     assert_eq!(route(&legacy("@_user_1 /echo hi there"), &r), cmd("echo", "hi there"));
     assert_eq!(route(&legacy("[CQ:at,qq=10001000] /help"), &r), cmd("help", ""));
     assert_eq!(

@@ -150,7 +150,7 @@ pub enum Part {
 /// Why a reply cannot be sent as the skill wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PartError {
-    #[error("mention of {0:?}: not a user id (letters, digits, '_' and '-')")]
+    #[error("mention of {0:?}: not a user id (letters, digits, '_' and '-'; everyone is mention_everyone)")]
     User(String),
     #[error("image {0:?}: not an http:// or https:// URL")]
     Image(String),
@@ -173,9 +173,12 @@ impl ReplyItem {
                 Part::Text { text } => Segment::Text { text },
                 Part::Mention { user } => {
                     let user = if user == "sender" { env.sender_id.clone() } else { user };
+                    // `all` and `everyone` are how platforms spell everyone:
+                    // that is `mention_everyone`, under the bot's policy.
                     let ok = !user.is_empty()
                         && user.len() <= 128
-                        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                        && user.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                        && !botq_core::message::names_everyone(&user);
                     if !ok {
                         return Err(PartError::User(user));
                     }
@@ -244,6 +247,10 @@ mod tests {
         assert!(item.resolve(&e, true).unwrap().segments.contains(&Segment::MentionEveryone));
         let bad = |json: &str| serde_json::from_str::<ReplyItem>(json).unwrap().resolve(&e, false);
         assert!(matches!(bad(r#"{"segments":[{"type":"mention","user":"a b"}]}"#), Err(PartError::User(_))));
+        for everyone in ["all", "ALL", "everyone"] {
+            let json = format!(r#"{{"segments":[{{"type":"mention","user":"{everyone}"}}]}}"#);
+            assert!(matches!(bad(&json), Err(PartError::User(_))), "{everyone} is not a user");
+        }
         assert!(matches!(
             bad(r#"{"segments":[{"type":"image","url":"file:///etc/passwd"}]}"#),
             Err(PartError::Image(_))

@@ -91,11 +91,13 @@ pub(super) fn parse(
 fn text(segments: &mut Vec<Segment>, text: &str, mentions: &[Mention], bot: BotIs<'_>) {
     let mut rest = text;
     while let Some(at) = rest.find("@_") {
-        let found = mentions.iter().filter_map(|m| Some((m.key.as_deref()?, m))).find(|(k, _)| {
-            rest[at..].starts_with(k)
+        // A key is `@_` and more: an empty one would match everywhere.
+        let found =
+            mentions.iter().filter_map(|m| Some((m.key.as_deref().filter(|k| k.len() > 2)?, m))).find(|(k, _)| {
+                rest[at..].starts_with(k)
                 // `@_user_1` must not match the start of `@_user_12`.
                 && !rest[at + k.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        });
+            });
         let Some((k, m)) = found else {
             push_text(segments, &rest[..at + 2]);
             rest = &rest[at + 2..];
@@ -179,7 +181,9 @@ pub fn render(segments: &[Segment]) -> String {
                     }
                 }
             }
-            Segment::Mention { user, .. } => line.push(json!({ "tag": "at", "user_id": user })),
+            Segment::Mention { user, .. } if !crate::message::names_everyone(user) => {
+                line.push(json!({ "tag": "at", "user_id": user }));
+            }
             Segment::MentionEveryone => line.push(json!({ "tag": "at", "user_id": "all" })),
             Segment::Image { url: Some(url), .. } => line.push(json!({ "tag": "a", "text": url, "href": url })),
             _ => {}
@@ -223,6 +227,16 @@ mod tests {
         let exact = BotIs { open_id: Some("ou_tom") };
         let s = parse("text", r#"{"text":"@_user_1 hi"}"#, &ms, exact).unwrap().unwrap();
         assert!(matches!(&s[0], Segment::Mention { bot: false, .. }), "with bot_open_id, only the id counts");
+    }
+
+    #[test]
+    fn a_signed_event_with_an_empty_mention_key_is_read_in_one_pass() {
+        let ms = [m("", "ou_x", "x", None), m("@_", "ou_y", "y", None)];
+        let s = parse("text", r#"{"text":"@_user_1 hi"}"#, &ms, NO_ID).unwrap().unwrap();
+        assert_eq!(s, [Segment::text("@_user_1 hi")], "keys that are no key match nothing");
+        let all =
+            parse("post", &render(&[Segment::Mention { user: "all".into(), name: None, bot: false }]), &ms, NO_ID);
+        assert_eq!(all.unwrap().unwrap(), [], "a user mention of `all` is never rendered as everyone");
     }
 
     #[test]

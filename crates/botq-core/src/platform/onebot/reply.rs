@@ -50,7 +50,9 @@ fn render(segments: &[Segment]) -> Value {
     for s in segments {
         match s {
             Segment::Text { text } if !text.is_empty() => out.push(seg("text", json!({ "text": text }))),
-            Segment::Mention { user, .. } => out.push(seg("at", json!({ "qq": user }))),
+            Segment::Mention { user, .. } if !crate::message::names_everyone(user) => {
+                out.push(seg("at", json!({ "qq": user })));
+            }
             Segment::MentionEveryone => out.push(seg("at", json!({ "qq": "all" }))),
             Segment::Image { url: Some(url), .. } => out.push(seg("image", json!({ "file": url }))),
             _ => {}

@@ -72,8 +72,9 @@ fn markup(s: &str, known: &[Known<'_>]) -> Option<(Segment, usize)> {
         id_ok(id).then(|| Segment::Channel { id: id.to_owned() })?
     } else if let Some(id) = inner.strip_prefix("emoji:") {
         id_ok(id).then(|| Segment::Face { id: id.to_owned() })?
-    } else if let Some(attrs) = inner.strip_prefix("qqbot-at-user ") {
-        let id = attrs.split_once("id=\"").and_then(|(_, v)| v.split_once('"')).map(|(id, _)| id)?;
+    } else if let Some(attrs) = inner.strip_prefix("qqbot-at-user") {
+        // The `id` attribute itself, not the end of another (`uid="…"`).
+        let id = attrs.split_once(" id=\"").and_then(|(_, v)| v.split_once('"')).map(|(id, _)| id)?;
         id_ok(id).then(|| mention(id))?
     } else if inner.trim_end_matches('/').trim() == "qqbot-at-everyone" {
         Segment::MentionEveryone
@@ -127,10 +128,8 @@ fn unescape(s: &str) -> String {
     out
 }
 
-/// Literal text as `content`: `&` `<` `>` escaped, and in a guild `@everyone`
-/// broken by a zero-width space.
-fn escape(text: &str, guild: bool) -> String {
-    let text = if guild { message::neutralise_word_after_at(text, EVERYONE) } else { text.to_owned() };
+/// Literal text as `content`: `&` `<` `>` escaped.
+fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
@@ -177,7 +176,8 @@ pub fn render(segments: &[Segment], scene: Scene) -> Rendered {
     let mut r = Rendered::default();
     for s in segments {
         match s {
-            Segment::Text { text } => r.content.push_str(&escape(text, scene.guild())),
+            Segment::Text { text } => r.content.push_str(&escape(text)),
+            Segment::Mention { user, .. } if message::names_everyone(user) => {}
             Segment::Mention { user, .. } => match scene {
                 Scene::Group => r.content.push_str(&format!("<qqbot-at-user id=\"{user}\" />")),
                 Scene::Channel | Scene::GuildDm => r.content.push_str(&format!("<@{user}>")),
@@ -188,12 +188,17 @@ pub fn render(segments: &[Segment], scene: Scene) -> Rendered {
                 if scene.guild() && r.image.is_none() {
                     r.image = Some(url.clone());
                 } else {
-                    r.content.push_str(&escape(url, scene.guild()));
+                    r.content.push_str(&escape(url));
                 }
             }
             Segment::Quote { message_id } if r.quote.is_none() => r.quote = Some(message_id.clone()),
             _ => {}
         }
+    }
+    // Over the whole content, not per segment: `@` and `everyone` from two
+    // segments (or around one that renders nothing) must not meet.
+    if scene.guild() {
+        r.content = message::neutralise_word_after_at(&r.content, EVERYONE);
     }
     r
 }
@@ -249,6 +254,22 @@ mod tests {
         assert_eq!(r.content, "&lt;@!1&gt; @\u{200B}everyone &lt;#2&gt; R&amp;D");
         let g = render(&[Segment::text("@everyone")], Scene::Group);
         assert_eq!(g.content, "@everyone", "groups do not read @everyone");
+    }
+
+    #[test]
+    fn everyone_split_over_segments_or_spelled_as_a_user_is_no_mention() {
+        let split = [
+            Segment::text("@"),
+            Segment::Quote { message_id: "m".into() },
+            Segment::text("every"),
+            Segment::text("one"),
+            Segment::Mention { user: "everyone".into(), name: None, bot: false },
+        ];
+        let r = render(&split, Scene::Channel);
+        assert_eq!(r.content, "@\u{200B}everyone");
+        assert!(!parse(&r.content, &[], true).contains(&Segment::MentionEveryone));
+        let uid = parse(r#"<qqbot-at-user uid="X" id="Y" />"#, &[], false);
+        assert_eq!(uid, [Segment::Mention { user: "Y".into(), name: None, bot: false }], "the id attribute");
     }
 
     #[test]
