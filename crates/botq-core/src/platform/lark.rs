@@ -178,12 +178,14 @@ impl LarkAdapter {
             return Err(Reject::MissingSignature);
         };
         let secs = digits(ts).ok_or(Reject::InvalidSignature)?;
-        let previous = previous::active(self.previous_token.as_ref(), req.now_ms);
-        let tokens =
-            std::iter::once(self.verification_token.expose_secret()).chain(previous.map(ExposeSecret::expose_secret));
-        let outcome = card::verify(tokens, ts, nonce, signature, req.body)?;
+        let previous = previous::active(self.previous_token.as_ref(), req.now_ms).map(ExposeSecret::expose_secret);
+        let (outcome, used_previous) =
+            card::verify(self.verification_token.expose_secret(), previous, ts, nonce, signature, req.body)?;
         if !self.window.admits(secs, req.now_ms) {
             return Err(Reject::StaleTimestamp);
+        }
+        if used_previous {
+            previous::record_use(req, "verification_token");
         }
         Ok(outcome)
     }
