@@ -13,7 +13,7 @@ test: deps
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets
 
-# The long proofs (issue #7): a longer chaos run through the same test, and
+# The long proofs: a longer chaos run through the same test, and
 # every fuzz target for FUZZ_SECS seconds. CHAOS_EVENTS is per platform.
 CHAOS_EVENTS ?= 2000
 CHAOS_SECS ?= 120

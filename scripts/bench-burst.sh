@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The burst benchmark of BENCHMARKS.md (issue #7): EVENTS signed webhooks
+# The burst benchmark of BENCHMARKS.md: EVENTS signed webhooks
 # offered open loop at RATE, far above what one worker handles end to end,
 # then the drain. The claim under test: a burst far above worker speed is
 # absorbed with zero 5xx (ingest only verifies and appends to the stream)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fairness benchmark of BENCHMARKS.md (issue #8): does one group sending
+# The fairness benchmark of BENCHMARKS.md: does one group sending
 # 50× the traffic of 20 quiet groups hurt the quiet groups' reply latency?
 #
 # One run, on this machine, back to back, each scenario on fresh processes

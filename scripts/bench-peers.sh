@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # botq beside the way most bot developers would build the same job today:
 # Node with Fastify and BullMQ (bench/peers/bullmq), on the same machine, in
-# one run (issue #7).
+# one run.
 #
 # For every rate and system, on fresh processes: a private redis-server (no
 # persistence), botq-fakeplatform (release; its per-chat limits raised as in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where botq's time goes at the end-to-end knee (issue #7), and A/B runs of
+# Where botq's time goes at the end-to-end knee, and A/B runs of
 # two builds against each other. The setup is scripts/bench-e2e.sh's: a
 # private redis-server, botq-fakeplatform, one botq-ingest, one botq-worker
 # (the bot handler, /ping → "pong", botq's reply limits off) and

@@ -1,4 +1,4 @@
-//! The chaos suite (issue #7): during a steady stream of signed QQ and Lark
+//! The chaos suite: during a steady stream of signed QQ and Lark
 //! webhooks through the real binaries, workers are SIGKILLed and replaced,
 //! Redis is SIGKILLed and restarted from its append-only file, the reply APIs
 //! answer 5xx, 429, time out or lose the answer to a message they delivered,

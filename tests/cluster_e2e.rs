@@ -1,4 +1,4 @@
-//! botq on a real 3-master Redis Cluster started on loopback (issue #6):
+//! botq on a real 3-master Redis Cluster started on loopback:
 //! events flow ingest → worker → fakeplatform over 4 queue shards spread
 //! across the masters with no loss and no duplicate, a dead letter is
 //! replayed with botqctl and handled once, and `botqctl status` reads every

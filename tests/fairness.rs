@@ -1,4 +1,4 @@
-//! Fair share and lanes against real Redis (issue #8): one chat's burst
+//! Fair share and lanes against real Redis: one chat's burst
 //! waits in its own backlog instead of filling the stream ahead of other
 //! chats; a stranded backlog is pumped; a group routed to its own lane is
 //! served only by the workers of that lane.

@@ -1,4 +1,4 @@
-//! Ack means durable (design.md §2.1): 2xx only after Redis has the event,
+//! Ack means durable (docs/TESTING.md, guarantee 1): 2xx only after Redis has the event,
 //! 503 + Retry-After while it cannot, and nothing acknowledged is ever lost.
 
 use std::collections::BTreeSet;

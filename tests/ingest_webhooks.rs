@@ -257,7 +257,7 @@ async fn qq_op13_is_answered_but_a_forged_plain_token_is_refused() {
     assert_eq!(json["signature"].as_str().unwrap().len(), 128);
 
     // The answer signs event_ts ‖ plain_token: a token shaped like an event body would
-    // make botq sign a forged event (design.md §2.11).
+    // make botq sign a forged event (docs/TESTING.md, guarantee 11).
     let forged = br#"{"op":13,"d":{"event_ts":"1725442341","plain_token":"{\"op\":0,\"id\":\"x\"}"}}"#;
     assert_refused(&t, "qq-main", &sign::qq("102000000", QQ_SECRET, now_secs(), forged), 400, "invalid_handshake")
         .await;

@@ -1,4 +1,4 @@
-//! Startup checks of the Redis botq runs on (issue #6: warn about eviction and no persistence).
+//! Startup checks of the Redis botq runs on (warn about eviction and no persistence).
 
 use botq_testkit::redis::RedisServer;
 

@@ -1,5 +1,5 @@
 //! Webhook in, reply out: real Redis, ingest, worker (the bot handler) and
-//! botq-fakeplatform over loopback (design.md §2.4, §2.8; issue #4).
+//! botq-fakeplatform over loopback (docs/TESTING.md, guarantees 4 and 8).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Retention against real Redis (issue #8): every structure is bounded by
+//! Retention against real Redis: every structure is bounded by
 //! age as well as by count. Dead letters and audit entries past their age
 //! are trimmed by the worker's sampler; an event older than the maximum age
 //! is dead-lettered as expired instead of handled.

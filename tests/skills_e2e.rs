@@ -1,7 +1,7 @@
 //! Skills against a real upstream service on loopback: the agent's answer,
 //! the slow acknowledgement, the breaker and degraded answers, cooldown,
 //! write-skill refusal, the audit log, and the storm guard that stops a
-//! bot-to-bot ping-pong (issue #5). Real Redis, ingest, worker (the bot
+//! bot-to-bot ping-pong. Real Redis, ingest, worker (the bot
 //! handler), botq-fakeplatform and `botq_testkit::upstream`.
 
 use std::sync::Arc;

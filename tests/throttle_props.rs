@@ -1,5 +1,5 @@
 //! Property tests of the shared reply throttle (GCRA in `throttle.lua`)
-//! against a real Redis, with the clock passed in (issue #7: "property tests
+//! against a real Redis, with the clock passed in ("property tests
 //! for throttle and backoff bounds in the normal suite"; backoff's are in
 //! `botq-worker/src/retry.rs`).
 //!

@@ -1,6 +1,6 @@
 //! botq-worker's recovery paths against a real redis-server: a worker killed
 //! mid-job, poison entries, a Redis that loses the group or restarts under
-//! load, and graceful shutdown (design.md §2.5, §2.9).
+//! load, and graceful shutdown (docs/TESTING.md, guarantees 5 and 9).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

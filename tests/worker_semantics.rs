@@ -1,6 +1,6 @@
 //! botq-worker against a real redis-server: one handling per event, retries
 //! with growing delays, dead letters with reasons, isolation of panics and
-//! overruns, the hard concurrency cap and per-chat order (design.md §2.3–§2.7).
+//! overruns, the hard concurrency cap and per-chat order (docs/TESTING.md, guarantees 3–7).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

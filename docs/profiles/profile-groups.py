@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Groups a perf profile's collapsed stacks (inferno-collapse-perf output,
 root first, `;`-separated, a count at the end) into the cost centres of
-issue #7, and optionally writes a trimmed copy of the stacks.
+BENCHMARKS.md, and optionally writes a trimmed copy of the stacks.
 
 Three views, each in % of all samples of the process:
 - owner: each sample counted once, for the innermost frame on its stack that

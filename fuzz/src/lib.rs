@@ -1,5 +1,5 @@
 //! What the fuzz targets share: one config with a bot of each platform
-//! (the secrets of `reference/platforms.md`'s test vectors), its adapters,
+//! (the secrets of the platforms' published test vectors), its adapters,
 //! and a way to hand an adapter a request.
 
 use std::sync::OnceLock;

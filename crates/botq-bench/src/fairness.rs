@@ -1,5 +1,5 @@
 //! `botq-bench fairness`: do quiet groups keep their reply latency when one
-//! group sends many times their traffic? (issue #8)
+//! group sends many times their traffic?
 //!
 //! One noisy group and `--quiet-groups` quiet ones each send signed message
 //! webhooks at a fixed rate ([`timetable`]), open loop ([`load`]): the noisy

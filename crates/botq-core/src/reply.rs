@@ -8,7 +8,8 @@
 //! the worker's business; keeping this part pure makes every platform rule
 //! (error codes, rate-limit headers, dedupe answers) testable without HTTP.
 //!
-//! Idempotency (design.md §2.4): the handle of reply `index` (1-based) to an
+//! Idempotency — a redelivered event must not be answered twice — rests on
+//! the handle of reply `index` (1-based) to an
 //! event is derived only from the event and the index — QQ `msg_id` = the
 //! inbound message id and `msg_seq` = index, Lark `uuid` = UUIDv5 of the
 //! event id and index — so a redelivered event re-sends the identical request

@@ -3,7 +3,9 @@
 //! (`POST /open-apis/im/v1/messages/{message_id}/reply`), with Lark's tokens,
 //! `uuid` idempotency, per-chat rate limit and error shapes.
 //!
-//! Answers follow `reference/platforms.md` §2.4–2.5:
+//! Answers follow Lark's open platform docs (server API error codes, "获取
+//! tenant_access_token", "发送消息", "回复消息") and the shapes oapi-sdk-go
+//! decodes:
 //! - token: `{"code":0,"msg":"ok","tenant_access_token":"t-…","expire":<secs>}`;
 //!   bad credentials answer **HTTP 200** `{"code":10014,"msg":"app secret
 //!   invalid"}`, a body without string `app_id`/`app_secret` `{"code":10003,"msg":"invalid param"}`.

@@ -2,7 +2,8 @@
 //! `send_private_msg`, `send_msg`), served under each OneBot bot's `api_base`
 //! path, as NapCat / Lagrange / go-cqhttp serve them.
 //!
-//! Answers follow `reference/platforms.md` §3.4 and the v11 spec:
+//! Answers follow the v11 spec (`api/public.md`, `communication/http.md`)
+//! and what go-cqhttp and NapCat answer:
 //! - `Authorization: Bearer <access_token>` (or `Token <…>`, or
 //!   `?access_token=`, unencoded) when the bot has a token: none presented is
 //!   HTTP 401, a wrong one HTTP 403, both with an empty body.

@@ -1,7 +1,8 @@
 //! The QQ Official Bot reply API: `POST /app/getAppAccessToken` and the four
 //! message endpoints, with QQ's tokens, idempotency, windows and error shapes.
 //!
-//! Answers follow `reference/platforms.md` §1.4–1.5:
+//! Answers follow the QQ bot docs ("接口调用与鉴权", "发送消息", error
+//! codes) and the shapes botgo decodes:
 //! - token: `{"access_token","expires_in":"<secs as a string>"}`; bad
 //!   credentials answer **HTTP 200** with `{"code":100016,"message":"invalid
 //!   appid or secret"}` (a body that is not JSON with string `appId` and

@@ -1,5 +1,6 @@
 //! Credentials and config snippets the tests share: the QQ bot of the
-//! published signing vector (`reference/platforms.md`), so a webhook signed
+//! signing vector the QQ bot docs publish ("签名校验": secret, body and
+//! signature), so a webhook signed
 //! by [`crate::sign::qq`] with [`QQ_SECRET`] verifies against [`QQ_MAIN_BOT`].
 
 /// The QQ bot secret of the published Ed25519 test vector.

@@ -2,8 +2,9 @@
 //!
 //! Used by tests (to send valid, tampered and forged requests) and by
 //! `botq-bench` (to generate load that passes verification). The formulas
-//! follow `shared/reference/platforms.md`; the adapters' unit tests pin them to
-//! the published vectors.
+//! are the platforms' own (QQ bot docs "签名校验", Lark "事件订阅 - 加密与
+//! 签名", OneBot v11 `communication/http-post.md`); the adapters' unit tests
+//! pin them to the published vectors.
 
 use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::Pkcs7};
 use base64::Engine;

@@ -1,5 +1,5 @@
 //! botq-worker: consumes the ingest streams and runs each event exactly as
-//! reliably as design.md §2.3–§2.9 promise.
+//! reliably as docs/TESTING.md's guarantees 3–9 say.
 //!
 //! - [`handler`]: the pluggable [`Handler`] and its failure classes.
 //! - [`bot_handler`]: the handler `botq-worker` runs: [`route`] picks the
