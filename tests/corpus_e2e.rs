@@ -72,6 +72,13 @@ use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::BotHandler;
 use serde_json::{Value, json};
 
+#[path = "corpus_e2e/lark.rs"]
+mod lark;
+#[path = "corpus_e2e/onebot.rs"]
+mod onebot;
+#[path = "corpus_e2e/qq.rs"]
+mod qq;
+
 /// What the upstream `agent` puts before the arguments it was given.
 const AGENT: &str = "agent: ";
 /// The commands the corpus's messages use, each mapped to the agent (every
@@ -286,169 +293,6 @@ fn now_secs() -> i64 {
 }
 
 // ---------------------------------------------------------------------------
-// QQ
-
-fn qq_cases(now: i64) -> Vec<Case> {
-    index("qq").iter().map(|e| qq_case(e, now).deviate("qq")).collect()
-}
-
-fn qq_case(e: &Value, now: i64) -> Case {
-    let file = str_of(e, "file").to_owned();
-    let n = number(&file);
-    let bot = format!("qq-{n}");
-    let raw = payload("qq", &file);
-    let published: Value = serde_json::from_str(&raw).unwrap_or_else(|err| panic!("{file}: {err}"));
-    let event = str_of(e, "event");
-    let body = if str_of(e, "frame") == "d-only" {
-        let d = fresh_qq_timestamp(&raw, &published, now);
-        let stem = file.trim_end_matches(".json");
-        format!(r#"{{"op":0,"id":"{event}:{stem}","d":{d},"t":"{event}"}}"#)
-    } else {
-        fresh_qq_timestamp(&raw, &published["d"], now)
-    };
-    let docs_sample = file == "01-op13-validation-docs.json";
-    let (app_id, secret) =
-        if docs_sample { (QQ_DOCS_APP_ID.to_owned(), QQ_DOCS_SECRET) } else { (format!("1020000{n}"), QQ_SECRET) };
-    let bot_table = format!(
-        "[[bot]]\nid = \"{bot}\"\nplatform = \"qq\"\napp_id = \"{app_id}\"\nsecret = \"{secret}\"\n\
-         api_base = \"http://127.0.0.1:{{fake}}\"\ntoken_url = \"http://127.0.0.1:{{fake}}/app/getAppAccessToken\"\n{BOT_KEYS}"
-    );
-    let ack = if e["op"].as_i64() == Some(13) {
-        let d = &published["d"];
-        let token = d["plain_token"].as_str().expect("op 13 plain_token");
-        let event_ts = d["event_ts"].as_str().map_or_else(|| d["event_ts"].to_string(), str::to_owned);
-        let signature = botq_core::platform::qq::sign_webhook(&sign::qq_key(secret), &event_ts, token.as_bytes());
-        if docs_sample {
-            assert_eq!(signature, QQ_DOCS_SIGNATURE, "harness: the expected answer is the one the docs publish");
-        }
-        Ack::Json(200, json!({ "plain_token": token, "signature": signature }))
-    } else {
-        Ack::Json(200, json!({ "op": 12, "d": 0 }))
-    };
-    let text = str_of(e, "text_as_typed");
-    let answer = if e["addressed"].as_bool() == Some(true) && !text.is_empty() {
-        let private = matches!(event, "C2C_MESSAGE_CREATE" | "DIRECT_MESSAGE_CREATE");
-        Answer::Agent(SkillCall::of(text, if private { Some(true) } else { e["mentions_bot"].as_bool() }))
-    } else {
-        Answer::Nothing
-    };
-    let webhook = sign::qq(&app_id, secret, now, body.as_bytes());
-    Case { file, bot, bot_table, webhook, ack, answer, deviation: None }
-}
-
-/// The payload text with `d.timestamp` (when `d` has one) set to `now`, in the form it has.
-fn fresh_qq_timestamp(raw: &str, d: &Value, now: i64) -> String {
-    match d.get("timestamp") {
-        Some(ts @ Value::String(_)) => replace_value(raw, "timestamp", ts, &json!(sign::rfc3339_utc(now)).to_string()),
-        Some(ts @ Value::Number(_)) => replace_value(raw, "timestamp", ts, &now.to_string()),
-        _ => raw.to_owned(),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Lark
-
-fn lark_cases(now: i64) -> Vec<Case> {
-    index("lark").iter().map(|e| lark_case(e, now).deviate("lark")).collect()
-}
-
-fn lark_case(e: &Value, now: i64) -> Case {
-    let file = str_of(e, "file").to_owned();
-    let n = number(&file);
-    let bot = format!("lark-{n}");
-    let raw = payload("lark", &file);
-    let token = match str_of(e, "token") {
-        "" => LARK_TOKEN_NOT_IN_PAYLOAD,
-        t => t,
-    };
-    let encrypt_key = str_of(e, "encrypt_key");
-    let addressed = str_of(e, "addressed");
-    let mentions = e["mentions"].as_array().expect("mentions is an array");
-    // "unknown": the payload does not say which mention is the bot; configured
-    // as the bot, its one mention is.
-    let bot_open_id = (addressed == "unknown").then(|| {
-        assert_eq!(mentions.len(), 1, "harness: {file} is \"unknown\" with one mention to be the bot");
-        str_of(&mentions[0], "open_id").to_owned()
-    });
-    let mut bot_table = format!(
-        "[[bot]]\nid = \"{bot}\"\nplatform = \"lark\"\napp_id = \"cli_corpus{n}\"\napp_secret = \"lark-app-secret\"\n\
-         verification_token = {}\napi_base = \"http://127.0.0.1:{{fake}}\"\n{BOT_KEYS}",
-        json!(token)
-    );
-    if !encrypt_key.is_empty() {
-        bot_table.push_str(&format!("encrypt_key = {}\n", json!(encrypt_key)));
-    }
-    if let Some(id) = &bot_open_id {
-        bot_table.push_str(&format!("bot_open_id = {}\n", json!(id)));
-    }
-    // A legacy card callback has no schema and no header: Lark signs it with
-    // `X-Lark-Signature` over the verification token instead.
-    let published: Value = serde_json::from_str(&raw).unwrap_or_else(|err| panic!("{file}: {err}"));
-    let legacy_card = str_of(e, "schema") == "card" && published.get("header").is_none();
-    let webhook = if legacy_card {
-        sign::lark_card(token, now, raw.as_bytes())
-    } else if encrypt_key.is_empty() {
-        sign::lark(None, now, raw.as_bytes())
-    } else {
-        // The published ciphertext, as it is; the signature headers are made now.
-        let (ts, nonce) = (now.to_string(), format!("corpus-{n}"));
-        let signature = sign::lark_signature(&ts, &nonce, encrypt_key, raw.as_bytes());
-        Webhook {
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("X-Lark-Request-Timestamp".into(), ts),
-                ("X-Lark-Request-Nonce".into(), nonce),
-                ("X-Lark-Signature".into(), signature),
-            ],
-            body: raw.into_bytes(),
-        }
-    };
-    let ack = if str_of(e, "schema") == "challenge" {
-        Ack::Json(200, json!({ "challenge": published["challenge"] }))
-    } else {
-        Ack::Json(200, json!({ "msg": "success" }))
-    };
-    let text = str_of(e, "text_as_typed");
-    let answer = if (addressed == "yes" || bot_open_id.is_some()) && !text.is_empty() {
-        // The Lark index has no mentions_bot; a private chat is `true` (module doc).
-        Answer::Agent(SkillCall::of(text, (str_of(e, "chat_type") == "p2p").then_some(true)))
-    } else {
-        Answer::Nothing
-    };
-    Case { file, bot, bot_table, webhook, ack, answer, deviation: None }
-}
-
-// ---------------------------------------------------------------------------
-// OneBot
-
-fn onebot_cases(now: i64) -> Vec<Case> {
-    index("onebot").iter().map(|e| onebot_case(e, now).deviate("onebot")).collect()
-}
-
-fn onebot_case(e: &Value, now: i64) -> Case {
-    let file = str_of(e, "file").to_owned();
-    let n = number(&file);
-    let bot = format!("ob-{n}");
-    let raw = payload("onebot", &file);
-    let published: Value = serde_json::from_str(&raw).unwrap_or_else(|err| panic!("{file}: {err}"));
-    let self_id = e["self_id"].as_i64().expect("self_id is an integer").to_string();
-    let body = replace_value(&raw, "time", &published["time"], &now.to_string());
-    let bot_table = format!(
-        "[[bot]]\nid = \"{bot}\"\nplatform = \"onebot\"\napp_id = \"{self_id}\"\naccess_token = \"onebot-access\"\n\
-         api_base = \"http://127.0.0.1:{{fake}}/ob{n}\"\n{BOT_KEYS}"
-    );
-    let text = e["text_as_typed"].as_str().unwrap_or_default();
-    let answer = if e["addressed"].as_str() == Some("yes") && !text.is_empty() {
-        let private = e["message_type"].as_str() == Some("private");
-        Answer::Agent(SkillCall::of(text, if private { Some(true) } else { e["mentions_bot"].as_bool() }))
-    } else {
-        Answer::Nothing
-    };
-    let webhook = sign::onebot(&self_id, None, body.as_bytes());
-    Case { file, bot, bot_table, webhook, ack: Ack::Empty(204), answer, deviation: None }
-}
-
-// ---------------------------------------------------------------------------
 // The stack and the run
 
 struct Stack {
@@ -590,17 +434,17 @@ fn check_answer(c: &Case, deliveries: &[Delivery], requests: &[Value]) -> Result
 
 #[tokio::test]
 async fn every_qq_payload_is_acknowledged_and_answered_as_its_index_says() {
-    run("qq", qq_cases(now_secs())).await;
+    run("qq", qq::cases(now_secs())).await;
 }
 
 #[tokio::test]
 async fn every_lark_payload_is_acknowledged_and_answered_as_its_index_says() {
-    run("lark", lark_cases(now_secs())).await;
+    run("lark", lark::cases(now_secs())).await;
 }
 
 #[tokio::test]
 async fn every_onebot_payload_is_acknowledged_and_answered_as_its_index_says() {
-    run("onebot", onebot_cases(now_secs())).await;
+    run("onebot", onebot::cases(now_secs())).await;
 }
 
 #[test]
