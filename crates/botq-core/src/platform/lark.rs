@@ -158,10 +158,13 @@ impl LarkAdapter {
     /// # Errors
     /// A [`Reject`] saying which check failed.
     pub fn handle(&self, req: &Inbound<'_>) -> Result<Outcome, Reject> {
-        if card::is_legacy_callback(req.body) {
+        // One parse of the body as it came: a card callback or a plain event
+        // is read from it; an encrypted body is read after decryption.
+        let raw = Payload::from_json(req.body);
+        if raw.as_ref().is_ok_and(Payload::is_legacy_card) {
             return self.card_callback(req);
         }
-        let (verified, used) = self.verify(req)?;
+        let (verified, used) = self.verify(req, raw)?;
         if let Some(credential) = used.credential() {
             previous::record_use(req, credential);
         }
@@ -190,9 +193,10 @@ impl LarkAdapter {
         Ok(outcome)
     }
 
-    fn verify(&self, req: &Inbound<'_>) -> Result<(Verified, PreviousUsed), Reject> {
+    /// `raw`: the body parsed as it came (what a bot without an encrypt key reads).
+    fn verify(&self, req: &Inbound<'_>, raw: Result<Payload, Reject>) -> Result<(Verified, PreviousUsed), Reject> {
         let Some(current) = &self.encrypt_key else {
-            let payload = Payload::from_json(req.body)?;
+            let payload = raw?;
             if payload.is_encrypted() {
                 return Err(Reject::MalformedPayload);
             }

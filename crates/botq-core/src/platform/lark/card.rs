@@ -1,4 +1,4 @@
-//! Legacy message-card callbacks: the POST Lark makes to a card's request
+//! Legacy message-card callbacks (told apart by `Payload::is_legacy_card`): the POST Lark makes to a card's request
 //! URL when a user presses a button of an old-style (`action`) card.
 //!
 //! They are not events: no `schema`, no `type`, the ids at the top level
@@ -18,28 +18,6 @@ use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 use crate::platform::{IgnoredKind, Outcome, Reject};
-
-/// Whether `body` is shaped as a legacy card callback (read only far enough
-/// to tell; nothing of it is trusted before [`verify`]).
-#[must_use]
-pub(super) fn is_legacy_callback(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Shape {
-        schema: Option<serde::de::IgnoredAny>,
-        #[serde(rename = "type")]
-        kind: Option<serde::de::IgnoredAny>,
-        encrypt: Option<serde::de::IgnoredAny>,
-        open_message_id: Option<serde::de::IgnoredAny>,
-        action: Option<serde::de::IgnoredAny>,
-    }
-    serde_json::from_slice::<Shape>(body).is_ok_and(|s| {
-        s.schema.is_none()
-            && s.kind.is_none()
-            && s.encrypt.is_none()
-            && s.open_message_id.is_some()
-            && s.action.is_some()
-    })
-}
 
 /// The signature Lark puts on a card callback.
 #[must_use]
@@ -81,16 +59,18 @@ pub(super) fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::lark::parse::Payload;
 
     const CORPUS: &str = include_str!("../../../../../tests/corpus/lark/16-card-legacy-callback.json");
 
     #[test]
     fn the_published_callback_is_recognised_and_events_are_not() {
-        assert!(is_legacy_callback(CORPUS.trim().as_bytes()));
-        assert!(!is_legacy_callback(br#"{"schema":"2.0","header":{},"event":{}}"#));
-        assert!(!is_legacy_callback(br#"{"type":"url_verification","challenge":"c","token":"t"}"#));
-        assert!(!is_legacy_callback(br#"{"encrypt":"x"}"#));
-        assert!(!is_legacy_callback(b"not json"));
+        let is_card = |body: &[u8]| Payload::from_json(body).is_ok_and(|p| p.is_legacy_card());
+        assert!(is_card(CORPUS.trim().as_bytes()));
+        assert!(!is_card(br#"{"schema":"2.0","header":{},"event":{}}"#));
+        assert!(!is_card(br#"{"type":"url_verification","challenge":"c","token":"t"}"#));
+        assert!(!is_card(br#"{"encrypt":"x"}"#));
+        assert!(!is_card(b"not json"));
     }
 
     #[test]

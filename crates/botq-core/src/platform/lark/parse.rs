@@ -30,6 +30,9 @@ pub(super) struct Payload {
     uuid: Option<String>,
     header: Option<Header>,
     event: Option<serde_json::Value>,
+    /// Legacy card callbacks carry these at the top level (`card`).
+    open_message_id: Option<IgnoredAny>,
+    action: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +45,17 @@ struct Header {
 impl Payload {
     pub(super) fn from_json(bytes: &[u8]) -> Result<Self, Reject> {
         serde_json::from_slice(bytes).map_err(|_| Reject::MalformedPayload)
+    }
+
+    /// Shaped as a legacy message-card callback: no schema, no type, not
+    /// encrypted, the card's message and action at the top level. Nothing of
+    /// it is trusted before `card::verify`.
+    pub(super) fn is_legacy_card(&self) -> bool {
+        self.schema.is_none()
+            && self.kind.is_none()
+            && self.encrypt.is_none()
+            && self.open_message_id.is_some()
+            && self.action.is_some()
     }
 
     pub(super) fn is_encrypted(&self) -> bool {
