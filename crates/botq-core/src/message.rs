@@ -221,6 +221,28 @@ impl Outgoing {
     }
 }
 
+/// `s` with each entity of `entities` decoded once, left to right; any
+/// other `&` stays as it is. The platforms' text escapes are small fixed
+/// tables (QQ `&amp; &lt; &gt;`, OneBot `&amp; &#91; &#93; &#44;`).
+#[must_use]
+pub fn decode_entities(s: &str, entities: &[(&str, char)]) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (decoded, len) =
+            entities.iter().find(|(e, _)| rest.starts_with(e)).map_or(('&', 1), |(e, c)| (*c, e.len()));
+        out.push(decoded);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Whether a mention's user id is how a platform spells "everyone" (Lark
 /// and OneBot `all`, QQ `everyone`): such a mention is `MentionEveryone`,
 /// never a user's, and renderers leave a user mention of it out.

@@ -25,26 +25,7 @@ const SHOWN: Shown = Shown { everyone: None };
 /// Decodes the string form's escapes (`&amp;`, `&#91;`, `&#93;`, `&#44;`).
 /// Anything else after `&` is left as typed.
 pub(super) fn unescape(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let (decoded, len) = match () {
-            () if rest.starts_with("&amp;") => ('&', 5),
-            () if rest.starts_with("&#91;") => ('[', 5),
-            () if rest.starts_with("&#93;") => (']', 5),
-            () if rest.starts_with("&#44;") => (',', 5),
-            () => ('&', 1),
-        };
-        out.push(decoded);
-        rest = &rest[len..];
-    }
-    out.push_str(rest);
-    out
+    crate::message::decode_entities(s, &[("&amp;", '&'), ("&#91;", '['), ("&#93;", ']'), ("&#44;", ',')])
 }
 
 /// Escapes text for the string form, so it can never become a CQ code (the

@@ -104,28 +104,7 @@ fn text(segments: &mut Vec<Segment>, escaped: &str, guild: bool) {
 
 /// `&amp;` `&lt;` `&gt;` decoded; any other `&` stays as it is.
 fn unescape(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let (c, len) = if rest.starts_with("&amp;") {
-            ('&', 5)
-        } else if rest.starts_with("&lt;") {
-            ('<', 4)
-        } else if rest.starts_with("&gt;") {
-            ('>', 4)
-        } else {
-            ('&', 1)
-        };
-        out.push(c);
-        rest = &rest[len..];
-    }
-    out.push_str(rest);
-    out
+    message::decode_entities(s, &[("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>')])
 }
 
 /// Literal text as `content`: `&` `<` `>` escaped.
