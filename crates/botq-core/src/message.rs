@@ -210,15 +210,6 @@ impl Outgoing {
             _ => true,
         })
     }
-
-    /// The quote asked for, if any (the first).
-    #[must_use]
-    pub fn quote(&self) -> Option<&str> {
-        self.segments.iter().find_map(|s| match s {
-            Segment::Quote { message_id } => Some(message_id.as_str()),
-            _ => None,
-        })
-    }
 }
 
 /// `s` with each entity of `entities` decoded once, left to right; any
