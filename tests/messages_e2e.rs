@@ -46,6 +46,7 @@ contract = 2
 timeout_ms = 3000
 
 {qq}commands = {{ greet = "greet" }}
+default_skill = "echo"
 events = {{ INTERACTION_CREATE = "greet", GROUP_ADD_ROBOT = "greet" }}
 
 [[bot]]
@@ -57,6 +58,7 @@ verification_token = "{LARK_TOKEN}"
 bot_open_id = "{LARK_BOT}"
 api_base = "http://127.0.0.1:{fake}"
 commands = {{ greet = "greet" }}
+default_skill = "echo"
 
 [[bot]]
 id = "onebot-main"
@@ -65,6 +67,7 @@ app_id = "10001000"
 access_token = "onebot-access"
 api_base = "http://127.0.0.1:{fake}/onebot"
 commands = {{ greet = "greet" }}
+default_skill = "echo"
 "#
     )
 }
@@ -134,7 +137,22 @@ fn qq_guild(event: &str, content: &str) -> sign::Webhook {
 
 /// A Lark group text message that @-mentions the bot as `@_user_1`.
 fn lark(event: &str, text: &str) -> sign::Webhook {
-    let body = json!({
+    let mut body = lark_body(event, &format!("@_user_1 {text}"));
+    body["event"]["message"]["mentions"] =
+        json!([{"key": "@_user_1", "id": {"open_id": LARK_BOT}, "name": "helper", "tenant_key": "t"}]);
+    sign::lark(None, now(), body.to_string().as_bytes())
+}
+
+/// A Lark group text message replying to `parent` (Lark's `parent_id`), mentioning no one.
+fn lark_reply(event: &str, parent: &str, text: &str) -> sign::Webhook {
+    let mut body = lark_body(event, text);
+    body["event"]["message"]["parent_id"] = parent.into();
+    body["event"]["message"]["root_id"] = parent.into();
+    sign::lark(None, now(), body.to_string().as_bytes())
+}
+
+fn lark_body(event: &str, text: &str) -> serde_json::Value {
+    json!({
         "schema": "2.0",
         "header": {"event_id": event, "event_type": "im.message.receive_v1", "create_time": "1763700000000",
                    "token": LARK_TOKEN, "app_id": "cli_a0000000000000", "tenant_key": "t"},
@@ -143,12 +161,10 @@ fn lark(event: &str, text: &str) -> sign::Webhook {
             "message": {
                 "message_id": format!("om_{event}"), "create_time": "1763700000000", "chat_id": "oc_chat",
                 "chat_type": "group", "message_type": "text",
-                "content": json!({ "text": format!("@_user_1 {text}") }).to_string(),
-                "mentions": [{"key": "@_user_1", "id": {"open_id": LARK_BOT}, "name": "helper", "tenant_key": "t"}]
+                "content": json!({ "text": text }).to_string()
             }
         }
-    });
-    sign::lark(None, now(), body.to_string().as_bytes())
+    })
 }
 
 /// A OneBot group message in the string form; `message` CQ-escaped by the caller.
@@ -257,5 +273,50 @@ async fn a_button_press_is_acknowledged_and_events_are_answered_by_event_id() {
     let args: Vec<_> =
         s.upstream.received().iter().map(|r| r.body["args"].as_str().unwrap_or_default().to_owned()).collect();
     assert!(args.contains(&"vote:yes".to_owned()), "the skill sees the button's data: {args:?}");
+    w.shutdown().await.unwrap();
+}
+
+/// A QQ guild `MESSAGE_CREATE` (a private-domain bot sees every message)
+/// mentioning no one and quoting `quoted` (`message_reference`).
+fn qq_guild_reply(event: &str, quoted: &str, content: &str) -> sign::Webhook {
+    let body = json!({
+        "op": 0, "s": 4, "t": "MESSAGE_CREATE", "id": format!("MESSAGE_CREATE:{event}"),
+        "d": {
+            "author": {"bot": false, "id": "1792232868513015736", "username": "user"},
+            "channel_id": "1940475", "guild_id": "13343424136567982074",
+            "content": content, "id": format!("08fa{event}"),
+            "message_reference": {"message_id": quoted},
+            "seq": 604, "seq_in_channel": "604",
+            "timestamp": sign::rfc3339_utc(now()),
+        }
+    });
+    sign::qq("102000000", QQ_SECRET, now(), body.to_string().as_bytes())
+}
+
+/// A group message that quotes one of the bot's replies is for the bot, as
+/// if it mentioned it; quoting anyone else's message is not. The bots here
+/// answer only mentions or commands, with `echo` for anything else.
+#[tokio::test]
+async fn a_quote_of_the_bots_reply_is_answered_and_a_quote_of_another_message_is_not() {
+    let s = stack().await;
+    let w = s.worker().await;
+    assert_eq!(s.send("qq-main", &qq_guild("q1", &format!("<@!{GUILD_BOT}> /echo first"))).await, 200);
+    assert_eq!(s.send("lark-main", &lark("q2", "/echo first")).await, 200);
+    assert_eq!(s.send("onebot-main", &onebot(51, "[CQ:at,qq=10001000] /echo first")).await, 204);
+    let first = s.replies(3).await;
+    let id_on = |bot: &str| first.iter().find(|d| d.bot == bot).map(|d| d.message_id.clone()).unwrap();
+    let (qq_id, lark_id, onebot_id) = (id_on("qq-main"), id_on("lark-main"), id_on("onebot-main"));
+    // Quotes of the bot's replies, without a mention or the prefix.
+    assert_eq!(s.send("qq-main", &qq_guild_reply("q3", &qq_id, "thanks qq")).await, 200);
+    assert_eq!(s.send("lark-main", &lark_reply("q4", &lark_id, "thanks lark")).await, 200);
+    assert_eq!(s.send("onebot-main", &onebot(52, &format!("[CQ:reply,id={onebot_id}]thanks onebot"))).await, 204);
+    // Quotes of other messages (the user's own first message), likewise unaddressed.
+    assert_eq!(s.send("qq-main", &qq_guild_reply("q5", "08faq1", "not for you qq")).await, 200);
+    assert_eq!(s.send("lark-main", &lark_reply("q6", "om_q2", "not for you lark")).await, 200);
+    assert_eq!(s.send("onebot-main", &onebot(53, "[CQ:reply,id=51]not for you onebot")).await, 204);
+    let all = s.replies(6).await;
+    let mut answered: Vec<_> = all[3..].iter().map(|d| d.text.as_str()).collect();
+    answered.sort_unstable();
+    assert_eq!(answered, ["thanks lark", "thanks onebot", "thanks qq"], "{all:?}");
     w.shutdown().await.unwrap();
 }

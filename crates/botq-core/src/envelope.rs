@@ -154,6 +154,17 @@ impl Envelope {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         Ok(serde_json::from_slice(bytes)?)
     }
+
+    /// The id of the message this one quotes (replies to), if any: what the
+    /// platform gives (a QQ guild message id or group `REFIDX_…` index, a
+    /// Lark `parent_id`, a OneBot reply segment's id).
+    #[must_use]
+    pub fn quoted(&self) -> Option<&str> {
+        self.segments.iter().find_map(|s| match s {
+            Segment::Quote { message_id } => Some(message_id.as_str()),
+            _ => None,
+        })
+    }
 }
 
 /// An envelope for unit tests (of this and other crates): a group message

@@ -14,6 +14,7 @@
 //! | `botq:{q0}:dlq` | stream | dead letters: events that failed for good, with the reason |
 //! | `botq:{q0}:rt:<bot>:<chat>` | string (GCRA TAT µs), TTL | reply rate of one chat |
 //! | `botq:{q0}:sent:<bot>:<event>` | set, TTL | OneBot: reply indexes already sent |
+//! | `botq:{q0}:botmsg:<bot>:<chat>` | list, TTL | ids of the bot's latest replies in a group (quotes address the bot) |
 //! | `botq:{b:<bot>}:rt` | string (GCRA TAT µs), TTL | reply rate of a whole bot |
 //! | `botq:{b:<bot>}:token`, `…:token-lock` | string, TTL | the bot's platform access token, shared |
 //! | `botq:{q0}:inq:<bot>:<chat>` | counter, TTL | fair share: the chat's events in the stream or delayed set |
@@ -247,6 +248,13 @@ impl ShardKeys {
     #[must_use]
     pub fn sent_replies(&self, bot: &BotId, event_id: &str) -> String {
         format!("{}:sent:{bot}:{event_id}", self.base)
+    }
+
+    /// The ids of the bot's latest replies in `chat_id`, newest first, so a
+    /// message quoting one of them counts as addressed to the bot.
+    #[must_use]
+    pub fn bot_messages(&self, bot: &BotId, chat_id: &str) -> String {
+        format!("{}:botmsg:{bot}:{chat_id}", self.base)
     }
 
     /// How many events of `chat_id` are in this queue's stream or delayed set (fair share).

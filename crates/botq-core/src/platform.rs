@@ -9,6 +9,7 @@
 mod ids;
 pub mod lark;
 pub mod onebot;
+pub mod outbound;
 mod previous;
 pub mod qq;
 

@@ -120,6 +120,20 @@ pub struct Token {
     pub expires_in: Duration,
 }
 
+impl Token {
+    /// The token from the fields of a platform's answer, both present and
+    /// the value non-empty.
+    ///
+    /// # Errors
+    /// [`TokenError::Malformed`] naming the fields (`fields`) otherwise.
+    pub fn from_answer(value: Option<&str>, secs: Option<u64>, fields: &str) -> Result<Self, TokenError> {
+        match (value.filter(|v| !v.is_empty()), secs) {
+            (Some(value), Some(secs)) => Ok(Self { value: value.to_owned(), expires_in: Duration::from_secs(secs) }),
+            _ => Err(TokenError::Malformed(format!("missing {fields}"))),
+        }
+    }
+}
+
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Token").field("value", &"***").field("expires_in", &self.expires_in).finish()

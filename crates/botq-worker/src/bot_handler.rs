@@ -104,7 +104,12 @@ pub fn apply_reloads(handler: Option<Arc<BotHandler>>, running: Config, reloads:
 impl Handler for BotHandler {
     fn skill(&self, env: &Envelope) -> SkillPlan {
         let brain = self.brain.load();
-        let route = brain.bots.get(env.bot.as_str()).map(|r| route::route(env, r));
+        // Planned as addressed when it might be: whether a quote is of the
+        // bot's reply is a Redis lookup, left to `handle`.
+        let route = brain.bots.get(env.bot.as_str()).map(|r| {
+            let first = route::route(env, r, false);
+            if route::needs_quote_lookup(env, r, &first).is_some() { route::route(env, r, true) } else { first }
+        });
         match route {
             Some(Route::Run { skill, .. }) => match brain.skills.get(&skill) {
                 Some(s) => SkillPlan { name: skill, concurrency: s.cfg.concurrency, max_attempts: s.cfg.max_attempts },
@@ -155,13 +160,17 @@ impl Attempt {
         };
         // A button press is answered first, whatever the route: until then
         // the user's client shows "loading".
-        if env.notice && env.event_type == "INTERACTION_CREATE" {
-            self.brain.replier.acknowledge_interaction(env).await?;
+        self.brain.replier.acknowledge(env).await?;
+        let mut route = route::route(env, routing, false);
+        if let Some(quoted) = route::needs_quote_lookup(env, routing, &route)
+            && self.brain.replier.is_own_reply(env, quoted).await?
+        {
+            route = route::route(env, routing, true);
         }
-        let (skill, command, args) = match route::route(env, routing) {
+        let (skill, command, args) = match route {
             Route::Ignore(reason) => {
                 self.ignore(reason);
-                if reason == "not_addressed" {
+                if reason == route::NOT_ADDRESSED {
                     self.remember_unaddressed(routing).await;
                 }
                 return Ok(());

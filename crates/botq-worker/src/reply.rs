@@ -19,14 +19,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use botq_core::config::{BotConfig, Config, Gcra, PlatformBot, ReplyLimit};
-use botq_core::envelope::{Envelope, Platform};
+use botq_core::envelope::{ChatKind, Envelope, Platform};
 use botq_core::keys::Keys;
 use botq_core::message::Outgoing;
-use botq_core::platform::{lark, onebot, qq};
+use botq_core::platform::outbound::{self, TokenFetch};
 use botq_core::redis_conn::Redis;
-use botq_core::reply::{self, ApiRequest, SendFailure, SendResult};
+use botq_core::reply::{self, ApiRequest, InvalidTarget, SendFailure, SendResult};
 use botq_core::throttle::{self, Throttle};
-use secrecy::ExposeSecret;
 use tracing::{debug, warn};
 
 use crate::guards::StormCap;
@@ -46,10 +45,19 @@ pub enum Delivered {
     Dropped(&'static str),
 }
 
+/// How many of the bot's latest replies per group are remembered, so a
+/// message quoting one is addressed to the bot (`reply_addresses_bot`).
+const BOT_MESSAGES_KEPT: isize = 200;
+
+/// How long that memory lasts after the chat's last reply.
+const BOT_MESSAGES_TTL_SECS: i64 = 24 * 3600;
+
 /// One bot's reply settings.
 struct BotReply {
     creds: PlatformBot,
     limit: ReplyLimit,
+    /// Remember the ids of its group replies (`reply_addresses_bot`).
+    remember_sent: bool,
 }
 
 impl BotReply {
@@ -115,12 +123,12 @@ impl Replier {
         reply: &Outgoing,
         storm: Option<&StormCap>,
     ) -> Result<Delivered, HandleError> {
-        let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
-        let api_base = bot.creds.api_base();
+        let bot = self.bot(env)?;
         let label = env.bot.as_str().to_owned();
         let shard = self.keys.chat_home(&env.bot, &env.chat_id);
-        // OneBot has no idempotency handle: botq records the indexes it sent.
-        let sent_key = (bot.platform() == Platform::Onebot).then(|| shard.sent_replies(&env.bot, &env.event_id));
+        // Without an idempotency handle botq records the indexes it sent.
+        let sent_key =
+            (!outbound::dedupes_replies(bot.platform())).then(|| shard.sent_replies(&env.bot, &env.event_id));
         let mut conn = self.redis.clone();
         let (replies_this_minute, already_sent) =
             before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
@@ -129,7 +137,7 @@ impl Replier {
             return Ok(Delivered::Dropped(DROPPED_STORM));
         }
         let now = botq_core::now_ms();
-        if let Some(reason) = expired(env, index, now) {
+        if let Some(reason) = outbound::unsendable(env, index, now) {
             metrics::counter!(REPLIES, "bot" => label, "outcome" => reason).increment(1);
             return Ok(Delivered::Dropped(reason));
         }
@@ -144,85 +152,98 @@ impl Replier {
                 self.take_slot(&mut conn, &key, limit, now, &label).await?;
             }
         }
-        for _ in 0..2 {
-            let token = self.token(env, bot).await?;
-            let built = match &bot.creds {
-                PlatformBot::Qq(_) => {
-                    qq::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
+        let answer = self.with_token(env, bot, |token| bot.creds.reply_request(token, env, index, reply)).await?;
+        match answer {
+            SendResult::Sent { message_id } => {
+                let own = message_id
+                    .filter(|_| bot.remember_sent && env.chat_kind != ChatKind::Private)
+                    .map(|id| (shard.bot_messages(&env.bot, &env.chat_id), id));
+                let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), own.as_ref(), index).await;
+                if recorded.is_err() && sent_key.is_some() {
+                    warn!(index, "reply sent but not recorded; a redelivery may send it again (no idempotency handle)");
                 }
-                PlatformBot::Lark(_) => {
-                    lark::reply::reply_request(api_base, token.as_deref().unwrap_or(""), env, index, reply)
+                #[allow(clippy::cast_precision_loss)] // milliseconds since receipt fit in f64 exactly
+                let latency = (botq_core::now_ms() - env.received_at_ms).max(0) as f64 / 1000.0;
+                metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform().as_str()).record(latency);
+                metrics::counter!(REPLIES, "bot" => label, "outcome" => "sent").increment(1);
+                debug!(index, "reply sent");
+                // A reply the chat's cap did not count fails the attempt
+                // (it is retried; the reply itself is not sent twice): a
+                // guard that silently stops counting is how storms happen.
+                if storm.is_some() {
+                    recorded.map_err(HandleError::from)?;
                 }
-                PlatformBot::Onebot(b) => {
-                    let access = b.access_token.as_ref().map(|t| t.expose_secret().to_owned());
-                    Ok(onebot::reply::reply_request(api_base, access.as_deref(), env, reply))
-                }
-            };
-            // Ingest refuses such ids; an event stored before it did cannot be answered.
-            let request = built.map_err(|e| HandleError::Permanent(e.to_string()))?;
-            match self.execute(bot.platform(), &request).await {
-                SendResult::Sent { .. } => {
-                    let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), index).await;
-                    if recorded.is_err() && sent_key.is_some() {
-                        warn!(
-                            index,
-                            "reply sent but not recorded; a redelivery may send it again (OneBot has no idempotency)"
-                        );
+                Ok(Delivered::Sent)
+            }
+            SendResult::AlreadySent => {
+                metrics::counter!(REPLIES, "bot" => label, "outcome" => "already_sent").increment(1);
+                Ok(Delivered::AlreadySent)
+            }
+            SendResult::Failed(f) => {
+                metrics::counter!(REPLIES, "bot" => label, "outcome" => f.class()).increment(1);
+                match f {
+                    SendFailure::Expired { .. } => Ok(Delivered::Dropped("expired")),
+                    SendFailure::RetryAfter { after, code } => {
+                        Err(HandleError::RetryAfter(after, format!("platform rate limit (code {code})")))
                     }
-                    #[allow(clippy::cast_precision_loss)] // milliseconds since receipt fit in f64 exactly
-                    let latency = (botq_core::now_ms() - env.received_at_ms).max(0) as f64 / 1000.0;
-                    metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform().as_str()).record(latency);
-                    metrics::counter!(REPLIES, "bot" => label, "outcome" => "sent").increment(1);
-                    debug!(index, "reply sent");
-                    // A reply the chat's cap did not count fails the attempt
-                    // (it is retried; the reply itself is not sent twice): a
-                    // guard that silently stops counting is how storms happen.
-                    if storm.is_some() {
-                        recorded.map_err(HandleError::from)?;
+                    SendFailure::Transient { reason } => Err(HandleError::Transient(reason)),
+                    SendFailure::Permanent { code, reason } => {
+                        Err(HandleError::Permanent(format!("code {code}: {reason}")))
                     }
-                    return Ok(Delivered::Sent);
-                }
-                SendResult::AlreadySent => {
-                    metrics::counter!(REPLIES, "bot" => label, "outcome" => "already_sent").increment(1);
-                    return Ok(Delivered::AlreadySent);
-                }
-                SendResult::Failed(SendFailure::TokenRejected { code }) => {
-                    warn!(code, "the platform rejected the access token; fetching a new one");
-                    self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
-                }
-                SendResult::Failed(f) => {
-                    metrics::counter!(REPLIES, "bot" => label, "outcome" => f.class()).increment(1);
-                    return match f {
-                        SendFailure::Expired { .. } => Ok(Delivered::Dropped("expired")),
-                        SendFailure::RetryAfter { after, code } => {
-                            Err(HandleError::RetryAfter(after, format!("platform rate limit (code {code})")))
-                        }
-                        SendFailure::Transient { reason } => Err(HandleError::Transient(reason)),
-                        SendFailure::Permanent { code, reason } => {
-                            Err(HandleError::Permanent(format!("code {code}: {reason}")))
-                        }
-                        SendFailure::TokenRejected { code } => {
-                            Err(HandleError::Transient(format!("token rejected (code {code})")))
-                        }
-                    };
+                    SendFailure::TokenRejected { code } => {
+                        Err(HandleError::Transient(format!("token rejected (code {code})")))
+                    }
                 }
             }
         }
-        Err(HandleError::Transient("the platform rejected a freshly fetched token".to_owned()))
+    }
+
+    /// Builds a request with the bot's access token and sends it. A token
+    /// the platform rejects is dropped from the cache and the request is
+    /// built and sent once more with a fresh one; a second rejection is
+    /// returned as it is.
+    ///
+    /// # Errors
+    /// `Permanent` when the request cannot be built (an id ingest would
+    /// have refused, stored before it did); the token's own errors.
+    async fn with_token(
+        &self,
+        env: &Envelope,
+        bot: &BotReply,
+        build: impl Fn(Option<&str>) -> Result<ApiRequest, InvalidTarget>,
+    ) -> Result<SendResult, HandleError> {
+        let mut answer = None;
+        for _ in 0..2 {
+            let token = self.token(env, bot).await?;
+            let request = build(token.as_deref()).map_err(|e| HandleError::Permanent(e.to_string()))?;
+            let result = self.execute(bot.platform(), &request).await;
+            let SendResult::Failed(SendFailure::TokenRejected { code }) = result else { return Ok(result) };
+            warn!(code, "the platform rejected the access token; fetching a new one");
+            self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
+            answer = Some(result);
+        }
+        Ok(answer.unwrap_or(SendResult::Failed(SendFailure::Transient { reason: "no attempt".to_owned() })))
+    }
+
+    fn bot(&self, env: &Envelope) -> Result<&BotReply, HandleError> {
+        self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))
     }
 
     /// Records a reply that went out, in one atomic step: its index in the
-    /// OneBot sent record (`sent_key`, TTL the dedupe window) and one more
-    /// reply in the chat's count of this minute (`storm`, TTL two minutes).
-    /// Both keys are in the chat's home queue (one hash tag).
+    /// OneBot sent record (`sent_key`, TTL the dedupe window), one more
+    /// reply in the chat's count of this minute (`storm`, TTL two minutes)
+    /// and its message id among the bot's latest replies in the chat
+    /// (`own`: key and id). All keys are in the chat's home queue (one hash
+    /// tag).
     async fn after_send(
         &self,
         conn: &mut Redis,
         storm: Option<&StormCap>,
         sent_key: Option<&str>,
+        own: Option<&(String, String)>,
         index: u32,
     ) -> redis::RedisResult<()> {
-        if storm.is_none() && sent_key.is_none() {
+        if storm.is_none() && sent_key.is_none() && own.is_none() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
@@ -231,10 +252,27 @@ impl Replier {
             let ttl = i64::try_from(self.sent_ttl.as_secs()).unwrap_or(i64::MAX);
             pipe.sadd(key, index).ignore().expire(key, ttl).ignore();
         }
+        if let Some((key, id)) = own {
+            pipe.lpush(key, id).ignore().ltrim(key, 0, BOT_MESSAGES_KEPT - 1).ignore();
+            pipe.expire(key, BOT_MESSAGES_TTL_SECS).ignore();
+        }
         if let Some(s) = storm {
             pipe.incr(&s.key, 1).ignore().pexpire(&s.key, StormCap::TTL_MS).ignore();
         }
         pipe.query_async(conn).await
+    }
+
+    /// Whether `quoted` is the id of one of the bot's latest replies in the
+    /// chat of `env` (see `BOT_MESSAGES_KEPT`): a message quoting it is
+    /// addressed to the bot. One round trip.
+    ///
+    /// # Errors
+    /// `Transient` when Redis fails.
+    pub async fn is_own_reply(&self, env: &Envelope, quoted: &str) -> Result<bool, HandleError> {
+        let key = self.keys.chat_home(&env.bot, &env.chat_id).bot_messages(&env.bot, &env.chat_id);
+        let position: Option<i64> =
+            redis::cmd("LPOS").arg(key).arg(quoted).query_async(&mut self.redis.clone()).await?;
+        Ok(position.is_some())
     }
 
     async fn take_slot(
@@ -254,50 +292,43 @@ impl Replier {
         }
     }
 
-    /// Answers a QQ button press (`PUT /interactions/{id}`), so the user's
-    /// client stops showing "loading". Idempotent: a retried attempt answers
-    /// again, which the platform takes as the same answer.
+    /// Sends the acknowledgement the event needs before anything else, if
+    /// any (a QQ button press: `PUT /interactions/{id}`, so the user's
+    /// client stops showing "loading"). Idempotent: a retried attempt
+    /// answers again, which the platform takes as the same answer.
     ///
     /// # Errors
     /// `Transient` (retry) when the platform cannot be reached or fails.
-    pub async fn acknowledge_interaction(&self, env: &Envelope) -> Result<(), HandleError> {
-        let bot = self.bots.get(env.bot.as_str()).ok_or_else(|| perm("the bot is not configured in this worker"))?;
-        let api_base = bot.creds.api_base();
-        for _ in 0..2 {
-            let token = self.token(env, bot).await?.unwrap_or_default();
-            let request = qq::reply::interaction_ack(api_base, &token, env).map_err(|e| perm(&e.to_string()))?;
-            match self.execute(Platform::Qq, &request).await {
-                SendResult::Sent { .. } | SendResult::AlreadySent => {
-                    debug!("interaction acknowledged");
-                    return Ok(());
-                }
-                SendResult::Failed(SendFailure::TokenRejected { .. }) => {
-                    self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
-                }
-                SendResult::Failed(f @ (SendFailure::Transient { .. } | SendFailure::RetryAfter { .. })) => {
-                    return Err(HandleError::Transient(format!("interaction acknowledgement: {}", f.class())));
-                }
-                SendResult::Failed(f) => {
-                    // Refused for good (expired, unknown): the event is still answered.
-                    warn!(class = f.class(), "the platform refused the interaction acknowledgement");
-                    return Ok(());
-                }
+    pub async fn acknowledge(&self, env: &Envelope) -> Result<(), HandleError> {
+        let bot = self.bot(env)?;
+        if bot.creds.acknowledgement(None, env).is_none() {
+            return Ok(());
+        }
+        // Some(…) whatever the token, as just checked.
+        let build = |token: Option<&str>| {
+            bot.creds.acknowledgement(token, env).unwrap_or_else(|| Err(InvalidTarget(env.message_id.clone())))
+        };
+        match self.with_token(env, bot, build).await? {
+            SendResult::Sent { .. } | SendResult::AlreadySent => {
+                debug!("event acknowledged");
+                Ok(())
+            }
+            SendResult::Failed(f @ (SendFailure::Transient { .. } | SendFailure::RetryAfter { .. })) => {
+                Err(HandleError::Transient(format!("acknowledgement: {}", f.class())))
+            }
+            SendResult::Failed(SendFailure::TokenRejected { .. }) => {
+                Err(HandleError::Transient("the platform rejected a freshly fetched token".to_owned()))
+            }
+            SendResult::Failed(f) => {
+                // Refused for good (expired, unknown): the event is still answered.
+                warn!(class = f.class(), "the platform refused the acknowledgement");
+                Ok(())
             }
         }
-        Err(HandleError::Transient("the platform rejected a freshly fetched token".to_owned()))
     }
 
     async fn token(&self, env: &Envelope, bot: &BotReply) -> Result<Option<String>, HandleError> {
-        let (request, parse): (ApiRequest, fn(&[u8]) -> _) = match &bot.creds {
-            PlatformBot::Qq(b) => {
-                (qq::reply::token_request(&b.token_url, &b.app_id, b.secret.expose_secret()), qq::reply::parse_token)
-            }
-            PlatformBot::Lark(b) => (
-                lark::reply::token_request(&b.api_base, &b.app_id, b.app_secret.expose_secret()),
-                lark::reply::parse_token,
-            ),
-            PlatformBot::Onebot(_) => return Ok(None),
-        };
+        let Some(TokenFetch { request, parse }) = bot.creds.token_fetch() else { return Ok(None) };
         let keys = self.keys.token(&env.bot);
         let token = self
             .tokens
@@ -316,11 +347,7 @@ impl Replier {
 
     async fn execute(&self, platform: Platform, request: &ApiRequest) -> SendResult {
         match self.post(request).await {
-            Ok((status, reset, body)) => match platform {
-                Platform::Qq => qq::reply::classify(status, reset, &body),
-                Platform::Lark => lark::reply::classify(status, reset, &body),
-                Platform::Onebot => onebot::reply::classify(status, reset, &body),
-            },
+            Ok((status, reset, body)) => outbound::classify(platform, status, reset, &body),
             Err(e) => SendResult::Failed(SendFailure::Transient { reason: e }),
         }
     }
@@ -364,20 +391,7 @@ async fn before_send(
 }
 
 fn bot_reply(b: &BotConfig) -> BotReply {
-    BotReply { creds: b.platform.clone(), limit: b.reply_limit }
-}
-
-/// QQ refuses passive replies after the window or past 5 per message.
-fn expired(env: &Envelope, index: u32, now_ms: i64) -> Option<&'static str> {
-    if env.platform != Platform::Qq {
-        return None;
-    }
-    if index > qq::reply::MAX_REPLIES {
-        return Some("dropped_count");
-    }
-    let sent_at = env.platform_ts_ms.unwrap_or(env.received_at_ms);
-    let window = i64::try_from(qq::reply::reply_window(env).as_millis()).unwrap_or(i64::MAX);
-    (now_ms - sent_at > window).then_some("dropped_window")
+    BotReply { creds: b.platform.clone(), limit: b.reply_limit, remember_sent: b.routing.reply_addresses_bot }
 }
 
 fn perm(reason: &str) -> HandleError {

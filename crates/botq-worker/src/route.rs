@@ -7,7 +7,9 @@
 //! 2. deny and allow lists for users and groups;
 //! 3. a group message is for the bot only when it mentions it or starts with
 //!    the command prefix (per bot, overridable per group); private messages
-//!    always are;
+//!    always are. A message quoting one of the bot's recent replies counts
+//!    as mentioning it (`reply_addresses_bot`): whether it does is a Redis
+//!    lookup, so the caller finds out and passes `replies_to_bot`;
 //! 4. a command runs the skill it is mapped to, if that skill is enabled in
 //!    the chat, else it is an unknown command; any other addressed message
 //!    goes to the chat's default skill, or is ignored when there is none.
@@ -22,6 +24,9 @@
 
 use botq_core::config::{GroupMode, Routing};
 use botq_core::envelope::{ChatKind, Envelope, LEGACY_TEXT_VERSION};
+
+/// The reason of a group message that is not for the bot.
+pub const NOT_ADDRESSED: &str = "not_addressed";
 
 /// What to do with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +47,10 @@ pub fn group_of(env: &Envelope) -> Option<&str> {
     (env.chat_kind != ChatKind::Private).then_some(env.chat_id.as_str())
 }
 
-/// Decides what `env` is for.
+/// Decides what `env` is for. `replies_to_bot`: the message quotes one of
+/// the bot's own replies (see [`needs_quote_lookup`]).
 #[must_use]
-pub fn route(env: &Envelope, routing: &Routing) -> Route {
+pub fn route(env: &Envelope, routing: &Routing, replies_to_bot: bool) -> Route {
     if routing.self_ids.contains(&env.sender_id) {
         return Route::Ignore("self");
     }
@@ -66,13 +72,14 @@ pub fn route(env: &Envelope, routing: &Routing) -> Route {
     let text = if env.version <= LEGACY_TEXT_VERSION { strip_legacy_mentions(&env.text) } else { env.text.trim() };
     let command = text.strip_prefix(routing.command_prefix.as_str());
     if let Some(g) = group {
+        let mentioned = env.mentions_bot || (replies_to_bot && routing.reply_addresses_bot);
         let addressed = match routing.group_mode_in(g) {
             GroupMode::All => true,
-            GroupMode::Mention => env.mentions_bot,
-            GroupMode::MentionOrPrefix => env.mentions_bot || command.is_some(),
+            GroupMode::Mention => mentioned,
+            GroupMode::MentionOrPrefix => mentioned || command.is_some(),
         };
         if !addressed {
-            return Route::Ignore("not_addressed");
+            return Route::Ignore(NOT_ADDRESSED);
         }
     }
     let Some(command) = command else {
@@ -88,6 +95,14 @@ pub fn route(env: &Envelope, routing: &Routing) -> Route {
         }
         None => Route::Unknown { command: name.to_owned() },
     }
+}
+
+/// The quoted message id to look up among the bot's replies: only when
+/// that could change the route, i.e. `route` found the message not
+/// addressed, the bot counts replies to it, and the message quotes one.
+#[must_use]
+pub fn needs_quote_lookup<'a>(env: &'a Envelope, routing: &Routing, route: &Route) -> Option<&'a str> {
+    (routing.reply_addresses_bot && *route == Route::Ignore(NOT_ADDRESSED)).then(|| env.quoted()).flatten()
 }
 
 /// The commands usable in the chat of `env`, sorted, for `/help`.

@@ -238,6 +238,7 @@ pub struct RawBot {
     pub command_prefix: Option<String>,
     pub respond_to_bots: Option<bool>,
     pub mention_everyone: Option<bool>,
+    pub reply_addresses_bot: Option<bool>,
     pub group_mode: Option<String>,
     pub reply_limit: Option<RawReplyLimit>,
     pub timestamp_window_secs: Option<u64>,

@@ -42,6 +42,10 @@ pub struct Routing {
     /// A skill's reply may mention everyone in the chat (off: such a
     /// mention is left out of the reply).
     pub mention_everyone: bool,
+    /// A group message quoting one of the bot's recent replies is for the
+    /// bot, as if it mentioned it (on by default). The worker remembers the
+    /// ids of the bot's replies per chat for this.
+    pub reply_addresses_bot: bool,
     pub group_mode: GroupMode,
     /// The bot's own sender ids (OneBot `self_id`, Lark `bot_open_id`): its
     /// own messages are never answered, whatever `respond_to_bots` says.
@@ -181,6 +185,7 @@ impl Routing {
             command_prefix: "/".into(),
             respond_to_bots: false,
             mention_everyone: false,
+            reply_addresses_bot: true,
             group_mode: GroupMode::MentionOrPrefix,
             self_ids: Vec::new(),
             commands: ["ping", "echo", "help"].map(|c| (c.to_owned(), c.to_owned())).into_iter().collect(),
@@ -310,6 +315,7 @@ pub(super) fn check_routing(raw: &RawBot, platform: Platform, path: &str, proble
         command_prefix,
         respond_to_bots: raw.respond_to_bots.unwrap_or(false),
         mention_everyone: raw.mention_everyone.unwrap_or(false),
+        reply_addresses_bot: raw.reply_addresses_bot.unwrap_or(true),
         group_mode,
         self_ids,
         commands,

@@ -4,6 +4,11 @@ use botq_core::ids::{BotId, RequestId};
 
 use super::*;
 
+/// Routes a message that quotes none of the bot's replies.
+fn route(env: &Envelope, r: &Routing) -> Route {
+    super::route(env, r, false)
+}
+
 fn routing() -> Routing {
     Routing::defaults()
 }
@@ -118,4 +123,44 @@ fn a_group_can_override_the_group_mode() {
     let mut r = routing();
     r.groups.insert("c".into(), GroupPolicy { group_mode: Some(GroupMode::Mention), ..GroupPolicy::default() });
     assert_eq!(route(&env(ChatKind::Group, "/ping", false, false), &r), Route::Ignore("not_addressed"));
+}
+
+fn quoting(kind: ChatKind, text: &str, quoted: &str) -> Envelope {
+    let mut e = env(kind, text, false, false);
+    e.segments.insert(0, botq_core::message::Segment::Quote { message_id: quoted.into() });
+    e
+}
+
+#[test]
+fn a_quote_of_the_bots_reply_addresses_it_like_a_mention() {
+    let r = Routing { group_mode: GroupMode::Mention, ..routing() };
+    let e = quoting(ChatKind::Group, "/ping", "m7");
+    assert_eq!(route(&e, &r), Route::Ignore(NOT_ADDRESSED));
+    let first = route(&e, &r);
+    assert_eq!(needs_quote_lookup(&e, &r, &first), Some("m7"));
+    assert_eq!(super::route(&e, &r, true), cmd("ping", ""));
+    // Without a default skill, a quote that is not a command stays unanswered.
+    let chat = quoting(ChatKind::Group, "thanks", "m7");
+    assert_eq!(super::route(&chat, &r, true), Route::Ignore("no_skill"));
+    let with_agent = Routing { default_skill: Some("agent".into()), ..r.clone() };
+    assert_eq!(super::route(&chat, &with_agent, true), run("agent", None, "thanks"));
+}
+
+#[test]
+fn the_quote_lookup_happens_only_when_it_could_change_the_route() {
+    let r = Routing { group_mode: GroupMode::Mention, ..routing() };
+    // Mentioned already, private, or no quote at all: nothing to look up.
+    let mut mentioned = quoting(ChatKind::Group, "/ping", "m7");
+    mentioned.mentions_bot = true;
+    let private = quoting(ChatKind::Private, "/ping", "m7");
+    let plain = env(ChatKind::Group, "/ping", false, false);
+    for e in [mentioned, private, plain] {
+        let first = route(&e, &r);
+        assert_eq!(needs_quote_lookup(&e, &r, &first), None, "{e:?}");
+    }
+    // The bot that opted out never looks, and a quote does not address it.
+    let off = Routing { reply_addresses_bot: false, ..r };
+    let e = quoting(ChatKind::Group, "/ping", "m7");
+    assert_eq!(needs_quote_lookup(&e, &off, &route(&e, &off)), None);
+    assert_eq!(super::route(&e, &off, true), Route::Ignore(NOT_ADDRESSED));
 }

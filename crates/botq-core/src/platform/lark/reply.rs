@@ -48,12 +48,8 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
         Some(code) => return Err(TokenError::Refused(code)),
         None => return Err(TokenError::Malformed("missing code".to_owned())),
     }
-    let value = v.get("tenant_access_token").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
-    let secs = v.get("expire").and_then(serde_json::Value::as_u64);
-    match (value, secs) {
-        (Some(value), Some(secs)) => Ok(Token { value: value.to_owned(), expires_in: Duration::from_secs(secs) }),
-        _ => Err(TokenError::Malformed("missing tenant_access_token or expire".to_owned())),
-    }
+    let value = v.get("tenant_access_token").and_then(serde_json::Value::as_str);
+    Token::from_answer(value, v.get("expire").and_then(serde_json::Value::as_u64), "tenant_access_token or expire")
 }
 
 /// Reply number `index` (1-based) to the message of `env`, as a `post`

@@ -56,16 +56,12 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
     if let Some(code) = v.get("code").and_then(serde_json::Value::as_i64).filter(|c| *c != 0) {
         return Err(TokenError::Refused(code));
     }
-    let value = v.get("access_token").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
     let secs = match v.get("expires_in") {
         Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
         Some(n) => n.as_u64(),
         None => None,
     };
-    match (value, secs) {
-        (Some(value), Some(secs)) => Ok(Token { value: value.to_owned(), expires_in: Duration::from_secs(secs) }),
-        _ => Err(TokenError::Malformed("missing access_token or expires_in".to_owned())),
-    }
+    Token::from_answer(v.get("access_token").and_then(serde_json::Value::as_str), secs, "access_token or expires_in")
 }
 
 /// The passive reply number `index` (1-based) to `env`, its segments
