@@ -320,3 +320,34 @@ async fn a_quote_of_the_bots_reply_is_answered_and_a_quote_of_another_message_is
     assert_eq!(answered, ["thanks lark", "thanks onebot", "thanks qq"], "{all:?}");
     w.shutdown().await.unwrap();
 }
+
+/// A skill's image by URL shows as an image: QQ groups take it as an upload
+/// first (`POST …/files`, then `msg_type` 7 with its `file_info`), guilds
+/// in the message. An upload the platform refuses (it cannot fetch the URL)
+/// still delivers the reply, the URL as text.
+#[tokio::test]
+async fn an_image_reply_is_uploaded_to_a_qq_group_and_shown_as_an_image() {
+    let s = stack().await;
+    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+        {"type": "text", "text": "look "}, {"type": "image", "url": "https://img.example.com/cat.png"}
+    ]}]})));
+    let w = s.worker().await;
+    assert_eq!(s.send("qq-main", &qq_group("i1", " /greet")).await, 200);
+    assert_eq!(s.send("qq-main", &qq_guild("i2", &format!("<@!{GUILD_BOT}> /greet"))).await, 200);
+    let got = s.replies(2).await;
+    for d in &got {
+        assert_eq!(
+            (d.text.as_str(), d.images.as_slice()),
+            ("look ", &["https://img.example.com/cat.png".to_owned()][..]),
+            "{d:?}"
+        );
+    }
+    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+        {"type": "text", "text": "look "}, {"type": "image", "url": "https://cat.invalid/cat.png"}
+    ]}]})));
+    assert_eq!(s.send("qq-main", &qq_group("i3", " /greet")).await, 200);
+    let got = s.replies(3).await;
+    let last = &got[2];
+    assert_eq!((last.text.as_str(), last.images.len()), ("look https://cat.invalid/cat.png", 0), "{last:?}");
+    w.shutdown().await.unwrap();
+}

@@ -11,6 +11,9 @@
 //! - messages need `Authorization: QQBot <token>`; a missing, unknown or
 //!   expired token is HTTP 401 `{"code":11244,"message":"token not exist or expire"}`.
 //! - errors carry `{"code","message","err_code","trace_id"}` like botgo's `errBody`.
+//! - group and C2C chats take an image as an upload first (`qq/media.rs`):
+//!   `POST …/files` answers a `file_info`, and a `msg_type` 7 body carries it
+//!   as `media`;
 //! - group and C2C bodies need `msg_type` (and `content` for type 0); guild
 //!   bodies (`/channels`, `/dms`) are the older shape with `content` and no
 //!   `msg_type`. Every body needs `msg_id` (passive replies only: proactive
@@ -20,6 +23,7 @@
 //! The rules themselves live in `qq/ledger.rs` ([`QqLedger`]); this file is HTTP.
 
 mod ledger;
+mod media;
 
 use std::sync::Arc;
 
@@ -50,6 +54,8 @@ pub const MSG_LIMIT_EXCEED: i64 = 22009;
 pub const CHANNEL_RATE_LIMIT: i64 = 20028;
 /// The fake's code for a body it cannot read (the platform's own is unconfirmed).
 pub const INVALID_REQUEST: i64 = 11255;
+/// The fake's code for an upload whose URL it cannot fetch (likewise).
+pub const MEDIA_FETCH_FAILED: i64 = 11256;
 
 pub(crate) fn token_routes() -> Router<Arc<FakeState>> {
     Router::new().route("/app/getAppAccessToken", post(token))
@@ -61,21 +67,68 @@ pub(crate) fn message_routes() -> Router<Arc<FakeState>> {
         .route("/v2/users/{openid}/messages", post(c2c))
         .route("/channels/{channel_id}/messages", post(channel))
         .route("/dms/{guild_id}/messages", post(dm))
+        .route("/v2/groups/{group_openid}/files", post(group_files))
+        .route("/v2/users/{openid}/files", post(c2c_files))
         .route("/interactions/{interaction_id}", axum::routing::put(interaction))
+}
+
+/// The QQ bot whose token authorises a request at `now_ms`.
+fn bot_of(state: &FakeState, headers: &HeaderMap, now_ms: i64) -> Option<usize> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("QQBot "))
+        .and_then(|token| state.book().tokens.bot_of(token.trim(), now_ms))
+        .filter(|&b| state.bots[b].platform() == Platform::Qq)
+}
+
+fn unauthorised() -> Refusal {
+    Refusal::new(StatusCode::UNAUTHORIZED, TOKEN_NOT_EXIST, "token not exist or expire")
+}
+
+async fn group_files(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    upload(&s, Endpoint::QqGroup, &id, &h, &b)
+}
+async fn c2c_files(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
+    upload(&s, Endpoint::QqC2c, &id, &h, &b)
+}
+
+/// `POST …/files` `{"file_type":1..=4,"url","srv_send_msg"}` →
+/// `{"file_uuid","file_info","ttl"}`. The fake fetches nothing: a URL on a
+/// host under `.invalid` (reserved never to resolve) is the one it cannot
+/// fetch. `srv_send_msg: true` would send at once, a proactive message,
+/// which the platform no longer offers.
+fn upload(state: &FakeState, endpoint: Endpoint, target: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some(bot) = bot_of(state, headers, state.now_ms()) else { return render(&unauthorised()) };
+    let bad = |why: &str| Refusal::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, format!("invalid request: {why}"));
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return render(&bad("body is not JSON")) };
+    if !v.get("file_type").and_then(Value::as_i64).is_some_and(|t| (1..=3).contains(&t)) {
+        return render(&bad("file_type must be 1 (image), 2 (video) or 3 (voice)"));
+    }
+    if v.get("srv_send_msg").and_then(Value::as_bool).unwrap_or(false) {
+        return render(&Refusal::new(
+            StatusCode::BAD_REQUEST,
+            PROACTIVE_UNAVAILABLE,
+            "proactive messages are not available: srv_send_msg must be false",
+        ));
+    }
+    let Some(url) = v.get("url").and_then(Value::as_str) else { return render(&bad("url is required")) };
+    let Ok(parsed) = axum::http::Uri::try_from(url) else { return render(&bad("url is not a URL")) };
+    if !matches!(parsed.scheme_str(), Some("http" | "https")) {
+        return render(&bad("url must be http or https"));
+    }
+    if parsed.host().is_none_or(|h| h.ends_with(".invalid")) {
+        return render(&Refusal::new(StatusCode::BAD_REQUEST, MEDIA_FETCH_FAILED, "rich media download failed"));
+    }
+    let file_info = random_token(48);
+    state.book().qq.media.upload(&file_info, bot, endpoint, target, url);
+    Json(json!({ "file_uuid": random_hex(16), "file_info": file_info, "ttl": media::TTL_SECS })).into_response()
 }
 
 /// `PUT /interactions/{id}` `{"code": 0..=5}`: the answer to a button press,
 /// recorded per bot; success is an empty body.
 async fn interaction(State(s): State<Arc<FakeState>>, Path(id): Path<String>, h: HeaderMap, b: Bytes) -> Response {
-    let bot = h
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("QQBot "))
-        .and_then(|token| s.book().tokens.bot_of(token.trim(), s.now_ms()))
-        .filter(|&b| s.bots[b].platform() == Platform::Qq);
-    let Some(bot) = bot else {
-        return render(&Refusal::new(StatusCode::UNAUTHORIZED, TOKEN_NOT_EXIST, "token not exist or expire"));
-    };
+    let Some(bot) = bot_of(&s, &h, s.now_ms()) else { return render(&unauthorised()) };
     let code = serde_json::from_slice::<Value>(&b).ok().and_then(|v| v.get("code").and_then(Value::as_i64));
     let Some(code) = code.filter(|c| (0..=5).contains(c)) else {
         return render(&Refusal::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, "invalid request: code must be 0 to 5"));
@@ -141,6 +194,8 @@ struct Message {
     msg_id: String,
     /// Group and C2C default it to 1; the guild APIs have no `msg_seq`.
     msg_seq: Option<u64>,
+    /// A `msg_type` 7 body's `media.file_info` (group and C2C).
+    media: Option<String>,
 }
 
 /// Group and C2C bodies (`/v2/…`) need `msg_type` (and `content` for text);
@@ -151,6 +206,7 @@ fn parse_message(endpoint: Endpoint, body: &[u8]) -> Result<Message, Refusal> {
     let v: Value = serde_json::from_slice(body).map_err(|_| bad("body is not JSON"))?;
     let content = v.get("content").and_then(Value::as_str).unwrap_or_default();
     let guild = matches!(endpoint, Endpoint::QqChannel | Endpoint::QqDm);
+    let mut media = None;
     if guild {
         let rich = ["embed", "ark", "image", "markdown"].iter().any(|k| v.get(k).is_some_and(|x| !x.is_null()));
         if content.trim().is_empty() && !rich {
@@ -160,6 +216,10 @@ fn parse_message(endpoint: Endpoint, body: &[u8]) -> Result<Message, Refusal> {
         let msg_type = v.get("msg_type").and_then(Value::as_i64).ok_or_else(|| bad("msg_type must be an integer"))?;
         if msg_type == 0 && content.trim().is_empty() {
             return Err(bad("content is required for msg_type 0"));
+        }
+        if msg_type == 7 {
+            let info = v.pointer("/media/file_info").and_then(Value::as_str).filter(|f| !f.is_empty());
+            media = Some(info.ok_or_else(|| bad("media.file_info is required for msg_type 7"))?.to_owned());
         }
     }
     // An answerable event (a button, the bot added) is replied to by event_id.
@@ -180,33 +240,29 @@ fn parse_message(endpoint: Endpoint, body: &[u8]) -> Result<Message, Refusal> {
     let mut shown = crate::shown::qq(content, endpoint == Endpoint::QqChannel);
     shown.quote = v.pointer("/message_reference/message_id").and_then(Value::as_str).map(str::to_owned);
     shown.images.extend(v.get("image").and_then(Value::as_str).map(str::to_owned));
-    Ok(Message { shown, msg_id, msg_seq })
+    Ok(Message { shown, msg_id, msg_seq, media })
 }
 
 async fn send(state: &FakeState, endpoint: Endpoint, target: &str, headers: &HeaderMap, body: &[u8]) -> Response {
     let mut seen = Seen::message(endpoint, target, state.now_ms());
-    let bot = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("QQBot "))
-        .and_then(|token| state.book().tokens.bot_of(token.trim(), seen.at_ms))
-        .filter(|&b| state.bots[b].platform() == Platform::Qq);
-    let Some(bot) = bot else {
-        return refuse(
-            state,
-            &seen,
-            Refusal::new(StatusCode::UNAUTHORIZED, TOKEN_NOT_EXIST, "token not exist or expire"),
-        );
-    };
+    let Some(bot) = bot_of(state, headers, seen.at_ms) else { return refuse(state, &seen, unauthorised()) };
     seen.bot = Some(state.bots[bot].id.clone());
     if let Some(fault) = faults::before_message(state, Platform::Qq).await {
         return refuse(state, &seen, fault_refusal(fault, endpoint));
     }
     seen.at_ms = state.now_ms();
-    let message = match parse_message(endpoint, body) {
+    let mut message = match parse_message(endpoint, body) {
         Ok(m) => m,
         Err(r) => return refuse(state, &seen, r),
     };
+    if let Some(info) = &message.media {
+        let url = state.book().qq.media.url(info, bot, endpoint, target).map(str::to_owned);
+        let Some(url) = url else {
+            let why = "invalid request: media.file_info was not uploaded for this chat by this bot";
+            return refuse(state, &seen, Refusal::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, why));
+        };
+        message.shown.images.push(url);
+    }
     seen.key = message.msg_seq.map(|seq| format!("{}:{seq}", message.msg_id));
     let now = seen.at_ms;
     let mut book = state.book();

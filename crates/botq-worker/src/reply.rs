@@ -152,7 +152,9 @@ impl Replier {
                 self.take_slot(&mut conn, &key, limit, now, &label).await?;
             }
         }
-        let answer = self.with_token(env, bot, |token| bot.creds.reply_request(token, env, index, reply)).await?;
+        let media = self.upload(env, bot, reply).await?;
+        let build = |token: Option<&str>| bot.creds.reply_request(token, env, index, reply, media.as_deref());
+        let answer = self.with_token(env, bot, build, outbound::classify).await?;
         match answer {
             SendResult::Sent { message_id } => {
                 let own = message_id
@@ -183,46 +185,72 @@ impl Replier {
                 metrics::counter!(REPLIES, "bot" => label, "outcome" => f.class()).increment(1);
                 match f {
                     SendFailure::Expired { .. } => Ok(Delivered::Dropped("expired")),
-                    SendFailure::RetryAfter { after, code } => {
-                        Err(HandleError::RetryAfter(after, format!("platform rate limit (code {code})")))
-                    }
-                    SendFailure::Transient { reason } => Err(HandleError::Transient(reason)),
-                    SendFailure::Permanent { code, reason } => {
-                        Err(HandleError::Permanent(format!("code {code}: {reason}")))
-                    }
-                    SendFailure::TokenRejected { code } => {
-                        Err(HandleError::Transient(format!("token rejected (code {code})")))
-                    }
+                    f => Err(failure(f)),
                 }
             }
         }
     }
 
-    /// Builds a request with the bot's access token and sends it. A token
-    /// the platform rejects is dropped from the cache and the request is
-    /// built and sent once more with a fresh one; a second rejection is
+    /// Builds a request with the bot's access token, sends it and reads
+    /// the answer with `read` (`outbound::classify` or `read_upload`). A
+    /// token the platform rejects is dropped from the cache and the request
+    /// is built and sent once more with a fresh one; a second rejection is
     /// returned as it is.
     ///
     /// # Errors
     /// `Permanent` when the request cannot be built (an id ingest would
     /// have refused, stored before it did); the token's own errors.
-    async fn with_token(
+    async fn with_token<T: Answer>(
         &self,
         env: &Envelope,
         bot: &BotReply,
         build: impl Fn(Option<&str>) -> Result<ApiRequest, InvalidTarget>,
-    ) -> Result<SendResult, HandleError> {
-        let mut answer = None;
-        for _ in 0..2 {
+        read: fn(Platform, u16, Option<Duration>, &[u8]) -> T,
+    ) -> Result<T, HandleError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
             let token = self.token(env, bot).await?;
             let request = build(token.as_deref()).map_err(|e| HandleError::Permanent(e.to_string()))?;
-            let result = self.execute(bot.platform(), &request).await;
-            let SendResult::Failed(SendFailure::TokenRejected { code }) = result else { return Ok(result) };
-            warn!(code, "the platform rejected the access token; fetching a new one");
-            self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
-            answer = Some(result);
+            let answer = match self.post(&request).await {
+                Ok((status, reset, body)) => read(bot.platform(), status, reset, &body),
+                Err(reason) => T::failed(SendFailure::Transient { reason }),
+            };
+            match answer.token_rejected() {
+                Some(code) if attempts < 2 => {
+                    warn!(code, "the platform rejected the access token; fetching a new one");
+                    self.tokens.invalidate(&self.redis, &self.keys.token(&env.bot).0, env.bot.as_str()).await;
+                }
+                _ => return Ok(answer),
+            }
         }
-        Ok(answer.unwrap_or(SendResult::Failed(SendFailure::Transient { reason: "no attempt".to_owned() })))
+    }
+
+    /// The reply's upload, if it needs one (an image to a QQ group): the
+    /// handle the reply then carries. An upload the platform refuses for
+    /// good (it could not fetch the URL) does not lose the reply: it goes
+    /// without, the image's URL as text.
+    ///
+    /// # Errors
+    /// A failure worth retrying (transient, rate limited, token).
+    async fn upload(&self, env: &Envelope, bot: &BotReply, reply: &Outgoing) -> Result<Option<String>, HandleError> {
+        if bot.creds.upload_request(None, env, reply).is_none() {
+            return Ok(None);
+        }
+        // Some(…) whatever the token, as just checked.
+        let build = |token: Option<&str>| {
+            bot.creds.upload_request(token, env, reply).unwrap_or_else(|| Err(InvalidTarget(env.chat_id.clone())))
+        };
+        match self.with_token(env, bot, build, outbound::read_upload).await? {
+            Ok(handle) => Ok(Some(handle)),
+            Err(f @ (SendFailure::Permanent { .. } | SendFailure::Expired { .. })) => {
+                metrics::counter!(REPLIES, "bot" => env.bot.as_str().to_owned(), "outcome" => "upload_refused")
+                    .increment(1);
+                warn!(class = f.class(), "the platform refused the image upload; sending its URL as text");
+                Ok(None)
+            }
+            Err(f) => Err(failure(f)),
+        }
     }
 
     fn bot(&self, env: &Envelope) -> Result<&BotReply, HandleError> {
@@ -308,7 +336,7 @@ impl Replier {
         let build = |token: Option<&str>| {
             bot.creds.acknowledgement(token, env).unwrap_or_else(|| Err(InvalidTarget(env.message_id.clone())))
         };
-        match self.with_token(env, bot, build).await? {
+        match self.with_token(env, bot, build, outbound::classify).await? {
             SendResult::Sent { .. } | SendResult::AlreadySent => {
                 debug!("event acknowledged");
                 Ok(())
@@ -343,13 +371,6 @@ impl Replier {
             })
             .await?;
         Ok(Some(token))
-    }
-
-    async fn execute(&self, platform: Platform, request: &ApiRequest) -> SendResult {
-        match self.post(request).await {
-            Ok((status, reset, body)) => outbound::classify(platform, status, reset, &body),
-            Err(e) => SendResult::Failed(SendFailure::Transient { reason: e }),
-        }
     }
 
     /// Sends `request` (`POST`, or `PUT`); returns status, the rate-limit
@@ -392,6 +413,50 @@ async fn before_send(
 
 fn bot_reply(b: &BotConfig) -> BotReply {
     BotReply { creds: b.platform.clone(), limit: b.reply_limit, remember_sent: b.routing.reply_addresses_bot }
+}
+
+/// A platform's answer as `with_token` needs to see it: whether it
+/// rejected the token, and the answer for a request that never got one.
+trait Answer {
+    fn token_rejected(&self) -> Option<i64>;
+    fn failed(f: SendFailure) -> Self;
+}
+
+impl Answer for SendResult {
+    fn token_rejected(&self) -> Option<i64> {
+        match self {
+            Self::Failed(SendFailure::TokenRejected { code }) => Some(*code),
+            _ => None,
+        }
+    }
+    fn failed(f: SendFailure) -> Self {
+        Self::Failed(f)
+    }
+}
+
+impl Answer for Result<String, SendFailure> {
+    fn token_rejected(&self) -> Option<i64> {
+        match self {
+            Err(SendFailure::TokenRejected { code }) => Some(*code),
+            _ => None,
+        }
+    }
+    fn failed(f: SendFailure) -> Self {
+        Err(f)
+    }
+}
+
+/// The worker's error for a failed request that is not simply dropped.
+fn failure(f: SendFailure) -> HandleError {
+    match f {
+        SendFailure::RetryAfter { after, code } => {
+            HandleError::RetryAfter(after, format!("platform rate limit (code {code})"))
+        }
+        SendFailure::Transient { reason } => HandleError::Transient(reason),
+        SendFailure::Permanent { code, reason } => HandleError::Permanent(format!("code {code}: {reason}")),
+        SendFailure::Expired { code } => HandleError::Permanent(format!("expired (code {code})")),
+        SendFailure::TokenRejected { code } => HandleError::Transient(format!("token rejected (code {code})")),
+    }
 }
 
 fn perm(reason: &str) -> HandleError {

@@ -15,7 +15,7 @@ use super::{lark, onebot, qq};
 use crate::config::PlatformBot;
 use crate::envelope::{Envelope, Platform};
 use crate::message::Outgoing;
-use crate::reply::{ApiRequest, InvalidTarget, SendResult, Token, TokenError};
+use crate::reply::{ApiRequest, InvalidTarget, SendFailure, SendResult, Token, TokenError};
 
 /// How to obtain a bot's access token: the request, and how to read the answer.
 #[derive(Debug)]
@@ -44,7 +44,8 @@ impl PlatformBot {
     }
 
     /// Reply number `index` (1-based) to `env`; `token` is what
-    /// [`PlatformBot::token_fetch`] obtained (`None` for OneBot).
+    /// [`PlatformBot::token_fetch`] obtained (`None` for OneBot), `media`
+    /// what the reply's upload answered ([`PlatformBot::upload_request`]).
     ///
     /// # Errors
     /// An id of the event that cannot be a URL path segment.
@@ -54,15 +55,34 @@ impl PlatformBot {
         env: &Envelope,
         index: u32,
         reply: &Outgoing,
+        media: Option<&str>,
     ) -> Result<ApiRequest, InvalidTarget> {
         let token = token.unwrap_or_default();
         match self {
-            Self::Qq(b) => qq::reply::reply_request(&b.api_base, token, env, index, reply),
+            Self::Qq(b) => qq::reply::reply_request(&b.api_base, token, env, index, reply, media),
             Self::Lark(b) => lark::reply::reply_request(&b.api_base, token, env, index, reply),
             Self::Onebot(b) => {
                 let access = b.access_token.as_ref().map(|t| t.expose_secret().to_owned());
                 Ok(onebot::reply::reply_request(&b.api_base, access.as_deref(), env, reply))
             }
+        }
+    }
+
+    /// The upload a reply needs before it is sent, if any: an image in a QQ
+    /// group or C2C chat, which the platform fetches by URL and then takes
+    /// as `media` ([`read_upload`] reads the answer).
+    ///
+    /// # Errors
+    /// A chat id that cannot be a URL path segment.
+    pub fn upload_request(
+        &self,
+        token: Option<&str>,
+        env: &Envelope,
+        reply: &Outgoing,
+    ) -> Option<Result<ApiRequest, InvalidTarget>> {
+        match self {
+            Self::Qq(b) => qq::reply::media_upload(&b.api_base, token.unwrap_or_default(), env, reply),
+            Self::Lark(_) | Self::Onebot(_) => None,
         }
     }
 
@@ -90,6 +110,24 @@ pub fn classify(platform: Platform, status: u16, reset: Option<Duration>, body: 
         Platform::Qq => qq::reply::classify(status, reset, body),
         Platform::Lark => lark::reply::classify(status, reset, body),
         Platform::Onebot => onebot::reply::classify(status, reset, body),
+    }
+}
+
+/// What an upload answered: the handle the reply then carries.
+///
+/// # Errors
+/// Why there is none, classified like a failed send.
+pub fn read_upload(
+    platform: Platform,
+    status: u16,
+    reset: Option<Duration>,
+    body: &[u8],
+) -> Result<String, SendFailure> {
+    match platform {
+        Platform::Qq => qq::reply::read_media(status, reset, body),
+        Platform::Lark | Platform::Onebot => {
+            Err(SendFailure::Permanent { code: 0, reason: format!("{} has no uploads", platform.as_str()) })
+        }
     }
 }
 

@@ -70,6 +70,8 @@ pub struct QqLedger {
     inbound_order: VecDeque<(i64, String)>,
     chat_rate: SlidingWindow,
     channel_rate: SlidingWindow,
+    /// Rich-media uploads (`qq/media.rs`).
+    pub media: super::media::MediaStore,
 }
 
 impl QqLedger {
@@ -83,6 +85,7 @@ impl QqLedger {
             inbound_order: VecDeque::new(),
             chat_rate: SlidingWindow::new(limits.chat_rate, 1000),
             channel_rate: SlidingWindow::new(limits.channel_rate, 1000),
+            media: super::media::MediaStore::default(),
         }
     }
 

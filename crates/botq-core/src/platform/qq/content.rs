@@ -108,7 +108,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// Literal text as `content`: `&` `<` `>` escaped.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
@@ -131,7 +131,8 @@ pub enum Scene {
 }
 
 impl Scene {
-    fn guild(self) -> bool {
+    #[must_use]
+    pub fn guild(self) -> bool {
         matches!(self, Self::Channel | Self::GuildDm)
     }
 }
@@ -140,7 +141,9 @@ impl Scene {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rendered {
     pub content: String,
-    /// An image URL: the guild APIs' `image` field (the first image).
+    /// The first image's URL: the guild APIs' `image` field; in group and
+    /// C2C chats uploaded first (`reply::media_upload`). Further images
+    /// are their URLs as text.
     pub image: Option<String>,
     /// The message quoted (`message_reference`).
     pub quote: Option<String>,
@@ -148,8 +151,9 @@ pub struct Rendered {
 
 /// Renders segments for `scene`: text escaped, a mention as the markup the
 /// scene reads (none in C2C, where there is no one else), everyone only in
-/// a text channel, an image as the guild `image` field or else its URL as
-/// text. Segments without an outbound form are left out.
+/// a text channel, the first image apart (the scene's API decides how it
+/// goes), further images as their URLs. Segments without an outbound form
+/// are left out.
 #[must_use]
 pub fn render(segments: &[Segment], scene: Scene) -> Rendered {
     let mut r = Rendered::default();
@@ -163,13 +167,8 @@ pub fn render(segments: &[Segment], scene: Scene) -> Rendered {
                 Scene::C2c => {}
             },
             Segment::MentionEveryone if scene == Scene::Channel => r.content.push_str("<qqbot-at-everyone />"),
-            Segment::Image { url: Some(url), .. } => {
-                if scene.guild() && r.image.is_none() {
-                    r.image = Some(url.clone());
-                } else {
-                    r.content.push_str(&escape(url));
-                }
-            }
+            Segment::Image { url: Some(url), .. } if r.image.is_none() => r.image = Some(url.clone()),
+            Segment::Image { url: Some(url), .. } => r.content.push_str(&escape(url)),
             Segment::Quote { message_id } if r.quote.is_none() => r.quote = Some(message_id.clone()),
             _ => {}
         }
@@ -262,7 +261,9 @@ mod tests {
         assert_eq!(render(&all, Scene::Group).content, "");
         let img = [Segment::Image { url: Some("https://x/a.png".into()), id: None }];
         assert_eq!(render(&img, Scene::Channel).image.as_deref(), Some("https://x/a.png"));
-        assert_eq!(render(&img, Scene::Group).content, "https://x/a.png");
+        assert_eq!(render(&img, Scene::Group).image.as_deref(), Some("https://x/a.png"));
+        let two = [img[0].clone(), Segment::Image { url: Some("https://x/b.png?a&b".into()), id: None }];
+        assert_eq!(render(&two, Scene::Group).content, "https://x/b.png?a&amp;b");
     }
 
     fn scene() -> impl Strategy<Value = Scene> {
