@@ -90,6 +90,14 @@ async fn stack() -> Stack {
     Stack { _redis: redis, cfg, fake: fake.state.clone(), upstream, ingest, http: reqwest::Client::new(), _fake: fake }
 }
 
+/// A stack whose skill answers with `segments`, and its worker.
+async fn answering(segments: serde_json::Value) -> (Stack, WorkerHandle) {
+    let s = stack().await;
+    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": segments}]})));
+    let w = s.worker().await;
+    (s, w)
+}
+
 impl Stack {
     async fn worker(&self) -> WorkerHandle {
         WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg).unwrap())).await
@@ -192,13 +200,12 @@ async fn echo_of_every_platforms_markup_comes_back_literally_on_each() {
 
 #[tokio::test]
 async fn a_skill_mentions_the_sender_on_each_platform_and_sees_the_segments() {
-    let s = stack().await;
-    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+    let (s, w) = answering(json!([
         {"type": "mention", "user": "sender"},
         {"type": "text", "text": " welcome! <at user_id=\"all\"></at>"},
         {"type": "mention_everyone"}
-    ]}]})));
-    let w = s.worker().await;
+    ]))
+    .await;
     assert_eq!(s.send("qq-main", &qq_group("g1", " /greet")).await, 200);
     assert_eq!(s.send("qq-main", &qq_guild("g2", &format!("<@!{GUILD_BOT}> /greet"))).await, 200);
     assert_eq!(s.send("lark-main", &lark("g3", "/greet")).await, 200);
@@ -240,11 +247,10 @@ fn qq_frame(event: &str, id: &str, d: &serde_json::Value) -> sign::Webhook {
 /// by `event_id` through the skill the bot's `events` maps it to.
 #[tokio::test]
 async fn a_button_press_is_acknowledged_and_events_are_answered_by_event_id() {
-    let s = stack().await;
-    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+    let (s, w) = answering(json!([
         {"type": "mention", "user": "sender"}, {"type": "text", "text": " welcome"}
-    ]}]})));
-    let w = s.worker().await;
+    ]))
+    .await;
     let press = json!({
         "id": "30540ff7-9d8f-4737-83f1-e116ce6afa8b", "type": 11, "scene": "group", "chat_type": 1,
         "timestamp": sign::rfc3339_utc(now()), "group_openid": "GROUP7", "group_member_openid": "PRESSER",
@@ -327,11 +333,10 @@ async fn a_quote_of_the_bots_reply_is_answered_and_a_quote_of_another_message_is
 /// still delivers the reply, the URL as text.
 #[tokio::test]
 async fn an_image_reply_is_uploaded_to_a_qq_group_and_shown_as_an_image() {
-    let s = stack().await;
-    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+    let (s, w) = answering(json!([
         {"type": "text", "text": "look "}, {"type": "image", "url": "https://img.example.com/cat.png"}
-    ]}]})));
-    let w = s.worker().await;
+    ]))
+    .await;
     assert_eq!(s.send("qq-main", &qq_group("i1", " /greet")).await, 200);
     assert_eq!(s.send("qq-main", &qq_guild("i2", &format!("<@!{GUILD_BOT}> /greet"))).await, 200);
     let got = s.replies(2).await;

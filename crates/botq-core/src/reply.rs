@@ -58,7 +58,8 @@ pub struct ApiRequest {
 /// What a platform answered to a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendResult {
-    /// Delivered now.
+    /// Delivered now. `message_id`: the id by which users' quotes will
+    /// name the message sent (QQ groups: its `REFIDX_…` index).
     Sent { message_id: Option<String> },
     /// The platform recognised the idempotency handle: it was delivered before.
     AlreadySent,

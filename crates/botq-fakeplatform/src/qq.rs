@@ -308,7 +308,13 @@ async fn send(state: &FakeState, endpoint: Endpoint, target: &str, headers: &Hea
     state.record_delivery(&mut book, delivery);
     drop(book);
     tracing::debug!(bot = seen.bot.as_deref().unwrap_or("-"), endpoint = endpoint.as_str(), "qq message delivered");
-    Json(json!({ "id": id, "timestamp": now / 1000 })).into_response()
+    // Group and C2C answers carry the index quotes of the message name
+    // (the docs' "发送群聊消息" response); guild quotes name the id.
+    let mut answer = json!({ "id": id, "timestamp": now / 1000 });
+    if matches!(endpoint, Endpoint::QqGroup | Endpoint::QqC2c) {
+        answer["ext_info"] = json!({ "ref_idx": format!("REFIDX_{}==", random_token(24)) });
+    }
+    Json(answer).into_response()
 }
 
 /// An injected fault in QQ's shape: 429 carries 22009 (20028 on a channel).

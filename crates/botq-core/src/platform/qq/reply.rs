@@ -198,8 +198,12 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Send
     let code = v.get("code").or_else(|| v.get("err_code")).and_then(serde_json::Value::as_i64).unwrap_or(0);
     // 200/204 succeed; 201/202 are "asynchronous success" carrying an error body (audits).
     if matches!(status, 200 | 204) && code == 0 {
-        let id = v.get("id").and_then(serde_json::Value::as_str).map(str::to_owned);
-        return SendResult::Sent { message_id: id };
+        // What a quote of it will name: group and C2C quotes carry the
+        // `REFIDX_…` index the send answered as `ext_info.ref_idx` (docs,
+        // "发送群聊消息": the bot's own messages are quoted by it), guild
+        // quotes the message id.
+        let id = v.pointer("/ext_info/ref_idx").or_else(|| v.get("id")).and_then(serde_json::Value::as_str);
+        return SendResult::Sent { message_id: id.map(str::to_owned) };
     }
     let failure = match code {
         40_054_005 => return SendResult::AlreadySent,
@@ -354,6 +358,11 @@ mod tests {
         assert_eq!(
             classify(200, None, br#"{"id":"m1","timestamp":1}"#),
             SendResult::Sent { message_id: Some("m1".into()) }
+        );
+        assert_eq!(
+            classify(200, None, br#"{"id":"ROBOT1.0_a","timestamp":"t","ext_info":{"ref_idx":"REFIDX_x=="}}"#),
+            SendResult::Sent { message_id: Some("REFIDX_x==".into()) },
+            "group and C2C quotes name the index"
         );
         assert_eq!(classify(400, None, br#"{"code":40054005,"message":"dup"}"#), SendResult::AlreadySent);
         assert_eq!(
