@@ -129,17 +129,30 @@ fn qq_group(event: &str, content: &str) -> sign::Webhook {
 
 /// A QQ guild `AT_MESSAGE_CREATE` mentioning the bot, shaped as the published captures.
 fn qq_guild(event: &str, content: &str) -> sign::Webhook {
-    let body = json!({
-        "op": 0, "s": 3, "t": "AT_MESSAGE_CREATE", "id": format!("AT_MESSAGE_CREATE:{event}"),
+    let mentions = json!([{"bot": true, "id": GUILD_BOT, "username": "helper"}]);
+    guild_frame("AT_MESSAGE_CREATE", event, content, "mentions", mentions)
+}
+
+/// A QQ guild `MESSAGE_CREATE` (a private-domain bot sees every message)
+/// mentioning no one and quoting `quoted` (`message_reference`).
+fn qq_guild_reply(event: &str, quoted: &str, content: &str) -> sign::Webhook {
+    guild_frame("MESSAGE_CREATE", event, content, "message_reference", json!({"message_id": quoted}))
+}
+
+/// A signed guild message frame of type `t` from one user in one channel,
+/// with `key` = `value` in its `d`.
+fn guild_frame(t: &str, event: &str, content: &str, key: &str, value: serde_json::Value) -> sign::Webhook {
+    let mut body = json!({
+        "op": 0, "s": 3, "t": t, "id": format!("{t}:{event}"),
         "d": {
             "author": {"bot": false, "id": "1792232868513015736", "username": "user"},
             "channel_id": "1940475", "guild_id": "13343424136567982074",
             "content": content, "id": format!("08fa{event}"),
-            "mentions": [{"bot": true, "id": GUILD_BOT, "username": "helper"}],
             "seq": 603, "seq_in_channel": "603",
             "timestamp": sign::rfc3339_utc(now()),
         }
     });
+    body["d"][key] = value;
     sign::qq("102000000", QQ_SECRET, now(), body.to_string().as_bytes())
 }
 
@@ -280,23 +293,6 @@ async fn a_button_press_is_acknowledged_and_events_are_answered_by_event_id() {
         s.upstream.received().iter().map(|r| r.body["args"].as_str().unwrap_or_default().to_owned()).collect();
     assert!(args.contains(&"vote:yes".to_owned()), "the skill sees the button's data: {args:?}");
     w.shutdown().await.unwrap();
-}
-
-/// A QQ guild `MESSAGE_CREATE` (a private-domain bot sees every message)
-/// mentioning no one and quoting `quoted` (`message_reference`).
-fn qq_guild_reply(event: &str, quoted: &str, content: &str) -> sign::Webhook {
-    let body = json!({
-        "op": 0, "s": 4, "t": "MESSAGE_CREATE", "id": format!("MESSAGE_CREATE:{event}"),
-        "d": {
-            "author": {"bot": false, "id": "1792232868513015736", "username": "user"},
-            "channel_id": "1940475", "guild_id": "13343424136567982074",
-            "content": content, "id": format!("08fa{event}"),
-            "message_reference": {"message_id": quoted},
-            "seq": 604, "seq_in_channel": "604",
-            "timestamp": sign::rfc3339_utc(now()),
-        }
-    });
-    sign::qq("102000000", QQ_SECRET, now(), body.to_string().as_bytes())
 }
 
 /// A group message that quotes one of the bot's replies is for the bot, as

@@ -2,11 +2,8 @@
 
 use super::*;
 
-pub(super) fn cases(now: i64) -> Vec<Case> {
-    index("lark").iter().map(|e| lark_case(e, now).deviate("lark")).collect()
-}
-
-fn lark_case(e: &Value, now: i64) -> Case {
+/// The delivery of the payload `e` of the index names, signed at `now`.
+pub(super) fn case(e: &Value, now: i64) -> Case {
     let file = str_of(e, "file").to_owned();
     let n = number(&file);
     let bot = format!("lark-{n}");

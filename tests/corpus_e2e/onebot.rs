@@ -2,11 +2,8 @@
 
 use super::*;
 
-pub(super) fn cases(now: i64) -> Vec<Case> {
-    index("onebot").iter().map(|e| onebot_case(e, now).deviate("onebot")).collect()
-}
-
-fn onebot_case(e: &Value, now: i64) -> Case {
+/// The delivery of the payload `e` of the index names, signed at `now`.
+pub(super) fn case(e: &Value, now: i64) -> Case {
     let file = str_of(e, "file").to_owned();
     let n = number(&file);
     let bot = format!("ob-{n}");

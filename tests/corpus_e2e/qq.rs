@@ -2,11 +2,8 @@
 
 use super::*;
 
-pub(super) fn cases(now: i64) -> Vec<Case> {
-    index("qq").iter().map(|e| qq_case(e, now).deviate("qq")).collect()
-}
-
-fn qq_case(e: &Value, now: i64) -> Case {
+/// The delivery of the payload `e` of the index names, signed at `now`.
+pub(super) fn case(e: &Value, now: i64) -> Case {
     let file = str_of(e, "file").to_owned();
     let n = number(&file);
     let bot = format!("qq-{n}");

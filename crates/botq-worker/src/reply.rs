@@ -328,10 +328,11 @@ impl Replier {
     /// # Errors
     /// `Transient` (retry) when the platform cannot be reached or fails.
     pub async fn acknowledge(&self, env: &Envelope) -> Result<(), HandleError> {
-        let bot = self.bot(env)?;
-        if bot.creds.acknowledgement(None, env).is_none() {
+        // Called for every event: one that needs nothing is not failed here
+        // for a bot this worker lacks (its reply says so, as before).
+        let Some(bot) = self.bots.get(env.bot.as_str()).filter(|b| b.creds.acknowledgement(None, env).is_some()) else {
             return Ok(());
-        }
+        };
         // Some(…) whatever the token, as just checked.
         let build = |token: Option<&str>| {
             bot.creds.acknowledgement(token, env).unwrap_or_else(|| Err(InvalidTarget(env.message_id.clone())))
