@@ -105,7 +105,8 @@ async fn a_retry_after_is_never_cut_short() {
     t.q.push(envelope("qq-main", "chat-1", "ev-429", "/ping")).await;
     assert!(eventually(WAIT, || h.finished.load(Ordering::SeqCst) == 2).await);
     let calls = h.calls_for("ev-429");
-    assert!(calls[1].at - calls[0].at >= Duration::from_millis(700), "backoff 100 ms, Retry-After 700 ms wins");
+    let gap = calls[1].at - calls[0].at;
+    assert!(gap >= Duration::from_millis(700), "backoff 100 ms, Retry-After 700 ms wins: {gap:?}");
     w.shutdown().await.unwrap();
 }
 

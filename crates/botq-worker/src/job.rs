@@ -150,8 +150,7 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
         Err(HandleError::Deferred(wait)) => {
             debug!(wait_ms = wait.as_millis(), "throttled; rescheduled without counting an attempt");
             metrics::counter!(EVENTS, "bot" => bot, "outcome" => "deferred").increment(1);
-            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-            Verdict::Retry { due_ms: botq_core::now_ms().saturating_add(wait_ms), attempts: d.attempts }
+            Verdict::Retry { due_ms: due_after(wait), attempts: d.attempts }
         }
         Err(e @ (HandleError::Transient(_) | HandleError::RetryAfter(..))) => {
             let floor = if let HandleError::RetryAfter(d, _) = &e { Some(*d) } else { None };
@@ -163,12 +162,20 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
                 let delay = retry::delay(&engine.cfg.backoff, attempt, floor);
                 warn!(error = %e, attempt, retry_in_ms = delay.as_millis(), "attempt failed; retrying later");
                 metrics::counter!(EVENTS, "bot" => bot, "outcome" => "retried").increment(1);
-                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                Verdict::Retry { due_ms: botq_core::now_ms().saturating_add(delay_ms), attempts: attempt }
+                Verdict::Retry { due_ms: due_after(delay), attempts: attempt }
             }
         }
     };
     settle(engine, &keys, d, token, &claim_key, &chat_key, &verdict).await;
+}
+
+/// The time, Unix milliseconds, no earlier than `wait` from now: both the
+/// clock and `wait` are rounded up, since a wait is a floor (a platform's
+/// `Retry-After`, a throttle's next slot) and truncating either would let
+/// the retry start up to 2 ms early.
+fn due_after(wait: Duration) -> i64 {
+    let wait_ms = i64::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i64::MAX);
+    botq_core::now_ms().saturating_add(1).saturating_add(wait_ms)
 }
 
 /// Runs the handler in its own task with the handler timeout: a panic or an
