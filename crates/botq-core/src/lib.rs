@@ -11,8 +11,10 @@
 //! - [`redis_url`]: Redis URLs with every credential redacted, for messages.
 //! - [`build`]: version and git commit of this build.
 //! - [`audit`]: the tool-call audit stream (metadata of every skill invocation).
+//! - [`batch`]: group commit, many tasks' small Redis calls sent as one.
 
 pub mod audit;
+pub mod batch;
 pub mod build;
 pub mod config;
 pub mod envelope;

@@ -106,12 +106,15 @@ async fn pump_stale_backlogs(engine: &Engine) {
                 continue;
             }
         };
-        for m in members {
-            if let Some(chat) = queue::ChatShare::from_member(&keys, &m, engine.fair_share)
-                && let Err(e) = engine.bounded(queue::pump(&mut conn, &keys, &chat, false)).await
-            {
-                debug!(shard = q, error.kind = ?e.kind(), "cannot pump a chat backlog now");
-            }
+        let pumps: Vec<_> = members
+            .iter()
+            .filter_map(|m| queue::ChatShare::from_member(&keys, m, engine.fair_share))
+            .map(|chat| queue::Settlement::pump(&keys, &chat, false))
+            .collect();
+        if !pumps.is_empty()
+            && let Err(e) = engine.bounded(queue::finish(&mut conn, &keys, &pumps)).await
+        {
+            debug!(shard = q, error.kind = ?e.kind(), "cannot pump chat backlogs now");
         }
     }
 }
@@ -198,13 +201,18 @@ async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: 
     if engine.fair_share.max_queued_per_chat.is_none() {
         return;
     }
-    for raw in dead {
-        let Ok(env) = botq_core::envelope::Envelope::decode(raw) else { continue };
-        let chat = queue::ChatShare::new(keys, &env.bot, &env.chat_id, engine.fair_share);
-        let mut conn = engine.redis.clone();
-        if let Err(e) = engine.bounded(queue::pump(&mut conn, keys, &chat, true)).await {
-            debug!(error.kind = ?e.kind(), "cannot release a dead-lettered event's fair share now; the promoter will");
-        }
+    let releases: Vec<_> = dead
+        .iter()
+        .filter_map(|raw| botq_core::envelope::Envelope::decode(raw).ok())
+        .map(|env| {
+            queue::Settlement::pump(keys, &queue::ChatShare::new(keys, &env.bot, &env.chat_id, engine.fair_share), true)
+        })
+        .collect();
+    let mut conn = engine.redis.clone();
+    if !releases.is_empty()
+        && let Err(e) = engine.bounded(queue::finish(&mut conn, keys, &releases)).await
+    {
+        debug!(error.kind = ?e.kind(), "cannot release dead-lettered events' fair share now; the promoter will");
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::batches::{Batches, ClaimSettings};
 use crate::chats::ChatQueues;
 use crate::handler::{Handler, SkillPlan};
 use crate::supervise::Supervisor;
@@ -33,6 +34,8 @@ pub struct Engine {
     pub(crate) consumer: String,
     /// Scripts and short commands: multiplexed, auto-reconnecting.
     pub(crate) redis: Redis,
+    /// Claims and settlements, batched per queue.
+    pub(crate) batches: Batches,
     /// Blocking reads need exclusive connections: one per reader.
     pub(crate) readers: Blocking,
     pub(crate) handler: Arc<dyn Handler>,
@@ -57,7 +60,8 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds the engine for `cfg` around `handler`; connects lazily.
+    /// Builds the engine for `cfg` around `handler`; connects lazily. Call it
+    /// within the Tokio runtime the worker will run on (its batchers start there).
     ///
     /// # Errors
     /// An invalid Redis URL, or a lane in `worker.lanes` that is not configured.
@@ -70,16 +74,21 @@ impl Engine {
         let readers = Blocking::new(&target, served.len() + 2, w.read_block, redis_timeout)?;
         let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
         let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let keys = cfg.queue.keys();
+        let claim =
+            ClaimSettings { consumer: consumer.clone(), lease: w.lease, per_chat_ordering: w.per_chat_ordering };
+        let batches = Batches::spawn(&keys, &served, &redis, redis_timeout, &claim);
         Ok(Arc::new(Self {
             permits: Arc::new(Semaphore::new(usize::try_from(w.concurrency).unwrap_or(usize::MAX))),
             cfg: w,
-            keys: cfg.queue.keys(),
+            keys,
             served,
             fair_share: cfg.fair_share,
             audit_max_age: cfg.audit.max_age,
             done_ttl: cfg.dedupe_ttl,
             consumer,
             redis,
+            batches,
             readers,
             handler,
             skill_permits: std::sync::Mutex::default(),

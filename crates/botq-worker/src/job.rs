@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use botq_core::envelope::Envelope;
-use botq_core::queue::{self, Claim, ClaimTarget, Delivery, Verdict};
+use botq_core::queue::{self, Claim, ClaimRequest, Delivery, Settlement, Verdict};
 use botq_core::telemetry::EVENTS;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
@@ -90,17 +90,19 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
     };
     let max_attempts = plan.max_attempts.unwrap_or(engine.cfg.max_attempts);
     let skill = plan.name;
-    let target = ClaimTarget { consumer: &engine.consumer, stream_id: &d.id, token };
     let claim_key = keys.claim(&env.bot, &env.event_id);
-    let chat_key = keys.chat_lock(&env.bot, &env.chat_id);
+    let chat_key =
+        if engine.cfg.per_chat_ordering { keys.chat_lock(&env.bot, &env.chat_id) } else { keys.placeholder() };
+    let request = ClaimRequest {
+        claim_key: claim_key.clone(),
+        chat_lock: chat_key.clone(),
+        stream_id: d.id.clone(),
+        token: token.to_owned(),
+    };
     let started_waiting = Instant::now();
     let mut wait = Duration::from_millis(20);
     loop {
-        let mut conn = engine.redis.clone();
-        let claimed = engine
-            .bounded(queue::claim(&mut conn, &keys, env, target, engine.cfg.lease, engine.cfg.per_chat_ordering))
-            .await;
-        match claimed {
+        match engine.batches.claim(d.shard, request.clone()).await {
             Ok(Claim::Fresh) => break,
             Ok(Claim::Duplicate) => {
                 debug!("already handled; acknowledging the duplicate delivery");
@@ -229,14 +231,12 @@ async fn settle(
     chat_key: &str,
     verdict: &Verdict,
 ) {
-    let mut conn = engine.redis.clone();
     let chat = match (&d.envelope, engine.fair_share.max_queued_per_chat) {
         (Ok(env), Some(_)) => Some(queue::ChatShare::new(keys, &env.bot, &env.chat_id, engine.fair_share)),
         _ => None,
     };
-    let group = botq_core::keys::GROUP;
-    let fut = queue::finish(&mut conn, keys, group, &d.id, token, claim_key, chat_key, chat.as_ref(), &d.raw, verdict);
-    match engine.bounded(fut).await {
+    let settlement = Settlement::new(keys, &d.id, token, claim_key, chat_key, chat.as_ref(), &d.raw, verdict);
+    match engine.batches.settle(d.shard, settlement).await {
         Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
         Err(e) => {
             warn!(error.kind = ?e.kind(), stream_id = %d.id, "cannot settle; the delivery stays pending and will be reclaimed")

@@ -10,6 +10,7 @@
 //!   `brain` is the reloadable part: SIGHUP swaps it without stopping work.
 //! - `reader`: permits first, then `XREADGROUP` (the hard concurrency cap).
 //! - `job`: per-chat order, claim, isolated attempt, atomic settlement.
+//! - `batches`: claims and settlements sent to Redis a batch per call.
 //! - `retry`: backoff delays (exponential, capped, jittered, ≥ Retry-After).
 //! - `background`: promoter, reclaimer, gauge sampler.
 //! - `supervise`: a dead background task stops the process, by name.
@@ -20,6 +21,7 @@
 
 mod audit;
 mod background;
+mod batches;
 pub mod bot_handler;
 mod brain;
 mod chats;

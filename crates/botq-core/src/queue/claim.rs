@@ -1,8 +1,7 @@
-//! Claiming a delivery before handling it (`scripts/claim.lua`).
+//! Claiming deliveries before handling them (`scripts/claim.lua`), a batch per call.
 
 use std::time::Duration;
 
-use crate::envelope::Envelope;
 use crate::keys::{GROUP, ShardKeys};
 use crate::scripts;
 
@@ -23,49 +22,62 @@ pub enum Claim {
     Lost,
 }
 
-/// A delivery's identity for claiming and settling.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimTarget<'a> {
-    pub consumer: &'a str,
-    pub stream_id: &'a str,
-    pub token: &'a str,
+/// One delivery to claim, in a batch of [`claim`].
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// The event's claim key (`ShardKeys::claim`).
+    pub claim_key: String,
+    /// The chat's ordering lock (`ShardKeys::chat_lock`), or the queue's
+    /// placeholder when per-chat ordering is off.
+    pub chat_lock: String,
+    pub stream_id: String,
+    /// This delivery's token: consumer + entry id.
+    pub token: String,
 }
 
-/// Claims `env`'s delivery for `lease`.
+/// Claims a batch of this consumer's deliveries of one queue for `lease`,
+/// each as if alone, in order; one answer per request.
 ///
 /// # Errors
-/// Redis errors; the caller leaves the delivery pending (it will be reclaimed).
+/// Redis errors, for the whole batch; the caller leaves those deliveries
+/// pending (they will be reclaimed).
 pub async fn claim<C>(
     conn: &mut C,
     keys: &ShardKeys,
-    env: &Envelope,
-    target: ClaimTarget<'_>,
+    consumer: &str,
     lease: Duration,
     per_chat_ordering: bool,
-) -> Result<Claim, redis::RedisError>
+    batch: &[ClaimRequest],
+) -> Result<Vec<Claim>, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut inv = scripts::CLAIM.prepare_invoke();
-    inv.key(keys.stream()).key(keys.claim(&env.bot, &env.event_id));
-    if per_chat_ordering {
-        inv.key(keys.chat_lock(&env.bot, &env.chat_id));
-    }
+    inv.key(keys.stream());
     inv.arg(GROUP)
-        .arg(target.consumer)
-        .arg(target.stream_id)
-        .arg(target.token)
-        .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
-    let answer: String = inv.invoke_async(conn).await?;
-    match answer.as_str() {
-        "fresh" => Ok(Claim::Fresh),
-        "duplicate" => Ok(Claim::Duplicate),
-        "in_progress" => Ok(Claim::InProgress),
-        "chat_busy" => Ok(Claim::ChatBusy),
-        "lost" => Ok(Claim::Lost),
-        _ => Err(redis::RedisError::from((
-            redis::ErrorKind::UnexpectedReturnType,
-            "claim script returned an unknown answer",
-        ))),
+        .arg(consumer)
+        .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
+        .arg(u8::from(per_chat_ordering));
+    for r in batch {
+        inv.key(&r.claim_key).key(&r.chat_lock).arg(&r.stream_id).arg(&r.token);
     }
+    let answers: Vec<String> = inv.invoke_async(conn).await?;
+    if answers.len() != batch.len() {
+        return Err(unexpected("claim script answered a different number of deliveries"));
+    }
+    answers
+        .iter()
+        .map(|a| match a.as_str() {
+            "fresh" => Ok(Claim::Fresh),
+            "duplicate" => Ok(Claim::Duplicate),
+            "in_progress" => Ok(Claim::InProgress),
+            "chat_busy" => Ok(Claim::ChatBusy),
+            "lost" => Ok(Claim::Lost),
+            _ => Err(unexpected("claim script returned an unknown answer")),
+        })
+        .collect()
+}
+
+fn unexpected(what: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))
 }

@@ -1,4 +1,5 @@
-//! Settling a delivery (`scripts/finish.lua`): ack + delete + what comes next, atomically.
+//! Settling deliveries (`scripts/finish.lua`): ack + delete + what comes next,
+//! atomically, a batch of them per call.
 
 use std::time::Duration;
 
@@ -12,8 +13,6 @@ use crate::scripts;
 pub struct ChatShare {
     queued: String,
     backlog: String,
-    backlogged: String,
-    backlog_total: String,
     member: String,
     share: FairShare,
 }
@@ -24,8 +23,6 @@ impl ChatShare {
         Self {
             queued: keys.queued(bot, chat_id),
             backlog: keys.backlog(bot, chat_id),
-            backlogged: keys.backlogged(),
-            backlog_total: keys.backlog_total(),
             member: crate::keys::backlog_member(bot, chat_id),
             share,
         }
@@ -52,114 +49,129 @@ pub enum Verdict {
     Drop,
 }
 
-/// Settles stream entry `id` (delivered with `token`) of the event whose raw
-/// envelope is `env`.
+/// One settlement, ready to join a batch of [`finish`]: its keys and
+/// arguments in `finish.lua`'s layout.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    keys: [String; 4],
+    args: [Vec<u8>; 11],
+}
+
+impl Settlement {
+    /// Settles stream entry `id` (delivered with `token`) of the event whose
+    /// raw envelope is `env`. `chat` is the event's fair-share keys (`None`:
+    /// fair share off, or an entry without a readable envelope); `claim_key`
+    /// and `chat_lock` may be the queue's placeholder when the delivery was
+    /// never claimed.
+    #[allow(clippy::too_many_arguments)]
+    #[must_use]
+    pub fn new(
+        keys: &ShardKeys,
+        id: &str,
+        token: &str,
+        claim_key: &str,
+        chat_lock: &str,
+        chat: Option<&ChatShare>,
+        env: &[u8],
+        verdict: &Verdict,
+    ) -> Self {
+        let text = |s: &str| s.as_bytes().to_vec();
+        let num = |n: i64| n.to_string().into_bytes();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1).to_string().into_bytes();
+        let (name, own): (&str, [Vec<u8>; 5]) = match verdict {
+            Verdict::Done { done_ttl } => ("done", [ms(*done_ttl), vec![], vec![], vec![], vec![]]),
+            Verdict::Retry { due_ms, attempts } => {
+                let mut member = format!("{attempts}:").into_bytes();
+                member.extend_from_slice(env);
+                ("retry", [num(*due_ms), member, vec![], vec![], vec![]])
+            }
+            Verdict::Dead { reason, attempts, now_ms, dlq_max_len } => (
+                "dead",
+                [
+                    text(reason),
+                    attempts.to_string().into_bytes(),
+                    num(*now_ms),
+                    env.to_vec(),
+                    dlq_max_len.to_string().into_bytes(),
+                ],
+            ),
+            Verdict::Drop => ("drop", [vec![], vec![], vec![], vec![], vec![]]),
+        };
+        Self::build(keys, [claim_key, chat_lock], [id, token, name], own, chat)
+    }
+
+    /// Moves the chat's waiting events into the stream while it has room;
+    /// `release` first counts out one event that left the queue elsewhere
+    /// (the reclaimer dead-lettered it). The promoter pumps chats whose
+    /// backlog has not moved for a while, so a miscount cannot strand a backlog.
+    #[must_use]
+    pub fn pump(keys: &ShardKeys, chat: &ChatShare, release: bool) -> Self {
+        let none = keys.placeholder();
+        let verdict = if release { "release" } else { "pump" };
+        Self::build(keys, [&none, &none], ["0-0", "", verdict], Default::default(), Some(chat))
+    }
+
+    fn build(
+        keys: &ShardKeys,
+        [claim_key, chat_lock]: [&str; 2],
+        [id, token, verdict]: [&str; 3],
+        [v1, v2, v3, v4, v5]: [Vec<u8>; 5],
+        chat: Option<&ChatShare>,
+    ) -> Self {
+        let (counter, backlog, share) = match chat {
+            Some(c) => (
+                c.queued.clone(),
+                c.backlog.clone(),
+                [
+                    c.share.max_queued_per_chat.unwrap_or(0).to_string().into_bytes(),
+                    u64::try_from(c.share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1).to_string().into_bytes(),
+                    c.member.clone().into_bytes(),
+                ],
+            ),
+            None => (keys.placeholder(), keys.placeholder(), [b"0".to_vec(), b"1".to_vec(), vec![]]),
+        };
+        let [max_queued, ttl, member] = share;
+        Self {
+            keys: [claim_key.to_owned(), chat_lock.to_owned(), counter, backlog],
+            args: [
+                id.as_bytes().to_vec(),
+                token.as_bytes().to_vec(),
+                verdict.as_bytes().to_vec(),
+                v1,
+                v2,
+                v3,
+                v4,
+                v5,
+                max_queued,
+                ttl,
+                member,
+            ],
+        }
+    }
+}
+
+/// Settles a batch of one queue's deliveries (and pumps), each as if alone,
+/// in order, in one atomic step.
 ///
 /// # Errors
-/// Redis errors; the entry then stays pending and is reclaimed after the lease,
-/// which re-runs the attempt (replies are idempotent, so that is safe).
-/// `chat` is the event's fair-share keys (`None`: fair share off, or an
-/// entry without a readable envelope).
-#[allow(clippy::too_many_arguments)]
-pub async fn finish<C>(
-    conn: &mut C,
-    keys: &ShardKeys,
-    group: &str,
-    id: &str,
-    token: &str,
-    claim_key: &str,
-    chat_lock: &str,
-    chat: Option<&ChatShare>,
-    env: &[u8],
-    verdict: &Verdict,
-) -> Result<(), redis::RedisError>
+/// Redis errors, for the whole batch; those entries then stay pending and are
+/// reclaimed after the lease, which re-runs their attempts (replies are
+/// idempotent, so that is safe).
+pub async fn finish<C>(conn: &mut C, keys: &ShardKeys, batch: &[Settlement]) -> Result<(), redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut inv = scripts::FINISH.prepare_invoke();
-    inv.key(keys.stream()).key(claim_key).key(chat_lock);
-    match verdict {
-        Verdict::Retry { .. } => inv.key(keys.delayed()),
-        Verdict::Dead { .. } => inv.key(keys.dlq()),
-        Verdict::Done { .. } | Verdict::Drop => inv.key(keys.delayed()),
-    };
-    share_keys(&mut inv, keys, chat);
-    inv.arg(group).arg(id).arg(token);
-    let verdict_args = match verdict {
-        Verdict::Done { .. } => 1,
-        Verdict::Retry { .. } => 2,
-        Verdict::Dead { .. } => 5,
-        Verdict::Drop => 0,
-    };
-    match verdict {
-        Verdict::Done { done_ttl } => {
-            inv.arg("done").arg(u64::try_from(done_ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+    inv.key(keys.stream()).key(keys.delayed()).key(keys.dlq()).key(keys.backlogged()).key(keys.backlog_total());
+    inv.arg(crate::keys::GROUP).arg(crate::now_ms());
+    for s in batch {
+        for k in &s.keys {
+            inv.key(k);
         }
-        Verdict::Retry { due_ms, attempts } => {
-            let mut member = format!("{attempts}:").into_bytes();
-            member.extend_from_slice(env);
-            inv.arg("retry").arg(*due_ms).arg(member);
-        }
-        Verdict::Dead { reason, attempts, now_ms, dlq_max_len } => {
-            inv.arg("dead").arg(reason).arg(*attempts).arg(*now_ms).arg(env).arg(*dlq_max_len);
-        }
-        Verdict::Drop => {
-            inv.arg("drop");
+        for a in &s.args {
+            inv.arg(a.as_slice());
         }
     }
-    pad_verdict_args(&mut inv, verdict_args);
-    share_args(&mut inv, chat);
     let _: i64 = inv.invoke_async(conn).await?;
     Ok(())
-}
-
-/// Moves the chat's waiting events into the stream while it has room;
-/// `release` first counts out one event that left the queue elsewhere (the
-/// reclaimer dead-lettered it). The promoter pumps chats whose backlog has
-/// not moved for a while, so a miscount cannot strand a backlog.
-///
-/// # Errors
-/// Redis errors.
-pub async fn pump<C>(conn: &mut C, keys: &ShardKeys, chat: &ChatShare, release: bool) -> Result<(), redis::RedisError>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
-    let mut inv = scripts::FINISH.prepare_invoke();
-    let none = keys.placeholder();
-    inv.key(keys.stream()).key(&none).key(&none).key(keys.delayed());
-    share_keys(&mut inv, keys, Some(chat));
-    inv.arg(crate::keys::GROUP).arg("0-0").arg("").arg(if release { "release" } else { "pump" });
-    pad_verdict_args(&mut inv, 0);
-    share_args(&mut inv, Some(chat));
-    let _: i64 = inv.invoke_async(conn).await?;
-    Ok(())
-}
-
-/// The verdict's own arguments are ARGV[5..=9] (as many as the verdict
-/// needs); the fair-share arguments start at ARGV[10] whatever the verdict.
-fn pad_verdict_args(inv: &mut redis::ScriptInvocation<'_>, used: usize) {
-    for _ in used..5 {
-        inv.arg("");
-    }
-}
-
-fn share_keys(inv: &mut redis::ScriptInvocation<'_>, keys: &ShardKeys, chat: Option<&ChatShare>) {
-    match chat {
-        Some(c) => inv.key(&c.queued).key(&c.backlog).key(&c.backlogged).key(&c.backlog_total),
-        None => {
-            let none = keys.placeholder();
-            inv.key(&none).key(&none).key(&none).key(&none)
-        }
-    };
-}
-
-fn share_args(inv: &mut redis::ScriptInvocation<'_>, chat: Option<&ChatShare>) {
-    match chat {
-        Some(c) => inv
-            .arg(c.share.max_queued_per_chat.unwrap_or(0))
-            .arg(u64::try_from(c.share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1))
-            .arg(&c.member)
-            .arg(crate::now_ms()),
-        None => inv.arg(0).arg(1).arg("").arg(0),
-    };
 }

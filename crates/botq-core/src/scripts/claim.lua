@@ -1,16 +1,19 @@
--- botq worker: claim one delivery before handling it.
+-- botq worker: claim deliveries before handling them, a batch at a time
+-- (see batch.rs: the deliveries are independent; each is claimed exactly as
+-- it would be alone, in order).
 --
--- KEYS[1] the shard stream
--- KEYS[2] the event's claim key
--- KEYS[3] the chat's ordering lock (absent when per-chat ordering is off)
--- ARGV[1] group   ARGV[2] this consumer   ARGV[3] the stream entry id
--- ARGV[4] this delivery's token (consumer + entry id)
--- ARGV[5] lease, ms: how long the claim and chat lock hold without renewal
+-- KEYS[1]       the queue's stream
+-- KEYS[2i]      delivery i's claim key (i = 1 .. n)
+-- KEYS[2i+1]    its chat's ordering lock (ignored when ARGV[4] is 0)
+-- ARGV[1] group   ARGV[2] this consumer
+-- ARGV[3] lease, ms: how long the claim and chat lock hold without renewal
+-- ARGV[4] per-chat ordering: 1 = take the chat lock, 0 = no chat lock
+-- ARGV[3+2i] delivery i's stream entry id   ARGV[4+2i] its token (consumer + entry id)
 --
--- Returns "fresh" | "duplicate" (already done) | "in_progress" (another live
--- lease) | "chat_busy" (another event of the chat is being handled) | "lost"
--- (the entry is no longer pending for this consumer: another replica
--- reclaimed it, or it was settled).
+-- Returns one answer per delivery, in order: "fresh" | "duplicate" (already
+-- done) | "in_progress" (another live lease) | "chat_busy" (another event of
+-- the chat is being handled) | "lost" (the entry is no longer pending for
+-- this consumer: another replica reclaimed it, or it was settled).
 --
 -- The claim is a lease, not a lock held forever: a consumer that dies
 -- mid-handling leaves it to expire, and the reclaimed entry is claimed afresh.
@@ -18,25 +21,35 @@
 -- count as a delivery), so time spent waiting in this worker before the claim
 -- does not make another replica reclaim a delivery that is being handled.
 
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if not p[1] or p[1][2] ~= ARGV[2] then
-  return 'lost'
+local stream, group, consumer, lease = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local ordered = ARGV[4] == '1'
+
+local function claim(claim_key, chat_lock, id, token)
+  local p = redis.call('XPENDING', stream, group, id, id, 1)
+  if not p[1] or p[1][2] ~= consumer then
+    return 'lost'
+  end
+  local v = redis.call('GET', claim_key)
+  if v == 'done' then
+    return 'duplicate'
+  end
+  if v and v ~= token then
+    return 'in_progress'
+  end
+  if ordered then
+    local c = redis.call('GET', chat_lock)
+    if c and c ~= token then
+      return 'chat_busy'
+    end
+    redis.call('SET', chat_lock, token, 'PX', lease)
+  end
+  redis.call('SET', claim_key, token, 'PX', lease)
+  redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  return 'fresh'
 end
 
-local v = redis.call('GET', KEYS[2])
-if v == 'done' then
-  return 'duplicate'
+local answers = {}
+for i = 1, (#KEYS - 1) / 2 do
+  answers[i] = claim(KEYS[2 * i], KEYS[2 * i + 1], ARGV[3 + 2 * i], ARGV[4 + 2 * i])
 end
-if v and v ~= ARGV[4] then
-  return 'in_progress'
-end
-if KEYS[3] then
-  local c = redis.call('GET', KEYS[3])
-  if c and c ~= ARGV[4] then
-    return 'chat_busy'
-  end
-  redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[5])
-end
-redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
-return 'fresh'
+return answers

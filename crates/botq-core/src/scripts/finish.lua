@@ -1,20 +1,28 @@
--- botq worker: settle one handled delivery, atomically.
+-- botq worker: settle handled deliveries, a batch at a time (see batch.rs:
+-- the settlements are independent; each is done exactly as it would be
+-- alone, in order, and the whole batch is one atomic step).
 --
--- KEYS[1] stream   KEYS[2] claim key   KEYS[3] chat lock (released only if ours;
---         with ordering off it never exists)
--- KEYS[4] delayed set (retry) or dead-letter stream (dead)
--- KEYS[5] the chat's fair-share counter   KEYS[6] its backlog   KEYS[7] the backlogged set
--- KEYS[8] the queue's count of backlogged events
--- ARGV[1] group   ARGV[2] entry id   ARGV[3] delivery token   ARGV[4] verdict
---   verdict "done":  ARGV[5] done-marker TTL ms
---   verdict "retry": ARGV[5] due time ms, ARGV[6] delayed member ("<attempts>:<envelope>")
---   verdict "dead":  ARGV[5] reason, ARGV[6] attempts, ARGV[7] now ms, ARGV[8] envelope, ARGV[9] DLQ max length
---   verdict "drop":  (duplicate delivery) nothing else
---   verdict "release": no entry; an event of the chat left the queue elsewhere
---                      (the reclaimer dead-lettered it): count it out, pump
---   verdict "pump":    no entry; just move backlog into the stream if there is room
--- ARGV[10] fair share: events of one chat allowed in the stream (0 = off)
--- ARGV[11] counter TTL ms   ARGV[12] backlogged member "<bot>:<chat>"   ARGV[13] now ms
+-- KEYS[1] the queue's stream   KEYS[2] its delayed set   KEYS[3] its dead-letter stream
+-- KEYS[4] the queue's backlogged set   KEYS[5] its count of backlogged events
+-- per settlement i (i = 1 .. n), k = 5 + 4(i-1):
+--   KEYS[k+1] the claim key   KEYS[k+2] the chat lock (released only if ours;
+--             with ordering off it never exists)
+--   KEYS[k+3] the chat's fair-share counter   KEYS[k+4] its backlog
+-- ARGV[1] group   ARGV[2] now, Unix ms
+-- per settlement i, a = 2 + 11(i-1):
+--   ARGV[a+1] entry id   ARGV[a+2] delivery token   ARGV[a+3] verdict
+--   ARGV[a+4 .. a+8] the verdict's own arguments (unused ones empty):
+--     "done":  done-marker TTL ms
+--     "retry": due time ms, delayed member ("<attempts>:<envelope>")
+--     "dead":  reason, attempts, now ms, envelope, DLQ max length
+--     "drop":  (duplicate delivery) nothing
+--     "release": no entry; an event of the chat left the queue elsewhere
+--                (the reclaimer dead-lettered it): count it out, pump
+--     "pump":    no entry; just move backlog into the stream if there is room
+--   ARGV[a+9] fair share: events of the chat allowed in the stream (0 = off)
+--   ARGV[a+10] counter TTL ms   ARGV[a+11] backlogged member "<bot>:<chat>"
+--
+-- Returns the number of settlements.
 --
 -- Every verdict acks and deletes the entry (XACK + XDEL keeps stream memory
 -- bounded) in the same step that records what happens next, so a crash can
@@ -22,20 +30,24 @@
 -- An event that leaves the queue (done, dead, drop) frees its chat's place in
 -- the stream, and the chat's next waiting event moves in, in the same step.
 
+local stream, delayed, dlq, backlogged, backlog_total = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local group, now = ARGV[1], ARGV[2]
+
 -- Fair share: count the chat's event out (when `release`), then move waiting
 -- events from its backlog into the stream while it has room.
-local function pump(release)
-  local max_queued = tonumber(ARGV[10] or '0')
+local function pump(k, a, release)
+  local max_queued = tonumber(ARGV[a + 9] or '0')
   if max_queued <= 0 then return end
-  local queued = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local counter, backlog, member = KEYS[k + 3], KEYS[k + 4], ARGV[a + 11]
+  local queued = tonumber(redis.call('GET', counter) or '0')
   local changed = release
   if release then queued = queued - 1 end
   if queued < 0 then queued = 0 end
   while queued < max_queued do
-    local env = redis.call('LPOP', KEYS[6])
+    local env = redis.call('LPOP', backlog)
     if not env then break end
-    redis.call('XADD', KEYS[1], '*', 'env', env)
-    if redis.call('DECR', KEYS[8]) <= 0 then redis.call('DEL', KEYS[8]) end
+    redis.call('XADD', stream, '*', 'env', env)
+    if redis.call('DECR', backlog_total) <= 0 then redis.call('DEL', backlog_total) end
     queued = queued + 1
     changed = true
   end
@@ -43,53 +55,61 @@ local function pump(release)
   -- counter that nothing moves must still expire, or its backlog stalls.
   if changed then
     if queued > 0 then
-      redis.call('SET', KEYS[5], queued, 'PX', ARGV[11])
+      redis.call('SET', counter, queued, 'PX', ARGV[a + 10])
     else
-      redis.call('DEL', KEYS[5])
+      redis.call('DEL', counter)
     end
   end
-  if redis.call('LLEN', KEYS[6]) == 0 then
-    redis.call('ZREM', KEYS[7], ARGV[12])
+  if redis.call('LLEN', backlog) == 0 then
+    redis.call('ZREM', backlogged, member)
   elseif changed then
-    redis.call('ZADD', KEYS[7], ARGV[13], ARGV[12])
+    redis.call('ZADD', backlogged, now, member)
   end
 end
 
-local verdict = ARGV[4]
-if verdict == 'pump' or verdict == 'release' then
-  pump(verdict == 'release')
-  return 1
+local function settle(k, a)
+  local claim, chat_lock = KEYS[k + 1], KEYS[k + 2]
+  local id, token, verdict = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  if verdict == 'pump' or verdict == 'release' then
+    pump(k, a, verdict == 'release')
+    return
+  end
+
+  redis.call('XACK', stream, group, id)
+  local deleted = redis.call('XDEL', stream, id)
+
+  if verdict == 'drop' then
+    -- Count out only an entry this call really removed (a concurrent settle
+    -- of the same entry must not count it twice).
+    if deleted == 1 then pump(k, a, true) end
+    return
+  end
+
+  if verdict == 'done' then
+    redis.call('SET', claim, 'done', 'PX', ARGV[a + 4])
+  elseif redis.call('GET', claim) == token then
+    -- Retry or dead: release our lease so the next attempt (or a replay) can claim it.
+    redis.call('DEL', claim)
+  end
+
+  if redis.call('GET', chat_lock) == token then
+    redis.call('DEL', chat_lock)
+  end
+
+  if verdict == 'retry' then
+    -- Still the chat's event (it comes back from the delayed set): its place stays taken.
+    redis.call('ZADD', delayed, ARGV[a + 4], ARGV[a + 5])
+  elseif verdict == 'dead' then
+    redis.call('XADD', dlq, 'MAXLEN', '~', ARGV[a + 8], '*',
+      'env', ARGV[a + 7], 'reason', ARGV[a + 4], 'att', ARGV[a + 5], 'failed_at', ARGV[a + 6], 'src', id)
+  end
+  if verdict ~= 'retry' and deleted == 1 then
+    pump(k, a, true)
+  end
 end
 
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-local deleted = redis.call('XDEL', KEYS[1], ARGV[2])
-
-if verdict == 'drop' then
-  -- Count out only an entry this call really removed (a concurrent settle
-  -- of the same entry must not count it twice).
-  if deleted == 1 then pump(true) end
-  return 1
+local n = (#KEYS - 5) / 4
+for i = 1, n do
+  settle(5 + 4 * (i - 1), 2 + 11 * (i - 1))
 end
-
-if verdict == 'done' then
-  redis.call('SET', KEYS[2], 'done', 'PX', ARGV[5])
-elseif redis.call('GET', KEYS[2]) == ARGV[3] then
-  -- Retry or dead: release our lease so the next attempt (or a replay) can claim it.
-  redis.call('DEL', KEYS[2])
-end
-
-if redis.call('GET', KEYS[3]) == ARGV[3] then
-  redis.call('DEL', KEYS[3])
-end
-
-if verdict == 'retry' then
-  -- Still the chat's event (it comes back from the delayed set): its place stays taken.
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
-elseif verdict == 'dead' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*',
-    'env', ARGV[8], 'reason', ARGV[5], 'att', ARGV[6], 'failed_at', ARGV[7], 'src', ARGV[2])
-end
-if verdict ~= 'retry' and deleted == 1 then
-  pump(true)
-end
-return 1
+return n
