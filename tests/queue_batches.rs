@@ -155,3 +155,36 @@ async fn a_batch_of_pumps_moves_each_chats_backlog_within_its_share() {
         assert_eq!(left, 1, "and only one per chat");
     }
 }
+
+#[tokio::test]
+async fn each_event_of_an_ingest_batch_is_decided_as_if_alone_and_a_refused_one_leaves_no_trace() {
+    use botq_core::config::{FairShare, RateLimit};
+    use botq_core::platform::Event;
+    use botq_core::queue::{BatchParams, Enqueue, EnqueueOutcome};
+
+    let redis = RedisServer::start();
+    let k = Keys::new("bq", 1).shard(0);
+    let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
+    let share = FairShare { max_queued_per_chat: None, counter_ttl: Duration::from_secs(600) };
+    let limits = RateLimit { group: None, sender: None };
+    let event = |id: &str| Event { aliases: Vec::new(), envelope: envelope("qq-main", "g1", id, "/ping") };
+    let batch: Vec<_> = ["a", "a", "b", "c"].iter().map(|id| Enqueue::new(&k, &event(id), limits, share)).collect();
+    let params = BatchParams {
+        now_ms: botq_core::now_ms(),
+        dedupe_ttl: Duration::from_secs(60),
+        max_backlog: 2,
+        fair_share: share,
+    };
+
+    let outcomes = queue::enqueue_batch(&mut conn, &k, params, &batch).await.unwrap();
+
+    assert!(matches!(outcomes[0], EnqueueOutcome::Accepted { .. }), "{outcomes:?}");
+    assert_eq!(outcomes[1], EnqueueOutcome::Duplicate, "the second copy in the same batch is the duplicate");
+    assert!(matches!(outcomes[2], EnqueueOutcome::Accepted { .. }), "{outcomes:?}");
+    assert_eq!(outcomes[3], EnqueueOutcome::Backlogged, "the stream reached its backlog within the batch");
+    let len: usize = conn.xlen(k.stream()).await.unwrap();
+    assert_eq!(len, 2);
+    let bot = botq_core::ids::BotId::parse("qq-main").unwrap();
+    let trace: bool = conn.exists(k.dedupe(&bot, &botq_core::platform::identity_key("c"))).await.unwrap();
+    assert!(!trace, "a refused event leaves no dedupe key, so the platform's retry is stored");
+}

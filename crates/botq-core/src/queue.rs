@@ -41,7 +41,7 @@ mod maintenance;
 
 pub use claim::{Claim, ClaimRequest, claim};
 pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
-pub use enqueue::{EnqueueOutcome, EnqueueParams, LimitKind, enqueue};
+pub use enqueue::{BatchParams, Enqueue, EnqueueOutcome, EnqueueParams, LimitKind, enqueue, enqueue_batch};
 pub use finish::{ChatShare, Settlement, Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
 pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats, trim_by_age};

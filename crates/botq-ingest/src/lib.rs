@@ -14,6 +14,7 @@
 //! acknowledged is lost), then both listeners close.
 
 pub mod client;
+pub mod commit;
 pub mod error;
 pub mod listener;
 pub mod request_id;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub bots: ArcSwap<HashMap<String, BotEntry>>,
     pub redis: Redis,
     pub keys: Keys,
+    /// Stores events, batched per queue.
+    pub commit: crate::commit::GroupCommit,
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
     pub fair_share: FairShare,
@@ -62,8 +64,15 @@ impl AppState {
     /// (both already ruled out by config validation).
     pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
         let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), cfg.ingest.redis_timeout)?;
+        let settings = crate::commit::CommitSettings {
+            dedupe_ttl: cfg.dedupe_ttl,
+            max_backlog: cfg.ingest.max_backlog,
+            fair_share: cfg.fair_share,
+            redis_timeout: cfg.ingest.redis_timeout,
+        };
         Ok(Self {
             bots: ArcSwap::from_pointee(bots(cfg)?),
+            commit: crate::commit::GroupCommit::new(redis.clone(), cfg.queue.keys(), settings),
             redis,
             keys: cfg.queue.keys(),
             dedupe_ttl: cfg.dedupe_ttl,

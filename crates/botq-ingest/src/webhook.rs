@@ -1,4 +1,5 @@
-//! `POST /webhooks/{bot_id}`: verify, normalise, one Redis round trip, answer.
+//! `POST /webhooks/{bot_id}`: verify, normalise, one Redis round trip (shared
+//! with the webhooks that arrived meanwhile, `commit`), answer.
 //!
 //! Nothing else happens on this path: no skill, no outbound HTTP, no sleep.
 //! The answer is 2xx only after Redis accepted the event (or decided it is a
@@ -25,7 +26,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botq_core::platform::{Inbound, Outcome, Reply, ack};
-use botq_core::queue::{EnqueueOutcome, EnqueueParams, enqueue};
+use botq_core::queue::{Enqueue, EnqueueOutcome};
 use botq_core::telemetry::{EVENTS, INGEST_ACK_DURATION, INGEST_REQUESTS};
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -151,17 +152,10 @@ async fn process(
         }
         Ok(Outcome::Event(event)) => event,
     };
-    let shard = state.keys.shard(bot.queue_of(&state.keys, &event.envelope.chat_id));
-    let params = EnqueueParams {
-        now_ms: inbound.now_ms,
-        dedupe_ttl: state.dedupe_ttl,
-        max_backlog: state.max_backlog,
-        limits: bot.limits,
-        fair_share: state.fair_share,
-    };
-    let mut conn = state.redis.clone();
+    let queue = bot.queue_of(&state.keys, &event.envelope.chat_id);
+    let stored = Enqueue::new(&state.keys.shard(queue), &event, bot.limits, state.fair_share);
     let unavailable = ApiError::Unavailable { retry_after_secs: state.retry_after_secs };
-    let result = tokio::time::timeout(state.redis_timeout, enqueue(&mut conn, &shard, &event, params)).await;
+    let result = tokio::time::timeout(state.redis_timeout, state.commit.enqueue(queue, stored)).await;
     let platform_ack = || reply_response(ack(bot.adapter.platform()));
     match result {
         Ok(Ok(EnqueueOutcome::Accepted { stream_id })) => {

@@ -1,4 +1,4 @@
-//! One round trip per accepted webhook: the `ingest.lua` script.
+//! One script call per accepted webhook, or per batch of them: `ingest.lua`.
 
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ impl LimitKind {
     }
 }
 
-/// The per-deployment settings the script needs.
+/// The settings the script needs for one event: the deployment's and its bot's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct EnqueueParams {
     pub now_ms: i64,
@@ -49,26 +49,74 @@ pub struct EnqueueParams {
     pub fair_share: crate::config::FairShare,
 }
 
+/// What a batch of [`enqueue_batch`] shares: the deployment's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchParams {
+    pub now_ms: i64,
+    pub dedupe_ttl: Duration,
+    pub max_backlog: u64,
+    pub fair_share: crate::config::FairShare,
+}
+
+impl From<EnqueueParams> for BatchParams {
+    fn from(p: EnqueueParams) -> Self {
+        Self { now_ms: p.now_ms, dedupe_ttl: p.dedupe_ttl, max_backlog: p.max_backlog, fair_share: p.fair_share }
+    }
+}
+
+/// One event, ready to join a batch: its keys and arguments in `ingest.lua`'s layout.
+#[derive(Debug, Clone)]
+pub struct Enqueue {
+    keys: Vec<String>,
+    args: [Vec<u8>; 7],
+}
+
+impl Enqueue {
+    /// `event` for its queue `keys`, under its bot's ingest `limits`.
+    #[must_use]
+    pub fn new(keys: &ShardKeys, event: &Event, limits: RateLimit, fair_share: crate::config::FairShare) -> Self {
+        let env = &event.envelope;
+        let (group_iv, group_burst) =
+            interval_us(limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));
+        let (sender_iv, sender_burst) = interval_us(limits.sender);
+        let dedupe = event.dedupe_keys();
+        let mut k: Vec<String> = dedupe.iter().map(|d| keys.dedupe(&env.bot, d)).collect();
+        let off = || keys.placeholder();
+        k.push(if group_iv > 0 { keys.group_limit(&env.bot, &env.chat_id) } else { off() });
+        k.push(if sender_iv > 0 { keys.sender_limit(&env.bot, &env.sender_id) } else { off() });
+        if fair_share.max_queued_per_chat.unwrap_or(0) > 0 {
+            k.push(keys.queued(&env.bot, &env.chat_id));
+            k.push(keys.backlog(&env.bot, &env.chat_id));
+        } else {
+            k.push(off());
+            k.push(off());
+        }
+        let num = |n: u64| n.to_string().into_bytes();
+        Self {
+            keys: k,
+            args: [
+                num(dedupe.len() as u64),
+                num(group_iv),
+                num(u64::from(group_burst)),
+                num(sender_iv),
+                num(u64::from(sender_burst)),
+                env.encode(),
+                crate::keys::backlog_member(&env.bot, &env.chat_id).into_bytes(),
+            ],
+        }
+    }
+}
+
 /// Emission interval (µs) and burst of a limit, `(0, 0)` when it is off.
 fn interval_us(g: Option<Gcra>) -> (u64, u32) {
     g.map_or((0, 0), |g| (crate::throttle::interval_us(g), g.burst))
 }
 
-/// Runs the ingest script for `event` on its shard, once more when the
-/// connection turns out to be dead.
-///
-/// A connection that broke while nobody used it (Redis restarted during a
-/// quiet spell) is only noticed by the next command, which fails; the
-/// connection manager reconnects for the one after. Retrying that once keeps
-/// the first webhook after an outage from a 503, which matters for OneBot
-/// implementations, which never retry. The retry is safe: the script is
-/// atomic and deduplicates on the event's identity, so if the first attempt
-/// did store the event before its answer was lost, the second finds it
-/// stored and answers `Duplicate` (still acknowledged).
+/// Runs the ingest script for `event` on its queue: a batch of one (see
+/// [`enqueue_batch`]).
 ///
 /// # Errors
-/// Any Redis error (connection, timeout, script). The caller answers 503 and
-/// the platform retries; the script is atomic, so nothing was half-written.
+/// As [`enqueue_batch`].
 pub async fn enqueue<C>(
     conn: &mut C,
     keys: &ShardKeys,
@@ -78,10 +126,40 @@ pub async fn enqueue<C>(
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    match enqueue_once(conn, keys, event, params).await {
+    let one = [Enqueue::new(keys, event, params.limits, params.fair_share)];
+    let mut outcomes = enqueue_batch(conn, keys, params.into(), &one).await?;
+    outcomes.pop().ok_or_else(|| unexpected("ingest script answered no event"))
+}
+
+/// Runs the ingest script for a batch of events of one queue, each decided
+/// as if alone, in order; once more when the connection turns out to be dead.
+///
+/// A connection that broke while nobody used it (Redis restarted during a
+/// quiet spell) is only noticed by the next command, which fails; the
+/// connection manager reconnects for the one after. Retrying that once keeps
+/// the first webhook after an outage from a 503, which matters for OneBot
+/// implementations, which never retry. The retry is safe: the script is
+/// atomic and deduplicates on each event's identity, so if the first attempt
+/// did store the events before its answer was lost, the second finds them
+/// stored and answers `Duplicate` (still acknowledged).
+///
+/// # Errors
+/// Any Redis error (connection, timeout, script), for the whole batch. The
+/// caller answers 503 and the platform retries; the script is atomic, so
+/// nothing was half-written.
+pub async fn enqueue_batch<C>(
+    conn: &mut C,
+    keys: &ShardKeys,
+    params: BatchParams,
+    batch: &[Enqueue],
+) -> Result<Vec<EnqueueOutcome>, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    match enqueue_once(conn, keys, params, batch).await {
         Err(e) if is_dead_connection(&e) => {
             tracing::debug!(error.kind = ?e.kind(), "redis connection was dead; enqueueing again on a new one");
-            enqueue_once(conn, keys, event, params).await
+            enqueue_once(conn, keys, params, batch).await
         }
         other => other,
     }
@@ -96,63 +174,47 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
 async fn enqueue_once<C>(
     conn: &mut C,
     keys: &ShardKeys,
-    event: &Event,
-    params: EnqueueParams,
-) -> Result<EnqueueOutcome, redis::RedisError>
+    params: BatchParams,
+    batch: &[Enqueue],
+) -> Result<Vec<EnqueueOutcome>, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let env = &event.envelope;
-    let (group_iv, group_burst) =
-        interval_us(params.limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));
-    let (sender_iv, sender_burst) = interval_us(params.limits.sender);
     let mut inv = scripts::INGEST.prepare_invoke();
-    inv.key(keys.stream());
-    let dedupe_keys = event.dedupe_keys();
-    let n_dedupe = dedupe_keys.len();
-    for k in &dedupe_keys {
-        inv.key(keys.dedupe(&env.bot, k));
-    }
-    if group_iv > 0 {
-        inv.key(keys.group_limit(&env.bot, &env.chat_id));
-    }
-    if sender_iv > 0 {
-        inv.key(keys.sender_limit(&env.bot, &env.sender_id));
-    }
-    let max_queued = params.fair_share.max_queued_per_chat.unwrap_or(0);
-    if max_queued > 0 {
-        inv.key(keys.queued(&env.bot, &env.chat_id))
-            .key(keys.backlog(&env.bot, &env.chat_id))
-            .key(keys.backlogged())
-            .key(keys.backlog_total());
-    }
+    inv.key(keys.stream()).key(keys.backlogged()).key(keys.backlog_total());
     let ttl_ms = u64::try_from(params.dedupe_ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     inv.arg(params.now_ms)
         .arg(ttl_ms)
         .arg(params.max_backlog)
-        .arg(n_dedupe)
-        .arg(group_iv)
-        .arg(group_burst)
-        .arg(sender_iv)
-        .arg(sender_burst)
-        .arg(env.encode())
-        .arg(max_queued)
-        .arg(u64::try_from(params.fair_share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1))
-        .arg(crate::keys::backlog_member(&env.bot, &env.chat_id));
-    let reply: Vec<String> = inv.invoke_async(conn).await?;
-    let outcome = match reply.first().map(String::as_str) {
+        .arg(params.fair_share.max_queued_per_chat.unwrap_or(0))
+        .arg(u64::try_from(params.fair_share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+    for e in batch {
+        for k in &e.keys {
+            inv.key(k);
+        }
+        for a in &e.args {
+            inv.arg(a.as_slice());
+        }
+    }
+    let answers: Vec<Vec<String>> = inv.invoke_async(conn).await?;
+    if answers.len() != batch.len() {
+        return Err(unexpected("ingest script answered a different number of events"));
+    }
+    answers.into_iter().map(outcome).collect()
+}
+
+fn outcome(reply: Vec<String>) -> Result<EnqueueOutcome, redis::RedisError> {
+    Ok(match reply.first().map(String::as_str) {
         Some("ok") => EnqueueOutcome::Accepted { stream_id: reply.get(1).cloned().unwrap_or_default() },
         Some("ok-backlog") => EnqueueOutcome::AcceptedInChatBacklog,
         Some("duplicate") => EnqueueOutcome::Duplicate,
         Some("limited") if reply.get(1).is_some_and(|w| w == "group") => EnqueueOutcome::RateLimited(LimitKind::Group),
         Some("limited") => EnqueueOutcome::RateLimited(LimitKind::Sender),
         Some("backlog") => EnqueueOutcome::Backlogged,
-        _ => {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "ingest script returned an unknown answer",
-            )));
-        }
-    };
-    Ok(outcome)
+        _ => return Err(unexpected("ingest script returned an unknown answer")),
+    })
+}
+
+fn unexpected(what: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))
 }

@@ -1,56 +1,39 @@
--- botq ingest: accept one verified event in a single atomic step.
+-- botq ingest: accept verified events, a batch at a time (see batch.rs: the
+-- events are independent; each is decided exactly as it would be alone, in
+-- order, and the whole batch is one atomic step).
 --
--- KEYS[1]                 the shard's stream
--- KEYS[2 .. 1+n]          the event's dedupe keys (n = ARGV[4])
--- KEYS[2+n]               per-group GCRA key   (only when ARGV[5] > 0)
--- KEYS[next]              per-sender GCRA key  (only when ARGV[7] > 0)
---
+-- KEYS[1] the queue's stream   KEYS[2] its backlogged set   KEYS[3] its count of backlogged events
+-- then per event, in order, starting at KEYS[4]:
+--   its n dedupe keys, then 4 keys: the per-group GCRA key, the per-sender
+--   GCRA key (either the queue's placeholder when that limit is off), the
+--   chat's fair-share counter and its backlog list (placeholders when fair
+--   share is off)
 -- ARGV[1] now, Unix ms (passed in so tests control time)
--- ARGV[2] dedupe TTL, ms
--- ARGV[3] max backlog (stream length at which we refuse)
--- ARGV[4] n, the number of dedupe keys
--- ARGV[5] group emission interval, µs per event (0 = no group limit)
--- ARGV[6] group burst, events
--- ARGV[7] sender emission interval, µs per event (0 = no sender limit)
--- ARGV[8] sender burst, events
--- ARGV[9] the encoded envelope
--- ARGV[10] fair share: events of one chat allowed in the stream (0 = off); then
---          KEYS[next] the chat's counter, KEYS[next+1] its backlog list,
---          KEYS[next+2] the queue's backlogged set, KEYS[next+3] the queue's
---          count of backlogged events (the backlog bound covers them too)
--- ARGV[11] the counter's TTL, ms   ARGV[12] the backlogged member "<bot>:<chat>"
+-- ARGV[2] dedupe TTL, ms   ARGV[3] max backlog (events in the stream and the backlogs)
+-- ARGV[4] fair share: events of one chat allowed in the stream (0 = off)
+-- ARGV[5] the fair-share counter's TTL, ms
+-- then per event, 7 arguments: n (its number of dedupe keys), group emission
+--   interval µs (0 = no group limit), group burst, sender emission interval
+--   µs (0 = none), sender burst, the encoded envelope, the backlogged member
+--   "<bot>:<chat>"
 --
--- Returns {"ok", stream id} | {"ok-backlog"} | {"duplicate"} | {"limited", "group"|"sender"} | {"backlog"}
+-- Returns one answer per event, in order:
+--   {"ok", stream id} | {"ok-backlog"} | {"duplicate"} | {"limited", "group"|"sender"} | {"backlog"}
 --
 -- Order matters: backlog first (refusing must leave no trace, so the platform's
 -- retry is not taken for a duplicate); dedupe before the limits (a retried
 -- delivery must not spend rate budget); both limits checked before either is
 -- updated (a sender-limited event must not consume the group's budget).
 
+local stream, backlogged, backlog_total = KEYS[1], KEYS[2], KEYS[3]
 local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[4])
-
-local max_backlog = tonumber(ARGV[3])
-local max_queued = tonumber(ARGV[10])
-local in_backlogs = 0
-if max_queued > 0 then
-  -- KEYS[#KEYS]: the fair-share keys come last.
-  in_backlogs = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
-end
-if redis.call('XLEN', KEYS[1]) + in_backlogs >= max_backlog then
-  return {'backlog'}
-end
-
-for i = 2, 1 + n do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    return {'duplicate'}
-  end
-end
+local dedupe_ttl, max_backlog = ARGV[2], tonumber(ARGV[3])
+local max_queued, counter_ttl = tonumber(ARGV[4]), ARGV[5]
+local now_us = now * 1000
 
 -- GCRA: the key holds the theoretical arrival time (TAT) in integer µs, so
 -- fractional rates (3/s = 333333 µs) do not drift. An event is allowed when
 -- the new TAT is at most `burst` intervals ahead of now.
-local now_us = now * 1000
 local function gcra(key, interval, burst)
   local tat = tonumber(redis.call('GET', key) or now_us)
   if tat < now_us then tat = now_us end
@@ -61,52 +44,79 @@ local function gcra(key, interval, burst)
   return new_tat
 end
 
-local next_key = 2 + n
-local limits = {}
-for _, which in ipairs({{'group', 5}, {'sender', 7}}) do
-  local interval = tonumber(ARGV[which[2]])
-  if interval > 0 then
-    local key = KEYS[next_key]
-    next_key = next_key + 1
-    local new_tat = gcra(key, interval, tonumber(ARGV[which[2] + 1]))
-    if not new_tat then
-      return {'limited', which[1]}
-    end
-    limits[#limits + 1] = {key, new_tat}
-  end
-end
+-- One event: its dedupe keys are KEYS[k+1 .. k+n], its other keys follow;
+-- its arguments are ARGV[a+1 .. a+7].
+local function accept(k, n, a)
+  local group_key, sender_key, inq, backlog = KEYS[k + n + 1], KEYS[k + n + 2], KEYS[k + n + 3], KEYS[k + n + 4]
+  local env, member = ARGV[a + 6], ARGV[a + 7]
 
--- Fair share: with the chat's share of the stream taken (or older events of
--- the chat already waiting), the event joins the chat's backlog instead, and
--- moves into the stream when an earlier one finishes (finish.lua).
-local to_backlog = false
-if max_queued > 0 then
-  local inq, backlog = KEYS[next_key], KEYS[next_key + 1]
-  to_backlog = redis.call('LLEN', backlog) > 0 or tonumber(redis.call('GET', inq) or '0') >= max_queued
-end
-
-for _, l in ipairs(limits) do
-  redis.call('SET', l[1], string.format('%d', l[2]), 'PX', math.max(1, math.ceil((l[2] - now_us) / 1000)))
-end
-
-local id
-if to_backlog then
-  redis.call('RPUSH', KEYS[next_key + 1], ARGV[9])
-  redis.call('INCR', KEYS[next_key + 3])
-  -- NX: the score is the chat's last pump, so a steady inflow cannot hide a stalled backlog.
-  redis.call('ZADD', KEYS[next_key + 2], 'NX', now, ARGV[12])
-  id = 'backlog'
-else
-  id = redis.call('XADD', KEYS[1], '*', 'env', ARGV[9])
+  local in_backlogs = 0
   if max_queued > 0 then
-    redis.call('INCR', KEYS[next_key])
-    redis.call('PEXPIRE', KEYS[next_key], ARGV[11])
+    in_backlogs = tonumber(redis.call('GET', backlog_total) or '0')
   end
+  if redis.call('XLEN', stream) + in_backlogs >= max_backlog then
+    return {'backlog'}
+  end
+
+  for i = k + 1, k + n do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      return {'duplicate'}
+    end
+  end
+
+  local limits = {}
+  for _, l in ipairs({{'group', group_key, a + 2}, {'sender', sender_key, a + 4}}) do
+    local interval = tonumber(ARGV[l[3]])
+    if interval > 0 then
+      local new_tat = gcra(l[2], interval, tonumber(ARGV[l[3] + 1]))
+      if not new_tat then
+        return {'limited', l[1]}
+      end
+      limits[#limits + 1] = {l[2], new_tat}
+    end
+  end
+
+  -- Fair share: with the chat's share of the stream taken (or older events of
+  -- the chat already waiting), the event joins the chat's backlog instead, and
+  -- moves into the stream when an earlier one finishes (finish.lua).
+  local to_backlog = false
+  if max_queued > 0 then
+    to_backlog = redis.call('LLEN', backlog) > 0 or tonumber(redis.call('GET', inq) or '0') >= max_queued
+  end
+
+  for _, l in ipairs(limits) do
+    redis.call('SET', l[1], string.format('%d', l[2]), 'PX', math.max(1, math.ceil((l[2] - now_us) / 1000)))
+  end
+
+  local id
+  if to_backlog then
+    redis.call('RPUSH', backlog, env)
+    redis.call('INCR', backlog_total)
+    -- NX: the score is the chat's last pump, so a steady inflow cannot hide a stalled backlog.
+    redis.call('ZADD', backlogged, 'NX', now, member)
+    id = 'backlog'
+  else
+    id = redis.call('XADD', stream, '*', 'env', env)
+    if max_queued > 0 then
+      redis.call('INCR', inq)
+      redis.call('PEXPIRE', inq, counter_ttl)
+    end
+  end
+  for i = k + 1, k + n do
+    redis.call('SET', KEYS[i], id, 'PX', dedupe_ttl)
+  end
+  if to_backlog then
+    return {'ok-backlog'}
+  end
+  return {'ok', id}
 end
-for i = 2, 1 + n do
-  redis.call('SET', KEYS[i], id, 'PX', ARGV[2])
+
+local answers = {}
+local k, a = 3, 5
+while a < #ARGV do
+  local n = tonumber(ARGV[a + 1])
+  answers[#answers + 1] = accept(k, n, a)
+  k = k + n + 4
+  a = a + 7
 end
-if to_backlog then
-  return {'ok-backlog'}
-end
-return {'ok', id}
+return answers
