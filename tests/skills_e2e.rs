@@ -149,7 +149,7 @@ async fn the_agents_answer_is_delivered_and_audited_without_message_text() {
     let ts = calls[0].header("x-botq-timestamp").expect("signed");
     assert_eq!(
         calls[0].header("x-botq-signature"),
-        Some(botq_worker::skills::upstream::sign("upstream-signing-secret", ts, &calls[0].raw).as_str()),
+        Some(botq_worker::app::skills::upstream::sign("upstream-signing-secret", ts, &calls[0].raw).as_str()),
         "the signature covers timestamp and body"
     );
 

@@ -1,7 +1,7 @@
 //! Property tests of the shared reply throttle (GCRA in `throttle.lua`)
 //! against a real Redis, with the clock passed in ("property tests
 //! for throttle and backoff bounds in the normal suite"; backoff's are in
-//! `botq-worker/src/retry.rs`).
+//! `botq-worker/src/engine/retry.rs`).
 //!
 //! For random rates, bursts and request times:
 //! - no window of time admits more than `burst + rate × window` replies;

@@ -10,7 +10,7 @@
 //!    one roll per request, for soak tests and benchmarks.
 //!
 //! `--lost-answer-rate` is the one fault served *after* handling
-//! ([`lose_answers`]): the message is delivered, then its answer is held and
+//! (`lose_answers`): the message is delivered, then its answer is held and
 //! replaced by a 504, as when a platform stored a message and its response
 //! timed out. Only an idempotent retry survives it without a duplicate.
 //!

@@ -1,7 +1,7 @@
 //! A real upstream skill service on loopback, for tests of `http` skills.
 //!
 //! It speaks the skill contract: answers `{"replies": ["<prefix><args>"]}` (a
-//! skill named `summarizer` gets "summary of: <context texts>"),
+//! skill named `summarizer` gets `"summary of: <context texts>"`),
 //! records every request (body and headers) and can be switched between
 //! answering, answering slowly, failing with a status, and being down
 //! (connections refused: the listener is closed and re-opened on the same

@@ -1,261 +1,32 @@
-//! The worker's shared state and its `run` loop: readers, background duties,
-//! supervision and graceful shutdown.
+//! The queue engine: everything between the Redis streams and a [`Handler`]
+//! call, and nothing about bots.
+//!
+//! - `state`: what the tasks share ([`Engine`]).
+//! - `run`: [`run`]: start, the tasks, graceful shutdown.
+//! - `reader`: permits first, then `XREADGROUP` (the hard concurrency cap).
+//! - `job`: per-chat order, claim, isolated attempt, atomic settlement.
+//! - `batches`: claims and settlements sent to Redis a batch per call.
+//! - `chats`: the per-chat queues that keep a chat's events in order.
+//! - [`retry`]: backoff delays (exponential, capped, jittered, ≥ Retry-After).
+//! - `background`: promoter, reclaimer, gauge sampler.
+//! - `supervise`: a dead background task stops the process, by name.
+//!
+//! The engine knows the bot application only through [`Handler`]; the
+//! Redis structures and the crash-recovery path are described in
+//! `botq_core::queue`.
+//!
+//! [`Handler`]: crate::handler::Handler
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+mod background;
+mod batches;
+mod chats;
+mod job;
+mod reader;
+pub mod retry;
+mod run;
+mod state;
+mod supervise;
 
-use botq_core::config::{Config, FairShare, WorkerConfig};
-use botq_core::keys::Keys;
-use botq_core::redis_conn::{Blocking, Redis};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
-
-use crate::batches::{Batches, ClaimSettings};
-use crate::chats::ChatQueues;
-use crate::handler::{Handler, SkillPlan};
-use crate::supervise::Supervisor;
-use crate::{background, reader};
-
-/// Everything the worker's tasks share.
-pub struct Engine {
-    pub(crate) cfg: WorkerConfig,
-    pub(crate) keys: Keys,
-    /// The queues (global numbers) this worker reads: those of its lanes.
-    pub(crate) served: Vec<u16>,
-    pub(crate) fair_share: FairShare,
-    pub(crate) audit_max_age: Duration,
-    pub(crate) done_ttl: Duration,
-    /// Unique per process: `<host>-<pid>-<uuid>`. Never reused, so a restart
-    /// cannot inherit (and forget) a dead process's pending entries.
-    pub(crate) consumer: String,
-    /// Scripts and short commands: multiplexed, auto-reconnecting.
-    pub(crate) redis: Redis,
-    /// Claims and settlements, batched per queue.
-    pub(crate) batches: Batches,
-    /// Blocking reads need exclusive connections: one per reader.
-    pub(crate) readers: Blocking,
-    pub(crate) handler: Arc<dyn Handler>,
-    /// The hard cap: one permit per delivery in this process, taken before reading.
-    pub(crate) permits: Arc<Semaphore>,
-    /// Per-skill caps, created on first use with the cap the handler's plan
-    /// (or `skill_concurrency`) gives, and replaced when a reload changes it.
-    skill_permits: std::sync::Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
-    pub(crate) chats: ChatQueues,
-    pub(crate) jobs: TaskTracker,
-    /// Cancelled when the grace period is over: in-flight attempts stop and
-    /// their entries stay pending for other replicas.
-    pub(crate) abort_jobs: CancellationToken,
-    pub(crate) redis_timeout: Duration,
-    ready: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("consumer", &self.consumer).field("cfg", &self.cfg).finish_non_exhaustive()
-    }
-}
-
-impl Engine {
-    /// Builds the engine for `cfg` around `handler`; connects lazily. Call it
-    /// within the Tokio runtime the worker will run on (its batchers start there).
-    ///
-    /// # Errors
-    /// An invalid Redis URL, or a lane in `worker.lanes` that is not configured.
-    pub fn new(cfg: &Config, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
-        let w = cfg.worker.clone();
-        let redis_timeout = Duration::from_secs(2);
-        let target = cfg.queue.redis_target();
-        let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
-        let served = cfg.served_queues(&w.lanes).map_err(anyhow::Error::msg)?;
-        let readers = Blocking::new(&target, served.len() + 2, w.read_block, redis_timeout)?;
-        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
-        let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-        let keys = cfg.queue.keys();
-        let claim =
-            ClaimSettings { consumer: consumer.clone(), lease: w.lease, per_chat_ordering: w.per_chat_ordering };
-        let batches = Batches::spawn(&keys, &served, &redis, redis_timeout, &claim);
-        Ok(Arc::new(Self {
-            permits: Arc::new(Semaphore::new(usize::try_from(w.concurrency).unwrap_or(usize::MAX))),
-            cfg: w,
-            keys,
-            served,
-            fair_share: cfg.fair_share,
-            audit_max_age: cfg.audit.max_age,
-            done_ttl: cfg.dedupe_ttl,
-            consumer,
-            redis,
-            batches,
-            readers,
-            handler,
-            skill_permits: std::sync::Mutex::default(),
-            chats: ChatQueues::default(),
-            jobs: TaskTracker::new(),
-            abort_jobs: CancellationToken::new(),
-            redis_timeout,
-            ready: Arc::new(AtomicBool::new(false)),
-        }))
-    }
-
-    /// The semaphore capping `plan`'s skill, if it has a cap.
-    pub(crate) fn skill_semaphore(&self, plan: &SkillPlan) -> Option<Arc<Semaphore>> {
-        let cap = plan.concurrency.or_else(|| self.cfg.skill_concurrency.get(&plan.name).copied())?;
-        let mut map = self.skill_permits.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = map
-            .entry(plan.name.clone())
-            .or_insert_with(|| (cap, Arc::new(Semaphore::new(usize::try_from(cap).unwrap_or(usize::MAX)))));
-        if entry.0 != cap {
-            // Attempts holding permits of the old semaphore finish under the
-            // old cap; new ones are counted against the new one.
-            *entry = (cap, Arc::new(Semaphore::new(usize::try_from(cap).unwrap_or(usize::MAX))));
-        }
-        Some(entry.1.clone())
-    }
-
-    /// A Redis call bounded by the worker's Redis timeout.
-    pub(crate) async fn bounded<T>(
-        &self,
-        call: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> redis::RedisResult<T> {
-        bounded(self.redis_timeout, call).await
-    }
-
-    /// `first` plus as many more free permits as there are, up to `max` in all,
-    /// without waiting: the batch a read or a reclaim may take on.
-    pub(crate) fn with_free_permits(&self, first: OwnedSemaphorePermit, max: usize) -> Vec<OwnedSemaphorePermit> {
-        let mut permits = vec![first];
-        while permits.len() < max {
-            match self.permits.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        permits
-    }
-
-    #[must_use]
-    pub fn consumer(&self) -> &str {
-        &self.consumer
-    }
-
-    /// Deliveries in flight in this process right now.
-    #[must_use]
-    pub fn inflight(&self) -> usize {
-        usize::try_from(self.cfg.concurrency).unwrap_or(usize::MAX) - self.permits.available_permits()
-    }
-
-    #[must_use]
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
-    }
-
-    /// Loads scripts and creates the group on every shard, retrying with
-    /// capped backoff until Redis answers or `shutdown` fires.
-    async fn start(&self, shutdown: &CancellationToken) -> bool {
-        let mut delay = Duration::from_millis(50);
-        loop {
-            match self.try_start().await {
-                Ok(()) => {
-                    let mut conn = self.redis.clone();
-                    for w in botq_core::redis_conn::server_warnings(&mut conn).await {
-                        warn!(warning = %w, "redis is not configured for a durable queue");
-                    }
-                    self.set_ready(true);
-                    info!(consumer = %self.consumer, queues = ?self.served, "worker ready");
-                    return true;
-                }
-                Err(e) => warn!(error.kind = ?e.kind(), retry_in_ms = delay.as_millis(), "redis not reachable yet"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return false,
-            }
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    async fn try_start(&self) -> Result<(), redis::RedisError> {
-        let mut conn = self.redis.clone();
-        for script in botq_core::scripts::all() {
-            self.bounded(script.load_async(&mut conn)).await?;
-        }
-        for &q in &self.served {
-            self.bounded(botq_core::queue::ensure_group(&mut conn, &self.keys.shard(q))).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Runs a Redis call within `limit`; running out of time is an I/O timeout error.
-pub(crate) async fn bounded<T>(
-    limit: Duration,
-    call: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        Err(redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time")))
-    })
-}
-
-/// Runs the worker until `shutdown` is cancelled, then drains: readers stop,
-/// in-flight attempts get the grace period, the rest stay pending for other
-/// replicas. Serves the admin endpoints on `admin` meanwhile.
-///
-/// # Errors
-/// When a background task dies (the error names it) or the admin listener fails.
-pub async fn run(
-    engine: Arc<Engine>,
-    admin: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    botq_core::telemetry::metrics_handle();
-    botq_core::telemetry::record_build_info("worker");
-    let stop_admin = CancellationToken::new();
-    let ready = botq_admin::RedisReady {
-        flag: engine.ready.clone(),
-        redis: engine.redis.clone(),
-        timeout: engine.redis_timeout,
-    };
-    let admin_task = tokio::spawn(botq_admin::serve(admin, Arc::new(ready), stop_admin.clone()));
-
-    let result = if engine.start(&shutdown).await {
-        let stop_tasks = shutdown.child_token();
-        let mut sup = Supervisor::new(stop_tasks.clone());
-        for &shard in &engine.served {
-            sup.spawn(format!("reader[{shard}]"), reader::run(engine.clone(), shard, stop_tasks.clone()));
-        }
-        sup.spawn("promoter".to_owned(), background::promoter(engine.clone(), stop_tasks.clone()));
-        sup.spawn("reclaimer".to_owned(), background::reclaimer(engine.clone(), stop_tasks.clone()));
-        sup.spawn("sampler".to_owned(), background::sampler(engine.clone(), stop_tasks.clone()));
-        let result = sup.wait().await;
-        drain(&engine).await;
-        result
-    } else {
-        Ok(())
-    };
-    stop_admin.cancel();
-    admin_task.await.map_err(anyhow::Error::from)??;
-    info!("worker stopped");
-    result
-}
-
-async fn drain(engine: &Engine) {
-    engine.set_ready(false);
-    engine.jobs.close();
-    let grace = engine.cfg.shutdown_grace;
-    info!(inflight = engine.inflight(), grace_ms = grace.as_millis(), "draining in-flight work");
-    if tokio::time::timeout(grace, engine.jobs.wait()).await.is_err() {
-        warn!(
-            inflight = engine.inflight(),
-            "grace period over; leaving unfinished deliveries pending for other replicas"
-        );
-        engine.abort_jobs.cancel();
-        engine.jobs.wait().await;
-    }
-}
+pub use run::run;
+pub use state::Engine;
+pub(crate) use state::bounded;

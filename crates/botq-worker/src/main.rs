@@ -47,7 +47,7 @@ async fn main() -> std::process::ExitCode {
             concurrency = cfg.worker.concurrency,
             "botq-worker starting"
         );
-        botq_worker::bot_handler::apply_reloads(bots, cfg, reloads);
+        botq_worker::app::bot_handler::apply_reloads(bots, cfg, reloads);
         botq_worker::run(engine, admin, shutdown).await
     })
     .await

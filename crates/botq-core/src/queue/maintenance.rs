@@ -52,7 +52,7 @@ pub struct Reclaimed {
     /// Deliveries now ours, to handle like fresh reads.
     pub deliveries: Vec<Delivery>,
     /// Envelopes of entries dead-lettered for too many deliveries: count
-    /// each out of its chat's fair share ([`super::pump`] with `release`).
+    /// each out of its chat's fair share ([`super::Settlement::pump`] with `release`).
     pub dead: Vec<Vec<u8>>,
 }
 

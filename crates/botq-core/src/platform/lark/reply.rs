@@ -58,7 +58,7 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
 /// endpoint quotes the message answered, so a quote segment adds nothing.
 ///
 /// # Errors
-/// A message id that cannot be a path segment ([`super::segment`]).
+/// A message id that cannot be a path segment ([`crate::reply::segment`]).
 pub fn reply_request(
     api_base: &str,
     token: &str,

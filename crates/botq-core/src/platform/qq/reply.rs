@@ -74,7 +74,7 @@ pub fn parse_token(body: &[u8]) -> Result<Token, TokenError> {
 /// sent as text.
 ///
 /// # Errors
-/// A chat or guild id that cannot be a path segment ([`super::segment`]).
+/// A chat or guild id that cannot be a path segment ([`crate::reply::segment`]).
 pub fn reply_request(
     api_base: &str,
     token: &str,
@@ -138,7 +138,7 @@ fn endpoint(api_base: &str, env: &Envelope, tail: &str) -> Result<(String, Scene
 /// image, or the scene takes the URL in the message (guilds).
 ///
 /// # Errors
-/// A chat id that cannot be a path segment ([`super::segment`]).
+/// A chat id that cannot be a path segment ([`crate::reply::segment`]).
 pub fn media_upload(
     api_base: &str,
     token: &str,
@@ -180,7 +180,7 @@ pub fn read_media(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Re
 /// which the user's client shows "loading" until it times out.
 ///
 /// # Errors
-/// An interaction id that cannot be a path segment ([`super::segment`]).
+/// An interaction id that cannot be a path segment ([`crate::reply::segment`]).
 pub fn interaction_ack(api_base: &str, token: &str, env: &Envelope) -> Result<ApiRequest, crate::reply::InvalidTarget> {
     let id = crate::reply::segment(&env.message_id)?;
     Ok(ApiRequest {

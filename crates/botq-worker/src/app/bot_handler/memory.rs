@@ -9,9 +9,9 @@ use botq_core::audit::Outcome;
 use tracing::{debug, warn};
 
 use super::{Attempt, Invocation, elapsed_ms};
-use crate::conversation::{ContextView, Message};
+use crate::app::conversation::{ContextView, Message};
+use crate::app::skills::contract::{EventView, SkillRequest, schema};
 use crate::handler::HandleError;
-use crate::skills::contract::{EventView, SkillRequest, schema};
 use botq_core::message::Outgoing;
 
 impl Attempt {

@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::engine::Engine;
+use crate::engine::reader::dispatch_all;
 use crate::metrics::{
     BACKLOGGED_CHATS, DELAYED_DEPTH, DLQ_DEPTH, PROMOTED, QUEUE_DEPTH, QUEUE_LAG, QUEUE_PENDING, RECLAIMED,
 };
-use crate::reader::dispatch_all;
 
 const PROMOTE_BATCH: usize = 500;
 /// Every this many promoter rounds, stale chat backlogs are pumped.

@@ -28,7 +28,7 @@ use botq_core::reply::{self, ApiRequest, InvalidTarget, SendFailure, SendResult}
 use botq_core::throttle::{self, Throttle};
 use tracing::{debug, warn};
 
-use crate::guards::StormCap;
+use crate::app::guards::StormCap;
 use crate::handler::HandleError;
 use crate::metrics::{REPLIES, REPLY_LATENCY, REPLY_THROTTLED};
 

@@ -7,12 +7,12 @@ use botq_core::audit::Outcome;
 use tracing::{debug, info, warn};
 
 use super::{Attempt, Invocation, access, elapsed_ms, idempotency_key};
+use crate::app::skills::breaker::{Admit, Gauge};
 use crate::handler::HandleError;
 use crate::metrics::SKILL_CACHE;
-use crate::skills::breaker::{Admit, Gauge};
 use botq_core::message::Outgoing;
 
-use crate::skills::contract::{EventView, SkillRequest, schema};
+use crate::app::skills::contract::{EventView, SkillRequest, schema};
 
 impl Attempt {
     pub(super) async fn run_http(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {

@@ -16,8 +16,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::engine::job;
 use crate::engine::{Engine, bounded};
-use crate::job;
 
 /// At most this many entries per read, whatever the free permits.
 const MAX_BATCH: usize = 128;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use botq_core::config::{Config, Routing};
 use botq_core::redis_conn::Redis;
 
-use crate::reply::Replier;
-use crate::skills::{self, Skill};
+use crate::app::reply::Replier;
+use crate::app::skills::{self, Skill};
 
 #[derive(Debug)]
 pub struct Brain {

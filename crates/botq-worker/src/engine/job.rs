@@ -17,9 +17,9 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::engine::Engine;
+use crate::engine::retry;
 use crate::handler::{HandleError, Job};
 use crate::metrics::{INFLIGHT, SKILL_DURATION};
-use crate::retry;
 
 /// Starts work on a delivery that holds `permit`, in order behind its chat
 /// when per-chat ordering is on.

@@ -30,15 +30,15 @@ use tracing::{debug, info, warn};
 mod http;
 mod memory;
 
-use crate::audit::AuditSink;
-use crate::brain::{self, Brain};
-use crate::conversation::Conversations;
-use crate::guards::Guards;
+use crate::app::audit::AuditSink;
+use crate::app::brain::{self, Brain};
+use crate::app::conversation::Conversations;
+use crate::app::guards::Guards;
+use crate::app::reply::{DROPPED_STORM, Delivered};
+use crate::app::route::{self, Route};
+use crate::app::skills::{Skill, builtin};
 use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
 use crate::metrics::IGNORED;
-use crate::reply::{DROPPED_STORM, Delivered};
-use crate::route::{self, Route};
-use crate::skills::{Skill, builtin};
 
 pub struct BotHandler {
     brain: ArcSwap<Brain>,

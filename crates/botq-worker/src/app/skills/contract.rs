@@ -48,7 +48,7 @@ pub struct SkillRequest<'a> {
     /// The chat's recent conversation (oldest first) and its summary, when
     /// the bot keeps a window and the skill has a `context` budget.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub context: Option<crate::conversation::ContextView>,
+    pub context: Option<crate::app::conversation::ContextView>,
     pub event: EventView<'a>,
 }
 
