@@ -5,14 +5,16 @@
 #
 # For every rate and system, on fresh processes: a private redis-server (no
 # persistence), botq-fakeplatform (release; its per-chat limits raised as in
-# bench-e2e.sh) standing in for the OneBot reply API, and the system under test:
+# bench-e2e.sh) standing in for the platform's reply API, and the system under test:
 #   botq    botq-ingest + one botq-worker (release, the bot handler)
 #   bullmq  node ingest.js + node worker.js (Fastify + BullMQ)
-# Both verify OneBot's X-Signature, dedupe on the message, cap handling at 64
-# in flight, limit replies per bot (50 000/s: on, but never binding), retry
-# 5 times with exponential backoff from 1 s and answer /ping with "pong"
-# through send_group_msg with the access token. `botq-bench ingest` offers the
-# same open-loop load of signed OneBot /ping webhooks to each
+# Both verify the webhook's signature (OneBot's X-Signature, HMAC-SHA1, or
+# QQ's X-Signature-Ed25519), dedupe on the message, cap handling at 64 in
+# flight, limit replies per bot (50 000/s: on, but never binding), retry 5
+# times with exponential backoff from 1 s and answer /ping with "pong" through
+# the platform's reply API (OneBot's send_group_msg, QQ's group messages)
+# with its access token. `botq-bench ingest` offers the same open-loop load of
+# the bot's signed /ping webhooks to each
 # (bench/peers/measure.py measures a step from the outside; the systems'
 # settings and what cannot map are in bench/peers/README.md). The systems take
 # turns (botq first, then the peer first at the next rate, ..., and the other
@@ -20,7 +22,8 @@
 #
 #   scripts/bench-peers.sh [RATES] [SECONDS] [ROUNDS]     defaults: 1000,2000,4000,6000  10  1
 #
-# Environment: BENCH_PEERS_SYSTEMS (botq,bullmq), BENCH_PEERS_WARMUP (1 s),
+# Environment: BENCH_PEERS_BOT (onebot-bench; qq-bench for QQ's Ed25519-signed
+# group @-messages), BENCH_PEERS_SYSTEMS (botq,bullmq), BENCH_PEERS_WARMUP (1 s),
 # BENCH_PEERS_OUT (results, one JSON object per step; default
 # /tmp/bench-peers-<UTC time>.jsonl, process logs beside it in .logs/),
 # BENCH_PEERS_NO_BUILD=1 (use the release binaries already in target/).
@@ -41,7 +44,7 @@ botq_port=18280
 ingest_admin=127.0.0.1:19290
 worker_admin=127.0.0.1:19291
 peer_port=18380
-bot=onebot-bench
+bot=${BENCH_PEERS_BOT:-onebot-bench}
 peer_dir=bench/peers/bullmq
 bin=target/release
 
@@ -78,18 +81,25 @@ sed -e 's/^handler = "noop"/handler = "bots"/' -e "s#127.0.0.1:8090#127.0.0.1:$f
   awk '{print} /^api_base = ".*\/onebot"/ {
     print "access_token = \"bench-onebot-access-token\""
     print "reply_limit = { chat_per_sec = 0.0, bot_per_sec = 50000.0, bot_burst = 50000 }"
+  } /^token_url = ".*\/app\/getAppAccessToken"/ {
+    print "reply_limit = { chat_per_sec = 0.0, bot_per_sec = 50000.0, bot_burst = 50000 }"
   }' >"$cfg"
 # The peer takes the same bot's credentials, from the environment.
 mapfile -t peer_env < <(python3 - "$cfg" "$bot" <<'PY'
 import sys, tomllib
 cfg = tomllib.load(open(sys.argv[1], "rb"))
 b = next(b for b in cfg["bot"] if b["id"] == sys.argv[2])
-for k, v in {"ONEBOT_SECRET": b["secret"], "ONEBOT_SELF_ID": b["app_id"],
-             "ONEBOT_API_BASE": b["api_base"], "ONEBOT_ACCESS_TOKEN": b["access_token"]}.items():
+if b["platform"] == "qq":
+    env = {"PLATFORM": "qq", "QQ_APP_ID": b["app_id"], "QQ_SECRET": b["secret"],
+           "QQ_API_BASE": b["api_base"], "QQ_TOKEN_URL": b["token_url"]}
+else:
+    env = {"PLATFORM": "onebot", "ONEBOT_SECRET": b["secret"], "ONEBOT_SELF_ID": b["app_id"],
+           "ONEBOT_API_BASE": b["api_base"], "ONEBOT_ACCESS_TOKEN": b["access_token"]}
+for k, v in env.items():
     print(f"{k}={v}")
 PY
 )
-((${#peer_env[@]} == 4)) || die "could not read $bot's credentials from $cfg"
+((${#peer_env[@]} >= 5)) || die "could not read $bot's credentials from $cfg"
 
 stack=()
 stop_stack() { # SIGTERM, 10 s to exit, then SIGKILL; only processes this script started

@@ -15,6 +15,9 @@ export const settings = Object.freeze({
   queueName: env('QUEUE_NAME', 'onebot-events'),
   logLevel: env('LOG_LEVEL', 'warn'),
 
+  // The platform both processes speak: "onebot" (OneBot v11 HTTP) or "qq" (QQ's official bot API).
+  platform: env('PLATFORM', 'onebot'),
+
   // ingest.js
   host: env('HOST', '127.0.0.1'),
   port: int('PORT', 18380),
@@ -44,4 +47,11 @@ export const settings = Object.freeze({
   apiBase: env('ONEBOT_API_BASE', 'http://127.0.0.1:8090/onebot').replace(/\/+$/, ''),
   accessToken: env('ONEBOT_ACCESS_TOKEN', ''),
   replyTimeoutMs: int('REPLY_TIMEOUT_MS', 10000), // botq: worker.reply_timeout_secs = 10
+
+  // QQ (PLATFORM=qq): the bot's app id and secret (botq: [[bot]] app_id, secret; the
+  // secret also derives the webhook signing key), the API and its token endpoint.
+  qqAppId: env('QQ_APP_ID', '102000000'),
+  qqSecret: env('QQ_SECRET', 'bench-qq-secret-not-for-production'),
+  qqApiBase: env('QQ_API_BASE', 'http://127.0.0.1:8090').replace(/\/+$/, ''),
+  qqTokenUrl: env('QQ_TOKEN_URL', 'http://127.0.0.1:8090/app/getAppAccessToken'),
 });

@@ -3,11 +3,14 @@
 //! Each webhook and each delivery needs one short script call, and most of
 //! what such a call costs is fixed: on Redis, the `EVALSHA` lookup, the
 //! argument tables and the reply; on both sides, a write, a read and a task
-//! wake-up. A [`Batcher`] keeps at most one call in flight: while it runs, new
-//! requests queue; when it returns, everything queued (up to `max`) goes in the
-//! next call. There is no timer, so an idle service sends each request at once
-//! as a batch of one and adds no latency, and a busy one sends fewer, larger
-//! calls — the batch grows with the load, which is when it pays.
+//! wake-up. A [`Batcher`] keeps at most `in_flight` calls in flight: while
+//! they run, new requests queue; when one returns, everything queued (up to
+//! `max`) goes in the next call. There is no timer, so an idle service sends
+//! each request at once as a batch of one and adds no latency, and a busy one
+//! sends fewer, larger calls — the batch grows with the load, which is when it
+//! pays. More than one call in flight keeps a slow call (a saturated machine)
+//! from holding every request behind it; calls in flight together are as
+//! independent of each other as the concurrent requests they carry.
 //!
 //! A batch's requests are independent: the script handles each as the
 //! one-request script would, in order, and answers each on its own. A call
@@ -16,8 +19,9 @@
 //! ([`Gone`]) and the batcher carries on with the next batch.
 
 use std::future::Future;
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// The batcher's task is gone (its runtime shut down) or a flush panicked:
 /// the request may or may not have been carried out.
@@ -47,31 +51,42 @@ impl<I, O> std::fmt::Debug for Batcher<I, O> {
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts the batcher's task on the current Tokio runtime. `flush` gets
-    /// 1 to `max` requests and answers each, in order; it runs in a task of
-    /// its own, one at a time. The task ends when the `Batcher` is dropped and
-    /// the requests already queued are flushed.
+    /// 1 to `max` requests and answers each, in order; each call runs in a
+    /// task of its own, at most `in_flight` at a time. The task ends when the
+    /// `Batcher` is dropped and the requests already queued are flushed.
     ///
     /// # Panics
-    /// Outside a Tokio runtime, or when `max` is 0.
-    pub fn spawn<F, Fut>(max: usize, mut flush: F) -> Self
+    /// Outside a Tokio runtime, or when `max` or `in_flight` is 0.
+    pub fn spawn<F, Fut>(max: usize, in_flight: usize, mut flush: F) -> Self
     where
         F: FnMut(Vec<I>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<O>> + Send + 'static,
     {
         assert!(max > 0, "a batch holds at least one request");
+        assert!(in_flight > 0, "at least one call may be in flight");
         let (tx, mut rx) = mpsc::unbounded_channel::<Pending<I, O>>();
+        let slots = Arc::new(Semaphore::new(in_flight));
         tokio::spawn(async move {
             let mut queued = Vec::with_capacity(max);
-            while rx.recv_many(&mut queued, max).await > 0 {
-                let (items, answers): (Vec<I>, Vec<oneshot::Sender<O>>) = queued.drain(..).unzip();
-                // Its own task: a panic in one flush loses that batch's answers, not the batcher.
-                if let Ok(outs) = tokio::spawn(flush(items)).await {
-                    debug_assert_eq!(outs.len(), answers.len(), "a flush answers every request");
-                    for (answer, out) in answers.into_iter().zip(outs) {
-                        // The requester may have stopped waiting (its own timeout); nothing to do.
-                        let _ = answer.send(out);
-                    }
+            loop {
+                // A free slot first: while every call is in flight, requests queue up for the next.
+                let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                if rx.recv_many(&mut queued, max).await == 0 {
+                    return;
                 }
+                let (items, answers): (Vec<I>, Vec<oneshot::Sender<O>>) = queued.drain(..).unzip();
+                let call = flush(items);
+                tokio::spawn(async move {
+                    // Its own task: a panic in one flush loses that batch's answers, not the batcher.
+                    if let Ok(outs) = tokio::spawn(call).await {
+                        debug_assert_eq!(outs.len(), answers.len(), "a flush answers every request");
+                        for (answer, out) in answers.into_iter().zip(outs) {
+                            // The requester may have stopped waiting (its own timeout); nothing to do.
+                            let _ = answer.send(out);
+                        }
+                    }
+                    drop(slot);
+                });
             }
         });
         Self { tx }
@@ -99,7 +114,7 @@ mod tests {
     async fn an_idle_batcher_sends_each_request_at_once_as_a_batch_of_one() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let b = Batcher::spawn(8, move |items: Vec<u32>| {
+        let b = Batcher::spawn(8, 1, move |items: Vec<u32>| {
             seen.lock().unwrap().push(items.len());
             async move { items.into_iter().map(|i| i * 10).collect::<Vec<_>>() }
         });
@@ -112,7 +127,7 @@ mod tests {
     async fn requests_that_arrive_during_a_call_go_together_in_the_next_and_each_gets_its_own_answer() {
         let sizes = Arc::new(Mutex::new(Vec::new()));
         let seen = sizes.clone();
-        let b = Arc::new(Batcher::spawn(4, move |items: Vec<u32>| {
+        let b = Arc::new(Batcher::spawn(4, 1, move |items: Vec<u32>| {
             seen.lock().unwrap().push(items.clone());
             async move {
                 tokio::time::sleep(Duration::from_millis(30)).await;
@@ -139,8 +154,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_two_in_flight_a_slow_call_does_not_hold_the_next_batch() {
+        let b = Arc::new(Batcher::spawn(4, 2, |items: Vec<u64>| async move {
+            // Each request says how long its call takes.
+            tokio::time::sleep(Duration::from_millis(items[0])).await;
+            items
+        }));
+        let slow = tokio::spawn({
+            let b = b.clone();
+            async move { b.call(300).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = std::time::Instant::now();
+        assert_eq!(b.call(1).await, Ok(1));
+        assert!(started.elapsed() < Duration::from_millis(200), "waited behind the slow call");
+        assert_eq!(slow.await.unwrap(), Ok(300));
+    }
+
+    #[tokio::test]
     async fn a_flush_that_panics_fails_its_own_requests_and_the_next_batch_is_served() {
-        let b = Batcher::spawn(4, |items: Vec<u32>| async move {
+        let b = Batcher::spawn(4, 1, |items: Vec<u32>| async move {
             assert!(!items.contains(&13), "unlucky");
             items
         });
@@ -150,7 +183,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_requester_that_stops_waiting_costs_the_others_nothing() {
-        let b = Arc::new(Batcher::spawn(4, |items: Vec<u32>| async move {
+        let b = Arc::new(Batcher::spawn(4, 1, |items: Vec<u32>| async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             items
         }));

@@ -1,5 +1,5 @@
 //! Group commit: concurrent webhooks of one queue are stored by one
-//! `ingest.lua` call (`botq_core::batch`: at most one call in flight per
+//! `ingest.lua` call (`botq_core::batch`: one call in flight per
 //! queue, everything that arrived meanwhile goes in the next).
 //!
 //! Each request still waits for its own event's answer (stored, duplicate,
@@ -26,6 +26,11 @@ use redis::RedisResult;
 /// At most this many events per script call: a script blocks Redis while it
 /// runs (~15 µs per event), so 64 keeps other clients' waits under a millisecond.
 const MAX_BATCH: usize = 64;
+
+/// Calls in flight per queue. Two (a second batch going while the first is
+/// out) measured 2–5 % more CPU per event in every process and no better
+/// latency (BENCHMARKS.md, "The throughput pass"), so one.
+const IN_FLIGHT: usize = 1;
 
 type QueueBatcher = Batcher<Enqueue, RedisResult<EnqueueOutcome>>;
 
@@ -69,7 +74,7 @@ impl GroupCommit {
 
     fn spawn(&self, queue: u16) -> QueueBatcher {
         let (redis, keys, s) = (self.redis.clone(), self.keys.shard(queue), self.settings);
-        Batcher::spawn(MAX_BATCH, move |batch: Vec<Enqueue>| {
+        Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |batch: Vec<Enqueue>| {
             let (mut conn, keys) = (redis.clone(), keys.clone());
             async move {
                 let params = BatchParams {

@@ -1,5 +1,5 @@
 //! Claims and settlements go to Redis in batches, one batcher of each per
-//! queue this worker serves (`botq_core::batch`: at most one call in flight,
+//! queue this worker serves (`botq_core::batch`: one call in flight,
 //! everything that queued meanwhile goes in the next).
 //!
 //! Under load a read hands dozens of deliveries to their jobs at once, and
@@ -25,6 +25,11 @@ use crate::engine::bounded;
 /// Redis while it runs (~10 µs per settlement), so a batch of 64 keeps every
 /// other client's wait under a millisecond.
 const MAX_BATCH: usize = 64;
+
+/// Calls in flight per queue. Two (a second batch going while the first is
+/// out) measured 2–5 % more CPU per event in every process and no better
+/// latency (BENCHMARKS.md, "The throughput pass"), so one.
+const IN_FLIGHT: usize = 1;
 
 /// What a claim batch shares: the consumer, the lease, whether chats are ordered.
 #[derive(Debug, Clone)]
@@ -54,7 +59,7 @@ impl Batches {
                 let keys = keys.shard(q);
                 let claims = {
                     let (redis, keys, claim) = (redis.clone(), keys.clone(), claim.clone());
-                    Batcher::spawn(MAX_BATCH, move |batch: Vec<ClaimRequest>| {
+                    Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |batch: Vec<ClaimRequest>| {
                         let (mut conn, keys, c) = (redis.clone(), keys.clone(), claim.clone());
                         async move {
                             let call =
@@ -65,7 +70,7 @@ impl Batches {
                 };
                 let settles = {
                     let (redis, keys) = (redis.clone(), keys.clone());
-                    Batcher::spawn(MAX_BATCH, move |batch: Vec<Settlement>| {
+                    Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |batch: Vec<Settlement>| {
                         let (mut conn, keys) = (redis.clone(), keys.clone());
                         async move {
                             let done = bounded(timeout, queue::finish(&mut conn, &keys, &batch)).await;
