@@ -2,6 +2,7 @@
 // the peer, kept apart from Fastify and BullMQ so they can be tested alone.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { commandReply } from './commands.js';
 
 /**
  * Whether `header` is `sha1=<hex>` of HMAC-SHA1(secret, rawBody). The hex may
@@ -94,15 +95,7 @@ export function replyText(data) {
   const mentioned = data.text.includes(at);
   const text = data.text.split(at).join('').trim();
   if (data.kind === 'group' && !mentioned && !text.startsWith('/')) return null;
-  const [command, ...rest] = text.split(/\s+/);
-  switch (command) {
-    case '/ping':
-      return 'pong';
-    case '/echo':
-      return rest.join(' ') || null;
-    default:
-      return null;
-  }
+  return commandReply(text);
 }
 
 /** The send action for a reply: URL and JSON body, as botq sends it. */

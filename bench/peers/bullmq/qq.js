@@ -11,6 +11,7 @@
 //   POST /app/getAppAccessToken {appId, clientSecret}.
 
 import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
+import { commandReply } from './commands.js';
 
 // PKCS #8 wrapping of a raw Ed25519 seed (RFC 8410), so node:crypto can load it.
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -69,15 +70,7 @@ export function messageJob(rawBody) {
 
 /** The reply to a message, or null: /ping → pong, /echo <text> → <text>. */
 export function replyText(data) {
-  const [command, ...rest] = data.text.trim().split(/\s+/);
-  switch (command) {
-    case '/ping':
-      return 'pong';
-    case '/echo':
-      return rest.join(' ') || null;
-    default:
-      return null;
-  }
+  return commandReply(data.text);
 }
 
 /** The send request for reply 1 to a message: URL and JSON body, as botq sends it. */
