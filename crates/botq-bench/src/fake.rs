@@ -68,11 +68,22 @@ impl Fake {
     /// # Errors
     /// The fake not answering, or answering something else than deliveries.
     pub async fn deliveries(&self, before: u64) -> anyhow::Result<Log> {
-        let deliveries = self.log().await?;
-        // Read after the log: a delivery in between can only overstate `dropped`, never hide a loss.
-        let since = self.delivered().await?.saturating_sub(before);
-        let dropped = since.saturating_sub(deliveries.len() as u64);
-        Ok(Log { deliveries, dropped })
+        // The counter read on both sides of the log: only when it did not move
+        // is the difference exact. A delivery in between would otherwise count
+        // as dropped (overstating, never hiding, a loss) and end a read-back
+        // that was one reply short of complete; so read again, a few times,
+        // and after that accept the overstated figure.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let first = self.delivered().await?;
+            let deliveries = self.log().await?;
+            let last = self.delivered().await?;
+            if first == last || attempts == 5 {
+                let dropped = last.saturating_sub(before).saturating_sub(deliveries.len() as u64);
+                return Ok(Log { deliveries, dropped });
+            }
+        }
     }
 
     /// The delivery log, oldest first, as far as the fake still holds it.
