@@ -36,6 +36,24 @@ impl std::fmt::Display for Gone {
 
 impl std::error::Error for Gone {}
 
+/// The requester's view of a Redis call that never answered: an I/O error,
+/// so it is handled as a lost answer (the request may have been carried out).
+impl From<Gone> for redis::RedisError {
+    fn from(gone: Gone) -> Self {
+        redis::RedisError::from(std::io::Error::other(gone.to_string()))
+    }
+}
+
+/// One answer per request of a batch of `n`: the call's answers, or its
+/// error for every request it carried.
+#[must_use]
+pub fn each<T, E: Clone>(answers: Result<Vec<T>, E>, n: usize) -> Vec<Result<T, E>> {
+    match answers {
+        Ok(v) => v.into_iter().map(Ok).collect(),
+        Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+    }
+}
+
 type Pending<I, O> = (I, oneshot::Sender<O>);
 
 /// Sends requests of type `I` in batches to a flush function answering `O` each.

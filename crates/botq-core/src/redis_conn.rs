@@ -71,6 +71,20 @@ impl LazyCluster {
     }
 }
 
+/// Runs a Redis call within `limit`; running out of time is an I/O timeout
+/// error (`RedisError::is_timeout` is true), like the connection's own.
+///
+/// # Errors
+/// The call's error, or the timeout.
+pub async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time")))
+    })
+}
+
 /// Connects lazily to `target`; every command is bounded by `timeout`.
 ///
 /// # Errors

@@ -16,11 +16,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use botq_core::batch::Batcher;
+use botq_core::batch::{Batcher, each};
 use botq_core::config::FairShare;
 use botq_core::keys::Keys;
 use botq_core::queue::{self, BatchParams, Enqueue, EnqueueOutcome};
-use botq_core::redis_conn::Redis;
+use botq_core::redis_conn::{Redis, bounded};
 use redis::RedisResult;
 
 /// At most this many events per script call: a script blocks Redis while it
@@ -69,7 +69,7 @@ impl GroupCommit {
             return Err(redis::RedisError::from((redis::ErrorKind::Client, "no such queue")));
         };
         let batcher = slot.get_or_init(|| self.spawn(queue));
-        batcher.call(event).await.map_err(|gone| redis::RedisError::from(std::io::Error::other(gone.to_string())))?
+        batcher.call(event).await?
     }
 
     fn spawn(&self, queue: u16) -> QueueBatcher {
@@ -84,14 +84,7 @@ impl GroupCommit {
                     fair_share: s.fair_share,
                 };
                 let call = queue::enqueue_batch(&mut conn, &keys, params, &batch);
-                match tokio::time::timeout(s.redis_timeout, call).await {
-                    Ok(Ok(outcomes)) => outcomes.into_iter().map(Ok).collect(),
-                    Ok(Err(e)) => vec![Err(e); batch.len()],
-                    Err(_) => {
-                        let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time");
-                        vec![Err(redis::RedisError::from(e)); batch.len()]
-                    }
-                }
+                each(bounded(s.redis_timeout, call).await, batch.len())
             }
         })
     }

@@ -87,9 +87,7 @@ impl Enqueuer {
             fair_share: self.fair_share,
         };
         let fut = enqueue(&mut self.conn, &shard, &event, params);
-        let outcome = tokio::time::timeout(Duration::from_secs(1), fut).await.map_err(|_| {
-            redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "enqueue timed out"))
-        })??;
+        let outcome = botq_core::redis_conn::bounded(Duration::from_secs(1), fut).await?;
         Ok(matches!(outcome, EnqueueOutcome::Accepted { .. } | EnqueueOutcome::AcceptedInChatBacklog))
     }
 

@@ -27,6 +27,6 @@ mod run;
 mod state;
 mod supervise;
 
+pub(crate) use botq_core::redis_conn::bounded;
 pub use run::run;
 pub use state::Engine;
-pub(crate) use state::bounded;

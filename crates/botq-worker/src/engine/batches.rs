@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use botq_core::batch::Batcher;
+use botq_core::batch::{Batcher, each};
 use botq_core::keys::Keys;
 use botq_core::queue::{self, Claim, ClaimRequest, Settlement};
 use botq_core::redis_conn::Redis;
@@ -89,7 +89,7 @@ impl Batches {
     /// # Errors
     /// The batch's Redis error, or the queue is not served here.
     pub(crate) async fn claim(&self, shard: u16, request: ClaimRequest) -> RedisResult<Claim> {
-        self.queue(shard)?.claims.call(request).await.map_err(gone)?
+        self.queue(shard)?.claims.call(request).await?
     }
 
     /// Settles one delivery (or pumps one chat) of queue `shard`, in the next settle batch.
@@ -97,7 +97,7 @@ impl Batches {
     /// # Errors
     /// The batch's Redis error, or the queue is not served here.
     pub(crate) async fn settle(&self, shard: u16, settlement: Settlement) -> RedisResult<()> {
-        self.queue(shard)?.settles.call(settlement).await.map_err(gone)?
+        self.queue(shard)?.settles.call(settlement).await?
     }
 
     fn queue(&self, shard: u16) -> RedisResult<&PerQueue> {
@@ -105,16 +105,4 @@ impl Batches {
             redis::RedisError::from((redis::ErrorKind::Client, "the queue is not served by this worker"))
         })
     }
-}
-
-/// One answer per request: the batch's answers, or its error for each.
-fn each<T: Clone>(answers: RedisResult<Vec<T>>, n: usize) -> Vec<RedisResult<T>> {
-    match answers {
-        Ok(v) => v.into_iter().map(Ok).collect(),
-        Err(e) => vec![Err(e); n],
-    }
-}
-
-fn gone(e: botq_core::batch::Gone) -> redis::RedisError {
-    redis::RedisError::from(std::io::Error::other(e.to_string()))
 }

@@ -117,7 +117,7 @@ impl Engine {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> redis::RedisResult<T> {
-        bounded(self.redis_timeout, call).await
+        botq_core::redis_conn::bounded(self.redis_timeout, call).await
     }
 
     /// `first` plus as many more free permits as there are, up to `max` in all,
@@ -152,14 +152,4 @@ impl Engine {
     pub(crate) fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
     }
-}
-
-/// Runs a Redis call within `limit`; running out of time is an I/O timeout error.
-pub(crate) async fn bounded<T>(
-    limit: Duration,
-    call: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        Err(redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time")))
-    })
 }
