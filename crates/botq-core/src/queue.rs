@@ -45,3 +45,15 @@ pub use enqueue::{BatchParams, Enqueue, EnqueueOutcome, EnqueueParams, LimitKind
 pub use finish::{ChatShare, Settlement, Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
 pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats, trim_by_age};
+
+/// A script answered something its Rust side does not know: a version
+/// mismatch between the scripts and the code, never a caller's mistake.
+fn unexpected(what: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))
+}
+
+/// A duration as the milliseconds of a `PX` (or a TTL argument): at least 1,
+/// since Redis refuses 0.
+fn px_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::unexpected;
 use crate::keys::{GROUP, ShardKeys};
 use crate::scripts;
 
@@ -76,8 +77,4 @@ where
             _ => Err(unexpected("claim script returned an unknown answer")),
         })
         .collect()
-}
-
-fn unexpected(what: &'static str) -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))
 }

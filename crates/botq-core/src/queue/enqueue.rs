@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::{px_ms, unexpected};
 use crate::config::{Gcra, RateLimit};
 use crate::keys::ShardKeys;
 use crate::platform::Event;
@@ -182,12 +183,11 @@ where
 {
     let mut inv = scripts::INGEST.prepare_invoke();
     inv.key(keys.stream()).key(keys.backlogged()).key(keys.backlog_total());
-    let ttl_ms = u64::try_from(params.dedupe_ttl.as_millis()).unwrap_or(u64::MAX).max(1);
     inv.arg(params.now_ms)
-        .arg(ttl_ms)
+        .arg(px_ms(params.dedupe_ttl))
         .arg(params.max_backlog)
         .arg(params.fair_share.max_queued_per_chat.unwrap_or(0))
-        .arg(u64::try_from(params.fair_share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        .arg(px_ms(params.fair_share.counter_ttl));
     for e in batch {
         for k in &e.keys {
             inv.key(k);
@@ -213,8 +213,4 @@ fn outcome(reply: Vec<String>) -> Result<EnqueueOutcome, redis::RedisError> {
         Some("backlog") => EnqueueOutcome::Backlogged,
         _ => return Err(unexpected("ingest script returned an unknown answer")),
     })
-}
-
-fn unexpected(what: &'static str) -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))
 }

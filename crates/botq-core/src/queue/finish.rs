@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::px_ms;
 use crate::config::FairShare;
 use crate::ids::BotId;
 use crate::keys::ShardKeys;
@@ -77,7 +78,7 @@ impl Settlement {
     ) -> Self {
         let text = |s: &str| s.as_bytes().to_vec();
         let num = |n: i64| n.to_string().into_bytes();
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1).to_string().into_bytes();
+        let ms = |d: Duration| px_ms(d).to_string().into_bytes();
         let (name, own): (&str, [Vec<u8>; 5]) = match verdict {
             Verdict::Done { done_ttl } => ("done", [ms(*done_ttl), vec![], vec![], vec![], vec![]]),
             Verdict::Retry { due_ms, attempts } => {
@@ -124,7 +125,7 @@ impl Settlement {
                 c.backlog.clone(),
                 [
                     c.share.max_queued_per_chat.unwrap_or(0).to_string().into_bytes(),
-                    u64::try_from(c.share.counter_ttl.as_millis()).unwrap_or(u64::MAX).max(1).to_string().into_bytes(),
+                    px_ms(c.share.counter_ttl).to_string().into_bytes(),
                     c.member.clone().into_bytes(),
                 ],
             ),
