@@ -17,8 +17,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use botq_core::batch::{Batcher, each};
-use botq_core::config::FairShare;
+use botq_core::config::{FairShare, RateLimit};
 use botq_core::keys::Keys;
+use botq_core::platform::Event;
 use botq_core::queue::{self, BatchParams, Enqueue, EnqueueOutcome};
 use botq_core::redis_conn::{Redis, bounded};
 use redis::RedisResult;
@@ -60,16 +61,24 @@ impl GroupCommit {
         Self { redis, keys, settings, queues }
     }
 
-    /// Stores `event` (built for queue `queue`) in that queue's next batch; its own answer.
+    /// Stores `event` in queue `queue`'s next batch, under its bot's ingest
+    /// `limits`; its own answer.
     ///
     /// # Errors
     /// The batch's Redis error, or a queue number out of range.
-    pub async fn enqueue(&self, queue: u16, event: Enqueue) -> RedisResult<EnqueueOutcome> {
+    pub async fn enqueue(&self, queue: u16, event: &Event, limits: RateLimit) -> RedisResult<EnqueueOutcome> {
         let Some(slot) = self.queues.get(usize::from(queue)) else {
             return Err(redis::RedisError::from((redis::ErrorKind::Client, "no such queue")));
         };
+        let entry = Enqueue::new(&self.keys.shard(queue), event, limits, self.settings.fair_share);
         let batcher = slot.get_or_init(|| self.spawn(queue));
-        batcher.call(event).await?
+        batcher.call(entry).await?
+    }
+
+    /// The stream length (with the backlogs) at which events are refused.
+    #[must_use]
+    pub fn max_backlog(&self) -> u64 {
+        self.settings.max_backlog
     }
 
     fn spawn(&self, queue: u16) -> QueueBatcher {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use botq_core::config::{Config, FairShare, ListenerConfig, RateLimit};
+use botq_core::config::{Config, ListenerConfig, RateLimit};
 use botq_core::ids::BotId;
 use botq_core::keys::Keys;
 use botq_core::platform::Adapter;
@@ -40,9 +40,6 @@ pub struct AppState {
     pub keys: Keys,
     /// Stores events, batched per queue.
     pub commit: crate::commit::GroupCommit,
-    pub dedupe_ttl: Duration,
-    pub max_backlog: u64,
-    pub fair_share: FairShare,
     pub retry_after_secs: u32,
     pub redis_timeout: Duration,
     pub body_limit: usize,
@@ -75,9 +72,6 @@ impl AppState {
             commit: crate::commit::GroupCommit::new(redis.clone(), cfg.queue.keys(), settings),
             redis,
             keys: cfg.queue.keys(),
-            dedupe_ttl: cfg.dedupe_ttl,
-            max_backlog: cfg.ingest.max_backlog,
-            fair_share: cfg.fair_share,
             retry_after_secs: cfg.ingest.retry_after_secs,
             redis_timeout: cfg.ingest.redis_timeout,
             body_limit: cfg.ingest.body_limit_bytes,

@@ -26,7 +26,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use botq_core::platform::{Inbound, Outcome, Reply, ack};
-use botq_core::queue::{Enqueue, EnqueueOutcome};
+use botq_core::queue::EnqueueOutcome;
 use botq_core::telemetry::{EVENTS, INGEST_ACK_DURATION, INGEST_REQUESTS};
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -153,9 +153,8 @@ async fn process(
         Ok(Outcome::Event(event)) => event,
     };
     let queue = bot.queue_of(&state.keys, &event.envelope.chat_id);
-    let stored = Enqueue::new(&state.keys.shard(queue), &event, bot.limits, state.fair_share);
     let unavailable = ApiError::Unavailable { retry_after_secs: state.retry_after_secs };
-    let result = tokio::time::timeout(state.redis_timeout, state.commit.enqueue(queue, stored)).await;
+    let result = tokio::time::timeout(state.redis_timeout, state.commit.enqueue(queue, &event, bot.limits)).await;
     let platform_ack = || reply_response(ack(bot.adapter.platform()));
     match result {
         Ok(Ok(EnqueueOutcome::Accepted { stream_id })) => {
@@ -180,7 +179,7 @@ async fn process(
             ("rate_limited", platform_ack())
         }
         Ok(Ok(EnqueueOutcome::Backlogged)) => {
-            warn!(max_backlog = state.max_backlog, "stream backlog full; asking the platform to retry");
+            warn!(max_backlog = state.commit.max_backlog(), "stream backlog full; asking the platform to retry");
             ("backlogged", unavailable.into_response())
         }
         Ok(Err(e)) if !e.is_timeout() => {
