@@ -104,7 +104,7 @@ async fn each_settlement_in_a_batch_has_the_effects_it_would_have_alone() {
         .zip(&verdicts)
         .map(|((d, r), v)| Settlement::new(&k, &d.id, &r.token, &r.claim_key, &r.chat_lock, None, &d.raw, v))
         .collect();
-    queue::finish(&mut e.conn, &k, &settlements).await.unwrap();
+    queue::finish(&mut e.conn, &k, "w-1", &settlements).await.unwrap();
 
     let len: usize = e.conn.xlen(k.stream()).await.unwrap();
     assert_eq!(len, 0, "every entry is acked and deleted");
@@ -125,6 +125,7 @@ async fn each_settlement_in_a_batch_has_the_effects_it_would_have_alone() {
     let dead: Vec<queue::DeadLetter> = queue::dead_letters(&mut e.conn, 0, &k, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, "permanent: no");
+    assert_eq!(dead[0].by, "w-1", "a dead letter names the replica that gave up on it");
 }
 
 #[tokio::test]
@@ -147,7 +148,7 @@ async fn a_batch_of_pumps_moves_each_chats_backlog_within_its_share() {
     let bot = botq_core::ids::BotId::parse("qq-main").unwrap();
     let pumps: Vec<_> =
         ["g1", "g2"].iter().map(|c| Settlement::pump(&k, &ChatShare::new(&k, &bot, c, share), true)).collect();
-    queue::finish(&mut conn, &k, &pumps).await.unwrap();
+    queue::finish(&mut conn, &k, "w-1", &pumps).await.unwrap();
     let len: usize = conn.xlen(k.stream()).await.unwrap();
     assert_eq!(len, 4, "each chat's next event moved in");
     for c in ["g1", "g2"] {

@@ -82,6 +82,8 @@ async fn an_entry_redelivered_past_the_limit_is_dead_lettered_without_running() 
     assert!(eventually(Duration::from_secs(10), || xlen(&redis, "botq:{q0}:dlq") == 1).await);
     let dlq: redis::streams::StreamRangeReply = c.xrange_all("botq:{q0}:dlq").unwrap();
     assert_eq!(dlq.ids[0].get::<String>("reason").unwrap(), "delivery_limit");
+    let by: String = dlq.ids[0].get("by").unwrap();
+    assert_eq!(by, w.engine.consumer(), "the reclaiming replica is named");
     assert_eq!(h.calls().len(), 0, "a poison entry is not run again");
     assert_eq!((xlen(&redis, STREAM), pending(&redis)), (0, 0));
     w.shutdown().await.unwrap();

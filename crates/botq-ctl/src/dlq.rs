@@ -536,6 +536,7 @@ mod tests {
             attempts: 0,
             failed_at_ms: 0,
             src: "4-0".into(),
+            by: String::new(),
         };
         let row = Row::from(&d);
         assert_eq!((row.bot.as_str(), row.event_id.as_str(), row.chat.as_str()), ("?", "?", "?"));

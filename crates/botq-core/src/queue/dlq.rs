@@ -29,6 +29,9 @@ pub struct DeadLetter {
     pub failed_at_ms: i64,
     /// The event's former id in the shard stream.
     pub src: String,
+    /// The worker consumer (replica) that gave up on it; empty for letters
+    /// written before botq recorded it.
+    pub by: String,
 }
 
 impl DeadLetter {
@@ -42,6 +45,7 @@ impl DeadLetter {
             attempts: text("att").parse().unwrap_or(0),
             failed_at_ms: text("failed_at").parse().unwrap_or(0),
             src: text("src"),
+            by: text("by"),
         }
     }
 

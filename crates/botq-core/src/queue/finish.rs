@@ -152,19 +152,25 @@ impl Settlement {
 }
 
 /// Settles a batch of one queue's deliveries (and pumps), each as if alone,
-/// in order, in one atomic step.
+/// in order, in one atomic step. `consumer` (the settling worker) is recorded
+/// on the dead letters the batch writes.
 ///
 /// # Errors
 /// Redis errors, for the whole batch; those entries then stay pending and are
 /// reclaimed after the lease, which re-runs their attempts (replies are
 /// idempotent, so that is safe).
-pub async fn finish<C>(conn: &mut C, keys: &ShardKeys, batch: &[Settlement]) -> Result<(), redis::RedisError>
+pub async fn finish<C>(
+    conn: &mut C,
+    keys: &ShardKeys,
+    consumer: &str,
+    batch: &[Settlement],
+) -> Result<(), redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut inv = scripts::FINISH.prepare_invoke();
     inv.key(keys.stream()).key(keys.delayed()).key(keys.dlq()).key(keys.backlogged()).key(keys.backlog_total());
-    inv.arg(crate::keys::GROUP).arg(crate::now_ms());
+    inv.arg(crate::keys::GROUP).arg(crate::now_ms()).arg(consumer);
     for s in batch {
         for k in &s.keys {
             inv.key(k);

@@ -8,8 +8,9 @@
 --   KEYS[k+1] the claim key   KEYS[k+2] the chat lock (released only if ours;
 --             with ordering off it never exists)
 --   KEYS[k+3] the chat's fair-share counter   KEYS[k+4] its backlog
--- ARGV[1] group   ARGV[2] now, Unix ms
--- per settlement i, a = 2 + 11(i-1):
+-- ARGV[1] group   ARGV[2] now, Unix ms   ARGV[3] the settling consumer (recorded
+--   on dead letters as `by`, so an operator sees which replica gave up)
+-- per settlement i, a = 3 + 11(i-1):
 --   ARGV[a+1] entry id   ARGV[a+2] delivery token   ARGV[a+3] verdict
 --   ARGV[a+4 .. a+8] the verdict's own arguments (unused ones empty):
 --     "done":  done-marker TTL ms
@@ -101,7 +102,7 @@ local function settle(k, a)
     redis.call('ZADD', delayed, ARGV[a + 4], ARGV[a + 5])
   elseif verdict == 'dead' then
     redis.call('XADD', dlq, 'MAXLEN', '~', ARGV[a + 8], '*',
-      'env', ARGV[a + 7], 'reason', ARGV[a + 4], 'att', ARGV[a + 5], 'failed_at', ARGV[a + 6], 'src', id)
+      'env', ARGV[a + 7], 'reason', ARGV[a + 4], 'att', ARGV[a + 5], 'failed_at', ARGV[a + 6], 'src', id, 'by', ARGV[3])
   end
   if verdict ~= 'retry' and deleted == 1 then
     pump(k, a, true)
@@ -110,6 +111,6 @@ end
 
 local n = (#KEYS - 5) / 4
 for i = 1, n do
-  settle(5 + 4 * (i - 1), 2 + 11 * (i - 1))
+  settle(5 + 4 * (i - 1), 3 + 11 * (i - 1))
 end
 return n

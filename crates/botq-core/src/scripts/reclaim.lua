@@ -33,7 +33,7 @@ for _, entry in ipairs(r[2]) do
     redis.call('XDEL', KEYS[1], id)
   elseif deliveries > tonumber(ARGV[6]) then
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*',
-      'env', env, 'reason', 'delivery_limit', 'att', att, 'failed_at', ARGV[7], 'src', id)
+      'env', env, 'reason', 'delivery_limit', 'att', att, 'failed_at', ARGV[7], 'src', id, 'by', ARGV[2])
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
     dead[#dead + 1] = env

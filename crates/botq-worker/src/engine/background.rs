@@ -112,7 +112,7 @@ async fn pump_stale_backlogs(engine: &Engine) {
             .map(|chat| queue::Settlement::pump(&keys, &chat, false))
             .collect();
         if !pumps.is_empty()
-            && let Err(e) = engine.bounded(queue::finish(&mut conn, &keys, &pumps)).await
+            && let Err(e) = engine.bounded(queue::finish(&mut conn, &keys, &engine.consumer, &pumps)).await
         {
             debug!(shard = q, error.kind = ?e.kind(), "cannot pump chat backlogs now");
         }
@@ -210,7 +210,7 @@ async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: 
         .collect();
     let mut conn = engine.redis.clone();
     if !releases.is_empty()
-        && let Err(e) = engine.bounded(queue::finish(&mut conn, keys, &releases)).await
+        && let Err(e) = engine.bounded(queue::finish(&mut conn, keys, &engine.consumer, &releases)).await
     {
         debug!(error.kind = ?e.kind(), "cannot release dead-lettered events' fair share now; the promoter will");
     }

@@ -69,11 +69,11 @@ impl Batches {
                     })
                 };
                 let settles = {
-                    let (redis, keys) = (redis.clone(), keys.clone());
+                    let (redis, keys, claim) = (redis.clone(), keys.clone(), claim.clone());
                     Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |batch: Vec<Settlement>| {
-                        let (mut conn, keys) = (redis.clone(), keys.clone());
+                        let (mut conn, keys, c) = (redis.clone(), keys.clone(), claim.clone());
                         async move {
-                            let done = bounded(timeout, queue::finish(&mut conn, &keys, &batch)).await;
+                            let done = bounded(timeout, queue::finish(&mut conn, &keys, &c.consumer, &batch)).await;
                             vec![done; batch.len()]
                         }
                     })
