@@ -55,6 +55,7 @@ pub struct Config {
     pub dedupe_ttl: Duration,
     pub log: LogConfig,
     pub audit: AuditConfig,
+    pub history: HistoryConfig,
     pub bots: Vec<BotConfig>,
     /// Every skill, the built-ins included, sorted by name.
     pub skills: Vec<SkillConfig>,
@@ -78,6 +79,18 @@ pub struct AuditConfig {
     pub max_len: u64,
     /// Entries older than this are trimmed (`XTRIM MINID`).
     pub max_age: Duration,
+}
+
+/// The time series the console charts (`botq_core::history`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// How long a step is kept: the longest span a chart can show.
+    pub retention: Duration,
+}
+
+impl HistoryConfig {
+    /// The retention bounds, seconds: ten minutes to one day.
+    pub const RETENTION_SECS: std::ops::RangeInclusive<u64> = 600..=86_400;
 }
 
 #[derive(Debug, Clone)]
@@ -306,6 +319,16 @@ impl Config {
         if raw.audit.max_age_secs == 0 {
             problems.push("audit.max_age_secs".into(), "must be ≥ 1".into());
         }
+        if !HistoryConfig::RETENTION_SECS.contains(&raw.history.retention_secs) {
+            problems.push(
+                "history.retention_secs".into(),
+                format!(
+                    "must be from {} (ten minutes) to {} (one day)",
+                    HistoryConfig::RETENTION_SECS.start(),
+                    HistoryConfig::RETENTION_SECS.end()
+                ),
+            );
+        }
         if let Some(w) = &worker {
             for s in skills.iter().filter(|s| s.concurrency.is_some() && w.skill_concurrency.contains_key(&s.name)) {
                 problems.push(
@@ -339,6 +362,7 @@ impl Config {
             dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),
             log: LogConfig { format, level: raw.log.level },
             audit: AuditConfig { max_len: raw.audit.max_len, max_age: Duration::from_secs(raw.audit.max_age_secs) },
+            history: HistoryConfig { retention: Duration::from_secs(raw.history.retention_secs) },
             bots,
             skills,
             fair_share: FairShare {

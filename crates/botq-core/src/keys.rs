@@ -27,6 +27,9 @@
 //! | `botq:{q0}:storm:<bot>:<chat>:<minute>` | counter, TTL 120 s | replies sent to one chat in one minute (runaway-conversation cap) |
 //! | `botq:{q0}:same:<bot>:<chat>:<sender>:<hash>` | string, TTL | the same text from the same sender was just handled |
 //! | `botq:audit` | stream, capped | tool-call audit log (`botq_core::audit`) |
+//! | `botq:{fleet}:replicas` | hash: replica name → JSON record | every ingest and worker process, its last heartbeat (`botq_core::fleet`) |
+//! | `botq:{fleet}:hb:<replica>` | string, TTL = heartbeat TTL | present while the replica is alive |
+//! | `botq:{hist}:<step start, Unix s>` | hash, TTL = history retention + one step | counts and gauges of one 10-second step (`botq_core::history`) |
 //!
 //! The stream's consumer group is [`GROUP`].
 //! Every key of one shard carries the same `{q<n>}` hash tag, so a shard's
@@ -54,6 +57,11 @@
 //! counter, cooldown, same-text marker) live in the chat's default-lane
 //! queue whatever its lane: each is used on its own, and moving a group to
 //! another lane keeps them.
+//!
+//! **Fleet and history.** The replicas' records and heartbeats share the
+//! `{fleet}` tag, so a heartbeat (record and liveness key) is one `MULTI`
+//! on Redis Cluster too. The history's step hashes share `{hist}`: a read
+//! of the last hour is one pipeline to one node.
 
 use crate::ids::BotId;
 
@@ -191,6 +199,24 @@ impl Keys {
     #[must_use]
     pub fn audit(&self) -> String {
         format!("{}:audit", self.prefix)
+    }
+
+    /// The fleet's records: a hash of replica name → JSON record.
+    #[must_use]
+    pub fn fleet_replicas(&self) -> String {
+        format!("{}:{{fleet}}:replicas", self.prefix)
+    }
+
+    /// Present (with a TTL) while replica `name` is alive.
+    #[must_use]
+    pub fn fleet_heartbeat(&self, name: &str) -> String {
+        format!("{}:{{fleet}}:hb:{name}", self.prefix)
+    }
+
+    /// The history hash of the step starting at `step_start_secs` (Unix seconds).
+    #[must_use]
+    pub fn history_step(&self, step_start_secs: i64) -> String {
+        format!("{}:{{hist}}:{step_start_secs}", self.prefix)
     }
 
     /// All queues of all lanes, for tools that look at every stream.
@@ -372,6 +398,14 @@ mod tests {
     #[test]
     fn stream_key_is_documented_layout() {
         assert_eq!(Keys::new("botq", 1).shard(0).stream(), "botq:{q0}:stream");
+    }
+
+    #[test]
+    fn fleet_and_history_keys_are_documented_layout() {
+        let keys = Keys::new("botq", 1);
+        assert_eq!(keys.fleet_replicas(), "botq:{fleet}:replicas");
+        assert_eq!(keys.fleet_heartbeat("w-1"), "botq:{fleet}:hb:w-1");
+        assert_eq!(keys.history_step(1_700_000_000), "botq:{hist}:1700000000");
     }
 
     #[test]

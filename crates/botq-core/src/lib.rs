@@ -12,15 +12,21 @@
 //! - [`build`]: version and git commit of this build.
 //! - [`audit`]: the tool-call audit stream (metadata of every skill invocation).
 //! - [`batch`]: group commit, many tasks' small Redis calls sent as one.
+//! - [`fleet`]: every ingest and worker process's record and heartbeat.
+//! - [`history`]: a bounded time series of rates, latencies and queue gauges.
+//! - [`periodic`]: the timer those two records are kept up to date on.
 
 pub mod audit;
 pub mod batch;
 pub mod build;
 pub mod config;
 pub mod envelope;
+pub mod fleet;
+pub mod history;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod periodic;
 pub mod platform;
 pub mod queue;
 pub mod redis_conn;

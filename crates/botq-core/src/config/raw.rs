@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub audit: RawAudit,
+    #[serde(default)]
+    pub history: RawHistory,
     #[serde(default, rename = "bot")]
     pub bots: Vec<RawBot>,
     #[serde(default, rename = "skill")]
@@ -311,6 +313,19 @@ pub struct RawAudit {
 impl Default for RawAudit {
     fn default() -> Self {
         Self { max_len: 100_000, max_age_secs: 30 * 86_400 }
+    }
+}
+
+/// The `[history]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHistory {
+    pub retention_secs: u64,
+}
+
+impl Default for RawHistory {
+    fn default() -> Self {
+        Self { retention_secs: 3600 }
     }
 }
 

@@ -302,3 +302,14 @@ fn lanes_fair_share_and_windows_load_and_their_problems_have_key_paths() {
         assert!(found.contains(&want), "{want} missing from {found:?}");
     }
 }
+
+#[test]
+fn history_retention_defaults_to_an_hour_and_is_bounded_by_a_day() {
+    assert_eq!(load(QQ_BOT, &env_with_secret).unwrap().history.retention, Duration::from_secs(3600));
+    let with = |secs: u64| load(&format!("[history]\nretention_secs = {secs}\n{QQ_BOT}"), &env_with_secret);
+    assert_eq!(with(86_400).unwrap().history.retention, Duration::from_secs(86_400));
+    for bad in [599, 86_401] {
+        let err = with(bad).unwrap_err();
+        assert_eq!(err.to_string(), "history.retention_secs: must be from 600 (ten minutes) to 86400 (one day)");
+    }
+}

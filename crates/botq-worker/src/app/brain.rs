@@ -66,5 +66,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.audit != new.audit {
         keys.push("audit");
     }
+    if old.history != new.history {
+        keys.push("history");
+    }
     keys
 }
