@@ -231,24 +231,7 @@ impl Config {
     ) -> Result<Self, Problems> {
         let mut problems = Problems::default();
         let mut raw = parse_raw(text)?;
-
-        if let Some(addr) = env("BOTQ_LISTEN") {
-            raw.ingest.listen = addr;
-        }
-        if let Some(addr) = env("BOTQ_ADMIN_LISTEN") {
-            match service {
-                Service::Ingest => raw.ingest.admin_listen = addr,
-                Service::Worker => raw.worker.admin_listen = addr,
-                Service::Tool => {}
-            }
-        }
-        if let Some(f) = env("BOTQ_LOG_FORMAT") {
-            raw.log.format = f;
-        }
-        if let Some(l) = env("BOTQ_LOG") {
-            raw.log.level = l;
-        }
-
+        apply_env(&mut raw, service, env);
         let queue = queue_settings(&mut raw, env, &mut problems);
         let mut addr = |key: &str, s: &str| {
             s.parse::<SocketAddr>()
@@ -516,6 +499,46 @@ impl QueueSettings {
         use secrecy::ExposeSecret;
         crate::redis_url::redact(self.redis_url.expose_secret())
     }
+}
+
+/// The environment overrides of deployment-level values (`BOTQ_LISTEN`,
+/// `BOTQ_ADMIN_LISTEN` for `service`, `BOTQ_LOG_FORMAT`, `BOTQ_LOG`); the
+/// Redis ones are read with the queue settings.
+fn apply_env(raw: &mut raw::RawConfig, service: Service, env: &dyn Fn(&str) -> Option<String>) {
+    if let Some(addr) = env("BOTQ_LISTEN") {
+        raw.ingest.listen = addr;
+    }
+    if let Some(addr) = env("BOTQ_ADMIN_LISTEN") {
+        match service {
+            Service::Ingest => raw.ingest.admin_listen = addr,
+            Service::Worker => raw.worker.admin_listen = addr,
+            Service::Tool => {}
+        }
+    }
+    if let Some(f) = env("BOTQ_LOG_FORMAT") {
+        raw.log.format = f;
+    }
+    if let Some(l) = env("BOTQ_LOG") {
+        raw.log.level = l;
+    }
+}
+
+/// The settings in effect for `text`: every key with its default filled in
+/// and the environment overrides applied, as TOML, with each literal secret
+/// and the Redis URL's credentials as `***`. For the console's Config page;
+/// it checks nothing beyond parsing (that is [`Config::from_toml`]).
+///
+/// # Errors
+/// The text is not valid TOML or has a key of the wrong type.
+pub fn effective_toml(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Problems> {
+    let mut raw = parse_raw(text)?;
+    apply_env(&mut raw, Service::Tool, env);
+    let mut ignored = Problems::default();
+    let _ = queue_settings(&mut raw, env, &mut ignored);
+    raw.redis_url = crate::redis_url::redact(&raw.redis_url);
+    toml::to_string_pretty(&raw).map_err(|e| {
+        Problems(vec![Problem { path: String::new(), message: format!("cannot write the settings: {e}") }])
+    })
 }
 
 /// The TOML text as serde reads it, with the key path of a wrong type or unknown key.

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::io::Write;
 use std::time::Duration;
 
-use botq_core::audit::{self, Entry, Outcome};
+use botq_core::audit::{self, Access, Entry, Outcome};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::Error;
@@ -76,12 +76,18 @@ pub struct Filter {
     /// Only entries with this outcome.
     #[arg(long, value_enum)]
     pub outcome: Option<OutcomeArg>,
+    /// Only read-only or only writing skills.
+    #[arg(long, value_enum)]
+    pub access: Option<AccessArg>,
+    /// Only the entries of this platform event id (every attempt at it).
+    #[arg(long, value_name = "ID")]
+    pub event: Option<String>,
 }
 
 impl Filter {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.bot.is_none() && self.skill.is_none() && self.outcome.is_none()
+        *self == Self::default()
     }
 
     #[must_use]
@@ -89,6 +95,8 @@ impl Filter {
         self.bot.as_ref().is_none_or(|b| *b == e.bot)
             && self.skill.as_ref().is_none_or(|s| *s == e.skill)
             && self.outcome.is_none_or(|o| Outcome::from(o) == e.outcome)
+            && self.access.is_none_or(|a| Access::from(a) == e.access)
+            && self.event.as_ref().is_none_or(|id| *id == e.event_id)
     }
 }
 
@@ -110,6 +118,22 @@ impl From<OutcomeArg> for Outcome {
             OutcomeArg::Failed => Self::Failed,
             OutcomeArg::Denied => Self::Denied,
             OutcomeArg::Degraded => Self::Degraded,
+        }
+    }
+}
+
+/// [`Access`] as a command-line value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessArg {
+    Read,
+    Write,
+}
+
+impl From<AccessArg> for Access {
+    fn from(a: AccessArg) -> Self {
+        match a {
+            AccessArg::Read => Self::Read,
+            AccessArg::Write => Self::Write,
         }
     }
 }
@@ -138,8 +162,27 @@ pub async fn scan<C>(conn: &mut C, key: &str, want: usize, filter: &Filter, max_
 where
     C: redis::aio::ConnectionLike + Send,
 {
+    scan_before(conn, key, None, want, filter, max_scan).await
+}
+
+/// [`scan`], starting below stream id `before` (exclusive; `None`: the
+/// newest entry): the next page of an older-first listing.
+///
+/// # Errors
+/// Redis errors (a missing stream is an empty scan).
+pub async fn scan_before<C>(
+    conn: &mut C,
+    key: &str,
+    before: Option<&str>,
+    want: usize,
+    filter: &Filter,
+    max_scan: usize,
+) -> redis::RedisResult<Scan>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
     let mut s = Scan::default();
-    let mut cursor: Option<String> = None;
+    let mut cursor: Option<String> = before.map(str::to_owned);
     'pages: loop {
         let budget = max_scan - s.scanned;
         if budget == 0 {
@@ -322,7 +365,12 @@ mod tests {
         assert_eq!((a.lines, a.follow), (5, true));
         assert_eq!(
             a.filter,
-            Filter { bot: Some("qq-main".into()), skill: Some("agent".into()), outcome: Some(OutcomeArg::Denied) }
+            Filter {
+                bot: Some("qq-main".into()),
+                skill: Some("agent".into()),
+                outcome: Some(OutcomeArg::Denied),
+                ..Filter::default()
+            }
         );
         assert_eq!(tail_args(&["--lines", "7", "--follow"]).unwrap().lines, 7);
     }

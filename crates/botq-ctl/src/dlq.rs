@@ -111,16 +111,46 @@ impl std::fmt::Display for DlqRef {
 pub enum Selection {
     Ids(Vec<DlqRef>),
     All,
-    Bot(String),
-    ReasonContains(String),
+    Filter(Filter),
+}
+
+/// Dead letters by what they are; every given condition must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub bot: Option<String>,
+    /// The lane of the queue it died in.
+    pub lane: Option<String>,
+    /// The queue it died in (a global queue number).
+    pub queue: Option<u16>,
+    pub reason_contains: Option<String>,
+    /// Died at or after this, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Died before this, Unix ms.
+    pub before_ms: Option<i64>,
+}
+
+impl Filter {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    #[must_use]
+    pub fn matches(&self, keys: &Keys, d: &DeadLetter) -> bool {
+        self.bot.as_ref().is_none_or(|bot| d.envelope().is_ok_and(|e| e.bot.as_str() == bot))
+            && self.lane.as_ref().is_none_or(|lane| keys.lane_of_queue(d.shard) == lane)
+            && self.queue.is_none_or(|q| q == d.shard)
+            && self.reason_contains.as_ref().is_none_or(|text| d.reason.contains(text.as_str()))
+            && self.since_ms.is_none_or(|t| d.failed_at_ms >= t)
+            && self.before_ms.is_none_or(|t| d.failed_at_ms < t)
+    }
 }
 
 impl Selection {
-    fn matches(&self, d: &DeadLetter) -> bool {
+    fn matches(&self, keys: &Keys, d: &DeadLetter) -> bool {
         match self {
             Self::Ids(_) | Self::All => true,
-            Self::Bot(bot) => d.envelope().is_ok_and(|e| e.bot.as_str() == bot),
-            Self::ReasonContains(text) => d.reason.contains(text.as_str()),
+            Self::Filter(f) => f.matches(keys, d),
         }
     }
 }
@@ -129,8 +159,8 @@ impl From<ReplaySelect> for Selection {
     fn from(s: ReplaySelect) -> Self {
         match (s.all, s.bot, s.reason_contains) {
             (true, _, _) => Self::All,
-            (_, Some(bot), _) => Self::Bot(bot),
-            (_, _, Some(text)) => Self::ReasonContains(text),
+            (_, Some(bot), _) => Self::Filter(Filter { bot: Some(bot), ..Filter::default() }),
+            (_, _, Some(text)) => Self::Filter(Filter { reason_contains: Some(text), ..Filter::default() }),
             _ => Self::Ids(s.ids),
         }
     }
@@ -303,7 +333,10 @@ pub fn readable(e: &Envelope) -> serde_json::Value {
 }
 
 /// The one dead letter `r` names.
-async fn find<C>(conn: &mut C, keys: &Keys, r: &DlqRef) -> Result<DeadLetter, Error>
+///
+/// # Errors
+/// No such letter, an id in several shards, or Redis errors.
+pub async fn find<C>(conn: &mut C, keys: &Keys, r: &DlqRef) -> Result<DeadLetter, Error>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -353,7 +386,7 @@ where
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             let full = page.len() == PAGE;
-            out.extend(page.into_iter().filter(|d| sel.matches(d)));
+            out.extend(page.into_iter().filter(|d| sel.matches(keys, d)));
             if !full {
                 break;
             }
@@ -362,13 +395,50 @@ where
     Ok(out)
 }
 
-#[derive(Debug, Serialize)]
-struct Replayed {
-    shard: u16,
-    id: String,
-    event_id: String,
+/// One dead letter put back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replayed {
+    pub shard: u16,
+    pub id: String,
+    pub event_id: String,
     /// The event's new id in the shard stream; `None` on a dry run or when it was gone.
-    stream_id: Option<String>,
+    pub stream_id: Option<String>,
+}
+
+/// Replays `targets`, in order, each atomically (`botq_core::queue::replay`).
+/// A letter someone else replayed or purged meanwhile comes back with no
+/// stream id.
+///
+/// # Errors
+/// Redis errors; the letters before the failing one are replayed.
+pub async fn replay_letters<C>(conn: &mut C, keys: &Keys, targets: &[DeadLetter]) -> Result<Vec<Replayed>, Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let mut done = Vec::with_capacity(targets.len());
+    for d in targets {
+        let stream_id = replay(conn, &keys.shard(d.shard), d).await?;
+        done.push(Replayed { shard: d.shard, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id });
+    }
+    Ok(done)
+}
+
+/// Deletes `targets` for good; returns how many were still there.
+///
+/// # Errors
+/// Redis errors.
+pub async fn purge_letters<C>(conn: &mut C, keys: &Keys, targets: &[DeadLetter]) -> Result<u64, Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let mut deleted = 0;
+    for s in 0..keys.shards() {
+        let ids: Vec<String> = targets.iter().filter(|d| d.shard == s).map(|d| d.id.clone()).collect();
+        if !ids.is_empty() {
+            deleted += purge(conn, &keys.shard(s), &ids).await?;
+        }
+    }
+    Ok(deleted)
 }
 
 async fn replay_all<C>(
@@ -382,15 +452,15 @@ async fn replay_all<C>(
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let mut done = Vec::new();
-    let mut gone = 0usize;
-    for d in targets {
-        let stream_id = if dry_run { None } else { replay(conn, &keys.shard(d.shard), d).await? };
-        if !dry_run && stream_id.is_none() {
-            gone += 1;
-        }
-        done.push(Replayed { shard: d.shard, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id });
-    }
+    let done = if dry_run {
+        targets
+            .iter()
+            .map(|d| Replayed { shard: d.shard, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id: None })
+            .collect()
+    } else {
+        replay_letters(conn, keys, targets).await?
+    };
+    let gone = if dry_run { 0 } else { done.iter().filter(|r| r.stream_id.is_none()).count() };
     if json {
         output::json(out, &serde_json::json!({ "dry_run": dry_run, "replayed": done, "gone": gone }))?;
         return Ok(());
@@ -426,13 +496,7 @@ async fn purge_all<C>(
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let mut deleted = 0;
-    if !dry_run {
-        for s in 0..keys.shards() {
-            let ids: Vec<String> = targets.iter().filter(|d| d.shard == s).map(|d| d.id.clone()).collect();
-            deleted += purge(conn, &keys.shard(s), &ids).await?;
-        }
-    }
+    let deleted = if dry_run { 0 } else { purge_letters(conn, keys, targets).await? };
     let ids: Vec<String> = targets.iter().map(|d| format!("{}/{}", d.shard, d.id)).collect();
     if json {
         output::json(out, &serde_json::json!({ "dry_run": dry_run, "selected": ids, "deleted": deleted }))?;
@@ -484,7 +548,10 @@ mod tests {
         let DlqCommand::Replay { select, .. } = dlq(&["replay", "--reason-contains", "timeout"]).unwrap() else {
             panic!()
         };
-        assert_eq!(Selection::from(select), Selection::ReasonContains("timeout".into()));
+        assert_eq!(
+            Selection::from(select),
+            Selection::Filter(Filter { reason_contains: Some("timeout".into()), ..Filter::default() })
+        );
         assert!(dlq(&["replay"]).is_err(), "a replay must say what");
         assert!(dlq(&["replay", "--all", "--bot", "qq-main"]).is_err(), "one selector at a time");
         assert!(dlq(&["replay", "1-0", "--all"]).is_err());
@@ -540,7 +607,12 @@ mod tests {
         };
         let row = Row::from(&d);
         assert_eq!((row.bot.as_str(), row.event_id.as_str(), row.chat.as_str()), ("?", "?", "?"));
-        assert!(!Selection::Bot("qq-main".into()).matches(&d));
-        assert!(Selection::ReasonContains("decode".into()).matches(&d));
+        let keys = Keys::new("botq", 2);
+        assert!(!Filter { bot: Some("qq-main".into()), ..Filter::default() }.matches(&keys, &d));
+        assert!(Filter { reason_contains: Some("decode".into()), ..Filter::default() }.matches(&keys, &d));
+        assert!(Filter { queue: Some(1), lane: Some("default".into()), ..Filter::default() }.matches(&keys, &d));
+        assert!(!Filter { queue: Some(0), ..Filter::default() }.matches(&keys, &d));
+        assert!(Filter { since_ms: Some(0), before_ms: Some(1), ..Filter::default() }.matches(&keys, &d));
+        assert!(!Filter { before_ms: Some(0), ..Filter::default() }.matches(&keys, &d));
     }
 }

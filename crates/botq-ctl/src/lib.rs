@@ -2,7 +2,8 @@
 //! (`status`, `pending`), what died and why (`dlq list`, `dlq show`), putting
 //! dead events back (`dlq replay`) or dropping them (`dlq purge`), what the
 //! skills did (`audit tail`, the tool-call audit log), and whether a config
-//! file is valid (`config check`, which needs no Redis).
+//! file is valid (`config check`, which needs no Redis), and all of that in
+//! a browser (`web`, the operator's console: see [`web`]).
 //!
 //! It reads the same config file as the services, so it finds the same Redis,
 //! key prefix and shards. Every command prints a table for a person, or one
@@ -16,6 +17,7 @@ pub mod dlq;
 pub mod output;
 pub mod pending;
 pub mod status;
+pub mod web;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -59,6 +61,8 @@ pub enum Command {
     /// The tool-call audit log: one entry per skill invocation.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The operator's console in a browser: queues, fleet, dead letters, audit, chats, config.
+    Web(web::WebArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +87,8 @@ pub enum Error {
     Ambiguous { id: String, shards: String },
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
+    #[error("console: {0}")]
+    Console(#[from] web::StartError),
 }
 
 /// Runs one command, writing its report to `out`. `Ok(false)` is a failure
@@ -106,8 +112,44 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<bool, Error> {
             let stop = botq_core::service::shutdown_signal();
             audit::run(&mut conn, &keys.audit(), cmd, cli.json, out, &mut std::io::stderr(), stop).await?;
         }
+        Command::Web(args) => web_console(&cli.config, args, cfg, conn, out).await?,
     }
     Ok(true)
+}
+
+/// `botqctl web`: checks the access policy before binding, says where it
+/// listens, serves until Ctrl-C or SIGTERM.
+async fn web_console(
+    config: &std::path::Path,
+    args: web::WebArgs,
+    settings: QueueSettings,
+    redis: Redis,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let access = web::Access::from_args(&args, std::env::var("BOTQ_CONSOLE_TOKEN").ok())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| web::StartError::Bind { listen: args.listen, source })?;
+    let addr = listener.local_addr()?;
+    let console = std::sync::Arc::new(web::Console {
+        redis,
+        keys: settings.keys(),
+        settings,
+        config_path: config.to_path_buf(),
+        read_only: args.read_only,
+        show_text: args.show_text,
+        access,
+    });
+    let mode = match (console.access.needs_token(), args.read_only) {
+        (true, true) => " (token required, read-only)",
+        (true, false) => " (token required)",
+        (false, true) => " (read-only)",
+        (false, false) => "",
+    };
+    writeln!(out, "botq console on http://{addr}/{mode}; Ctrl-C to stop")?;
+    out.flush()?;
+    web::serve(listener, console, botq_core::service::shutdown_signal()).await?;
+    Ok(())
 }
 
 /// Inspecting queues needs only Redis settings, not the bots' secrets.

@@ -60,7 +60,7 @@ pub struct RejectionBudget {
 }
 
 /// `[ingest.listener]` as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawListener {
     header_timeout_ms: u64,

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::secret::SecretSource;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default = "default_redis_url")]
@@ -45,7 +45,7 @@ pub struct RawConfig {
 }
 
 /// One `[[lane]]`: its own streams and consumer groups.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLane {
     pub name: String,
@@ -54,7 +54,7 @@ pub struct RawLane {
 }
 
 /// The `[fair_share]` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawFairShare {
     pub max_queued_per_chat: u32,
@@ -77,7 +77,7 @@ const fn default_shards() -> u16 {
     1
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawIngest {
     pub listen: String,
@@ -109,7 +109,7 @@ impl Default for RawIngest {
 
 /// Ingest abuse limits (GCRA, shared by every ingest replica through Redis).
 /// A rate of 0 turns that limit off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRateLimit {
     pub group_per_sec: f64,
@@ -124,7 +124,7 @@ impl Default for RawRateLimit {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawWorker {
     pub admin_listen: String,
@@ -179,7 +179,7 @@ impl Default for RawWorker {
 
 /// Retry delays: exponential from `initial_ms` by `multiplier`, capped at
 /// `max_ms`, each randomised by ± `jitter` (a fraction).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawBackoff {
     pub initial_ms: u64,
@@ -194,7 +194,7 @@ impl Default for RawBackoff {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawDedupe {
     pub ttl_secs: u64,
@@ -206,7 +206,7 @@ impl Default for RawDedupe {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLog {
     pub format: String,
@@ -221,7 +221,7 @@ impl Default for RawLog {
 
 /// One `[[bot]]` table. Platform-specific keys are optional here and checked
 /// per platform in `config/bot.rs`, so a Lark key on a QQ bot is an error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBot {
     pub id: String,
@@ -269,7 +269,7 @@ pub struct RawBot {
 }
 
 /// Who may talk to a bot, and who may use its write skills.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAccess {
     pub allow_users: Vec<String>,
@@ -282,7 +282,7 @@ pub struct RawAccess {
 }
 
 /// Loop and storm guards of one bot.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawGuard {
     pub chat_replies_per_min: Option<u32>,
@@ -290,7 +290,7 @@ pub struct RawGuard {
 }
 
 /// Per-group overrides of one bot (`[[bot.group]]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGroup {
     pub id: String,
@@ -303,7 +303,7 @@ pub struct RawGroup {
 }
 
 /// The `[audit]` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAudit {
     pub max_len: u64,
@@ -317,7 +317,7 @@ impl Default for RawAudit {
 }
 
 /// The `[history]` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawHistory {
     pub retention_secs: u64,
@@ -330,7 +330,7 @@ impl Default for RawHistory {
 }
 
 /// One `[[skill]]` table; kind-specific keys are checked in `config/skill.rs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSkill {
     pub name: String,
@@ -364,7 +364,7 @@ pub struct RawSkill {
 }
 
 /// What part of the conversation window a skill receives.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawContextBudget {
     pub messages: u32,
@@ -372,7 +372,7 @@ pub struct RawContextBudget {
 }
 
 /// A bot's conversation window (`[bot.context]`): what is kept per chat.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawContext {
     pub messages: u32,
@@ -396,7 +396,7 @@ fn default_skill_kind() -> String {
 
 /// Reply throttle of one bot (GCRA in Redis, shared by every worker replica).
 /// Omitted keys take the platform's default; a rate of 0 turns that limit off.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReplyLimit {
     pub chat_per_sec: Option<f64>,
@@ -408,7 +408,7 @@ pub struct RawReplyLimit {
 /// A bot's credentials being rotated out (`previous = { … }`), accepted beside
 /// the current ones until `until`. Which keys a platform takes is checked in
 /// `config/rotation.rs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrevious {
     pub secret: Option<SecretSource>,
@@ -419,7 +419,7 @@ pub struct RawPrevious {
 }
 
 /// An instant as TOML allows it: a string, or a bare TOML date-time.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RawInstant {
     Text(String),

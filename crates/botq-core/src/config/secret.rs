@@ -19,6 +19,28 @@ pub enum SecretSource {
     File { file: PathBuf },
 }
 
+/// Written back (the Config page, `effective_toml`), a literal secret is
+/// `"***"`; an environment variable or file keeps its name, which is not
+/// the secret.
+impl serde::Serialize for SecretSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Self::Literal(_) => s.serialize_str("***"),
+            Self::Env { env } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("env", env)?;
+                m.end()
+            }
+            Self::File { file } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("file", file)?;
+                m.end()
+            }
+        }
+    }
+}
+
 impl SecretSource {
     /// Reads the secret.
     ///

@@ -313,3 +313,31 @@ fn history_retention_defaults_to_an_hour_and_is_bounded_by_a_day() {
         assert_eq!(err.to_string(), "history.retention_secs: must be from 600 (ten minutes) to 86400 (one day)");
     }
 }
+
+#[test]
+fn effective_settings_fill_defaults_and_hide_every_secret() {
+    let text = r#"
+redis_url = "redis://admin:hunter2-password@redis.internal:6379/0"
+
+[[bot]]
+id = "qq-main"
+platform = "qq"
+app_id = "102000000"
+secret = "literal-qq-secret-value"
+
+[[bot]]
+id = "lark-main"
+platform = "lark"
+app_id = "cli_x"
+app_secret = { env = "LARK_SECRET" }
+verification_token = { file = "lark.token" }
+"#;
+    let env = |k: &str| (k == "BOTQ_LOG").then(|| "debug".to_owned());
+    let t = effective_toml(text, &env).unwrap();
+    assert!(!t.contains("literal-qq-secret-value") && !t.contains("hunter2-password"), "{t}");
+    assert!(t.contains(r#"secret = "***""#), "{t}");
+    assert!(t.contains("LARK_SECRET") && t.contains("lark.token"), "a variable or file name is not the secret: {t}");
+    assert!(t.contains("concurrency = 64"), "defaults are filled in: {t}");
+    assert!(t.contains(r#"level = "debug""#), "environment overrides apply: {t}");
+    assert!(effective_toml("shards = \"many\"", &|_| None).is_err());
+}

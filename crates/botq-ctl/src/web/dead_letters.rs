@@ -1,0 +1,489 @@
+//! Dead letters: the list with filters (bot, lane, queue, reason, age), one
+//! letter with why it died, its attempts in the audit log and the replica
+//! that gave up on it, and replay or purge of one, a selection or a filter.
+//!
+//! An action is two POSTs. The first resolves the selection *now* and shows
+//! how many letters it names; the second carries exactly those ids and the
+//! count that was confirmed, so letters that died in between are never swept
+//! along. If one of them was replayed or purged meanwhile (by another
+//! operator, or `botqctl`), nothing is done and the page says so. Selection
+//! and action reuse `botqctl dlq`'s functions, so the console and the CLI
+//! cannot disagree about what a filter means.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::{Extension, Form};
+use botq_core::audit::Entry;
+use botq_core::fleet;
+use botq_core::queue::DeadLetter;
+use maud::{Markup, html};
+
+use super::access::Session;
+use super::error::WebError;
+use super::layout::{self, Nav, age, badge, count, csrf, when};
+use super::query::{self, Fields};
+use super::{Shared, fleet_page};
+use crate::Error;
+use crate::audit::{self as audit_log, Filter as AuditFilter};
+use crate::dlq::{self, DlqRef, Filter, Row, Selection};
+
+/// Letters per page of the list.
+const PER_PAGE: usize = 50;
+/// Letters a confirmation lists by name (it acts on all it counts).
+const LISTED: usize = 50;
+/// Audit entries shown as one letter's history.
+const HISTORY: usize = 50;
+
+/// The filter fields, as the list's form and an action's form send them.
+const FILTER_FIELDS: [&str; 6] = ["bot", "lane", "queue", "reason", "within", "older"];
+
+/// Reads a [`Filter`] from the fields (see [`FILTER_FIELDS`]).
+///
+/// # Errors
+/// A field that does not parse, by name.
+pub fn filter(c: &Shared, f: &Fields, now_ms: i64) -> Result<Filter, WebError> {
+    let ms_ago = |field: &str| -> Result<Option<i64>, WebError> {
+        f.get(field)
+            .map(|v| query::duration(field, v).map(|d| now_ms - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+            .transpose()
+    };
+    let lane = f.get("lane").map(|l| query::name("lane", l)).transpose()?;
+    if let Some(l) = lane
+        && c.keys.lane_index(l).is_none()
+    {
+        return Err(WebError::BadRequest(format!("lane: no lane named {l:?}")));
+    }
+    let queue = match f.get("queue") {
+        None => None,
+        Some(v) => match v.parse::<u16>() {
+            Ok(q) if q < c.keys.shards() => Some(q),
+            _ => {
+                return Err(WebError::BadRequest(format!(
+                    "queue: {v:?} is not a queue number from 0 to {}",
+                    c.keys.shards() - 1
+                )));
+            }
+        },
+    };
+    let reason = f.get("reason").map(str::to_owned);
+    if reason.as_ref().is_some_and(|r| r.len() > 200) {
+        return Err(WebError::BadRequest("reason: at most 200 characters".into()));
+    }
+    Ok(Filter {
+        bot: f.get("bot").map(|b| query::name("bot", b).map(str::to_owned)).transpose()?,
+        lane: lane.map(str::to_owned),
+        queue,
+        reason_contains: reason,
+        since_ms: ms_ago("within")?,
+        before_ms: ms_ago("older")?,
+    })
+}
+
+fn lanes(c: &Shared) -> Vec<&str> {
+    let mut names: Vec<&str> = (0..c.keys.shards()).map(|q| c.keys.lane_of_queue(q)).collect();
+    names.dedup();
+    names
+}
+
+/// Every letter the filter names, newest first.
+async fn matching(c: &Shared, f: &Filter) -> Result<Vec<DeadLetter>, WebError> {
+    let sel = if f.is_empty() { Selection::All } else { Selection::Filter(f.clone()) };
+    let mut letters = dlq::select_letters(&mut c.redis.clone(), &c.keys, &sel).await.map_err(from_ctl)?;
+    letters.sort_by(|a, b| (b.failed_at_ms, b.shard, &b.id).cmp(&(a.failed_at_ms, a.shard, &a.id)));
+    Ok(letters)
+}
+
+fn from_ctl(e: Error) -> WebError {
+    match e {
+        Error::Redis(e) => WebError::Redis(e),
+        Error::UnknownId(id) => WebError::Conflict(format!(
+            "dead letter {id} is not there (replayed or purged meanwhile?); nothing was changed"
+        )),
+        other => WebError::BadRequest(other.to_string()),
+    }
+}
+
+fn reason_badge(reason: &str) -> Markup {
+    badge("bad", &crate::output::one_line(reason))
+}
+
+/// `GET /dead-letters`.
+pub async fn list(
+    State(c): State<Shared>,
+    Extension(s): Extension<Session>,
+    RawQuery(q): RawQuery,
+) -> Result<Markup, WebError> {
+    let fields = Fields::parse(q.as_deref());
+    let now = botq_core::now_ms();
+    let f = filter(&c, &fields, now)?;
+    let letters = matching(&c, &f).await?;
+    let pages = u32::try_from(letters.len().div_ceil(PER_PAGE).max(1)).unwrap_or(u32::MAX);
+    let page = query::page(fields.get("page"), pages)?;
+    let shown: Vec<Row> = letters.iter().skip((page as usize - 1) * PER_PAGE).take(PER_PAGE).map(Row::from).collect();
+    let keep: Vec<(&str, &str)> = FILTER_FIELDS.iter().map(|k| (*k, fields.get(k).unwrap_or(""))).collect();
+    let page_link = |p: u32| {
+        let p = p.to_string();
+        let mut pairs = keep.clone();
+        pairs.push(("page", &p));
+        query::link("/dead-letters", &pairs)
+    };
+    let v = |k: &str| fields.get(k).unwrap_or("").to_owned();
+    let body = html! {
+        form.filters method="get" action="/dead-letters" {
+            label { "Bot" input type="text" name="bot" value=(v("bot")) placeholder="any"; }
+            label { "Lane" select name="lane" {
+                option value="" { "any" }
+                @for l in lanes(&c) { option value=(l) selected[fields.get("lane") == Some(l)] { (l) } }
+            } }
+            label { "Queue" input type="text" name="queue" value=(v("queue")) placeholder="any" size="4"; }
+            label { "Reason contains" input type="search" name="reason" value=(v("reason")) placeholder="e.g. timeout"; }
+            label { "Died within" input type="text" name="within" value=(v("within")) placeholder="e.g. 1h" size="6"; }
+            label { "Older than" input type="text" name="older" value=(v("older")) placeholder="e.g. 7d" size="6"; }
+            button.primary type="submit" { "Filter" }
+            a href="/dead-letters" { "clear" }
+        }
+        p.muted {
+            (count(letters.len() as u64)) " dead letters" @if !f.is_empty() { " match" }
+            @if pages > 1 { " · page " (page) " of " (pages) }
+        }
+        @if letters.is_empty() {
+            p.panel { "Nothing here: no event has failed for good" @if !f.is_empty() { " that matches" } "." }
+        } @else {
+            @if !c.read_only {
+                form #by-filter method="post" action="/dead-letters/replay" {
+                    (csrf(&s))
+                    input type="hidden" name="scope" value="filter";
+                    @for (k, val) in &keep { @if !val.is_empty() { input type="hidden" name=(k) value=(val); } }
+                    div.actions {
+                        button.primary type="submit" { "Replay all " (count(letters.len() as u64)) @if !f.is_empty() { " matching" } "…" }
+                        button.danger type="submit" formaction="/dead-letters/purge" { "Purge all " (count(letters.len() as u64)) @if !f.is_empty() { " matching" } "…" }
+                        span.hint { "Each asks for confirmation first." }
+                    }
+                }
+            }
+            form #selection method="post" action="/dead-letters/replay" {
+                (csrf(&s))
+                input type="hidden" name="scope" value="ids";
+                div.wrap { table {
+                    thead { tr {
+                        @if !c.read_only { th { input type="checkbox" data-select-all="selection" aria-label="select all on this page"; } }
+                        th { "Dead letter" } th { "Died" } th { "Reason" } th.num { "Attempts" } th { "Bot" }
+                        th { "Lane / queue" } th { "Event" } th { "Chat" }
+                    } }
+                    tbody {
+                        @for r in &shown {
+                            tr {
+                                @if !c.read_only { td { input type="checkbox" name="id" value=(format!("{}/{}", r.shard, r.id)) aria-label="select"; } }
+                                td { a href=(format!("/dead-letters/{}/{}", r.shard, r.id)) { code { (r.shard) "/" (r.id) } } }
+                                td { (when(r.failed_at_ms)) br; span.hint { (age(r.failed_at_ms, now)) " ago" } }
+                                td { (reason_badge(&r.reason)) }
+                                td.num { (r.attempts) }
+                                td { (r.bot) }
+                                td { (c.keys.lane_of_queue(r.shard)) " / " (r.shard) }
+                                td { code { (r.event_id) } }
+                                td { code { (r.chat) } }
+                            }
+                        }
+                    }
+                } }
+                @if !c.read_only {
+                    div.actions {
+                        button.primary type="submit" { "Replay selected…" }
+                        button.danger type="submit" formaction="/dead-letters/purge" { "Purge selected…" }
+                    }
+                }
+            }
+            @if pages > 1 {
+                nav.pager {
+                    @if page > 1 { a href=(page_link(page - 1)) { "← newer" } }
+                    @if page < pages { a href=(page_link(page + 1)) { "older →" } }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&c, &s, Nav::DeadLetters, "Dead letters", &body))
+}
+
+/// `GET /dead-letters/{shard}/{id}`.
+pub async fn show(
+    State(c): State<Shared>,
+    Extension(s): Extension<Session>,
+    Path((shard, id)): Path<(String, String)>,
+) -> Result<Markup, WebError> {
+    let shard: u16 = shard
+        .parse()
+        .ok()
+        .filter(|q| *q < c.keys.shards())
+        .ok_or_else(|| WebError::BadRequest(format!("queue: {shard:?} is not a queue number")))?;
+    let id = query::stream_id("id", &id)?.to_owned();
+    let mut conn = c.redis.clone();
+    let d = match dlq::find(&mut conn, &c.keys, &DlqRef { shard: Some(shard), id: id.clone() }).await {
+        Ok(d) => d,
+        Err(Error::UnknownId(_)) => {
+            return Err(WebError::NotFound(format!("no dead letter {shard}/{id}: replayed or purged already?")));
+        }
+        Err(e) => return Err(from_ctl(e)),
+    };
+    let row = Row::from(&d);
+    let now = botq_core::now_ms();
+    let envelope = d.envelope();
+    let history = match &envelope {
+        Ok(e) => {
+            let f =
+                AuditFilter { bot: Some(e.bot.to_string()), event: Some(e.event_id.clone()), ..AuditFilter::default() };
+            audit_log::scan(&mut conn, &c.keys.audit(), HISTORY, &f, audit_log::MAX_SCAN).await?.entries
+        }
+        Err(_) => Vec::new(),
+    };
+    let seen = fleet::list(&mut conn, &c.keys, now).await?;
+    let by: Vec<&fleet::Seen> = seen.iter().filter(|r| !d.by.is_empty() && r.replica.name == d.by).collect();
+    let pretty = match &envelope {
+        Ok(e) => {
+            let mut v = dlq::readable(e);
+            if !c.show_text {
+                v["text"] = "(hidden: start the console with --show-text to see message text)".into();
+            }
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        }
+        Err(_) => String::new(),
+    };
+    let title = format!("Dead letter {shard}/{id}");
+    let body = html! {
+        div.panel {
+            dl.facts {
+                dt { "Why it died" } dd { (reason_badge(&row.reason)) }
+                dt { "Died" } dd { (when(row.failed_at_ms)) " (" (age(row.failed_at_ms, now)) " ago)" }
+                dt { "Failed attempts" } dd { (row.attempts) }
+                dt { "Bot" } dd { (row.bot) }
+                dt { "Lane / queue" } dd { (c.keys.lane_of_queue(shard)) " / " (shard) }
+                dt { "Event" } dd { code { (row.event_id) } }
+                dt { "Chat" } dd { code { (row.chat) } }
+                dt { "Stream id before it died" } dd { code { (row.src) } }
+                dt { "Gave up" } dd {
+                    @if d.by.is_empty() { span.muted { "not recorded" } }
+                    @else { code { (d.by) } @if by.is_empty() { " " span.hint { "(no longer in the fleet record)" } } }
+                }
+            }
+        }
+        @if !c.read_only {
+            form method="post" action="/dead-letters/replay" {
+                (csrf(&s))
+                input type="hidden" name="scope" value="ids";
+                input type="hidden" name="id" value=(format!("{shard}/{id}"));
+                div.actions {
+                    button.primary type="submit" { "Replay…" }
+                    button.danger type="submit" formaction="/dead-letters/purge" { "Purge…" }
+                }
+            }
+        }
+        @if !by.is_empty() {
+            h2 { "The replica that gave up" }
+            (fleet_page::table(&by, now))
+        }
+        h2 { "Attempts in the audit log" }
+        @if history.is_empty() {
+            p.muted { "No skill ran for this event (it died before a skill was called, or its entries were trimmed)." }
+        } @else {
+            (attempts(&history, c.show_text))
+        }
+        h2 { "Envelope" }
+        @match &envelope {
+            Ok(_) => pre { (pretty) },
+            Err(e) => p.problem { "The stored envelope does not decode: " (e.to_string()) },
+        }
+    };
+    Ok(layout::page(&c, &s, Nav::DeadLetters, &title, &body))
+}
+
+fn attempts(entries: &[Entry], show_text: bool) -> Markup {
+    html! {
+        div.wrap { table {
+            thead { tr { th { "When" } th.num { "Attempt" } th { "Skill" } th { "Outcome" } th { "Reason" } th.num { "Took" }
+                @if show_text { th { "Text" } } } }
+            tbody { @for e in entries { tr {
+                td { (when(e.ts_ms)) }
+                td.num { (e.attempt) }
+                td { (e.skill) }
+                td { (super::audit_page::outcome(e.outcome)) }
+                td { (e.reason) }
+                td.num { (e.duration_ms) " ms" }
+                @if show_text { td { (e.text.as_deref().unwrap_or("")) } }
+            } } }
+        } }
+    }
+}
+
+/// What an action form asks for.
+enum Ask {
+    /// Resolve and ask for confirmation.
+    Resolve(Selection),
+    /// Act on exactly these, confirmed as `n`.
+    Confirmed(Vec<DlqRef>),
+}
+
+fn ask(c: &Shared, form: &Fields) -> Result<Ask, WebError> {
+    let ids = || -> Result<Vec<DlqRef>, WebError> {
+        form.all("id")
+            .map(|v| {
+                let r: DlqRef = v.parse().map_err(WebError::BadRequest)?;
+                match r.shard {
+                    Some(q) if q < c.keys.shards() => Ok(r),
+                    _ => Err(WebError::BadRequest(format!("id: {v:?} must name its queue, like 0/1700000000000-0"))),
+                }
+            })
+            .collect()
+    };
+    match (form.get("scope"), form.get("confirm")) {
+        (Some("ids"), Some(n)) => {
+            let ids = ids()?;
+            if n.parse::<usize>().ok() != Some(ids.len()) {
+                return Err(WebError::BadRequest(format!(
+                    "confirm: {n:?} does not match the {} dead letters sent",
+                    ids.len()
+                )));
+            }
+            Ok(Ask::Confirmed(ids))
+        }
+        (Some("ids"), None) => {
+            let ids = ids()?;
+            if ids.is_empty() {
+                return Err(WebError::BadRequest("select at least one dead letter".into()));
+            }
+            Ok(Ask::Resolve(Selection::Ids(ids)))
+        }
+        (Some("filter"), None) => {
+            let f = filter(c, form, botq_core::now_ms())?;
+            Ok(Ask::Resolve(if f.is_empty() { Selection::All } else { Selection::Filter(f) }))
+        }
+        (Some("filter"), Some(_)) => Err(WebError::BadRequest("confirm: a confirmation names its ids".into())),
+        (scope, _) => Err(WebError::BadRequest(format!("scope: {:?} is not ids or filter", scope.unwrap_or("")))),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Replay,
+    Purge,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Replay => "Replay",
+            Self::Purge => "Purge",
+        }
+    }
+    fn path(self) -> &'static str {
+        match self {
+            Self::Replay => "/dead-letters/replay",
+            Self::Purge => "/dead-letters/purge",
+        }
+    }
+}
+
+/// `POST /dead-letters/replay`.
+pub async fn replay(
+    State(c): State<Shared>,
+    Extension(s): Extension<Session>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Markup, WebError> {
+    act(&c, &s, &Fields::new(form), Action::Replay).await
+}
+
+/// `POST /dead-letters/purge`.
+pub async fn purge(
+    State(c): State<Shared>,
+    Extension(s): Extension<Session>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Markup, WebError> {
+    act(&c, &s, &Fields::new(form), Action::Purge).await
+}
+
+async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<Markup, WebError> {
+    let mut conn = c.redis.clone();
+    match ask(c, form)? {
+        Ask::Resolve(sel) => {
+            let mut targets = dlq::select_letters(&mut conn, &c.keys, &sel).await.map_err(from_ctl)?;
+            targets.sort_by(|a, b| (b.failed_at_ms, b.shard, &b.id).cmp(&(a.failed_at_ms, a.shard, &a.id)));
+            Ok(confirm(c, s, action, &targets))
+        }
+        Ask::Confirmed(ids) => {
+            let targets = dlq::select_letters(&mut conn, &c.keys, &Selection::Ids(ids)).await.map_err(from_ctl)?;
+            let (title, summary, replayed) = match action {
+                Action::Replay => {
+                    let done = dlq::replay_letters(&mut conn, &c.keys, &targets).await.map_err(from_ctl)?;
+                    let gone = done.iter().filter(|r| r.stream_id.is_none()).count();
+                    tracing::info!(replayed = done.len() - gone, gone, "console: replayed dead letters");
+                    let text = format!("Replayed {} dead letters ({gone} already gone).", done.len() - gone);
+                    ("Replayed", text, done)
+                }
+                Action::Purge => {
+                    let n = dlq::purge_letters(&mut conn, &c.keys, &targets).await.map_err(from_ctl)?;
+                    tracing::info!(purged = n, "console: purged dead letters");
+                    ("Purged", format!("Purged {n} dead letters."), Vec::new())
+                }
+            };
+            let body = html! {
+                p.notice role="status" { (summary) }
+                @if !replayed.is_empty() {
+                    div.wrap { table {
+                        thead { tr { th { "Dead letter" } th { "Event" } th { "Back in the stream as" } } }
+                        tbody { @for r in &replayed { tr {
+                            td { code { (r.shard) "/" (r.id) } }
+                            td { code { (r.event_id) } }
+                            td { @match &r.stream_id { Some(id) => code { (id) }, None => span.muted { "gone" } } }
+                        } } }
+                    } }
+                }
+                p { a href="/dead-letters" { "Back to the dead letters" } }
+            };
+            Ok(layout::page(c, s, Nav::DeadLetters, title, &body))
+        }
+    }
+}
+
+fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> Markup {
+    let n = targets.len();
+    let title = format!("{} {} dead letters?", action.verb(), count(n as u64));
+    let what = match action {
+        Action::Replay => "Each goes back into its queue with a fresh retry budget and is handled again.",
+        Action::Purge => "They are deleted for good. This cannot be undone.",
+    };
+    let body = html! {
+        @if n == 0 {
+            p.panel { "Nothing matches any more: there is nothing to " (action.verb().to_lowercase()) "." }
+            p { a href="/dead-letters" { "Back to the dead letters" } }
+        } @else {
+            p { (what) }
+            div.wrap { table {
+                thead { tr { th { "Dead letter" } th { "Died" } th { "Reason" } th { "Bot" } th { "Event" } } }
+                tbody {
+                    @for d in targets.iter().take(LISTED) {
+                        @let r = Row::from(d);
+                        tr {
+                            td { code { (r.shard) "/" (r.id) } }
+                            td { (when(r.failed_at_ms)) }
+                            td { (reason_badge(&r.reason)) }
+                            td { (r.bot) }
+                            td { code { (r.event_id) } }
+                        }
+                    }
+                }
+            } }
+            @if n > LISTED { p.hint { "… and " (count((n - LISTED) as u64)) " more." } }
+            form method="post" action=(action.path()) {
+                (csrf(s))
+                input type="hidden" name="scope" value="ids";
+                input type="hidden" name="confirm" value=(n);
+                @for d in targets { input type="hidden" name="id" value=(format!("{}/{}", d.shard, d.id)); }
+                div.actions {
+                    @match action {
+                        Action::Replay => button.primary type="submit" { "Replay " (count(n as u64)) " dead letters" },
+                        Action::Purge => button.danger type="submit" { "Purge " (count(n as u64)) " dead letters" },
+                    }
+                    a href="/dead-letters" { "Cancel" }
+                }
+            }
+        }
+    };
+    layout::page(c, s, Nav::DeadLetters, &title, &body)
+}
