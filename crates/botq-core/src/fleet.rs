@@ -24,6 +24,7 @@
 //! Writing the record is best effort: a service whose Redis is down keeps
 //! serving (or rather, fails on its own terms) and beats again next tick.
 
+use std::future::Future;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
@@ -264,6 +265,39 @@ pub async fn list<C: ConnectionLike + Send>(conn: &mut C, keys: &Keys, now_ms: i
 /// Alive first, then by role and name.
 fn order(s: &Seen) -> (bool, &'static str, &str) {
     (s.liveness != Liveness::Alive, s.replica.role.as_str(), &s.replica.name)
+}
+
+/// Beats every [`HEARTBEAT_EVERY`] until `stop` resolves, each time with
+/// `record(now_ms)` (its `heartbeat_ms` is set to now), each call bounded
+/// by `timeout`. Redis errors are logged and retried next tick
+/// ([`crate::periodic`]); the goodbye is the caller's ([`goodbye`]), once
+/// its work is drained.
+pub async fn beat_every<C, F>(conn: C, keys: &Keys, timeout: Duration, stop: impl Future<Output = ()>, record: F)
+where
+    C: ConnectionLike + Send + Clone,
+    F: Fn(i64) -> Replica,
+{
+    crate::periodic::every("heartbeat", HEARTBEAT_EVERY, stop, || {
+        let mut conn = conn.clone();
+        let now = crate::now_ms();
+        let r = Replica { heartbeat_ms: now, ..record(now) };
+        async move { crate::redis_conn::bounded(timeout, beat(&mut conn, keys, &r)).await }
+    })
+    .await;
+}
+
+/// [`leave`] with `record(now_ms)` marked stopped now, bounded by
+/// `timeout`; a failure is logged (the record will then read as gone).
+pub async fn goodbye<C, F>(mut conn: C, keys: &Keys, timeout: Duration, record: F)
+where
+    C: ConnectionLike + Send,
+    F: FnOnce(i64) -> Replica,
+{
+    let now = crate::now_ms();
+    let r = Replica { heartbeat_ms: now, stopped_at_ms: Some(now), ..record(now) };
+    if let Err(e) = crate::redis_conn::bounded(timeout, leave(&mut conn, keys, &r)).await {
+        tracing::debug!(error.kind = ?e.kind(), "cannot say goodbye to the fleet; the record will read as gone");
+    }
 }
 
 fn encode(r: &Replica) -> redis::RedisResult<String> {

@@ -33,6 +33,7 @@
 //! `q<n>:backlogged`. The reply count is the sum of the reply buckets.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -154,6 +155,42 @@ pub async fn flush<C: ConnectionLike + Send>(
         }
     }
     written
+}
+
+/// Flushes `c` every [`STEP`] until `stop` resolves, each call bounded by
+/// `timeout`; Redis errors are logged and the counts wait for the next
+/// tick ([`crate::periodic`]). The last flush is the caller's
+/// ([`flush_last`]), once its work is drained.
+pub async fn flush_every<C>(
+    conn: C,
+    keys: &Keys,
+    c: &Counters,
+    retention: Duration,
+    timeout: Duration,
+    stop: impl Future<Output = ()>,
+) where
+    C: ConnectionLike + Send + Clone,
+{
+    crate::periodic::every("history", STEP, stop, || {
+        let mut conn = conn.clone();
+        async move { crate::redis_conn::bounded(timeout, flush(&mut conn, keys, c, crate::now_ms(), retention)).await }
+    })
+    .await;
+}
+
+/// The flush at a graceful stop, bounded by `timeout`; a failure is logged
+/// (those counts are lost).
+pub async fn flush_last<C: ConnectionLike + Send>(
+    mut conn: C,
+    keys: &Keys,
+    c: &Counters,
+    retention: Duration,
+    timeout: Duration,
+) {
+    let last = flush(&mut conn, keys, c, crate::now_ms(), retention);
+    if let Err(e) = crate::redis_conn::bounded(timeout, last).await {
+        tracing::debug!(error.kind = ?e.kind(), "cannot flush the last history counts; they are lost");
+    }
 }
 
 /// One queue's gauges at one step.

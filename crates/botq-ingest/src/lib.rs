@@ -8,15 +8,20 @@
 //! The webhook listener is served by `listener` (timeouts, a connection cap)
 //! rather than `axum::serve`, because it faces the internet.
 //!
+//! Beside them, `records` keeps this process's fleet record and history
+//! counts in Redis.
+//!
 //! Shutdown: when `shutdown` is cancelled the webhook listener stops accepting
 //! and closes connections with nothing in flight; in-flight requests get
 //! `grace` to finish (each ends with its Redis answer, so nothing
-//! acknowledged is lost), then both listeners close.
+//! acknowledged is lost); then the last history counts are flushed, the
+//! fleet record says goodbye, and both listeners close.
 
 pub mod client;
 pub mod commit;
 pub mod error;
 pub mod listener;
+pub mod records;
 pub mod request_id;
 pub mod state;
 pub mod timed_out;
@@ -59,6 +64,8 @@ pub async fn run(
     botq_core::telemetry::metrics_handle();
     botq_core::telemetry::record_build_info("ingest");
     let startup = tokio::spawn(finish_startup(state.clone(), shutdown.clone()));
+    let stop_records = shutdown.child_token();
+    let records = records::start(&state, &stop_records);
 
     let mut limits = state.listener.clone();
     limits.max_connections = crate::listener::fit_connection_cap(limits.max_connections);
@@ -80,6 +87,9 @@ pub async fn run(
         }
     };
     startup.abort();
+    stop_records.cancel();
+    drop(records.await);
+    records::farewell(&state).await;
     stop_admin.cancel();
     let admin_result = admin_task.await.unwrap_or(Ok(()));
     info!("ingest stopped");

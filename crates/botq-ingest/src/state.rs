@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use botq_core::config::{Config, ListenerConfig, RateLimit};
+use botq_core::fleet::{self, Replica, Role};
+use botq_core::history::Counters;
 use botq_core::ids::BotId;
 use botq_core::keys::Keys;
 use botq_core::platform::Adapter;
@@ -51,6 +53,11 @@ pub struct AppState {
     pub timed_out: crate::timed_out::TimedOut,
     /// Set once startup finished (Redis reached, scripts loaded).
     pub(crate) started: Arc<AtomicBool>,
+    /// This process's fleet record as it started (`records`).
+    pub replica: Replica,
+    /// Events stored and webhooks acknowledged, for the history (`records` flushes them).
+    pub history: Counters,
+    pub history_retention: Duration,
 }
 
 impl AppState {
@@ -79,6 +86,9 @@ impl AppState {
             rejections: cfg.ingest.listener.rejections.map(crate::client::Rejections::new),
             timed_out: crate::timed_out::TimedOut::default(),
             started: Arc::new(AtomicBool::new(false)),
+            replica: replica(),
+            history: Counters::default(),
+            history_retention: cfg.history.retention,
         })
     }
 
@@ -101,6 +111,13 @@ impl AppState {
     pub(crate) fn mark_started(&self) {
         self.started.store(true, Ordering::Release);
     }
+}
+
+/// An ingest process's record: a unique name on this host, no lanes and no
+/// breakers (it has neither), nothing counted in flight.
+fn replica() -> Replica {
+    let host = fleet::host_or("ingest");
+    Replica::new(fleet::unique_name(&host), Role::Ingest, host, botq_core::now_ms())
 }
 
 fn bots(cfg: &Config) -> anyhow::Result<HashMap<String, BotEntry>> {

@@ -71,7 +71,11 @@ pub async fn handle(
         budget.record(ip, &bot_label, Instant::now());
     }
     metrics::counter!(INGEST_REQUESTS, "bot" => bot_label, "outcome" => outcome).increment(1);
-    metrics::histogram!(INGEST_ACK_DURATION).record(started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    metrics::histogram!(INGEST_ACK_DURATION).record(took.as_secs_f64());
+    if response.status().is_success() {
+        state.history.acked(took);
+    }
     response
 }
 
@@ -159,10 +163,12 @@ async fn process(
     match result {
         Ok(Ok(EnqueueOutcome::Accepted { stream_id })) => {
             debug!(event_id = %event.envelope.event_id, stream_id, "event enqueued");
+            state.history.ingested();
             ("accepted", platform_ack())
         }
         Ok(Ok(EnqueueOutcome::AcceptedInChatBacklog)) => {
             debug!(event_id = %event.envelope.event_id, "event stored in its chat's backlog (the chat has its share of the stream)");
+            state.history.ingested();
             ("accepted", platform_ack())
         }
         Ok(Ok(EnqueueOutcome::Duplicate)) => {

@@ -9,6 +9,7 @@
 //! - `chats`: the per-chat queues that keep a chat's events in order.
 //! - [`retry`]: backoff delays (exponential, capped, jittered, ≥ Retry-After).
 //! - `background`: promoter, reclaimer, gauge sampler.
+//! - `records`: the fleet heartbeat and the history flush, and the goodbye.
 //! - `supervise`: a dead background task stops the process, by name.
 //!
 //! The engine knows the bot application only through [`Handler`]; the
@@ -22,6 +23,7 @@ mod batches;
 mod chats;
 mod job;
 mod reader;
+mod records;
 pub mod retry;
 mod run;
 mod state;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::envelope::Envelope;
+use botq_core::fleet::Breaker;
+use botq_core::history::Counters;
 
 /// One attempt at one event.
 #[derive(Debug, Clone)]
@@ -83,6 +85,19 @@ pub trait Handler: Send + Sync + 'static {
     /// Handles one attempt. The engine bounds it with the handler timeout and
     /// catches panics; both count as transient failures.
     fn handle(&self, job: Job) -> HandleFuture;
+
+    /// The circuit breakers of the handler's upstreams as they are now, for
+    /// the worker's fleet record (`botqctl status`, the console). None by default.
+    fn breakers(&self) -> Vec<Breaker> {
+        Vec::new()
+    }
+
+    /// The history counters the handler counts its replies in. The engine
+    /// counts its own (dead letters) in the same ones and flushes them;
+    /// `None` (the default): the engine keeps counters of its own.
+    fn history(&self) -> Option<Arc<Counters>> {
+        None
+    }
 }
 
 /// A handler that accepts everything; `botq-worker` runs it until the reply

@@ -23,6 +23,8 @@ use arc_swap::ArcSwap;
 use botq_core::audit::{Access, Entry, Outcome};
 use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
+use botq_core::fleet::Breaker;
+use botq_core::history::Counters;
 use botq_core::message::Outgoing;
 use botq_core::redis_conn::Redis;
 use tracing::{debug, info, warn};
@@ -43,6 +45,8 @@ use crate::metrics::IGNORED;
 pub struct BotHandler {
     brain: ArcSwap<Brain>,
     redis: Redis,
+    /// Replies sent; the engine adds its dead letters and flushes them.
+    history: Arc<Counters>,
     guards: Guards,
     audit: AuditSink,
     conversations: Conversations,
@@ -62,9 +66,11 @@ impl BotHandler {
         let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), std::time::Duration::from_secs(2))?;
         let keys = cfg.queue.keys();
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-        let brain = Brain::build(cfg, None, redis.clone(), &upstream_http)?;
+        let history = Arc::new(Counters::default());
+        let brain = Brain::build(cfg, None, redis.clone(), &upstream_http, &history)?;
         Ok(Self {
             brain: ArcSwap::from_pointee(brain),
+            history,
             guards: Guards::new(redis.clone(), keys.clone()),
             audit: AuditSink::new(redis.clone(), keys.audit(), cfg.audit.max_len),
             conversations: Conversations::new(redis.clone(), keys.clone()),
@@ -81,7 +87,7 @@ impl BotHandler {
     /// The reply HTTP client cannot be built; the old brain stays.
     pub fn reload(&self, old: &Config, new: &Config) -> anyhow::Result<Vec<&'static str>> {
         let current = self.brain.load_full();
-        let next = Brain::build(new, Some(&current), self.redis.clone(), &self.upstream_http)?;
+        let next = Brain::build(new, Some(&current), self.redis.clone(), &self.upstream_http, &self.history)?;
         self.brain.store(Arc::new(next));
         Ok(brain::needs_restart(old, new))
     }
@@ -130,6 +136,22 @@ impl Handler for BotHandler {
             job,
         };
         Box::pin(attempt.run())
+    }
+
+    fn breakers(&self) -> Vec<Breaker> {
+        let brain = self.brain.load();
+        let mut breakers: Vec<Breaker> = brain
+            .skills
+            .iter()
+            .filter(|(_, s)| s.upstream.is_some())
+            .map(|(name, s)| Breaker { skill: name.clone(), state: s.breaker.gauge().as_str().to_owned() })
+            .collect();
+        breakers.sort_by(|a, b| a.skill.cmp(&b.skill));
+        breakers
+    }
+
+    fn history(&self) -> Option<Arc<Counters>> {
+        Some(self.history.clone())
     }
 }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use botq_core::config::{Config, Routing};
+use botq_core::history::Counters;
 use botq_core::redis_conn::Redis;
 
 use crate::app::reply::Replier;
@@ -26,6 +27,8 @@ pub struct Brain {
 }
 
 impl Brain {
+    /// Replies sent are counted in `history`.
+    ///
     /// # Errors
     /// The reply HTTP client cannot be built.
     pub fn build(
@@ -33,11 +36,12 @@ impl Brain {
         previous: Option<&Self>,
         redis: Redis,
         upstream_http: &reqwest::Client,
+        history: &Arc<Counters>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             bots: cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), b.routing.clone())).collect(),
             skills: skills::build(&cfg.skills, previous.map(|p| &p.skills), upstream_http),
-            replier: Replier::new(cfg, redis)?,
+            replier: Replier::new(cfg, redis, history.clone())?,
             max_attempts: cfg.worker.max_attempts,
         })
     }

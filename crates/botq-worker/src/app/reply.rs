@@ -16,10 +16,12 @@
 mod tokens;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::config::{BotConfig, Config, Gcra, PlatformBot, ReplyLimit};
 use botq_core::envelope::{ChatKind, Envelope, Platform};
+use botq_core::history::Counters;
 use botq_core::keys::Keys;
 use botq_core::message::Outgoing;
 use botq_core::platform::outbound::{self, TokenFetch};
@@ -75,6 +77,8 @@ pub struct Replier {
     tokens: tokens::TokenCache,
     /// Lifetime of OneBot "sent" records: longer than any redelivery.
     sent_ttl: Duration,
+    /// Replies sent, with their latency, for the history.
+    history: Arc<Counters>,
 }
 
 impl std::fmt::Debug for Replier {
@@ -84,9 +88,11 @@ impl std::fmt::Debug for Replier {
 }
 
 impl Replier {
+    /// Counts the replies it sends in `history`.
+    ///
     /// # Errors
     /// An HTTP client that cannot be built.
-    pub fn new(cfg: &Config, redis: Redis) -> anyhow::Result<Self> {
+    pub fn new(cfg: &Config, redis: Redis, history: Arc<Counters>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(cfg.worker.reply_timeout)
             .connect_timeout(cfg.worker.reply_timeout)
@@ -100,6 +106,7 @@ impl Replier {
             bots,
             tokens: tokens::TokenCache::default(),
             sent_ttl: cfg.dedupe_ttl,
+            history,
         })
     }
 
@@ -164,9 +171,11 @@ impl Replier {
                 if recorded.is_err() && sent_key.is_some() {
                     warn!(index, "reply sent but not recorded; a redelivery may send it again (no idempotency handle)");
                 }
+                let latency_ms = (botq_core::now_ms() - env.received_at_ms).max(0);
                 #[allow(clippy::cast_precision_loss)] // milliseconds since receipt fit in f64 exactly
-                let latency = (botq_core::now_ms() - env.received_at_ms).max(0) as f64 / 1000.0;
+                let latency = latency_ms as f64 / 1000.0;
                 metrics::histogram!(REPLY_LATENCY, "platform" => bot.platform().as_str()).record(latency);
+                self.history.replied(Duration::from_millis(latency_ms.unsigned_abs()));
                 metrics::counter!(REPLIES, "bot" => label, "outcome" => "sent").increment(1);
                 debug!(index, "reply sent");
                 // A reply the chat's cap did not count fails the attempt

@@ -5,8 +5,9 @@
 //! - **reclaimer**: takes over deliveries idle longer than the lease (their
 //!   consumer died) with `XAUTOCLAIM`, dead-letters poison entries past the
 //!   delivery limit, and prunes consumers that left nothing behind.
-//! - **sampler**: publishes queue depth, lag, pending, delayed and DLQ gauges,
-//!   and trims the dead-letter and audit streams by age.
+//! - **sampler**: publishes queue depth, lag, pending, delayed and DLQ gauges
+//!   (as metrics and into the history's current step), and trims the
+//!   dead-letter and audit streams by age.
 //!
 //! Redis errors inside a loop are logged and retried on the next tick; only a
 //! bug (a panic, a closed semaphore) ends a loop, and the supervisor then
@@ -15,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use botq_core::queue;
+use botq_core::{history, queue};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -167,6 +168,9 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                         metrics::counter!(RECLAIMED).increment(r.deliveries.len() as u64);
                     }
                     *cursor = r.next_cursor;
+                    for _ in &r.dead {
+                        engine.history.dead();
+                    }
                     dispatch_all(&engine, r.deliveries, permits);
                     release_dead(&engine, &keys, &r.dead).await;
                 }
@@ -219,11 +223,13 @@ async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: 
 pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Result<()> {
     loop {
         trim_by_age(&engine).await;
+        let mut gauges = Vec::with_capacity(engine.served.len());
         for &shard in &engine.served {
             let keys = engine.keys.shard(shard);
             let mut conn = engine.redis.clone();
             match engine.bounded(queue::stats(&mut conn, &keys)).await {
                 Ok(s) => {
+                    gauges.push((shard, history::QueueGauges::from(s)));
                     let label = shard.to_string();
                     let lane = engine.keys.lane_of_queue(shard).to_owned();
                     #[allow(clippy::cast_precision_loss)] // gauges are floats; counts stay far below 2^52
@@ -241,6 +247,12 @@ pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Re
                 }
                 Err(e) => debug!(shard, error.kind = ?e.kind(), "cannot sample queue gauges now"),
             }
+        }
+        let mut conn = engine.redis.clone();
+        let now = botq_core::now_ms();
+        let record = history::record_gauges(&mut conn, &engine.keys, now, &gauges, engine.history_retention);
+        if let Err(e) = engine.bounded(record).await {
+            debug!(error.kind = ?e.kind(), "cannot record queue gauges in the history now");
         }
         if !tick(&stop, engine.cfg.sample_interval).await {
             return Ok(());

@@ -8,6 +8,7 @@
 //! lease; replies are idempotent, so a repeated attempt does no harm.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use botq_core::envelope::Envelope;
@@ -54,6 +55,7 @@ pub fn dispatch(engine: &Arc<Engine>, d: Delivery, permit: OwnedSemaphorePermit)
 
 async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
     metrics::gauge!(INFLIGHT).increment(1.0);
+    engine.handling.fetch_add(1, Ordering::Relaxed);
     let token = format!("{}/{}", engine.consumer, d.id);
     match &d.envelope {
         Ok(env) if expired(engine, env) => {
@@ -77,6 +79,7 @@ async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
         }
     }
     metrics::gauge!(INFLIGHT).decrement(1.0);
+    engine.handling.fetch_sub(1, Ordering::Relaxed);
     drop(permit);
 }
 
@@ -218,7 +221,9 @@ fn expired(engine: &Engine, env: &Envelope) -> bool {
     })
 }
 
+/// The dead-letter verdict, counted in the history.
 fn dead(engine: &Engine, reason: String, attempts: u32) -> Verdict {
+    engine.history.dead();
     Verdict::Dead { reason, attempts, now_ms: botq_core::now_ms(), dlq_max_len: engine.cfg.dlq_max_len }
 }
 

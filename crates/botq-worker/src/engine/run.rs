@@ -1,5 +1,6 @@
 //! The worker's `run` loop: start (scripts, groups), readers, background
-//! duties, supervision and graceful shutdown.
+//! duties, supervision and graceful shutdown (drain, then the last history
+//! flush and the fleet goodbye).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tracing::{info, warn};
 
 use super::state::Engine;
 use super::supervise::Supervisor;
-use super::{background, reader};
+use super::{background, reader, records};
 
 /// Runs the worker until `shutdown` is cancelled, then drains: readers stop,
 /// in-flight attempts get the grace period, the rest stay pending for other
@@ -41,8 +42,11 @@ pub async fn run(
         sup.spawn("promoter".to_owned(), background::promoter(engine.clone(), stop_tasks.clone()));
         sup.spawn("reclaimer".to_owned(), background::reclaimer(engine.clone(), stop_tasks.clone()));
         sup.spawn("sampler".to_owned(), background::sampler(engine.clone(), stop_tasks.clone()));
+        sup.spawn("heartbeat".to_owned(), records::heartbeat(engine.clone(), stop_tasks.clone()));
+        sup.spawn("history".to_owned(), records::history(engine.clone(), stop_tasks.clone()));
         let result = sup.wait().await;
         drain(&engine).await;
+        records::farewell(&engine).await;
         result
     } else {
         Ok(())

@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use botq_core::config::{Config, FairShare, WorkerConfig};
+use botq_core::fleet::{self, Replica, Role};
+use botq_core::history::Counters;
 use botq_core::keys::Keys;
 use botq_core::redis_conn::{Blocking, Redis};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -48,6 +50,14 @@ pub struct Engine {
     pub(crate) abort_jobs: CancellationToken,
     pub(crate) redis_timeout: Duration,
     pub(crate) ready: Arc<AtomicBool>,
+    /// Deliveries being handled (claim to settlement) right now: the
+    /// `botq_worker_inflight` gauge, for the fleet record.
+    pub(crate) handling: AtomicU64,
+    /// This process's fleet record as it started; [`Engine::record`] fills in the rest.
+    replica: Replica,
+    /// Counted here (dead letters) and by the handler (replies), flushed by `records`.
+    pub(crate) history: Arc<Counters>,
+    pub(crate) history_retention: Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -69,12 +79,15 @@ impl Engine {
         let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
         let served = cfg.served_queues(&w.lanes).map_err(anyhow::Error::msg)?;
         let readers = Blocking::new(&target, served.len() + 2, w.read_block, redis_timeout)?;
-        let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".to_owned());
-        let consumer = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let host = fleet::host_or("worker");
+        let consumer = fleet::unique_name(&host);
         let keys = cfg.queue.keys();
         let claim =
             ClaimSettings { consumer: consumer.clone(), lease: w.lease, per_chat_ordering: w.per_chat_ordering };
         let batches = Batches::spawn(&keys, &served, &redis, redis_timeout, &claim);
+        let mut replica = Replica::new(consumer.clone(), Role::Worker, host, botq_core::now_ms());
+        replica.lanes = served.iter().map(|&q| keys.lane_of_queue(q).to_owned()).collect();
+        replica.lanes.dedup();
         Ok(Arc::new(Self {
             permits: Arc::new(Semaphore::new(usize::try_from(w.concurrency).unwrap_or(usize::MAX))),
             cfg: w,
@@ -87,13 +100,17 @@ impl Engine {
             redis,
             batches,
             readers,
-            handler,
             skill_permits: std::sync::Mutex::default(),
             chats: ChatQueues::default(),
             jobs: TaskTracker::new(),
             abort_jobs: CancellationToken::new(),
             redis_timeout,
             ready: Arc::new(AtomicBool::new(false)),
+            handling: AtomicU64::new(0),
+            replica,
+            history: handler.history().unwrap_or_default(),
+            history_retention: cfg.history.retention,
+            handler,
         }))
     }
 
@@ -138,10 +155,23 @@ impl Engine {
         &self.consumer
     }
 
-    /// Deliveries in flight in this process right now.
+    /// Permits held in this process right now: deliveries in flight and
+    /// the room the readers hold for the entries they wait for.
     #[must_use]
     pub fn inflight(&self) -> usize {
         usize::try_from(self.cfg.concurrency).unwrap_or(usize::MAX) - self.permits.available_permits()
+    }
+
+    /// This process's fleet record at `now_ms`: what it is, what it serves,
+    /// what is in flight and how its upstreams' breakers stand.
+    #[must_use]
+    pub fn record(&self, now_ms: i64) -> Replica {
+        Replica {
+            heartbeat_ms: now_ms,
+            in_flight: self.handling.load(Ordering::Relaxed),
+            breakers: self.handler.breakers(),
+            ..self.replica.clone()
+        }
     }
 
     #[must_use]

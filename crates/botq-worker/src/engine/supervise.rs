@@ -1,8 +1,9 @@
 //! Supervision of the worker's long-running tasks.
 //!
-//! Readers, promoter, reclaimer and sampler must run for as long as the
-//! process does. If one of them ends early (an error, a panic, or simply
-//! returning), the process must not limp on with, say, no reclaimer: the
+//! Readers, promoter, reclaimer, sampler, heartbeat and history must run
+//! for as long as the process does. If one of them ends early (an error, a
+//! panic, or simply returning), the process must not limp on with, say, no
+//! reclaimer: the
 //! supervisor names the task, stops the others and makes `run` fail, so the
 //! process exits non-zero and its orchestrator restarts it.
 

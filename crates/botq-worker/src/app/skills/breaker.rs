@@ -53,6 +53,18 @@ pub enum Gauge {
     HalfOpen = 2,
 }
 
+impl Gauge {
+    /// `closed`, `open` or `half_open`, as the fleet record shows it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
 impl Breaker {
     #[must_use]
     pub fn new(skill: &str, cfg: BreakerConfig) -> Self {
