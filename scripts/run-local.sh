@@ -7,7 +7,8 @@
 #   and OneBot reply APIs the example config points at), botq-ingest on
 #   127.0.0.1:8080 (admin 127.0.0.1:9090) and botq-worker (admin
 #   127.0.0.1:9091) with deploy/botq.example.toml and the demo secrets of
-#   deploy/quickstart.env (override them via the environment).
+#   deploy/quickstart.env (override them via the environment), and the
+#   operator's console (`botqctl web`) on 127.0.0.1:9092.
 # - Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,13 +40,15 @@ if [[ -z ${BOTQ_REDIS_URL:-} ]]; then
   echo "started redis-server on 127.0.0.1:$port (data in target/quickstart/)"
 fi
 
-cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform
+cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform -p botq-ctl
 bin=${CARGO_TARGET_DIR:-target}/release
 "$bin/botq-fakeplatform" --listen 127.0.0.1:8090 &
 pids+=($!)
 "$bin/botq-ingest" &
 pids+=($!)
 "$bin/botq-worker" &
+pids+=($!)
+"$bin/botqctl" web --listen 127.0.0.1:9092 &
 pids+=($!)
 
 cat <<MSG
@@ -54,10 +57,13 @@ botq is running:
   webhooks  http://$BOTQ_LISTEN/webhooks/{qq-main,lark-main,onebot-main}
   admin     http://127.0.0.1:9090/metrics (ingest)   http://127.0.0.1:9091/metrics (worker)
   replies   http://127.0.0.1:8090/_fake/deliveries (botq-fakeplatform)
+  console   http://127.0.0.1:9092/ (botqctl web: queues, fleet, dead letters, audit)
 Send a signed webhook from another terminal:
   make send                         # or: make send BOT=lark-main TEXT='/echo hi' 
 and see the reply the fake platform received:
   curl -s 127.0.0.1:8090/_fake/deliveries
+Make the agent refuse one message, so it is dead-lettered, then replay it from the console:
+  make send BOT=lark-main TEXT='please reject this'
 Ctrl-C stops everything.
 
 MSG

@@ -54,6 +54,8 @@ pub(crate) struct Book {
     pub onebot_next_id: i32,
     pub script: VecDeque<ScriptStep>,
     pub records: Records,
+    /// Idempotency keys the fake agent refused once (`reject`, see agent.rs).
+    pub agent_refused: std::collections::HashSet<String>,
 }
 
 impl Book {
@@ -65,6 +67,7 @@ impl Book {
             onebot_next_id: 1,
             script: VecDeque::new(),
             records: Records::new(opts.max_records),
+            agent_refused: std::collections::HashSet::new(),
         }
     }
 }

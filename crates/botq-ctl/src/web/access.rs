@@ -18,8 +18,8 @@
 //!   `Sec-Fetch-Site`) is refused outright. `--read-only` refuses every
 //!   action but signing out.
 //! - **Headers**: a strict Content-Security-Policy (scripts and styles from
-//!   the console itself only, no inline script), no framing, no referrer, no
-//!   caching of pages.
+//!   the console itself only, no inline script), no framing, no referrer to
+//!   other sites, no caching of pages.
 //!
 //! The token never reaches a page, a log line or an error.
 
@@ -333,9 +333,14 @@ fn percent(s: &str) -> String {
 }
 
 /// The one place a login may send the browser next: a path of this console.
+/// No control characters: a browser drops tabs and newlines from a URL, so
+/// `/<TAB>/evil.example` would become `//evil.example`, another site (and a
+/// newline cannot go into a `Location` header at all).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains(char::is_control) => {
+            n
+        }
         _ => "/",
     }
 }
@@ -346,7 +351,10 @@ pub async fn security_headers(mut resp: Response) -> Response {
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends
+    // `Origin: null` with the console's own form POSTs, which the
+    // cross-origin check must refuse. Other sites still get no referrer.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     resp
 }
@@ -502,7 +510,9 @@ mod tests {
     #[test]
     fn a_login_only_sends_the_browser_within_the_console() {
         assert_eq!(safe_next(Some("/dead-letters?bot=a")), "/dead-letters?bot=a");
-        for bad in [Some("https://evil.example/"), Some("//evil.example"), Some("/\\evil"), None] {
+        for bad in
+            [Some("https://evil.example/"), Some("//evil.example"), Some("/\\evil"), Some("/\t/evil.example"), None]
+        {
             assert_eq!(safe_next(bad), "/");
         }
     }
