@@ -9,11 +9,13 @@ use std::time::Duration;
 use botq_core::fleet::{self, Liveness, Replica, Role};
 use botq_core::history::{self, BUCKETS, Counters, QueueGauges, STEP};
 use botq_core::keys::Keys;
-use botq_e2e::{Fake, REPLY_WORKER, post};
+use botq_e2e::handler::{Act, Recorder};
+use botq_e2e::{Fake, REPLY_WORKER, eventually, post, worker_toml};
 use botq_fakeplatform::Options;
+use botq_testkit::events::{Enqueuer, envelope};
 use botq_testkit::fixtures::{QQ_SECRET, qq_main_bot_replying_to};
 use botq_testkit::ingest::IngestHandle;
-use botq_testkit::redis::RedisServer;
+use botq_testkit::redis::{RedisCluster, RedisServer};
 use botq_testkit::sign;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::BotHandler;
@@ -205,7 +207,7 @@ async fn a_running_stack_registers_its_replicas_and_records_a_webhook_and_its_re
 
 #[tokio::test]
 async fn on_redis_cluster_a_beat_and_a_flush_are_each_one_slot() {
-    let cluster = botq_testkit::redis::RedisCluster::start(3);
+    let cluster = RedisCluster::start(3);
     let client = redis::cluster::ClusterClient::new(vec![cluster.url()]).unwrap();
     let mut conn = client.get_async_connection().await.unwrap();
     let keys = keys();
@@ -218,4 +220,31 @@ async fn on_redis_cluster_a_beat_and_a_flush_are_each_one_slot() {
     history::record_gauges(&mut conn, &keys, NOW, &[(0, QueueGauges::default())], HOUR).await.unwrap();
     let points = history::read(&mut conn, &keys, NOW, Duration::from_secs(60)).await.unwrap();
     assert_eq!(points.iter().map(|p| p.ingested).sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn a_workers_record_counts_the_deliveries_it_handles_not_the_permits_its_readers_hold() {
+    let redis = RedisServer::start();
+    let cfg = config(&worker_toml(""), &redis.url());
+    let h = Recorder::rec(Duration::from_millis(500), |_| Act::Succeed);
+    let w = WorkerHandle::start(&cfg, Arc::new(h.clone())).await;
+    let idle = w.engine.record(botq_core::now_ms());
+    assert_eq!((idle.in_flight, idle.lanes.as_slice(), idle.breakers.len()), (0, &["default".to_owned()][..], 0));
+    let mut q = Enqueuer::new(&redis.url(), "botq", 1).await;
+    assert!(q.push(envelope("qq-main", "chat-1", "e1", "/ping")).await);
+    assert!(eventually(Duration::from_secs(5), || w.engine.record(0).in_flight == 1).await);
+    assert!(eventually(Duration::from_secs(5), || w.engine.record(0).in_flight == 0).await);
+    w.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_workers_record_shows_its_upstream_skills_breakers() {
+    let redis = RedisServer::start();
+    let bot = qq_main_bot_replying_to(9);
+    let toml = format!("{REPLY_WORKER}\n[[skill]]\nname = \"agent\"\nurl = \"http://127.0.0.1:9/agent\"\n\n{bot}");
+    let cfg = config(&toml, &redis.url());
+    let w = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+    let breakers = w.engine.record(botq_core::now_ms()).breakers;
+    assert_eq!(breakers, [fleet::Breaker { skill: "agent".into(), state: "closed".into() }], "built-ins have none");
+    w.shutdown().await.unwrap();
 }
