@@ -324,7 +324,8 @@ fn ask(c: &Shared, form: &Fields) -> Result<Ask, WebError> {
     let ids = || -> Result<Vec<DlqRef>, WebError> {
         form.all("id")
             .map(|v| {
-                let r: DlqRef = v.parse().map_err(WebError::BadRequest)?;
+                let r: DlqRef = v.parse().map_err(|e| WebError::BadRequest(format!("id: {e}")))?;
+                query::stream_id("id", &r.id)?;
                 match r.shard {
                     Some(q) if q < c.keys.shards() => Ok(r),
                     _ => Err(WebError::BadRequest(format!("id: {v:?} must name its queue, like 0/1700000000000-0"))),

@@ -75,14 +75,15 @@ pub fn name<'a>(field: &str, v: &'a str) -> Result<&'a str, WebError> {
     if ok { Ok(v) } else { Err(WebError::BadRequest(format!("{field}: {v:?} is not a name (letters, digits, _ . -)"))) }
 }
 
-/// A Redis stream id, `<ms>-<seq>`.
+/// A Redis stream id, `<ms>-<seq>`, each part a 64-bit number (Redis
+/// refuses a larger one, and that is bad input, not a Redis failure).
 ///
 /// # Errors
 /// Anything else, naming `field`.
 pub fn stream_id<'a>(field: &str, v: &'a str) -> Result<&'a str, WebError> {
     let ok = v.len() <= 41
         && v.split_once('-').is_some_and(|(ms, seq)| {
-            [ms, seq].iter().all(|p| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()))
+            [ms, seq].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u64>().is_ok())
         });
     if ok { Ok(v) } else { Err(WebError::BadRequest(format!("{field}: {v:?} is not an id like 1700000000000-0"))) }
 }
@@ -129,7 +130,8 @@ mod tests {
         assert!(name("bot", "qq main").is_err());
         assert!(name("bot", "a*").is_err());
         assert!(stream_id("id", "1700000000000-0").is_ok());
-        for bad in ["17", "a-0", "1-", "1-0-0", "1-0 "] {
+        assert!(stream_id("id", "18446744073709551615-18446744073709551615").is_ok());
+        for bad in ["17", "a-0", "1-", "1-0-0", "1-0 ", "+1-0", "18446744073709551616-0", "1-99999999999999999999"] {
             assert!(stream_id("id", bad).is_err(), "{bad}");
         }
     }
