@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz long chaos run test lint ci bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers bench-flood deps send
+.PHONY: fuzz long chaos run test lint ci console-shots bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers bench-flood deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -12,6 +12,11 @@ run:
 test: deps
 	cargo build --workspace --bins
 	cargo test --workspace --all-targets
+
+# The console's screenshots for the README (docs/console/), taken by its browser test.
+console-shots: deps
+	cargo build --workspace --bins
+	BOTQ_CONSOLE_SHOTS=$(CURDIR)/docs/console cargo test -p botq-e2e --test console_browser
 
 # The long proofs: a longer chaos run through the same test, and
 # every fuzz target for FUZZ_SECS seconds. CHAOS_EVENTS is per platform.
@@ -32,6 +37,7 @@ ci: lint test
 
 deps:
 	@scripts/ensure-redis.sh
+	@scripts/ensure-browser.sh
 
 # The benchmarks recorded in BENCHMARKS.md.
 bench-ingest: deps

@@ -183,9 +183,19 @@ async fn open(b: &Client, url: &str) -> String {
     b.source().await.unwrap()
 }
 
-async fn click(b: &Client, css: &str) -> String {
+/// Clicks `css` and waits for the page that follows to contain `expect`
+/// (a click does not wait for the navigation it starts).
+async fn click(b: &Client, css: &str, expect: &str) -> String {
     b.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
-    b.source().await.unwrap()
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = b.source().await.unwrap();
+        if page.contains(expect) {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("after clicking {css}, no {expect:?} in {page}");
 }
 
 fn xlen(redis: &RedisServer, key: &str) -> u64 {
@@ -221,7 +231,6 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     let overview = open(&b, &format!("{base}/")).await;
     assert!(overview.contains("Overview") && overview.contains("botq:{q0}:stream"), "{overview}");
     assert!(overview.contains("Dead letters"));
-    shoot(&b, "overview").await;
 
     let fleet = open(&b, &format!("{base}/fleet")).await;
     assert!(fleet.contains(&consumer), "the worker replica is listed: {fleet}");
@@ -234,7 +243,7 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     assert!(list.contains("upstream answered 422"), "the list says why: {list}");
     shoot(&b, "dead-letters").await;
 
-    let detail = click(&b, "a[href^='/dead-letters/0/']").await;
+    let detail = click(&b, "a[href^='/dead-letters/0/']", "Why it died").await;
     assert!(detail.contains("upstream answered 422"), "{detail}");
     assert!(detail.contains(&consumer), "the replica that gave up: {detail}");
     assert!(detail.contains("The replica that gave up"), "with its fleet row (version, sha): {detail}");
@@ -242,10 +251,10 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     assert!(!detail.contains("please reject this"), "message text stays hidden without --show-text");
     shoot(&b, "dead-letter").await;
 
-    let confirm = click(&b, "form[action='/dead-letters/replay'] button.primary").await;
+    let confirm = click(&b, "form[action='/dead-letters/replay'] button.primary", "dead letters?").await;
     assert!(confirm.contains("Replay 1 dead letters?"), "{confirm}");
     shoot(&b, "confirm-replay").await;
-    let done = click(&b, "form[action='/dead-letters/replay'] button.primary").await;
+    let done = click(&b, "form[action='/dead-letters/replay'] button.primary", "Replayed").await;
     assert!(done.contains("Replayed 1 dead letters (0 already gone)"), "{done}");
     shoot(&b, "replayed").await;
 
@@ -254,6 +263,34 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fake.state.deliveries().len(), 1, "answered exactly once");
     assert_eq!(xlen(&redis, "botq:{q0}:dlq"), 0);
+
+    // Some traffic, so the overview's charts and SLOs have something to show
+    // once the services' next history step is written. Four groups: one
+    // chat gets at most 30 replies a minute (the storm guard).
+    for id in 2..42 {
+        let text = format!("hello {id}");
+        let group = GROUP + id % 4;
+        let hook = sign::onebot("10001000", None, &sign::onebot_group_body("10001000", id, group, USER, &text, now));
+        assert_eq!(post(&reqwest::Client::new(), &ingest.webhook_url("ob"), &hook).await.0, 204);
+    }
+    fake.state.wait_for_deliveries(41, Duration::from_secs(15)).await.expect("every message answered");
+    let mut conn = redis.async_conn().await;
+    let keys = botq_core::keys::Keys::new("botq", 1);
+    let mut written = false;
+    for _ in 0..150 {
+        let points =
+            botq_core::history::read(&mut conn, &keys, botq_core::now_ms(), Duration::from_secs(60)).await.unwrap();
+        if points.iter().map(|p| p.replies).sum::<u64>() >= 41 {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(written, "the services wrote their counts to the history within a step");
+    let overview = open(&b, &format!("{base}/")).await;
+    assert!(overview.contains(">met<"), "both SLOs are met on loopback: {overview}");
+    assert!(!overview.contains("no traffic"), "{overview}");
+    shoot(&b, "overview").await;
 
     let audit = open(&b, &format!("{base}/audit")).await;
     assert!(audit.contains(">failed<") && audit.contains(">ok<"), "both attempts are in the audit log: {audit}");
@@ -306,11 +343,11 @@ async fn off_loopback_the_console_needs_its_token() {
     shoot(&b, "login").await;
 
     b.find(Locator::Css("#token")).await.unwrap().send_keys("not-the-console-token").await.unwrap();
-    let refused = click(&b, "button[type='submit']").await;
+    let refused = click(&b, "button[type='submit']", "not the token").await;
     assert!(refused.contains("That is not the token.") && !refused.contains(CONSOLE_TOKEN), "{refused}");
 
     b.find(Locator::Css("#token")).await.unwrap().send_keys(CONSOLE_TOKEN).await.unwrap();
-    let page = click(&b, "button[type='submit']").await;
+    let page = click(&b, "button[type='submit']", "Dead letters</h1>").await;
     assert_eq!(b.current_url().await.unwrap().path(), "/dead-letters", "back to the page asked for");
     assert!(page.contains("Sign out"), "{page}");
     let cookies = b.get_all_cookies().await.unwrap();
