@@ -239,7 +239,7 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     shoot(&b, "fleet").await;
 
     let list = open(&b, &format!("{base}/dead-letters")).await;
-    assert!(list.contains("1 dead letters"), "{list}");
+    assert!(list.contains("1 dead letter"), "{list}");
     assert!(list.contains("upstream answered 422"), "the list says why: {list}");
     shoot(&b, "dead-letters").await;
 
@@ -251,11 +251,11 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     assert!(!detail.contains("please reject this"), "message text stays hidden without --show-text");
     shoot(&b, "dead-letter").await;
 
-    let confirm = click(&b, "form[action='/dead-letters/replay'] button.primary", "dead letters?").await;
-    assert!(confirm.contains("Replay 1 dead letters?"), "{confirm}");
+    let confirm = click(&b, "form[action='/dead-letters/replay'] button.primary", "dead letter?").await;
+    assert!(confirm.contains("Replay 1 dead letter?"), "{confirm}");
     shoot(&b, "confirm-replay").await;
     let done = click(&b, "form[action='/dead-letters/replay'] button.primary", "Replayed").await;
-    assert!(done.contains("Replayed 1 dead letters (0 already gone)"), "{done}");
+    assert!(done.contains("Replayed 1 dead letter (0 already gone)"), "{done}");
     shoot(&b, "replayed").await;
 
     let answered = fake.state.wait_for_deliveries(1, Duration::from_secs(10)).await.expect("the replay is answered");

@@ -19,7 +19,7 @@ use maud::{Markup, html};
 
 use super::access::Session;
 use super::error::WebError;
-use super::layout::{self, Nav, age, badge, count, csrf, when};
+use super::layout::{self, Nav, age, badge, count, counted, csrf, when};
 use super::query::{self, Fields};
 use super::{Shared, fleet_page};
 use crate::Error;
@@ -117,7 +117,8 @@ pub async fn list(
     let f = filter(&c, &fields, now)?;
     let letters = matching(&c, &f).await?;
     let pages = u32::try_from(letters.len().div_ceil(PER_PAGE).max(1)).unwrap_or(u32::MAX);
-    let page = query::page(fields.get("page"), pages)?;
+    // Past the last page (a bookmark after a purge): the last page.
+    let page = query::page(fields.get("page"))?.min(pages);
     let shown: Vec<Row> = letters.iter().skip((page as usize - 1) * PER_PAGE).take(PER_PAGE).map(Row::from).collect();
     let keep: Vec<(&str, &str)> = FILTER_FIELDS.iter().map(|k| (*k, fields.get(k).unwrap_or(""))).collect();
     let page_link = |p: u32| {
@@ -142,7 +143,7 @@ pub async fn list(
             a href="/dead-letters" { "clear" }
         }
         p.muted {
-            (count(letters.len() as u64)) " dead letters" @if !f.is_empty() { " match" }
+            (counted(letters.len() as u64, "dead letter")) @if !f.is_empty() { @if letters.len() == 1 { " matches" } @else { " match" } }
             @if pages > 1 { " · page " (page) " of " (pages) }
         }
         @if letters.is_empty() {
@@ -154,8 +155,8 @@ pub async fn list(
                     input type="hidden" name="scope" value="filter";
                     @for (k, val) in &keep { @if !val.is_empty() { input type="hidden" name=(k) value=(val); } }
                     div.actions {
-                        button.primary type="submit" { "Replay all " (count(letters.len() as u64)) @if !f.is_empty() { " matching" } "…" }
-                        button.danger type="submit" formaction="/dead-letters/purge" { "Purge all " (count(letters.len() as u64)) @if !f.is_empty() { " matching" } "…" }
+                        button.primary type="submit" { "Replay " @if f.is_empty() { "all " (count(letters.len() as u64)) } @else { "the " (count(letters.len() as u64)) " matching" } "…" }
+                        button.danger type="submit" formaction="/dead-letters/purge" { "Purge " @if f.is_empty() { "all " (count(letters.len() as u64)) } @else { "the " (count(letters.len() as u64)) " matching" } "…" }
                         span.hint { "Each asks for confirmation first." }
                     }
                 }
@@ -336,6 +337,9 @@ fn ask(c: &Shared, form: &Fields) -> Result<Ask, WebError> {
     match (form.get("scope"), form.get("confirm")) {
         (Some("ids"), Some(n)) => {
             let ids = ids()?;
+            if ids.is_empty() {
+                return Err(WebError::BadRequest("id: a confirmation names the dead letters it acts on".into()));
+            }
             if n.parse::<usize>().ok() != Some(ids.len()) {
                 return Err(WebError::BadRequest(format!(
                     "confirm: {n:?} does not match the {} dead letters sent",
@@ -414,13 +418,16 @@ async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<M
                     let done = dlq::replay_letters(&mut conn, &c.keys, &targets).await.map_err(from_ctl)?;
                     let gone = done.iter().filter(|r| r.stream_id.is_none()).count();
                     tracing::info!(replayed = done.len() - gone, gone, "console: replayed dead letters");
-                    let text = format!("Replayed {} dead letters ({gone} already gone).", done.len() - gone);
+                    let text = format!(
+                        "Replayed {} ({gone} already gone).",
+                        counted((done.len() - gone) as u64, "dead letter")
+                    );
                     ("Replayed", text, done)
                 }
                 Action::Purge => {
                     let n = dlq::purge_letters(&mut conn, &c.keys, &targets).await.map_err(from_ctl)?;
                     tracing::info!(purged = n, "console: purged dead letters");
-                    ("Purged", format!("Purged {n} dead letters."), Vec::new())
+                    ("Purged", format!("Purged {}.", counted(n, "dead letter")), Vec::new())
                 }
             };
             let body = html! {
@@ -444,7 +451,7 @@ async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<M
 
 fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> Markup {
     let n = targets.len();
-    let title = format!("{} {} dead letters?", action.verb(), count(n as u64));
+    let title = format!("{} {}?", action.verb(), counted(n as u64, "dead letter"));
     let what = match action {
         Action::Replay => "Each goes back into its queue with a fresh retry budget and is handled again.",
         Action::Purge => "They are deleted for good. This cannot be undone.",
@@ -478,8 +485,8 @@ fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> M
                 @for d in targets { input type="hidden" name="id" value=(format!("{}/{}", d.shard, d.id)); }
                 div.actions {
                     @match action {
-                        Action::Replay => button.primary type="submit" { "Replay " (count(n as u64)) " dead letters" },
-                        Action::Purge => button.danger type="submit" { "Purge " (count(n as u64)) " dead letters" },
+                        Action::Replay => button.primary type="submit" { "Replay " (counted(n as u64, "dead letter")) },
+                        Action::Purge => button.danger type="submit" { "Purge " (counted(n as u64, "dead letter")) },
                     }
                     a href="/dead-letters" { "Cancel" }
                 }

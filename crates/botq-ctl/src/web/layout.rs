@@ -150,6 +150,12 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// `1 dead letter`, `2 dead letters`, `1 234 dead letters`.
+#[must_use]
+pub fn counted(n: u64, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{} {thing}s", count(n)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +174,13 @@ mod tests {
         assert_eq!(count(7), "7");
         assert_eq!(count(1234), "1\u{2009}234");
         assert_eq!(count(1_234_567), "1\u{2009}234\u{2009}567");
+    }
+
+    #[test]
+    fn one_thing_is_singular() {
+        assert_eq!(counted(1, "dead letter"), "1 dead letter");
+        assert_eq!(counted(0, "dead letter"), "0 dead letters");
+        assert_eq!(counted(2000, "replica"), "2\u{2009}000 replicas");
     }
 
     #[test]
