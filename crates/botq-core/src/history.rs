@@ -49,8 +49,10 @@ pub const STEP: Duration = Duration::from_secs(10);
 const STEP_SECS: i64 = 10;
 
 /// Upper bounds (ms, inclusive) of the latency buckets; ack and reply share
-/// them. A last bucket, one past these, holds everything slower.
-pub const BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+/// them. A last bucket, one past these, holds everything slower. 100 ms and
+/// 3 s are bounds so the two SLOs (ack under 100 ms, reply p95 under 3 s)
+/// are read exactly, not between buckets.
+pub const BUCKETS_MS: [u64; 12] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 3000, 5000, 10000];
 
 /// Buckets per histogram: [`BUCKETS_MS`] and the overflow.
 pub const BUCKETS: usize = BUCKETS_MS.len() + 1;
@@ -406,8 +408,10 @@ mod tests {
         assert_eq!(bucket(Duration::from_millis(5)), 0);
         assert_eq!(bucket(Duration::from_micros(5001)), 1);
         assert_eq!(bucket(Duration::from_millis(100)), 4);
-        assert_eq!(bucket(Duration::from_millis(10_000)), 10);
-        assert_eq!(bucket(Duration::from_millis(10_001)), 11, "overflow");
+        assert_eq!(bucket(Duration::from_millis(3_000)), 9, "the reply SLO's bound is a bucket bound");
+        assert_eq!(bucket(Duration::from_millis(3_001)), 10);
+        assert_eq!(bucket(Duration::from_millis(10_000)), 11);
+        assert_eq!(bucket(Duration::from_millis(10_001)), 12, "overflow");
         assert_eq!(FIELDS.len(), 2 + 2 * BUCKETS);
         assert_eq!(FIELDS[2], "ack:5");
         assert_eq!(FIELDS[2 + BUCKETS - 1], "ack:inf");
