@@ -1,7 +1,7 @@
 """botq's own rules for compose.yaml, on top of the Compose Specification schema.
 
 The schema says the file is well-formed; these say it is safe to run: only
-the webhook port and the local dashboards are published, and only on
+the webhook port, the console and the local dashboards are published, and only on
 127.0.0.1; botq waits for a healthy, durable Redis; secrets stay out of git.
 """
 
@@ -15,7 +15,7 @@ from common import ROOT, Problems, env_refs, load_toml, load_yaml
 COMPOSE = ROOT / "compose.yaml"
 ENV_FILE = "deploy/compose.env"
 # service -> container ports it may publish (always on 127.0.0.1 by default).
-PUBLISHED = {"ingest": {8080}, "prometheus": {9090}, "grafana": {3000}}
+PUBLISHED = {"ingest": {8080}, "console": {9092}, "prometheus": {9090}, "grafana": {3000}}
 DURATION = re.compile(r"^(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -110,7 +110,7 @@ def main() -> None:
             p.expect(
                 port in PUBLISHED.get(name, set()),
                 f"{where} services.{name}.ports",
-                f"publishes {port}; only ingest 8080, prometheus 9090 and grafana 3000 may be published",
+                f"publishes {port}; only ingest 8080, console 9092, prometheus 9090 and grafana 3000 may be published",
             )
             p.expect(
                 host_ip == "127.0.0.1",
@@ -119,7 +119,9 @@ def main() -> None:
             )
 
     botq = {n: s for n, s in services.items() if dockerfile_of(s).startswith("Dockerfile.")}
-    p.expect(set(botq) == {"ingest", "worker"}, where, f"botq services built from Dockerfiles: {sorted(botq)}")
+    p.expect(
+        set(botq) == {"ingest", "worker", "console"}, where, f"botq services built from Dockerfiles: {sorted(botq)}"
+    )
     config_path = None
     for name, svc in botq.items():
         at = f"{where} services.{name}"

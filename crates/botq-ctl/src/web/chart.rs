@@ -50,19 +50,23 @@ pub fn number(v: f64) -> String {
 
 /// The chart of `s` spanning `span_label` (e.g. `60 min`).
 pub fn render(s: &Series, span_label: &str) -> Markup {
-    let seen = s.values.iter().flatten().copied();
-    let peak = seen.clone().fold(0.0, f64::max).max(s.limit.map_or(0.0, |(l, _)| l * 1.1));
+    // The scale follows the data; a limit above it is not drawn (the SLO
+    // card says whether it is met), so small values stay readable.
+    let peak = s.values.iter().flatten().copied().fold(0.0, f64::max);
     let top = nice_ceiling(peak);
+    let limit = s.limit.filter(|(l, _)| *l <= top);
     let last = s.values.iter().rev().flatten().next().copied();
     let n = s.values.len().max(2);
     #[allow(clippy::cast_precision_loss)] // a few thousand points at most
     let x = |i: usize| i as f64 * W / (n - 1) as f64;
     let y = |v: f64| H - (v / top).clamp(0.0, 1.0) * (H - TOP);
-    // One path per run of consecutive points.
-    let (mut line, mut area) = (String::new(), String::new());
+    // One path per run of consecutive points; a point alone is a dot.
+    let (mut line, mut area, mut dots) = (String::new(), String::new(), Vec::new());
     let mut run: Vec<(f64, f64)> = Vec::new();
     let mut flush = |run: &mut Vec<(f64, f64)>| {
-        if let (Some(first), Some(end)) = (run.first(), run.last()) {
+        if let [only] = run.as_slice() {
+            dots.push(*only);
+        } else if let (Some(first), Some(end)) = (run.first(), run.last()) {
             let pts: String = run.iter().map(|(px, py)| format!("{px:.1},{py:.1} ")).collect();
             let _ = write!(line, "M{}", pts.trim_end().replace(' ', " L"));
             let _ = write!(area, "M{:.1},{H} L{} L{:.1},{H} Z ", first.0, pts.trim_end().replace(' ', " L"), end.0);
@@ -90,12 +94,13 @@ pub fn render(s: &Series, span_label: &str) -> Markup {
                 title { (summary) }
                 line.grid x1="0" y1=(TOP) x2=(W) y2=(TOP) {}
                 line.grid x1="0" y1=(H) x2=(W) y2=(H) {}
-                @if let Some((limit, label)) = s.limit {
+                @if let Some((limit, label)) = limit {
                     line.limit x1="0" y1=(format!("{:.1}", y(limit))) x2=(W) y2=(format!("{:.1}", y(limit))) {}
                     text.limit-label x=(W - 4.0) y=(format!("{:.1}", y(limit) - 3.0)) text-anchor="end" { (label) }
                 }
                 path.area d=(PreEscaped(area.trim_end())) {}
                 path.line d=(PreEscaped(line)) {}
+                @for (cx, cy) in &dots { circle.dot cx=(format!("{cx:.1}")) cy=(format!("{cy:.1}")) r="3" {} }
                 text.axis x="2" y="10" { (number(top)) " " (s.unit) }
                 text.axis x="2" y=(H + 13.0) { "−" (span_label) }
                 text.axis x=(W - 2.0) y=(H + 13.0) text-anchor="end" { "now" }
@@ -130,6 +135,22 @@ mod tests {
         let line = svg.split("class=\"line\" d=\"").nth(1).unwrap().split('"').next().unwrap();
         assert_eq!(line.matches('M').count(), 2, "{line}");
         assert!(svg.contains("3 /s now"), "the newest value is the caption");
+    }
+
+    #[test]
+    fn a_point_alone_is_a_dot_and_a_limit_above_the_data_is_left_out() {
+        let s = Series {
+            title: "Reply latency p95",
+            unit: "ms",
+            values: vec![None, Some(10.0), None],
+            class: "latency",
+            limit: Some((3000.0, "SLO 3 s")),
+        };
+        let svg = render(&s, "60 min").into_string();
+        assert!(svg.contains("<circle class=\"dot\""), "{svg}");
+        assert!(!svg.contains("SLO 3 s"), "the scale stays at the data: {svg}");
+        let high = Series { values: vec![Some(2500.0), Some(4000.0)], ..s };
+        assert!(render(&high, "60 min").into_string().contains("SLO 3 s"));
     }
 
     #[test]
