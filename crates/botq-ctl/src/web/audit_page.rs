@@ -3,7 +3,7 @@
 //! scan as `botqctl audit tail` (filters apply before counting).
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use botq_core::audit::Outcome;
 use maud::{Markup, html};
 
@@ -60,9 +60,8 @@ fn filter(f: &Fields) -> Result<Filter, WebError> {
 pub async fn page(
     State(c): State<Shared>,
     Extension(s): Extension<Session>,
-    RawQuery(q): RawQuery,
+    fields: Fields,
 ) -> Result<Markup, WebError> {
-    let fields = Fields::parse(q.as_deref());
     let f = filter(&fields)?;
     let before = fields.get("before").map(|b| query::stream_id("before", b)).transpose()?;
     let found =

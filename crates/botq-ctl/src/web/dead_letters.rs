@@ -10,7 +10,7 @@
 //! and action reuse `botqctl dlq`'s functions, so the console and the CLI
 //! cannot disagree about what a filter means.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::{Extension, Form};
 use botq_core::audit::Entry;
 use botq_core::fleet;
@@ -110,9 +110,8 @@ fn reason_badge(reason: &str) -> Markup {
 pub async fn list(
     State(c): State<Shared>,
     Extension(s): Extension<Session>,
-    RawQuery(q): RawQuery,
+    fields: Fields,
 ) -> Result<Markup, WebError> {
-    let fields = Fields::parse(q.as_deref());
     let now = botq_core::now_ms();
     let f = filter(&c, &fields, now)?;
     let letters = matching(&c, &f).await?;

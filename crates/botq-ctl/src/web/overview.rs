@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use botq_core::fleet::{self, Liveness, Role};
 use botq_core::history::{self, Point};
 use maud::{Markup, html};
@@ -141,9 +141,8 @@ fn slo_card(label: &str, slo: &Slo) -> Markup {
 pub async fn page(
     State(c): State<Shared>,
     Extension(s): Extension<Session>,
-    RawQuery(q): RawQuery,
+    fields: Fields,
 ) -> Result<Markup, WebError> {
-    let fields = Fields::parse(q.as_deref());
     let span_name = fields.get("span").unwrap_or("1h");
     let span = SPANS
         .iter()

@@ -34,6 +34,15 @@ impl Fields {
     }
 }
 
+/// A handler takes the query string's fields directly.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Fields {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::parse(parts.uri.query()))
+    }
+}
+
 /// A duration as typed in a filter: `90s`, `15m`, `2h`, `7d`.
 ///
 /// # Errors
