@@ -63,7 +63,7 @@ Send a signed webhook from another terminal:
 and see the reply the fake platform received:
   curl -s 127.0.0.1:8090/_fake/deliveries
 Make the agent refuse one message, so it is dead-lettered, then replay it from the console:
-  make send BOT=lark-main TEXT='please reject this'
+  make send TEXT='/ask please reject this'
 Ctrl-C stops everything.
 
 MSG
