@@ -1,5 +1,5 @@
 //! The operator's console in a real browser: headless Chromium from Debian's
-//! packages, driven over WebDriver (`chromedriver`, with fantoccini), against
+//! packages, driven over WebDriver (`chromedriver`, with thirtyfour), against
 //! a real stack — Redis, ingest, the worker with the bot handler,
 //! botq-fakeplatform with its stand-in agent — and the real `botqctl web`
 //! binary.
@@ -30,7 +30,7 @@ use botq_testkit::redis::RedisServer;
 use botq_testkit::sign;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::BotHandler;
-use fantoccini::{Client, ClientBuilder, Locator};
+use thirtyfour::{By, ChromiumLikeCapabilities, DesiredCapabilities, SameSite, WebDriver};
 
 const GROUP: i64 = 5_550_001;
 const USER: i64 = 424_242;
@@ -102,7 +102,7 @@ fn program(env: &str, names: &[&str]) -> PathBuf {
 }
 
 /// chromedriver on a free port and a headless Chromium session through it.
-async fn browser() -> (Client, Kid) {
+async fn browser() -> (WebDriver, Kid) {
     let driver = program("BOTQ_CHROMEDRIVER", &["chromedriver"]);
     let chromium = program("BOTQ_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
     let port = free_port();
@@ -124,22 +124,20 @@ async fn browser() -> (Client, Kid) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "chromedriver did not answer at {status}");
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--hide-scrollbars", "--window-size=1400,1000", "--force-color-profile=srgb"],
-        }
-    });
-    let caps = match caps {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!(),
-    };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .expect("a Chromium session");
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(&chromium.to_string_lossy()).unwrap();
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1400,1000",
+        "--force-color-profile=srgb",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    let client = WebDriver::new(&url, caps).await.expect("a Chromium session");
     (client, kid)
 }
 
@@ -172,21 +170,21 @@ fn shots() -> PathBuf {
     dir
 }
 
-async fn shoot(b: &Client, name: &str) {
-    let png = b.screenshot().await.unwrap();
+async fn shoot(b: &WebDriver, name: &str) {
+    let png = b.screenshot_as_png().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
 }
 
-async fn open(b: &Client, url: &str) -> String {
+async fn open(b: &WebDriver, url: &str) -> String {
     b.goto(url).await.unwrap();
     b.source().await.unwrap()
 }
 
 /// Clicks `css` and waits for the page that follows to contain `expect`
 /// (a click does not wait for the navigation it starts).
-async fn click(b: &Client, css: &str, expect: &str) -> String {
-    b.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
+async fn click(b: &WebDriver, css: &str, expect: &str) -> String {
+    b.find(By::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).click().await.unwrap();
     let mut page = String::new();
     for _ in 0..100 {
         page = b.source().await.unwrap();
@@ -308,13 +306,13 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
             "const done = arguments[0];
              fetch('/dead-letters/purge', {method: 'POST', body: new URLSearchParams({scope: 'filter'})})
                .then(r => done(r.status));",
-            vec![],
+            Vec::new(),
         )
         .await
         .unwrap();
-    assert_eq!(status, 403);
+    assert_eq!(status.json(), &serde_json::json!(403));
 
-    b.close().await.unwrap();
+    b.quit().await.unwrap();
     worker.shutdown().await.unwrap();
 }
 
@@ -342,17 +340,17 @@ async fn off_loopback_the_console_needs_its_token() {
     assert_eq!(b.current_url().await.unwrap().path(), "/login", "every page asks for the token first");
     shoot(&b, "login").await;
 
-    b.find(Locator::Css("#token")).await.unwrap().send_keys("not-the-console-token").await.unwrap();
+    b.find(By::Css("#token")).await.unwrap().send_keys("not-the-console-token").await.unwrap();
     let refused = click(&b, "button[type='submit']", "not the token").await;
     assert!(refused.contains("That is not the token.") && !refused.contains(CONSOLE_TOKEN), "{refused}");
 
-    b.find(Locator::Css("#token")).await.unwrap().send_keys(CONSOLE_TOKEN).await.unwrap();
+    b.find(By::Css("#token")).await.unwrap().send_keys(CONSOLE_TOKEN).await.unwrap();
     let page = click(&b, "button[type='submit']", "Dead letters</h1>").await;
     assert_eq!(b.current_url().await.unwrap().path(), "/dead-letters", "back to the page asked for");
     assert!(page.contains("Sign out"), "{page}");
     let cookies = b.get_all_cookies().await.unwrap();
-    let session = cookies.iter().find(|c| c.name() == "botq_console").expect("a session cookie");
-    assert_eq!(session.http_only(), Some(true));
-    assert_eq!(session.same_site(), Some(cookie::SameSite::Strict));
-    b.close().await.unwrap();
+    let session = cookies.iter().find(|c| c.name == "botq_console").expect("a session cookie");
+    assert_eq!(session.http_only, Some(true));
+    assert_eq!(session.same_site, Some(SameSite::Strict));
+    b.quit().await.unwrap();
 }
