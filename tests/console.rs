@@ -93,6 +93,7 @@ impl Store {
             chat_lock: k.chat_lock(&e.bot, &e.chat_id),
             stream_id: d.id.clone(),
             token: format!("{WORKER}/{}", d.id),
+            verify: true,
         };
         let claimed = queue::claim(&mut self.conn, &k, WORKER, LEASE, true, std::slice::from_ref(&req)).await;
         assert_eq!(claimed.unwrap(), [Claim::Fresh]);

@@ -48,6 +48,7 @@ fn request(keys: &botq_core::keys::ShardKeys, d: &Delivery) -> ClaimRequest {
         chat_lock: keys.chat_lock(&e.bot, &e.chat_id),
         stream_id: d.id.clone(),
         token: token(d),
+        verify: true,
     }
 }
 
@@ -126,6 +127,33 @@ async fn each_settlement_in_a_batch_has_the_effects_it_would_have_alone() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, "permanent: no");
     assert_eq!(dead[0].by, "w-1", "a dead letter names the replica that gave up on it");
+}
+
+#[tokio::test]
+async fn a_claim_moments_after_the_read_skips_the_ownership_check_and_the_idle_reset() {
+    let mut e = env(&[("qq-main", "g1", "e1"), ("qq-main", "g2", "e2")]).await;
+    let k = e.keys.clone();
+    assert!(!queue::needs_verify(e.deliveries[0].received.elapsed()), "just read");
+    assert!(queue::needs_verify(Duration::from_secs(3)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut batch: Vec<_> = e.deliveries.iter().map(|x| request(&k, x)).collect();
+    batch[0].verify = false;
+
+    let answers = queue::claim(&mut e.conn, &k, "c1", LEASE, true, &batch).await.unwrap();
+
+    assert_eq!(answers, vec![Claim::Fresh, Claim::Fresh], "both claimed, the first without the two extra commands");
+    let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(k.stream())
+        .arg(GROUP)
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query_async(&mut e.conn)
+        .await
+        .unwrap();
+    let idle_of = |id: &str| pending.iter().find(|p| p.0 == id).map(|p| p.2).unwrap();
+    assert!(idle_of(&e.deliveries[0].id) >= 300, "unverified: the idle time runs on from the read");
+    assert!(idle_of(&e.deliveries[1].id) < 300, "verified: XCLAIM reset it");
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ mod finish;
 mod group;
 mod maintenance;
 
-pub use claim::{Claim, ClaimRequest, claim};
+pub use claim::{Claim, ClaimRequest, claim, needs_verify};
 pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
 pub use enqueue::{BatchParams, Enqueue, EnqueueOutcome, EnqueueParams, LimitKind, enqueue, enqueue_batch};
 pub use finish::{ChatShare, Settlement, Verdict, finish};

@@ -34,6 +34,18 @@ pub struct ClaimRequest {
     pub stream_id: String,
     /// This delivery's token: consumer + entry id.
     pub token: String,
+    /// Check that the entry is still this consumer's and reset its idle
+    /// time (two more commands); see [`needs_verify`].
+    pub verify: bool,
+}
+
+/// Whether a claim must verify its delivery: once the delivery is older than
+/// half the lease margin. Younger, nothing can have reclaimed it (that takes
+/// a lease of idleness) and its idle time is near zero, so the handler still
+/// ends a margin before the lease (`lease ≥ handler timeout + margin`).
+#[must_use]
+pub fn needs_verify(since_received: Duration) -> bool {
+    since_received >= crate::config::LEASE_MARGIN / 2
 }
 
 /// Claims a batch of this consumer's deliveries of one queue for `lease`,
@@ -60,7 +72,7 @@ where
         .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX))
         .arg(u8::from(per_chat_ordering));
     for r in batch {
-        inv.key(&r.claim_key).key(&r.chat_lock).arg(&r.stream_id).arg(&r.token);
+        inv.key(&r.claim_key).key(&r.chat_lock).arg(&r.stream_id).arg(&r.token).arg(u8::from(r.verify));
     }
     let answers: Vec<String> = inv.invoke_async(conn).await?;
     if answers.len() != batch.len() {

@@ -21,13 +21,16 @@ pub struct Delivery {
     pub attempts: u32,
     /// Times this entry has been delivered (1 for a fresh read).
     pub deliveries: u64,
+    /// When this process received it (read or reclaimed: both reset the
+    /// entry's idle time), for [`super::needs_verify`].
+    pub received: std::time::Instant,
 }
 
 impl Delivery {
     #[must_use]
     pub fn new(shard: u16, id: String, raw: Vec<u8>, attempts: u32, deliveries: u64) -> Self {
         let envelope = Envelope::decode(&raw).map_err(|e: DecodeError| e.to_string());
-        Self { shard, id, raw, envelope, attempts, deliveries }
+        Self { shard, id, raw, envelope, attempts, deliveries, received: std::time::Instant::now() }
     }
 }
 

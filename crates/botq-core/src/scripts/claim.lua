@@ -8,7 +8,9 @@
 -- ARGV[1] group   ARGV[2] this consumer
 -- ARGV[3] lease, ms: how long the claim and chat lock hold without renewal
 -- ARGV[4] per-chat ordering: 1 = take the chat lock, 0 = no chat lock
--- ARGV[3+2i] delivery i's stream entry id   ARGV[4+2i] its token (consumer + entry id)
+-- per delivery i, a = 4 + 3(i-1): ARGV[a+1] its stream entry id   ARGV[a+2] its
+--   token (consumer + entry id)   ARGV[a+3] verify: 1 = check the entry is
+--   still this consumer's and reset its idle time, 0 = skip both
 --
 -- Returns one answer per delivery, in order: "fresh" | "duplicate" (already
 -- done) | "in_progress" (another live lease) | "chat_busy" (another event of
@@ -17,17 +19,22 @@
 --
 -- The claim is a lease, not a lock held forever: a consumer that dies
 -- mid-handling leaves it to expire, and the reclaimed entry is claimed afresh.
--- On "fresh" the entry's idle time is reset (XCLAIM JUSTID, which does not
--- count as a delivery), so time spent waiting in this worker before the claim
--- does not make another replica reclaim a delivery that is being handled.
+-- With verify, "fresh" also resets the entry's idle time (XCLAIM JUSTID,
+-- which does not count as a delivery), so time spent waiting in this worker
+-- before the claim does not make another replica reclaim a delivery that is
+-- being handled. The worker skips verify for a delivery it received moments
+-- ago (see queue/claim.rs): nothing can have reclaimed it yet, since that
+-- takes a whole lease of idleness, and its idle time is still near zero.
 
 local stream, group, consumer, lease = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local ordered = ARGV[4] == '1'
 
-local function claim(claim_key, chat_lock, id, token)
-  local p = redis.call('XPENDING', stream, group, id, id, 1)
-  if not p[1] or p[1][2] ~= consumer then
-    return 'lost'
+local function claim(claim_key, chat_lock, id, token, verify)
+  if verify then
+    local p = redis.call('XPENDING', stream, group, id, id, 1)
+    if not p[1] or p[1][2] ~= consumer then
+      return 'lost'
+    end
   end
   local v = redis.call('GET', claim_key)
   if v == 'done' then
@@ -44,12 +51,15 @@ local function claim(claim_key, chat_lock, id, token)
     redis.call('SET', chat_lock, token, 'PX', lease)
   end
   redis.call('SET', claim_key, token, 'PX', lease)
-  redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  if verify then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  end
   return 'fresh'
 end
 
 local answers = {}
 for i = 1, (#KEYS - 1) / 2 do
-  answers[i] = claim(KEYS[2 * i], KEYS[2 * i + 1], ARGV[3 + 2 * i], ARGV[4 + 2 * i])
+  local a = 4 + 3 * (i - 1)
+  answers[i] = claim(KEYS[2 * i], KEYS[2 * i + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3] == '1')
 end
 return answers

@@ -40,6 +40,14 @@ local function pump(k, a, release)
   local max_queued = tonumber(ARGV[a + 9] or '0')
   if max_queued <= 0 then return end
   local counter, backlog, member = KEYS[k + 3], KEYS[k + 4], ARGV[a + 11]
+  -- The common case, an event leaving a chat with nothing waiting: count it
+  -- out (DECR keeps the counter's TTL) and stop. Nothing to move, and no
+  -- backlogged member to drop: whoever empties a backlog drops its member
+  -- below, and ingest adds one only with an event in the backlog.
+  if release and redis.call('LLEN', backlog) == 0 then
+    if redis.call('DECR', counter) <= 0 then redis.call('DEL', counter) end
+    return
+  end
   local queued = tonumber(redis.call('GET', counter) or '0')
   local changed = release
   if release then queued = queued - 1 end

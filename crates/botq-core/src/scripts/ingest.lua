@@ -44,24 +44,31 @@ local function gcra(key, interval, burst)
   return new_tat
 end
 
+-- Events in the stream and in the chat backlogs, read once per batch and
+-- counted on as the batch adds to them (the script is one atomic step).
+local in_queue = nil
+local function queued_now()
+  if not in_queue then
+    in_queue = redis.call('XLEN', stream)
+    if max_queued > 0 then
+      in_queue = in_queue + tonumber(redis.call('GET', backlog_total) or '0')
+    end
+  end
+  return in_queue
+end
+
 -- One event: its dedupe keys are KEYS[k+1 .. k+n], its other keys follow;
 -- its arguments are ARGV[a+1 .. a+7].
 local function accept(k, n, a)
   local group_key, sender_key, inq, backlog = KEYS[k + n + 1], KEYS[k + n + 2], KEYS[k + n + 3], KEYS[k + n + 4]
   local env, member = ARGV[a + 6], ARGV[a + 7]
 
-  local in_backlogs = 0
-  if max_queued > 0 then
-    in_backlogs = tonumber(redis.call('GET', backlog_total) or '0')
-  end
-  if redis.call('XLEN', stream) + in_backlogs >= max_backlog then
+  if queued_now() >= max_backlog then
     return {'backlog'}
   end
 
-  for i = k + 1, k + n do
-    if redis.call('EXISTS', KEYS[i]) == 1 then
-      return {'duplicate'}
-    end
+  if n > 0 and redis.call('EXISTS', unpack(KEYS, k + 1, k + n)) > 0 then
+    return {'duplicate'}
   end
 
   local limits = {}
@@ -79,9 +86,14 @@ local function accept(k, n, a)
   -- Fair share: with the chat's share of the stream taken (or older events of
   -- the chat already waiting), the event joins the chat's backlog instead, and
   -- moves into the stream when an earlier one finishes (finish.lua).
-  local to_backlog = false
+  local to_backlog, queued = false, 0
   if max_queued > 0 then
-    to_backlog = redis.call('LLEN', backlog) > 0 or tonumber(redis.call('GET', inq) or '0') >= max_queued
+    if redis.call('LLEN', backlog) > 0 then
+      to_backlog = true
+    else
+      queued = tonumber(redis.call('GET', inq) or '0')
+      to_backlog = queued >= max_queued
+    end
   end
 
   for _, l in ipairs(limits) do
@@ -98,10 +110,10 @@ local function accept(k, n, a)
   else
     id = redis.call('XADD', stream, '*', 'env', env)
     if max_queued > 0 then
-      redis.call('INCR', inq)
-      redis.call('PEXPIRE', inq, counter_ttl)
+      redis.call('SET', inq, queued + 1, 'PX', counter_ttl)
     end
   end
+  in_queue = in_queue + 1
   for i = k + 1, k + n do
     redis.call('SET', KEYS[i], id, 'PX', dedupe_ttl)
   end

@@ -101,11 +101,13 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
         chat_lock: chat_key.clone(),
         stream_id: d.id.clone(),
         token: token.to_owned(),
+        verify: true,
     };
     let started_waiting = Instant::now();
     let mut wait = Duration::from_millis(20);
     loop {
-        match engine.batches.claim(d.shard, request.clone()).await {
+        let request = ClaimRequest { verify: queue::needs_verify(d.received.elapsed()), ..request.clone() };
+        match engine.batches.claim(d.shard, request).await {
             Ok(Claim::Fresh) => break,
             Ok(Claim::Duplicate) => {
                 debug!("already handled; acknowledging the duplicate delivery");
