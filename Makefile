@@ -1,6 +1,6 @@
 # botq's entry points. `make run` starts botq locally; `make test` runs every test.
 FUZZ_SECS ?= 60
-.PHONY: fuzz long chaos run test lint ci console-shots bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers bench-flood deps send
+.PHONY: fuzz long chaos run test lint ci console-shots bench-ingest bench-worker bench-e2e bench-fairness bench-burst bench-soak bench-peers bench-flood bench-capacity deps send
 
 # The quick start: Redis (started for you unless BOTQ_REDIS_URL is set),
 # botq with deploy/botq.example.toml.
@@ -64,6 +64,11 @@ bench-soak: deps
 # Real QQ webhooks alone and beside a 20 000/s forgery flood, rejection budget on and off.
 bench-flood: deps
 	scripts/bench-flood.sh
+
+# The capacity model's check: 1 ingest + 1 worker against 2 + 2 on the same cores.
+bench-capacity: deps
+	cargo build --release -q -p botq-ingest -p botq-worker -p botq-bench -p botq-fakeplatform
+	scripts/bench-capacity.sh 3000,4500 10 qq-bench 1x1 2x2 1x1 2x2
 
 # botq beside a Fastify + BullMQ build of the same job (bench/peers/bullmq), one run.
 bench-peers: deps
