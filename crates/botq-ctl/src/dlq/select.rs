@@ -1,0 +1,158 @@
+//! Naming dead letters: one by id (`ID` or `SHARD/ID`, every shard searched
+//! for a bare id), or a whole selection resolved now against every shard.
+//! The console and `botqctl dlq` both resolve through here, so a filter means
+//! the same in both.
+
+use botq_core::keys::Keys;
+use botq_core::queue::{DeadLetter, dead_letter, dead_letters};
+
+use crate::Error;
+
+/// Dead letters read per `XRANGE` when scanning a whole DLQ.
+const PAGE: usize = 500;
+
+/// A dead letter as named on the command line: `1700000000000-0` or `2/1700000000000-0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqRef {
+    pub shard: Option<u16>,
+    pub id: String,
+}
+
+impl std::str::FromStr for DlqRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (shard, id) = match s.split_once('/') {
+            Some((shard, id)) => (Some(shard.parse().map_err(|_| format!("bad shard number in {s:?}"))?), id),
+            None => (None, s),
+        };
+        let ok = id
+            .split_once('-')
+            .is_some_and(|(ms, seq)| [ms, seq].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
+        if !ok {
+            return Err(format!("{s:?} is not a dead letter id (like 1700000000000-0 or 0/1700000000000-0)"));
+        }
+        Ok(Self { shard, id: id.to_owned() })
+    }
+}
+
+impl std::fmt::Display for DlqRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shard {
+            Some(s) => write!(f, "{s}/{}", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+/// Which dead letters a replay or purge acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Ids(Vec<DlqRef>),
+    All,
+    Filter(Filter),
+}
+
+/// Dead letters by what they are; every given condition must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub bot: Option<String>,
+    /// The lane of the queue it died in.
+    pub lane: Option<String>,
+    /// The queue it died in (a global queue number).
+    pub queue: Option<u16>,
+    pub reason_contains: Option<String>,
+    /// Died at or after this, Unix ms.
+    pub since_ms: Option<i64>,
+    /// Died before this, Unix ms.
+    pub before_ms: Option<i64>,
+}
+
+impl Filter {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    #[must_use]
+    pub fn matches(&self, keys: &Keys, d: &DeadLetter) -> bool {
+        self.bot.as_ref().is_none_or(|bot| d.envelope().is_ok_and(|e| e.bot.as_str() == bot))
+            && self.lane.as_ref().is_none_or(|lane| keys.lane_of_queue(d.shard) == lane)
+            && self.queue.is_none_or(|q| q == d.shard)
+            && self.reason_contains.as_ref().is_none_or(|text| d.reason.contains(text.as_str()))
+            && self.since_ms.is_none_or(|t| d.failed_at_ms >= t)
+            && self.before_ms.is_none_or(|t| d.failed_at_ms < t)
+    }
+}
+
+impl Selection {
+    fn matches(&self, keys: &Keys, d: &DeadLetter) -> bool {
+        match self {
+            Self::Ids(_) | Self::All => true,
+            Self::Filter(f) => f.matches(keys, d),
+        }
+    }
+}
+
+/// The one dead letter `r` names.
+///
+/// # Errors
+/// No such letter, an id in several shards, or Redis errors.
+pub async fn find<C>(conn: &mut C, keys: &Keys, r: &DlqRef) -> Result<DeadLetter, Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let shards: Vec<u16> = match r.shard {
+        Some(s) if s < keys.shards() => vec![s],
+        Some(_) => return Err(Error::UnknownId(r.to_string())),
+        None => (0..keys.shards()).collect(),
+    };
+    let mut found = Vec::new();
+    for s in shards {
+        found.extend(dead_letter(conn, s, &keys.shard(s), &r.id).await?);
+    }
+    match found.len() {
+        0 => Err(Error::UnknownId(r.to_string())),
+        1 => Ok(found.remove(0)),
+        _ => Err(Error::Ambiguous {
+            id: r.id.clone(),
+            shards: found.iter().map(|d| d.shard.to_string()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+/// Resolves a selection to the dead letters it names, now.
+///
+/// # Errors
+/// An id that names no dead letter (nothing is changed then), or Redis errors.
+pub async fn select_letters<C>(conn: &mut C, keys: &Keys, sel: &Selection) -> Result<Vec<DeadLetter>, Error>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    if let Selection::Ids(ids) = sel {
+        let mut out = Vec::with_capacity(ids.len());
+        for r in ids {
+            let d = find(conn, keys, r).await?;
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        return Ok(out);
+    }
+    let mut out = Vec::new();
+    for s in 0..keys.shards() {
+        let shard = keys.shard(s);
+        let mut after: Option<String> = None;
+        loop {
+            let page = dead_letters(conn, s, &shard, after.as_deref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            let full = page.len() == PAGE;
+            out.extend(page.into_iter().filter(|d| sel.matches(keys, d)));
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
