@@ -85,6 +85,13 @@ impl Filter {
     }
 }
 
+/// A filter that names nothing in particular is every letter.
+impl From<Filter> for Selection {
+    fn from(f: Filter) -> Self {
+        if f.is_empty() { Self::All } else { Self::Filter(f) }
+    }
+}
+
 impl Selection {
     fn matches(&self, keys: &Keys, d: &DeadLetter) -> bool {
         match self {

@@ -84,10 +84,9 @@ fn lanes(c: &Shared) -> Vec<&str> {
     names
 }
 
-/// Every letter the filter names, newest first.
-async fn matching(c: &Shared, f: &Filter) -> Result<Vec<DeadLetter>, WebError> {
-    let sel = if f.is_empty() { Selection::All } else { Selection::Filter(f.clone()) };
-    let mut letters = dlq::select_letters(&mut c.redis.clone(), &c.keys, &sel).await.map_err(from_ctl)?;
+/// Every letter `sel` names now, newest first.
+async fn matching(c: &Shared, sel: &Selection) -> Result<Vec<DeadLetter>, WebError> {
+    let mut letters = dlq::select_letters(&mut c.redis.clone(), &c.keys, sel).await.map_err(from_ctl)?;
     letters.sort_by(|a, b| (b.failed_at_ms, b.shard, &b.id).cmp(&(a.failed_at_ms, a.shard, &a.id)));
     Ok(letters)
 }
@@ -114,7 +113,7 @@ pub async fn list(
 ) -> Result<Markup, WebError> {
     let now = botq_core::now_ms();
     let f = filter(&c, &fields, now)?;
-    let letters = matching(&c, &f).await?;
+    let letters = matching(&c, &f.clone().into()).await?;
     let pages = u32::try_from(letters.len().div_ceil(PER_PAGE).max(1)).unwrap_or(u32::MAX);
     // Past the last page (a bookmark after a purge): the last page.
     let page = query::page(fields.get("page"))?.min(pages);
@@ -354,10 +353,7 @@ fn ask(c: &Shared, form: &Fields) -> Result<Ask, WebError> {
             }
             Ok(Ask::Resolve(Selection::Ids(ids)))
         }
-        (Some("filter"), None) => {
-            let f = filter(c, form, botq_core::now_ms())?;
-            Ok(Ask::Resolve(if f.is_empty() { Selection::All } else { Selection::Filter(f) }))
-        }
+        (Some("filter"), None) => Ok(Ask::Resolve(filter(c, form, botq_core::now_ms())?.into())),
         (Some("filter"), Some(_)) => Err(WebError::BadRequest("confirm: a confirmation names its ids".into())),
         (scope, _) => Err(WebError::BadRequest(format!("scope: {:?} is not ids or filter", scope.unwrap_or("")))),
     }
@@ -405,11 +401,7 @@ pub async fn purge(
 async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<Markup, WebError> {
     let mut conn = c.redis.clone();
     match ask(c, form)? {
-        Ask::Resolve(sel) => {
-            let mut targets = dlq::select_letters(&mut conn, &c.keys, &sel).await.map_err(from_ctl)?;
-            targets.sort_by(|a, b| (b.failed_at_ms, b.shard, &b.id).cmp(&(a.failed_at_ms, a.shard, &a.id)));
-            Ok(confirm(c, s, action, &targets))
-        }
+        Ask::Resolve(sel) => Ok(confirm(c, s, action, &matching(c, &sel).await?)),
         Ask::Confirmed(ids) => {
             let targets = dlq::select_letters(&mut conn, &c.keys, &Selection::Ids(ids)).await.map_err(from_ctl)?;
             let (title, summary, replayed) = match action {

@@ -61,15 +61,20 @@ impl Supervisor {
 mod tests {
     use super::*;
 
+    /// A task that runs until the stop.
+    fn steady(stop: &CancellationToken) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        let s = stop.clone();
+        async move {
+            s.cancelled().await;
+            Ok(())
+        }
+    }
+
     #[tokio::test]
     async fn a_task_that_dies_is_named_and_stops_the_rest() {
         let stop = CancellationToken::new();
         let mut sup = Supervisor::new(stop.clone());
-        let s = stop.clone();
-        sup.spawn("steady".into(), async move {
-            s.cancelled().await;
-            Ok(())
-        });
+        sup.spawn("steady".into(), steady(&stop));
         sup.spawn("fragile".into(), async { Err(anyhow::anyhow!("boom")) });
         let err = sup.wait().await.unwrap_err();
         assert_eq!(format!("{err:#}"), "background task fragile failed: boom");
@@ -89,11 +94,7 @@ mod tests {
     async fn a_normal_shutdown_is_not_a_failure() {
         let stop = CancellationToken::new();
         let mut sup = Supervisor::new(stop.clone());
-        let s = stop.clone();
-        sup.spawn("steady".into(), async move {
-            s.cancelled().await;
-            Ok(())
-        });
+        sup.spawn("steady".into(), steady(&stop));
         stop.cancel();
         sup.wait().await.unwrap();
     }
