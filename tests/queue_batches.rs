@@ -217,3 +217,50 @@ async fn each_event_of_an_ingest_batch_is_decided_as_if_alone_and_a_refused_one_
     let trace: bool = conn.exists(k.dedupe(&bot, &botq_core::platform::identity_key("c"))).await.unwrap();
     assert!(!trace, "a refused event leaves no dedupe key, so the platform's retry is stored");
 }
+
+/// The worker's small calls (guards, reply bookkeeping, audit) go through
+/// `Pipelines`: sequences that queue while a call is out share the next
+/// transaction, and each gets exactly its own replies and its own errors.
+#[tokio::test]
+async fn pipelined_sequences_each_get_their_own_replies_and_a_refused_command_fails_only_its_own() {
+    use botq_core::batch::pipelines::{Pipelines, Slot};
+    use redis::Cmd;
+    use std::sync::Arc;
+
+    let redis = RedisServer::start();
+    let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
+    let _: () = conn.set("{bq:0}:text", "not a number").await.unwrap();
+    let pipes = Arc::new(Pipelines::new(conn.clone(), 1, Duration::from_secs(1)));
+    // Thirty sequences at once: most of them ride in a shared call.
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let pipes = pipes.clone();
+            tokio::spawn(async move {
+                let key = format!("{{bq:0}}:n{i}");
+                let mut seq = vec![Cmd::incr(&key, i), Cmd::incr(&key, 1), Cmd::get(&key)];
+                if i == 7 {
+                    seq.insert(1, Cmd::incr("{bq:0}:text", 1)); // WRONGTYPE-like refusal: not an integer
+                }
+                pipes.query::<(i64, i64, Option<i64>)>(Slot::Queue(0), seq).await
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let got = t.await.unwrap();
+        let i = i64::try_from(i).unwrap();
+        if i == 7 {
+            let e = got.expect_err("the sequence with the refused command fails");
+            assert!(e.to_string().contains("not an integer"), "{e}");
+        } else {
+            assert_eq!(got.unwrap(), (i, i + 1, Some(i + 1)), "sequence {i}");
+        }
+    }
+    // A failing sequence does not roll back its own other commands or touch
+    // the others (MULTI/EXEC runs every queued command).
+    let seven: Option<i64> = conn.get("{bq:0}:n7").await.unwrap();
+    assert_eq!(seven, Some(8));
+    // The audit slot is its own batcher; an unknown queue is refused.
+    let (n,): (i64,) = pipes.query(Slot::Audit, vec![Cmd::incr("bq:audit-test", 5)]).await.unwrap();
+    assert_eq!(n, 5);
+    assert!(pipes.run(Slot::Queue(1), vec![Cmd::get("x")]).await.is_err());
+}
