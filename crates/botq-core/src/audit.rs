@@ -238,19 +238,12 @@ pub async fn append<C: redis::aio::ConnectionLike + Send>(
     max_len: u64,
     entry: &Entry,
 ) -> redis::RedisResult<()> {
-    append_cmd(key, max_len, entry).query_async::<String>(conn).await.map(drop)
-}
-
-/// The `XADD` that appends `entry` to the log at `key`, for a caller that
-/// sends it with other commands (the worker's pipelines).
-#[must_use]
-pub fn append_cmd(key: &str, max_len: u64, entry: &Entry) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(key).arg("MAXLEN").arg("~").arg(max_len).arg("*");
     for (k, v) in entry.to_fields() {
         cmd.arg(k).arg(v);
     }
-    cmd
+    cmd.query_async::<String>(conn).await.map(drop)
 }
 
 /// One stream entry as read back: its id, and the entry or why it does not

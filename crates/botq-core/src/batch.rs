@@ -18,8 +18,6 @@
 //! each with the same error; a flush that panics drops its requests' answers
 //! ([`Gone`]) and the batcher carries on with the next batch.
 
-pub mod pipelines;
-
 use std::future::Future;
 use std::sync::Arc;
 

@@ -3,20 +3,17 @@
 //! Every entry also counts `botq_skill_calls_total{skill,outcome}`, so the
 //! log and the metric never disagree about what happened. Writes are best
 //! effort: a failed write is counted and logged, never retried by re-running
-//! the event (see `botq_core::audit`). Entries go in the audit slot's next
-//! pipelined call (`botq_core::batch::pipelines`), many events' in one.
-
-use std::sync::Arc;
+//! the event (see `botq_core::audit`).
 
 use botq_core::audit::{self, Entry};
-use botq_core::batch::pipelines::{Pipelines, Slot};
+use botq_core::redis_conn::Redis;
 use tracing::warn;
 
 use crate::metrics::{AUDIT_FAILURES, SKILL_CALLS};
 
 #[derive(Clone)]
 pub struct AuditSink {
-    pipelines: Arc<Pipelines>,
+    redis: Redis,
     key: String,
     max_len: u64,
 }
@@ -29,15 +26,14 @@ impl std::fmt::Debug for AuditSink {
 
 impl AuditSink {
     #[must_use]
-    pub fn new(pipelines: Arc<Pipelines>, key: String, max_len: u64) -> Self {
-        Self { pipelines, key, max_len }
+    pub fn new(redis: Redis, key: String, max_len: u64) -> Self {
+        Self { redis, key, max_len }
     }
 
     pub async fn record(&self, entry: &Entry) {
         metrics::counter!(SKILL_CALLS, "skill" => entry.skill.clone(), "outcome" => entry.outcome.as_str())
             .increment(1);
-        let append = audit::append_cmd(&self.key, self.max_len, entry);
-        if let Err(e) = self.pipelines.run(Slot::Audit, vec![append]).await {
+        if let Err(e) = audit::append(&mut self.redis.clone(), &self.key, self.max_len, entry).await {
             metrics::counter!(AUDIT_FAILURES).increment(1);
             warn!(error.kind = ?e.kind(), skill = %entry.skill, outcome = %entry.outcome, "cannot write the audit entry");
         }

@@ -21,7 +21,6 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use botq_core::audit::{Access, Entry, Outcome};
-use botq_core::batch::pipelines::Pipelines;
 use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
 use botq_core::fleet::Breaker;
@@ -46,8 +45,6 @@ use crate::metrics::IGNORED;
 pub struct BotHandler {
     brain: ArcSwap<Brain>,
     redis: Redis,
-    /// The guards', the replies' and the audit's small calls, batched per slot.
-    pipelines: Arc<Pipelines>,
     /// Replies sent; the engine adds its dead letters and flushes them.
     history: Arc<Counters>,
     guards: Guards,
@@ -66,21 +63,18 @@ impl BotHandler {
     /// # Errors
     /// An invalid Redis URL, or an HTTP client that cannot be built.
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
-        let timeout = std::time::Duration::from_secs(2);
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), timeout)?;
+        let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), std::time::Duration::from_secs(2))?;
         let keys = cfg.queue.keys();
-        let pipelines = Arc::new(Pipelines::new(redis.clone(), keys.shards(), timeout));
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let history = Arc::new(Counters::default());
-        let brain = Brain::build(cfg, None, redis.clone(), &pipelines, &upstream_http, &history)?;
+        let brain = Brain::build(cfg, None, redis.clone(), &upstream_http, &history)?;
         Ok(Self {
             brain: ArcSwap::from_pointee(brain),
             history,
-            guards: Guards::new(pipelines.clone(), keys.clone()),
-            audit: AuditSink::new(pipelines.clone(), keys.audit(), cfg.audit.max_len),
+            guards: Guards::new(redis.clone(), keys.clone()),
+            audit: AuditSink::new(redis.clone(), keys.audit(), cfg.audit.max_len),
             conversations: Conversations::new(redis.clone(), keys.clone()),
             redis,
-            pipelines,
             upstream_http,
         })
     }
@@ -93,8 +87,7 @@ impl BotHandler {
     /// The reply HTTP client cannot be built; the old brain stays.
     pub fn reload(&self, old: &Config, new: &Config) -> anyhow::Result<Vec<&'static str>> {
         let current = self.brain.load_full();
-        let next =
-            Brain::build(new, Some(&current), self.redis.clone(), &self.pipelines, &self.upstream_http, &self.history)?;
+        let next = Brain::build(new, Some(&current), self.redis.clone(), &self.upstream_http, &self.history)?;
         self.brain.store(Arc::new(next));
         Ok(brain::needs_restart(old, new))
     }

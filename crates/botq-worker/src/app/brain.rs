@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use botq_core::batch::pipelines::Pipelines;
 use botq_core::config::{Config, Routing};
 use botq_core::history::Counters;
 use botq_core::redis_conn::Redis;
@@ -36,14 +35,13 @@ impl Brain {
         cfg: &Config,
         previous: Option<&Self>,
         redis: Redis,
-        pipelines: &Arc<Pipelines>,
         upstream_http: &reqwest::Client,
         history: &Arc<Counters>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             bots: cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), b.routing.clone())).collect(),
             skills: skills::build(&cfg.skills, previous.map(|p| &p.skills), upstream_http),
-            replier: Replier::new(cfg, redis, pipelines.clone(), history.clone())?,
+            replier: Replier::new(cfg, redis, history.clone())?,
             max_attempts: cfg.worker.max_attempts,
         })
     }

@@ -5,16 +5,13 @@
 //!
 //! Each is one key of the chat's shard with a TTL, so nothing outlives its
 //! purpose; a Redis error fails the attempt (it is retried), because a guard
-//! that silently stops guarding is how reply storms happen. Every check goes
-//! in the chat's queue's next pipelined call (`botq_core::batch::pipelines`),
-//! with the other events' checks and reply bookkeeping of that queue.
+//! that silently stops guarding is how reply storms happen.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use botq_core::batch::pipelines::{Pipelines, Slot};
 use botq_core::envelope::Envelope;
 use botq_core::keys::{Keys, ShardKeys, fnv1a};
+use botq_core::redis_conn::Redis;
 
 /// The chat's cap on replies per minute and this minute's counter key.
 ///
@@ -43,7 +40,7 @@ impl StormCap {
 
 #[derive(Clone)]
 pub struct Guards {
-    pipelines: Arc<Pipelines>,
+    redis: Redis,
     keys: Keys,
 }
 
@@ -59,31 +56,24 @@ fn ms(d: Duration) -> u64 {
 
 impl Guards {
     #[must_use]
-    pub fn new(pipelines: Arc<Pipelines>, keys: Keys) -> Self {
-        Self { pipelines, keys }
+    pub fn new(redis: Redis, keys: Keys) -> Self {
+        Self { redis, keys }
     }
 
     fn shard(&self, env: &Envelope) -> ShardKeys {
         self.keys.chat_home(&env.bot, &env.chat_id)
     }
 
-    /// `cmd` in the next call of the chat's queue; its reply as `T`.
-    async fn one<T: redis::FromRedisValue>(&self, env: &Envelope, cmd: redis::Cmd) -> redis::RedisResult<T> {
-        let slot = Slot::Queue(self.keys.shard_of(&env.bot, &env.chat_id));
-        let (reply,): (T,) = self.pipelines.query(slot, vec![cmd]).await?;
-        Ok(reply)
-    }
-
     /// Whether `skill` is cooling down in the chat of `env`.
     pub async fn cooling_down(&self, env: &Envelope, skill: &str) -> redis::RedisResult<bool> {
         let key = self.shard(env).cooldown(&env.bot, skill, &env.chat_id);
-        self.one(env, redis::Cmd::exists(key)).await
+        redis::cmd("EXISTS").arg(key).query_async(&mut self.redis.clone()).await
     }
 
     /// Starts (or restarts) `skill`'s cooldown in the chat of `env`.
     pub async fn start_cooldown(&self, env: &Envelope, skill: &str, for_: Duration) -> redis::RedisResult<()> {
         let key = self.shard(env).cooldown(&env.bot, skill, &env.chat_id);
-        self.one(env, redis::Cmd::pset_ex(key, 1, ms(for_))).await
+        redis::cmd("SET").arg(key).arg(1).arg("PX").arg(ms(for_)).query_async(&mut self.redis.clone()).await
     }
 
     fn storm_key(&self, env: &Envelope) -> String {
@@ -93,7 +83,7 @@ impl Guards {
     /// Whether the chat already had `cap` replies this minute.
     pub async fn storm_reached(&self, env: &Envelope, cap: u32) -> redis::RedisResult<bool> {
         let storm = self.storm_cap(env, cap);
-        let sent: Option<u32> = self.one(env, redis::Cmd::get(&storm.key)).await?;
+        let sent: Option<u32> = redis::cmd("GET").arg(&storm.key).query_async(&mut self.redis.clone()).await?;
         Ok(storm.reached(sent))
     }
 
@@ -108,9 +98,15 @@ impl Guards {
     pub async fn same_text(&self, env: &Envelope, window: Duration) -> redis::RedisResult<bool> {
         let hash = fnv1a(&[env.text.trim().as_bytes()]);
         let key = self.shard(env).same_text(&env.bot, &env.chat_id, &env.sender_id, hash);
-        let mut set = redis::cmd("SET");
-        set.arg(key).arg(&env.event_id).arg("NX").arg("GET").arg("PX").arg(ms(window));
-        let previous: Option<String> = self.one(env, set).await?;
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(&env.event_id)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(ms(window))
+            .query_async(&mut self.redis.clone())
+            .await?;
         Ok(previous.is_some_and(|p| p != env.event_id))
     }
 }

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use botq_core::batch::pipelines::{Pipelines, Slot};
 use botq_core::config::{BotConfig, Config, Gcra, PlatformBot, ReplyLimit};
 use botq_core::envelope::{ChatKind, Envelope, Platform};
 use botq_core::history::Counters;
@@ -73,8 +72,6 @@ impl BotReply {
 pub struct Replier {
     http: reqwest::Client,
     redis: Redis,
-    /// The reply bookkeeping's round trips, shared with other events of the chat's queue.
-    pipelines: Arc<Pipelines>,
     keys: Keys,
     bots: HashMap<String, BotReply>,
     tokens: tokens::TokenCache,
@@ -95,7 +92,7 @@ impl Replier {
     ///
     /// # Errors
     /// An HTTP client that cannot be built.
-    pub fn new(cfg: &Config, redis: Redis, pipelines: Arc<Pipelines>, history: Arc<Counters>) -> anyhow::Result<Self> {
+    pub fn new(cfg: &Config, redis: Redis, history: Arc<Counters>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(cfg.worker.reply_timeout)
             .connect_timeout(cfg.worker.reply_timeout)
@@ -105,7 +102,6 @@ impl Replier {
         Ok(Self {
             http,
             redis,
-            pipelines,
             keys: cfg.queue.keys(),
             bots,
             tokens: tokens::TokenCache::default(),
@@ -119,10 +115,9 @@ impl Replier {
     /// replies this minute gets none (`Dropped("dropped_storm")`), and a
     /// reply that went out is counted in it.
     ///
-    /// The Redis work around the request is two calls at most, whatever
+    /// The Redis work around the request is two round trips at most, whatever
     /// applies: one read before (the chat's count this minute, OneBot's
-    /// sent record) and one atomic write after (the sent record, the count),
-    /// each in the chat's queue's next pipelined call with other events'.
+    /// sent record) and one atomic write after (the sent record, the count).
     /// The reply rate slots (`throttle.lua`) are their own scripts.
     ///
     /// # Errors
@@ -137,14 +132,13 @@ impl Replier {
     ) -> Result<Delivered, HandleError> {
         let bot = self.bot(env)?;
         let label = env.bot.as_str().to_owned();
-        let slot = Slot::Queue(self.keys.shard_of(&env.bot, &env.chat_id));
         let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         // Without an idempotency handle botq records the indexes it sent.
         let sent_key =
             (!outbound::dedupes_replies(bot.platform())).then(|| shard.sent_replies(&env.bot, &env.event_id));
         let mut conn = self.redis.clone();
         let (replies_this_minute, already_sent) =
-            before_send(&self.pipelines, slot, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
+            before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
         if storm.is_some_and(|s| s.reached(replies_this_minute)) {
             metrics::counter!(REPLIES, "bot" => label, "outcome" => DROPPED_STORM).increment(1);
             return Ok(Delivered::Dropped(DROPPED_STORM));
@@ -173,7 +167,7 @@ impl Replier {
                 let own = message_id
                     .filter(|_| bot.remember_sent && env.chat_kind != ChatKind::Private)
                     .map(|id| (shard.bot_messages(&env.bot, &env.chat_id), id));
-                let recorded = self.after_send(slot, storm, sent_key.as_deref(), own.as_ref(), index).await;
+                let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), own.as_ref(), index).await;
                 if recorded.is_err() && sent_key.is_some() {
                     warn!(index, "reply sent but not recorded; a redelivery may send it again (no idempotency handle)");
                 }
@@ -277,43 +271,44 @@ impl Replier {
     /// reply in the chat's count of this minute (`storm`, TTL two minutes)
     /// and its message id among the bot's latest replies in the chat
     /// (`own`: key and id). All keys are in the chat's home queue (one hash
-    /// tag, `slot`), and a pipelined call is one transaction.
+    /// tag).
     async fn after_send(
         &self,
-        slot: Slot,
+        conn: &mut Redis,
         storm: Option<&StormCap>,
         sent_key: Option<&str>,
         own: Option<&(String, String)>,
         index: u32,
     ) -> redis::RedisResult<()> {
-        use redis::Cmd;
-        let mut cmds = Vec::with_capacity(7);
+        if storm.is_none() && sent_key.is_none() && own.is_none() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
         if let Some(key) = sent_key {
             let ttl = i64::try_from(self.sent_ttl.as_secs()).unwrap_or(i64::MAX);
-            cmds.extend([Cmd::sadd(key, index), Cmd::expire(key, ttl)]);
+            pipe.sadd(key, index).ignore().expire(key, ttl).ignore();
         }
         if let Some((key, id)) = own {
-            cmds.extend([Cmd::lpush(key, id), Cmd::ltrim(key, 0, BOT_MESSAGES_KEPT - 1)]);
-            cmds.push(Cmd::expire(key, BOT_MESSAGES_TTL_SECS));
+            pipe.lpush(key, id).ignore().ltrim(key, 0, BOT_MESSAGES_KEPT - 1).ignore();
+            pipe.expire(key, BOT_MESSAGES_TTL_SECS).ignore();
         }
         if let Some(s) = storm {
-            cmds.extend([Cmd::incr(&s.key, 1), Cmd::pexpire(&s.key, StormCap::TTL_MS)]);
+            pipe.incr(&s.key, 1).ignore().pexpire(&s.key, StormCap::TTL_MS).ignore();
         }
-        self.pipelines.query(slot, cmds).await
+        pipe.query_async(conn).await
     }
 
     /// Whether `quoted` is the id of one of the bot's latest replies in the
     /// chat of `env` (see `BOT_MESSAGES_KEPT`): a message quoting it is
-    /// addressed to the bot. One command, in the chat's queue's next call.
+    /// addressed to the bot. One round trip.
     ///
     /// # Errors
     /// `Transient` when Redis fails.
     pub async fn is_own_reply(&self, env: &Envelope, quoted: &str) -> Result<bool, HandleError> {
-        let slot = Slot::Queue(self.keys.shard_of(&env.bot, &env.chat_id));
         let key = self.keys.chat_home(&env.bot, &env.chat_id).bot_messages(&env.bot, &env.chat_id);
-        let mut lpos = redis::cmd("LPOS");
-        lpos.arg(key).arg(quoted);
-        let (position,): (Option<i64>,) = self.pipelines.query(slot, vec![lpos]).await?;
+        let position: Option<i64> =
+            redis::cmd("LPOS").arg(key).arg(quoted).query_async(&mut self.redis.clone()).await?;
         Ok(position.is_some())
     }
 
@@ -409,21 +404,19 @@ impl Replier {
     }
 }
 
-/// The reads that decide whether reply `index` goes out, in one call:
+/// The reads that decide whether reply `index` goes out, in one round trip:
 /// the chat's replies this minute (with `storm`) and whether the index is in
 /// the OneBot sent record (with `sent_key`).
 async fn before_send(
-    pipelines: &Pipelines,
-    slot: Slot,
+    conn: &mut Redis,
     storm: Option<&StormCap>,
     sent_key: Option<&str>,
     index: u32,
 ) -> redis::RedisResult<(Option<u32>, bool)> {
-    use redis::Cmd;
     Ok(match (storm, sent_key) {
-        (Some(s), Some(key)) => pipelines.query(slot, vec![Cmd::get(&s.key), Cmd::sismember(key, index)]).await?,
-        (Some(s), None) => (pipelines.query::<(Option<u32>,)>(slot, vec![Cmd::get(&s.key)]).await?.0, false),
-        (None, Some(key)) => (None, pipelines.query::<(bool,)>(slot, vec![Cmd::sismember(key, index)]).await?.0),
+        (Some(s), Some(key)) => redis::pipe().get(&s.key).sismember(key, index).query_async(conn).await?,
+        (Some(s), None) => (redis::cmd("GET").arg(&s.key).query_async(conn).await?, false),
+        (None, Some(key)) => (None, redis::cmd("SISMEMBER").arg(key).arg(index).query_async(conn).await?),
         (None, None) => (None, false),
     })
 }
