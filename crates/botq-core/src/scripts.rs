@@ -8,8 +8,15 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// The one GCRA, put in front of each script that limits a rate (see `scripts/gcra.lua`).
+macro_rules! with_gcra {
+    ($file:literal) => {
+        concat!(include_str!("scripts/gcra.lua"), include_str!($file))
+    };
+}
+
 /// Backlog check, dedupe, ingest rate limits and `XADD`, atomically. See `scripts/ingest.lua`.
-pub static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ingest.lua")));
+pub static INGEST: LazyLock<Script> = LazyLock::new(|| Script::new(with_gcra!("scripts/ingest.lua")));
 
 /// Worker claim: lease + per-chat lock, or why not. See `scripts/claim.lua`.
 pub static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim.lua")));
@@ -27,7 +34,7 @@ pub static RECLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!
 pub static PRUNE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/prune.lua")));
 
 /// One GCRA slot for a reply. See `scripts/throttle.lua`.
-pub static THROTTLE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/throttle.lua")));
+pub static THROTTLE: LazyLock<Script> = LazyLock::new(|| Script::new(with_gcra!("scripts/throttle.lua")));
 
 /// A dead letter back into its stream with a fresh retry budget. See `scripts/replay.lua`.
 pub static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/replay.lua")));

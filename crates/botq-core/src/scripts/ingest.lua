@@ -31,19 +31,6 @@ local dedupe_ttl, max_backlog = ARGV[2], tonumber(ARGV[3])
 local max_queued, counter_ttl = tonumber(ARGV[4]), ARGV[5]
 local now_us = now * 1000
 
--- GCRA: the key holds the theoretical arrival time (TAT) in integer µs, so
--- fractional rates (3/s = 333333 µs) do not drift. An event is allowed when
--- the new TAT is at most `burst` intervals ahead of now.
-local function gcra(key, interval, burst)
-  local tat = tonumber(redis.call('GET', key) or now_us)
-  if tat < now_us then tat = now_us end
-  local new_tat = tat + interval
-  if new_tat - now_us > interval * burst then
-    return nil
-  end
-  return new_tat
-end
-
 -- Events in the stream and in the chat backlogs, read once per batch and
 -- counted on as the batch adds to them (the script is one atomic step).
 local in_queue = nil
@@ -75,7 +62,7 @@ local function accept(k, n, a)
   for _, l in ipairs({{'group', group_key, a + 2}, {'sender', sender_key, a + 4}}) do
     local interval = tonumber(ARGV[l[3]])
     if interval > 0 then
-      local new_tat = gcra(l[2], interval, tonumber(ARGV[l[3] + 1]))
+      local new_tat = gcra.check(l[2], now_us, interval, tonumber(ARGV[l[3] + 1]))
       if not new_tat then
         return {'limited', l[1]}
       end
@@ -97,7 +84,7 @@ local function accept(k, n, a)
   end
 
   for _, l in ipairs(limits) do
-    redis.call('SET', l[1], string.format('%d', l[2]), 'PX', math.max(1, math.ceil((l[2] - now_us) / 1000)))
+    gcra.record(l[1], now_us, l[2])
   end
 
   local id

@@ -1,4 +1,4 @@
--- botq worker: may one more reply go out under this limit now? (GCRA)
+-- botq worker: may one more reply go out under this limit now? (GCRA, gcra.lua)
 --
 -- KEYS[1] the limit's key (holds the theoretical arrival time, integer µs)
 -- ARGV[1] now, Unix ms (passed in: tests control time, replicas agree)
@@ -10,14 +10,9 @@
 -- Shared by every worker replica, so N replicas together never exceed the limit.
 
 local now_us = tonumber(ARGV[1]) * 1000
-local interval = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
-if tat < now_us then tat = now_us end
-local new_tat = tat + interval
-local allowed_at = new_tat - interval * burst
-if allowed_at > now_us then
-  return math.ceil((allowed_at - now_us) / 1000)
+local new_tat, wait_us = gcra.check(KEYS[1], now_us, tonumber(ARGV[2]), tonumber(ARGV[3]))
+if not new_tat then
+  return math.ceil(wait_us / 1000)
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now_us) / 1000)))
+gcra.record(KEYS[1], now_us, new_tat)
 return 0
