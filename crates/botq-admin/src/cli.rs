@@ -87,7 +87,7 @@ impl ServiceMain {
         let cfg = Config::load(&cli.config, self.service)
             .map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", cli.config.display()))?;
         if let Some(Command::Healthcheck) = cli.command {
-            return botq_core::service::healthcheck((self.admin_addr)(&cfg)).await.map_err(anyhow::Error::msg);
+            return botq_core::service::healthcheck((self.admin_addr)(&cfg)).await.map_err(anyhow::Error::from);
         }
         botq_core::telemetry::init_logging(&cfg.log);
         let shutdown = CancellationToken::new();

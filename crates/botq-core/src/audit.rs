@@ -158,21 +158,37 @@ impl Entry {
     ///
     /// # Errors
     /// A missing or malformed field, by name.
-    pub fn from_fields(id: &str, fields: &HashMap<String, String>) -> Result<Self, String> {
-        let s = |k: &str| fields.get(k).cloned().ok_or_else(|| format!("audit entry {id} has no {k:?}"));
-        let n = |k: &str| -> Result<u64, String> {
-            s(k)?.parse().map_err(|_| format!("audit entry {id} has a non-numeric {k:?}"))
+    pub fn from_fields(id: &str, fields: &HashMap<String, String>) -> Result<Self, DecodeError> {
+        let field = |k: &str| (id.to_owned(), k.to_owned());
+        let s = |k: &str| {
+            fields.get(k).cloned().ok_or_else(|| {
+                let (id, field) = field(k);
+                DecodeError::Missing { id, field }
+            })
+        };
+        let n = |k: &str| -> Result<u64, DecodeError> {
+            s(k)?.parse().map_err(|_| {
+                let (id, field) = field(k);
+                DecodeError::NotNumeric { id, field }
+            })
+        };
+        let unknown = |field: &'static str, value: &str| DecodeError::Unknown {
+            id: id.to_owned(),
+            field,
+            value: value.to_owned(),
         };
         let access = match s("access")?.as_str() {
             "read" => Access::Read,
             "write" => Access::Write,
-            other => return Err(format!("audit entry {id} has an unknown access {other:?}")),
+            other => return Err(unknown("access", other)),
         };
-        let outcome = s("outcome")
-            .and_then(|o| Outcome::parse(&o).ok_or_else(|| format!("audit entry {id} has an unknown outcome {o:?}")))?;
+        let outcome = s("outcome").and_then(|o| Outcome::parse(&o).ok_or_else(|| unknown("outcome", &o)))?;
         Ok(Self {
             id: id.to_owned(),
-            ts_ms: s("ts_ms")?.parse().map_err(|_| format!("audit entry {id} has a non-numeric \"ts_ms\""))?,
+            ts_ms: s("ts_ms")?.parse().map_err(|_| {
+                let (id, field) = field("ts_ms");
+                DecodeError::NotNumeric { id, field }
+            })?,
             request_id: s("request_id")?,
             event_id: s("event_id")?,
             bot: s("bot")?,
@@ -251,7 +267,21 @@ pub async fn append<C: redis::aio::ConnectionLike + Send>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Read {
     pub id: String,
-    pub entry: Result<Entry, String>,
+    pub entry: Result<Entry, DecodeError>,
+}
+
+/// Why a stored audit entry does not read back as an [`Entry`]: written by
+/// another version, or by hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("audit entry {id} has no {field:?}")]
+    Missing { id: String, field: String },
+    #[error("audit entry {id} has a non-numeric {field:?}")]
+    NotNumeric { id: String, field: String },
+    #[error("audit entry {id} has an unknown {field} {value:?}")]
+    Unknown { id: String, field: &'static str, value: String },
+    #[error("audit entry {id} has a {field:?} that is not text")]
+    NotText { id: String, field: String },
 }
 
 /// Up to `count` entries older than `before` (exclusive; `None`: from the
@@ -289,13 +319,13 @@ where
 }
 
 fn decode(e: &redis::streams::StreamId) -> Read {
-    let fields: Result<HashMap<String, String>, String> = e
+    let fields: Result<HashMap<String, String>, DecodeError> = e
         .map
         .iter()
         .map(|(k, v)| {
             redis::from_redis_value_ref::<String>(v)
                 .map(|v| (k.clone(), v))
-                .map_err(|_| format!("audit entry {} has a {k:?} that is not text", e.id))
+                .map_err(|_| DecodeError::NotText { id: e.id.clone(), field: k.clone() })
         })
         .collect();
     Read { id: e.id.clone(), entry: fields.and_then(|f| Entry::from_fields(&e.id, &f)) }
@@ -323,9 +353,12 @@ mod tests {
         let mut fields: HashMap<String, String> =
             entry().to_fields().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         fields.insert("outcome".into(), "exploded".into());
-        assert!(Entry::from_fields("1-0", &fields).unwrap_err().contains("outcome"));
+        let err = Entry::from_fields("1-0", &fields).unwrap_err();
+        assert_eq!(err, DecodeError::Unknown { id: "1-0".into(), field: "outcome", value: "exploded".into() });
+        assert_eq!(err.to_string(), "audit entry 1-0 has an unknown outcome \"exploded\"");
         fields.insert("outcome".into(), "ok".into());
         fields.remove("skill");
-        assert!(Entry::from_fields("1-0", &fields).unwrap_err().contains("skill"));
+        let err = Entry::from_fields("1-0", &fields).unwrap_err();
+        assert_eq!(err, DecodeError::Missing { id: "1-0".into(), field: "skill".into() });
     }
 }

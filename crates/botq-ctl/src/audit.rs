@@ -205,7 +205,7 @@ where
             match r.entry {
                 Ok(e) if filter.matches(&e) => s.entries.push(e),
                 Ok(_) => {}
-                Err(why) => s.skipped.push(why),
+                Err(why) => s.skipped.push(why.to_string()),
             }
         }
         if end || s.entries.len() == want {

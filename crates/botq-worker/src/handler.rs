@@ -46,9 +46,12 @@ pub enum HandleError {
 
 /// Redis trouble inside a handler (throttle, token cache, reply records) is
 /// worth another attempt.
+/// A Redis failure is worth another attempt; the message keeps its cause
+/// (`redis: connection refused`, the server's error), which names keys and
+/// commands but never a value or a credential.
 impl From<redis::RedisError> for HandleError {
     fn from(e: redis::RedisError) -> Self {
-        Self::Transient(format!("redis: {:?}", e.kind()))
+        Self::Transient(format!("redis: {e}"))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::ids::BotId;
 use crate::platform::lark::config::LarkBot;
 use crate::platform::onebot::config::OnebotBot;
 use crate::platform::qq::config::QqBot;
-use crate::platform::{Adapter, TimestampWindow, lark, onebot, qq};
+use crate::platform::{Adapter, KeyError, TimestampWindow, lark, onebot, qq};
 
 /// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with
 /// its original timestamp is still admitted while dedupe (24 h) catches replays.
@@ -140,30 +140,31 @@ impl BotConfig {
     /// Builds the verifier for this bot's webhooks.
     ///
     /// # Errors
-    /// A message when the credentials cannot make a key (already ruled out by
-    /// validation for configs that passed [`super::Config::load`]).
-    pub fn adapter(&self) -> Result<Adapter, String> {
+    /// The credentials cannot make a key (already ruled out by validation
+    /// for configs that passed [`super::Config::load`]).
+    pub fn adapter(&self) -> Result<Adapter, AdapterError> {
         let window =
             self.timestamp_window.map_or(TimestampWindow::OFF, |age| TimestampWindow::new(age, self.clock_skew));
         let previous = self.previous.as_ref();
         let adapter = match &self.platform {
             PlatformBot::Qq(b) => {
-                let mut adapter = qq::QqAdapter::new(b.app_id.clone(), &b.secret, window).map_err(|e| e.to_string())?;
+                let mut adapter =
+                    qq::QqAdapter::new(b.app_id.clone(), &b.secret, window).map_err(AdapterError::Current)?;
                 if let Some(p) = previous
                     && let Some(old) = &p.secret
                 {
-                    adapter = adapter.with_previous_secret(old, p.until_ms).map_err(|e| format!("previous: {e}"))?;
+                    adapter = adapter.with_previous_secret(old, p.until_ms).map_err(AdapterError::Previous)?;
                 }
                 Adapter::Qq(adapter)
             }
             PlatformBot::Lark(b) => {
                 let mut adapter =
                     lark::LarkAdapter::new(b.app_id.clone(), &b.verification_token, b.encrypt_key.as_ref(), window)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(AdapterError::Current)?;
                 if let Some(p) = previous {
                     adapter = adapter
                         .with_previous(p.verification_token.as_ref(), p.encrypt_key.as_ref(), p.until_ms)
-                        .map_err(|e| format!("previous: {e}"))?;
+                        .map_err(AdapterError::Previous)?;
                 }
                 Adapter::Lark(match &b.bot_open_id {
                     Some(id) => adapter.with_bot_open_id(id.clone()),
@@ -172,17 +173,27 @@ impl BotConfig {
             }
             PlatformBot::Onebot(b) => {
                 let mut adapter = onebot::OnebotAdapter::new(b.self_id.clone(), b.secret.as_ref(), window)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(AdapterError::Current)?;
                 if let Some(p) = previous
                     && let Some(old) = &p.secret
                 {
-                    adapter = adapter.with_previous_secret(old, p.until_ms).map_err(|e| format!("previous: {e}"))?;
+                    adapter = adapter.with_previous_secret(old, p.until_ms).map_err(AdapterError::Previous)?;
                 }
                 Adapter::Onebot(adapter)
             }
         };
         Ok(adapter)
     }
+}
+
+/// Why a bot's credentials make no verifier: its current ones, or the ones
+/// of a rotation still in its overlap.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("{0}")]
+    Current(KeyError),
+    #[error("previous: {0}")]
+    Previous(KeyError),
 }
 
 /// Which keys each platform takes; everything else is an error on that bot.
@@ -255,7 +266,9 @@ pub(super) fn check_bot(
         }
     }
     let mut secret = |key: &str, src: &Option<SecretSource>| -> Option<SecretString> {
-        src.as_ref().and_then(|s| s.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.{key}"), e)).ok())
+        src.as_ref().and_then(|s| {
+            s.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.{key}"), e.to_string())).ok()
+        })
     };
     let secret_v = secret("secret", &raw.secret);
     let app_secret = secret("app_secret", &raw.app_secret);
@@ -319,7 +332,7 @@ pub(super) fn check_bot(
         reply_limit,
     };
     if let Err(e) = bot.adapter() {
-        problems.push(path.to_owned(), e);
+        problems.push(path.to_owned(), e.to_string());
         return None;
     }
     Some(bot)

@@ -68,7 +68,7 @@ pub(super) fn check_previous(
             problems.push(format!("{path}.{key}"), format!("the bot has no current {key} to rotate from"));
             return None;
         };
-        let old = src.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.{key}"), e)).ok()?;
+        let old = src.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.{key}"), e.to_string())).ok()?;
         if old.expose_secret() == now.expose_secret() {
             let message = format!("is the same as the current {key}: set the new value as {key} and the old one here");
             problems.push(format!("{path}.{key}"), message);

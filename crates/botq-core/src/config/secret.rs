@@ -41,26 +41,36 @@ impl serde::Serialize for SecretSource {
     }
 }
 
+/// Why a secret could not be read. It names the variable or the file,
+/// never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    EnvUnset(String),
+    #[error("cannot read secret file {}: {source}", path.display())]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("the secret is empty")]
+    Empty,
+}
+
 impl SecretSource {
     /// Reads the secret.
     ///
     /// # Errors
-    /// A message naming the variable or file when it is unset, unreadable or
-    /// empty.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>, base_dir: &Path) -> Result<SecretString, String> {
+    /// The variable or file, when it is unset, unreadable or empty.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>, base_dir: &Path) -> Result<SecretString, SecretError> {
         let value = match self {
             Self::Literal(s) => s.clone(),
-            Self::Env { env: name } => env(name).ok_or_else(|| format!("environment variable {name} is not set"))?,
+            Self::Env { env: name } => env(name).ok_or_else(|| SecretError::EnvUnset(name.clone()))?,
             Self::File { file } => {
                 let path = base_dir.join(file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path).map_err(|source| SecretError::File { path, source })?;
                 // Files written by `echo` or editors end with a newline that is not part of the secret.
                 text.trim_end_matches(['\n', '\r']).to_owned()
             }
         };
         if value.is_empty() {
-            return Err("the secret is empty".to_owned());
+            return Err(SecretError::Empty);
         }
         Ok(SecretString::from(value))
     }
@@ -93,8 +103,8 @@ mod tests {
     #[test]
     fn missing_sources_are_named_without_values() {
         let err = SecretSource::Env { env: "NOPE".into() }.resolve(&no_env, Path::new(".")).unwrap_err();
-        assert_eq!(err, "environment variable NOPE is not set");
+        assert_eq!(err.to_string(), "environment variable NOPE is not set");
         let err = SecretSource::Literal(String::new()).resolve(&no_env, Path::new(".")).unwrap_err();
-        assert_eq!(err, "the secret is empty");
+        assert_eq!(err.to_string(), "the secret is empty");
     }
 }

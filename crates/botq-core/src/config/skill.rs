@@ -247,11 +247,13 @@ fn check_skill(
                 }
                 match src.resolve(env, base_dir) {
                     Ok(v) => headers.push((name.clone(), v)),
-                    Err(e) => problems.push(format!("{path}.headers.{name}"), e),
+                    Err(e) => problems.push(format!("{path}.headers.{name}"), e.to_string()),
                 }
             }
             let signing_secret = raw.signing_secret.as_ref().and_then(|s| {
-                s.resolve(env, base_dir).map_err(|e| problems.push(format!("{path}.signing_secret"), e)).ok()
+                s.resolve(env, base_dir)
+                    .map_err(|e| problems.push(format!("{path}.signing_secret"), e.to_string()))
+                    .ok()
             });
             let contract = match raw.contract {
                 None | Some(1) => Contract::V1,

@@ -16,7 +16,7 @@ pub struct Delivery {
     /// The stored envelope bytes (kept raw for retry and dead-letter copies).
     pub raw: Vec<u8>,
     /// The decoded envelope; an entry that does not decode is dead-lettered.
-    pub envelope: Result<Envelope, String>,
+    pub envelope: Result<Envelope, DecodeError>,
     /// Failed handler attempts before this delivery (the entry's `att` field).
     pub attempts: u32,
     /// Times this entry has been delivered (1 for a fresh read).
@@ -29,7 +29,7 @@ pub struct Delivery {
 impl Delivery {
     #[must_use]
     pub fn new(shard: u16, id: String, raw: Vec<u8>, attempts: u32, deliveries: u64) -> Self {
-        let envelope = Envelope::decode(&raw).map_err(|e: DecodeError| e.to_string());
+        let envelope = Envelope::decode(&raw);
         Self { shard, id, raw, envelope, attempts, deliveries, received: std::time::Instant::now() }
     }
 }
