@@ -16,7 +16,7 @@ test: deps
 # The console's screenshots for the README (docs/console/), taken by its browser test.
 console-shots: deps
 	cargo build --workspace --bins
-	BOTQ_CONSOLE_SHOTS=$(CURDIR)/docs/console cargo test -p botq-e2e --test console_browser
+	BOTQ_CONSOLE_SHOTS=$(CURDIR)/docs/console cargo test -p botq-e2e --test it console_browser::
 
 # The long proofs: a longer chaos run through the same test, and
 # every fuzz target for FUZZ_SECS seconds. CHAOS_EVENTS is per platform.
@@ -26,7 +26,7 @@ long: chaos fuzz
 
 chaos: deps
 	cargo build --workspace --bins
-	CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_SECS=$(CHAOS_SECS) cargo test -p botq-e2e --test chaos -- --nocapture
+	CHAOS_EVENTS=$(CHAOS_EVENTS) CHAOS_SECS=$(CHAOS_SECS) cargo test -p botq-e2e --test it chaos:: -- --nocapture
 
 lint:
 	scripts/check-deploy.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure headless Chromium and its WebDriver (chromedriver) are on PATH,
-# for the console's browser test (tests/console_browser.rs): installs
+# for the console's browser test (tests/it/console_browser.rs): installs
 # Debian's chromium and chromium-driver when they are missing and we may
 # (root with apt-get), otherwise says how to get them and fails.
 set -euo pipefail

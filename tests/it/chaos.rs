@@ -17,9 +17,7 @@
 //! (default 15), a worker killed every `CHAOS_KILL_MS` (default 1500) and
 //! Redis down for 1 s and restarted every 30 s (at least once).
 
-#[path = "chaos/load.rs"]
 mod load;
-#[path = "chaos/stack.rs"]
 mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -116,20 +116,21 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     assert!(status.contains("\"dlq\":1") || status.contains("\"dlq\": 1"), "{status}");
     ctl(&path, &["dlq", "replay", "--all"]);
     let all = fake.wait_for_deliveries(n, Duration::from_secs(15)).await.expect("the replayed event is answered");
-    assert_eq!(all.len(), n as usize);
+    let n = usize::try_from(n).unwrap();
+    assert_eq!(all.len(), n);
     assert_eq!(dlq(&mut c), 0);
 
     let mut texts: Vec<_> = all.iter().map(|d| d.text.clone()).collect();
     texts.sort();
     texts.dedup();
-    assert_eq!(texts.len(), n as usize, "every event answered exactly once");
+    assert_eq!(texts.len(), n, "every event answered exactly once");
     assert!(
         eventually(Duration::from_secs(10), || keys.all_shards().all(|k| c.xlen::<_, usize>(k.stream()).unwrap() == 0))
             .await,
         "every stream drained"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(fake.deliveries().len(), n as usize, "no late duplicates");
+    assert_eq!(fake.deliveries().len(), n, "no late duplicates");
     worker.shutdown().await.unwrap();
     ingest.shutdown().await;
 }

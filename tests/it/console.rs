@@ -19,11 +19,7 @@
 //! - `read_only` refuses actions, `show_text` alone shows what users wrote;
 //! - no page shows the bot's secret.
 
-#[path = "console/actions.rs"]
 mod actions;
-#[path = "console/guards.rs"]
 mod guards;
-#[path = "console/pages.rs"]
 mod pages;
-#[path = "console/support.rs"]
 mod support;

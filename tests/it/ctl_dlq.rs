@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use botq_core::keys::Keys;
 use botq_core::queue::{dead_letter, dead_letters, replay};
-use botq_e2e::handler::{Act, Recorder};
 use botq_e2e::{eventually, worker_toml};
 use botq_testkit::events::{Enqueuer, envelope};
+use botq_testkit::recorder::{Act, Recorder};
 use botq_testkit::redis::RedisServer;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::HandleError;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::config::FairShare;
-use botq_e2e::handler::Recorder;
 use botq_e2e::{eventually, post, worker_toml};
 use botq_testkit::events::{Enqueuer, envelope};
 use botq_testkit::ingest::IngestHandle;
+use botq_testkit::recorder::Recorder;
 use botq_testkit::redis::RedisServer;
 use botq_testkit::sign;
 use botq_testkit::worker::{WorkerHandle, config};
@@ -36,7 +36,7 @@ async fn last_quiet_position(max_queued: u32) -> usize {
     for c in 0..4 {
         assert!(q.push(envelope("qq-main", &format!("quiet-{c}"), &format!("q{c}"), "/ping")).await);
     }
-    let h = Recorder::rec(Duration::from_millis(50), |_| botq_e2e::handler::Act::Succeed);
+    let h = Recorder::rec(Duration::from_millis(50), |_| botq_testkit::recorder::Act::Succeed);
     let w = WorkerHandle::start(&cfg, Arc::new(h.clone())).await;
     assert!(eventually(WAIT, || h.finished.load(std::sync::atomic::Ordering::SeqCst) >= 44).await, "all handled");
     w.shutdown().await.unwrap();

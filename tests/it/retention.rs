@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use botq_e2e::handler::Recorder;
 use botq_e2e::{eventually, worker_toml};
 use botq_testkit::events::{Enqueuer, envelope};
+use botq_testkit::recorder::Recorder;
 use botq_testkit::redis::RedisServer;
 use botq_testkit::worker::{WorkerHandle, config};
 use redis::Commands;

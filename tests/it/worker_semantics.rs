@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use botq_e2e::handler::{Act, Recorder};
 use botq_e2e::{eventually, worker_toml};
 use botq_testkit::events::{Enqueuer, envelope};
+use botq_testkit::recorder::{Act, Recorder};
 use botq_testkit::redis::RedisServer;
 use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::HandleError;

@@ -15,6 +15,11 @@
 //! - [`fleet`]: every ingest and worker process's record and heartbeat.
 //! - [`history`]: a bounded time series of rates, latencies and queue gauges.
 //! - [`periodic`]: the timer those two records are kept up to date on.
+//! - [`message`]: the message model, segments between the platforms and the skills.
+//! - [`redis_conn`]: one connection type for a Redis server or a Redis Cluster.
+//! - [`throttle`]: the shared reply rate limits (GCRA in Redis).
+//! - [`service`]: the shutdown signal and the `healthcheck` probe every binary shares.
+//! - [`rfc3339`]: timestamps to and from Unix time.
 
 pub mod audit;
 pub mod batch;

@@ -1,5 +1,8 @@
 //! Test support for botq, used by unit, integration and end-to-end tests and
-//! by `botq-bench`.
+//! by `botq-bench` and the fuzz targets. The in-process services and the
+//! scriptable handler are behind the `in-process` feature, which only the
+//! tests turn on: the load generator links the signing and process helpers,
+//! not the services it measures.
 //!
 //! - [`redis`]: a real `redis-server` on a free loopback port, per test. A
 //!   missing `redis-server` is a loud failure with the install hint, never a skip.
@@ -10,14 +13,19 @@
 //! - [`events`]: envelopes and direct enqueueing for worker tests.
 //! - [`fixtures`]: the QQ test bot and its secret, shared by the tests.
 //! - [`upstream`]: a real upstream skill service (answers, slow, failing, down).
+//! - [`recorder`]: a scriptable handler recording every attempt (`in-process`).
 
 pub mod events;
 pub mod fixtures;
+#[cfg(feature = "in-process")]
 pub mod ingest;
 pub mod process;
+#[cfg(feature = "in-process")]
+pub mod recorder;
 pub mod redis;
 pub mod sign;
 pub mod upstream;
+#[cfg(feature = "in-process")]
 pub mod worker;
 
 /// Sends the services' logs to stderr when `BOTQ_TEST_LOG` is set (a tracing

@@ -141,7 +141,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: Can
 async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Full<Bytes>>, Infallible> {
     let headers =
         req.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned())).collect();
-    let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let bytes = req.into_body().collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     let args = body["args"].as_str().unwrap_or_default().to_owned();
     // A skill named "summarizer" condenses the context it is given.

@@ -13,7 +13,7 @@ use botq_testkit::fixtures::QQ_SECRET;
 use botq_testkit::sign::{self, Webhook};
 use tokio::time::Instant;
 
-use crate::stack::{LARK_ENCRYPT_KEY, LARK_TOKEN};
+use super::stack::{LARK_ENCRYPT_KEY, LARK_TOKEN};
 
 /// The platform's ack deadline: a request unanswered this long is retried.
 const ACK_DEADLINE: Duration = Duration::from_secs(3);

@@ -56,7 +56,7 @@ fn every_acknowledged_event_with_one_reply_is_counted_once_despite_its_duplicate
     assert!((l.p50 - 30.0).abs() < 0.1 && (l.max - 30.0).abs() < 0.1, "{l:?}");
     assert_eq!(r.first_reply_s, Some(0.03), "event 2 was the first measured one, due at 0.2 s");
     assert_eq!(r.last_reply_s, Some(0.73), "event 7 is request 9, due 0.7 s after event 2");
-    assert_eq!(r.reply_rate().map(|x| x.round()), Some(7.0), "5 gaps over 0.7 s");
+    assert_eq!(r.reply_rate().map(f64::round), Some(7.0), "5 gaps over 0.7 s");
     assert_eq!(r.foreign, 0);
     assert!((r.collected_after_s - 4.1).abs() < 1e-5, "read at 5 s, the last request was due at 0.9 s");
 }

@@ -60,8 +60,12 @@ pub enum HandlerKind {
 }
 
 /// The lease must outlast the handler by this much, so a live handler's
-/// delivery is never reclaimed (the duplicate-processing trap of
-/// queues.md §3.2: Celery's visibility timeout, Svix's pending timeout).
+/// delivery is never reclaimed while it still runs. That is the
+/// duplicate-processing trap of a visibility timeout shorter than the task:
+/// Celery's Redis broker redelivers a task not acknowledged within
+/// `visibility_timeout` to another worker, even though the first is still
+/// running it
+/// (<https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout>).
 pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerConfig> {
@@ -73,7 +77,7 @@ pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerCo
             problems.push(
                 "worker.admin_listen".into(),
                 format!("{:?} is not an address like 127.0.0.1:9091", raw.admin_listen),
-            )
+            );
         })
         .ok();
     let mut at_least_one = |key: &str, v: u64| {

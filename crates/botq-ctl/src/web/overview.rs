@@ -76,6 +76,7 @@ fn p95_text(buckets: &[u64], d: Duration) -> String {
     let overflow = buckets.last().copied().unwrap_or(0) > 0
         && ms == slowest
         && history::share_within(buckets, slowest) < Some(0.95);
+    #[allow(clippy::cast_precision_loss)] // bucket bounds are a few thousand ms
     let when = if ms >= 1000 { format!("{} s", chart::number(ms as f64 / 1000.0)) } else { format!("{ms} ms") };
     if overflow { format!("> {when}") } else { format!("≤ {when}") }
 }

@@ -246,7 +246,7 @@ async fn settle(
     match engine.batches.settle(d.shard, settlement).await {
         Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
         Err(e) => {
-            warn!(error.kind = ?e.kind(), stream_id = %d.id, "cannot settle; the delivery stays pending and will be reclaimed")
+            warn!(error.kind = ?e.kind(), stream_id = %d.id, "cannot settle; the delivery stays pending and will be reclaimed");
         }
     }
 }

@@ -60,7 +60,7 @@ async fn read_or_lock(conn: &mut Redis, key: &str, lock: &str) -> Result<Found, 
         SCRIPT.key(key).key(lock).arg(LOCK_TTL_MS).invoke_async(conn).await.map_err(HandleError::from)?;
     Ok(match token {
         // A token without a TTL (set by hand) is kept for the margin, then read again.
-        Some(value) => Found::Token { value, pttl_ms: u64::try_from(n).unwrap_or(MARGIN.as_millis() as u64) },
+        Some(value) => Found::Token { value, pttl_ms: u64::try_from(n).unwrap_or(MARGIN.as_secs() * 1000) },
         None if n == 1 => Found::Won,
         None => Found::Wait,
     })
