@@ -19,6 +19,19 @@ pub async fn post(client: &reqwest::Client, url: &str, hook: &Webhook) -> (u16, 
     (status, headers, resp.text().await.expect("body"))
 }
 
+/// The value of the series `series` (name and labels, as the exposition
+/// prints them) in a Prometheus text scrape; 0 when it is not there yet.
+///
+/// The in-process services of one test binary share one recorder, so a test
+/// that counts compares values before and after, or uses labels of its own.
+#[must_use]
+pub fn metric(scrape: &str, series: &str) -> u64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0, |v| v.trim().parse().unwrap_or_else(|_| panic!("{series} is not a count: {v}")))
+}
+
 /// Polls `cond` every 10 ms until it holds or `within` passes; returns whether it held.
 pub async fn eventually(within: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;

@@ -286,13 +286,18 @@ async fn a_qq_reply_past_its_window_is_dropped_and_counted() {
         .unwrap()
         .replace(&sign::rfc3339_utc(now_s), &sign::rfc3339_utc(now_s - 600))
         .into_bytes();
+    let metrics = w.admin_url("/metrics");
+    // The recorder is shared by every test of this binary: count what this event adds.
+    let dropped = || async {
+        let scrape = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        botq_e2e::metric(&scrape, r#"botq_replies_total{bot="qq-main",outcome="dropped_window"}"#)
+    };
+    let before = dropped().await;
     // Delivered (and signed) now, but the message itself is 10 minutes old: past the 5-minute group window.
     assert_eq!(s.send("qq-main", &sign::qq("102000000", QQ_SECRET, now_s, &old)).await, 200);
-    let metrics = w.admin_url("/metrics");
-    let dropped = r#"botq_replies_total{bot="qq-main",outcome="dropped_window"} 1"#;
     let mut seen = false;
     for _ in 0..100 {
-        if reqwest::get(&metrics).await.unwrap().text().await.unwrap().contains(dropped) {
+        if dropped().await == before + 1 {
             seen = true;
             break;
         }

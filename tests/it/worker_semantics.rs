@@ -56,7 +56,8 @@ async fn a_redelivered_event_is_handled_once() {
     let mut t = env().await;
     let h = Recorder::rec_ok();
     let w = WorkerHandle::start(&config(&worker_toml(""), &t.redis.url()), Arc::new(h.clone())).await;
-    let e = envelope("qq-main", "chat-1", "ev-dup", "/ping");
+    // A bot of its own: the metrics recorder is shared by every test of this binary.
+    let e = envelope("qq-dup-once", "chat-1", "ev-dup", "/ping");
     // Two stream entries of one event: a platform redelivery that got past ingest's dedupe.
     t.q.push_raw(&e).await;
     assert!(eventually(WAIT, || h.calls().len() == 1).await);
@@ -64,7 +65,7 @@ async fn a_redelivered_event_is_handled_once() {
     assert!(eventually(WAIT, || t.len(STREAM) == 0).await, "the duplicate entry is acked and deleted");
     assert_eq!(h.calls_for("ev-dup").len(), 1, "handled once");
     let metrics = reqwest::get(w.admin_url("/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"botq_events_total{bot="qq-main",outcome="duplicate"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"botq_events_total{bot="qq-dup-once",outcome="duplicate"} 1"#), "{metrics}");
     w.shutdown().await.unwrap();
 }
 

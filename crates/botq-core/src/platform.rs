@@ -78,7 +78,7 @@ pub enum Outcome {
     Event(Event),
     /// Answer at once with this body; nothing is stored (QQ op 13, Lark
     /// `url_verification`).
-    Handshake(Reply),
+    Handshake(HttpAnswer),
     /// Verified, but not an event this bot handles: ack, drop and count.
     Ignored { kind: IgnoredKind },
 }
@@ -139,15 +139,16 @@ pub fn identity_key(event_id: &str) -> String {
     format!("id:{event_id}")
 }
 
-/// An HTTP answer without the HTTP framework: status and optional JSON body.
+/// The HTTP answer to a webhook, without the HTTP framework: status and
+/// optional JSON body. (A *reply* in botq is always a message to a chat.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub struct HttpAnswer {
     pub status: u16,
     /// A JSON body, or `None` for an empty body.
     pub body: Option<String>,
 }
 
-impl Reply {
+impl HttpAnswer {
     #[must_use]
     pub fn json(status: u16, body: impl Into<String>) -> Self {
         Self { status, body: Some(body.into()) }
@@ -156,11 +157,11 @@ impl Reply {
 
 /// The platform's "received" answer once an event is durable (or dropped).
 #[must_use]
-pub fn ack(platform: Platform) -> Reply {
+pub fn ack(platform: Platform) -> HttpAnswer {
     match platform {
-        Platform::Qq => Reply::json(200, r#"{"op":12,"d":0}"#),
-        Platform::Lark => Reply::json(200, r#"{"msg":"success"}"#),
-        Platform::Onebot => Reply { status: 204, body: None },
+        Platform::Qq => HttpAnswer::json(200, r#"{"op":12,"d":0}"#),
+        Platform::Lark => HttpAnswer::json(200, r#"{"msg":"success"}"#),
+        Platform::Onebot => HttpAnswer { status: 204, body: None },
     }
 }
 

@@ -25,7 +25,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use botq_core::platform::{Inbound, Outcome, Reply, ack};
+use botq_core::platform::{HttpAnswer, Inbound, Outcome, ack};
 use botq_core::queue::EnqueueOutcome;
 use botq_core::telemetry::{EVENTS, INGEST_ACK_DURATION, INGEST_REQUESTS};
 use tracing::{Instrument, debug, info_span, warn};
@@ -148,18 +148,18 @@ async fn process(
             debug!(reason = reject.code(), "webhook rejected");
             return ("rejected", ApiError::Rejected(reject).into_response());
         }
-        Ok(Outcome::Handshake(reply)) => return ("handshake", reply_response(reply)),
+        Ok(Outcome::Handshake(answer)) => return ("handshake", answer_response(answer)),
         Ok(Outcome::Ignored { kind }) => {
             debug!(kind = kind.as_str(), "event type not handled; acknowledged and dropped");
             metrics::counter!(EVENTS, "bot" => bot.id.as_str().to_owned(), "outcome" => "dropped").increment(1);
-            return ("ignored", reply_response(ack(bot.adapter.platform())));
+            return ("ignored", answer_response(ack(bot.adapter.platform())));
         }
         Ok(Outcome::Event(event)) => event,
     };
     let queue = bot.queue_of(&state.keys, &event.envelope.chat_id);
     let unavailable = ApiError::Unavailable { retry_after_secs: state.retry_after_secs };
     let result = tokio::time::timeout(state.redis_timeout, state.commit.enqueue(queue, &event, bot.limits)).await;
-    let platform_ack = || reply_response(ack(bot.adapter.platform()));
+    let platform_ack = || answer_response(ack(bot.adapter.platform()));
     match result {
         Ok(Ok(EnqueueOutcome::Accepted { stream_id })) => {
             debug!(event_id = %event.envelope.event_id, stream_id, "event enqueued");
@@ -229,9 +229,9 @@ async fn read_body(
     }
 }
 
-fn reply_response(reply: Reply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    match reply.body {
+fn answer_response(answer: HttpAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    match answer.body {
         Some(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         None => status.into_response(),
     }

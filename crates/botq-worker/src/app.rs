@@ -6,7 +6,7 @@
 //!   (built-in or upstream, with breaker, cooldown and degraded answers),
 //!   replies go out through [`reply`] (throttled, idempotent) and every
 //!   invocation lands in the audit log (`audit`).
-//! - `brain`: the reloadable part: SIGHUP swaps it without stopping work.
+//! - `setup`: the reloadable part (bots, skills, replier): SIGHUP swaps it without stopping work.
 //! - [`conversation`]: the per-chat window and summary an upstream agent sees.
 //!
 //! [`Handler`]: crate::handler::Handler
@@ -14,9 +14,9 @@
 
 mod audit;
 pub mod bot_handler;
-mod brain;
 pub mod conversation;
 mod guards;
 pub mod reply;
 pub mod route;
+mod setup;
 pub mod skills;

@@ -80,7 +80,7 @@ impl SkillPlan {
     }
 }
 
-/// The worker's pluggable brain.
+/// The worker's pluggable setup.
 pub trait Handler: Send + Sync + 'static {
     /// The skill `env` is routed to (see [`SkillPlan`]).
     fn skill(&self, env: &Envelope) -> SkillPlan;

@@ -29,21 +29,21 @@ use botq_core::message::Outgoing;
 use botq_core::redis_conn::Redis;
 use tracing::{debug, info, warn};
 
-mod http;
+mod http_skill;
 mod memory;
 
 use crate::app::audit::AuditSink;
-use crate::app::brain::{self, Brain};
 use crate::app::conversation::Conversations;
 use crate::app::guards::Guards;
 use crate::app::reply::{DROPPED_STORM, Delivered};
 use crate::app::route::{self, Route};
+use crate::app::setup::{self, BotSetup};
 use crate::app::skills::{Skill, builtin};
 use crate::handler::{HandleError, HandleFuture, Handler, Job, SkillPlan};
 use crate::metrics::IGNORED;
 
 pub struct BotHandler {
-    brain: ArcSwap<Brain>,
+    setup: ArcSwap<BotSetup>,
     redis: Redis,
     /// Replies sent; the engine adds its dead letters and flushes them.
     history: Arc<Counters>,
@@ -55,7 +55,7 @@ pub struct BotHandler {
 
 impl std::fmt::Debug for BotHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotHandler").field("bots", &self.brain.load().bots.len()).finish_non_exhaustive()
+        f.debug_struct("BotHandler").field("bots", &self.setup.load().bots.len()).finish_non_exhaustive()
     }
 }
 
@@ -67,9 +67,9 @@ impl BotHandler {
         let keys = cfg.queue.keys();
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let history = Arc::new(Counters::default());
-        let brain = Brain::build(cfg, None, redis.clone(), &upstream_http, &history)?;
+        let setup = BotSetup::build(cfg, None, redis.clone(), &upstream_http, &history)?;
         Ok(Self {
-            brain: ArcSwap::from_pointee(brain),
+            setup: ArcSwap::from_pointee(setup),
             history,
             guards: Guards::new(redis.clone(), keys.clone()),
             audit: AuditSink::new(redis.clone(), keys.audit(), cfg.audit.max_len),
@@ -84,12 +84,12 @@ impl BotHandler {
     /// the settings that differ from `old` but need a restart.
     ///
     /// # Errors
-    /// The reply HTTP client cannot be built; the old brain stays.
+    /// The reply HTTP client cannot be built; the old setup stays.
     pub fn reload(&self, old: &Config, new: &Config) -> anyhow::Result<Vec<&'static str>> {
-        let current = self.brain.load_full();
-        let next = Brain::build(new, Some(&current), self.redis.clone(), &self.upstream_http, &self.history)?;
-        self.brain.store(Arc::new(next));
-        Ok(brain::needs_restart(old, new))
+        let current = self.setup.load_full();
+        let next = BotSetup::build(new, Some(&current), self.redis.clone(), &self.upstream_http, &self.history)?;
+        self.setup.store(Arc::new(next));
+        Ok(setup::needs_restart(old, new))
     }
 }
 
@@ -109,15 +109,15 @@ pub fn apply_reloads(handler: Option<Arc<BotHandler>>, running: Config, reloads:
 
 impl Handler for BotHandler {
     fn skill(&self, env: &Envelope) -> SkillPlan {
-        let brain = self.brain.load();
+        let setup = self.setup.load();
         // Planned as addressed when it might be: whether a quote is of the
         // bot's reply is a Redis lookup, left to `handle`.
-        let route = brain.bots.get(env.bot.as_str()).map(|r| {
+        let route = setup.bots.get(env.bot.as_str()).map(|r| {
             let first = route::route(env, r, false);
             if route::needs_quote_lookup(env, r, &first).is_some() { route::route(env, r, true) } else { first }
         });
         match route {
-            Some(Route::Run { skill, .. }) => match brain.skills.get(&skill) {
+            Some(Route::Run { skill, .. }) => match setup.skills.get(&skill) {
                 Some(s) => SkillPlan { name: skill, concurrency: s.cfg.concurrency, max_attempts: s.cfg.max_attempts },
                 None => SkillPlan::named("unknown_skill"),
             },
@@ -128,7 +128,7 @@ impl Handler for BotHandler {
 
     fn handle(&self, job: Job) -> HandleFuture {
         let attempt = Attempt {
-            brain: self.brain.load_full(),
+            setup: self.setup.load_full(),
             guards: self.guards.clone(),
             audit: self.audit.clone(),
             conversations: self.conversations.clone(),
@@ -139,8 +139,8 @@ impl Handler for BotHandler {
     }
 
     fn breakers(&self) -> Vec<Breaker> {
-        let brain = self.brain.load();
-        let mut breakers: Vec<Breaker> = brain
+        let setup = self.setup.load();
+        let mut breakers: Vec<Breaker> = setup
             .skills
             .iter()
             .filter(|(_, s)| s.upstream.is_some())
@@ -155,9 +155,9 @@ impl Handler for BotHandler {
     }
 }
 
-/// One attempt at one event, with the brain it started with.
+/// One attempt at one event, with the setup it started with.
 struct Attempt {
-    brain: Arc<Brain>,
+    setup: Arc<BotSetup>,
     guards: Guards,
     audit: AuditSink,
     conversations: Conversations,
@@ -165,7 +165,7 @@ struct Attempt {
     job: Job,
 }
 
-/// What the router picked, resolved against the brain.
+/// What the router picked, resolved against the setup.
 struct Invocation<'a> {
     routing: &'a Routing,
     skill: &'a Skill,
@@ -176,16 +176,16 @@ struct Invocation<'a> {
 impl Attempt {
     async fn run(self) -> Result<(), HandleError> {
         let env = &self.env;
-        let Some(routing) = self.brain.bots.get(env.bot.as_str()) else {
+        let Some(routing) = self.setup.bots.get(env.bot.as_str()) else {
             self.ignore("unknown_bot");
             return Ok(());
         };
         // A button press is answered first, whatever the route: until then
         // the user's client shows "loading".
-        self.brain.replier.acknowledge(env).await?;
+        self.setup.replier.acknowledge(env).await?;
         let mut route = route::route(env, routing, false);
         if let Some(quoted) = route::needs_quote_lookup(env, routing, &route)
-            && self.brain.replier.is_own_reply(env, quoted).await?
+            && self.setup.replier.is_own_reply(env, quoted).await?
         {
             route = route::route(env, routing, true);
         }
@@ -215,7 +215,7 @@ impl Attempt {
             return Ok(());
         }
         let skill = self
-            .brain
+            .setup
             .skills
             .get(&skill)
             .ok_or_else(|| HandleError::Permanent(format!("no skill named {skill:?} in this worker's config")))?;
@@ -258,7 +258,7 @@ impl Attempt {
         let started = Instant::now();
         let commands: Vec<(&str, &str)> = route::commands_in(&self.env, inv.routing)
             .into_iter()
-            .map(|(c, s)| (c, self.brain.skills.get(s).map_or("", |k| k.cfg.description.as_str())))
+            .map(|(c, s)| (c, self.setup.skills.get(s).map_or("", |k| k.cfg.description.as_str())))
             .collect();
         let replies: Vec<Outgoing> = builtin::run(b, &inv.routing.command_prefix, &inv.args, &commands)
             .into_iter()
@@ -281,7 +281,7 @@ impl Attempt {
             // Asked per reply: the budget is the current minute's.
             let storm = cap.map(|cap| self.guards.storm_cap(&self.env, cap));
             let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            if self.brain.replier.send(&self.env, index, reply, storm.as_ref()).await?
+            if self.setup.replier.send(&self.env, index, reply, storm.as_ref()).await?
                 == Delivered::Dropped(DROPPED_STORM)
             {
                 warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");

@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use crate::platform::{IgnoredKind, Inbound, Outcome, Reject, Reply};
+use crate::platform::{HttpAnswer, IgnoredKind, Inbound, Outcome, Reject};
 
 use super::Verified;
 use super::message::Base;
@@ -88,7 +88,7 @@ pub(super) fn normalise(verified: Verified, req: &Inbound<'_>, bot_open_id: Opti
     if payload.is_url_verification() {
         let challenge = payload.challenge.ok_or(Reject::MalformedPayload)?;
         let body = serde_json::json!({ "challenge": challenge }).to_string();
-        return Ok(Outcome::Handshake(Reply::json(200, body)));
+        return Ok(Outcome::Handshake(HttpAnswer::json(200, body)));
     }
     let base = Base { req, bot_open_id };
     if payload.schema.is_some() {

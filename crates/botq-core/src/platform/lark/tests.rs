@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use super::crypto::{V_LARK_2_ENCRYPT, encrypt_for_test, sign_for_test};
 use super::*;
 use crate::ids::{BotId, RequestId};
-use crate::platform::{IgnoredKind, Reply};
+use crate::platform::{HttpAnswer, IgnoredKind};
 
 mod messages;
 mod props;
@@ -60,7 +60,7 @@ fn challenge(token: &str) -> String {
 }
 
 fn answer(challenge: &str) -> Outcome {
-    Outcome::Handshake(Reply::json(200, format!(r#"{{"challenge":"{challenge}"}}"#)))
+    Outcome::Handshake(HttpAnswer::json(200, format!(r#"{{"challenge":"{challenge}"}}"#)))
 }
 
 fn contact_event(token: &str) -> String {

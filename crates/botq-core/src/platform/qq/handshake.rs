@@ -11,7 +11,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::Deserialize;
 
 use super::verify::signed_message;
-use crate::platform::{Outcome, Reject, Reply};
+use crate::platform::{HttpAnswer, Outcome, Reject};
 
 /// The op-13 body; `op` was read by the caller.
 #[derive(Deserialize)]
@@ -49,7 +49,7 @@ pub(super) fn answer(key: &SigningKey, body: &[u8]) -> Result<Outcome, Reject> {
     let signature = key.sign(&signed_message(event_ts.as_bytes(), token.as_bytes()));
     // Both values are plain ASCII alphanumerics, so no JSON escaping is needed.
     let reply = format!(r#"{{"plain_token":"{token}","signature":"{}"}}"#, hex::encode(signature.to_bytes()));
-    Ok(Outcome::Handshake(Reply::json(200, reply)))
+    Ok(Outcome::Handshake(HttpAnswer::json(200, reply)))
 }
 
 fn is_token(s: &str) -> bool {
@@ -76,7 +76,7 @@ mod tests {
 
     fn reply_body(outcome: Outcome) -> String {
         match outcome {
-            Outcome::Handshake(Reply { status: 200, body: Some(body) }) => body,
+            Outcome::Handshake(HttpAnswer { status: 200, body: Some(body) }) => body,
             other => panic!("not a handshake answer: {other:?}"),
         }
     }

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::*;
 use crate::envelope::{ChatKind, ENVELOPE_VERSION, Envelope, Platform};
 use crate::ids::{BotId, RequestId};
-use crate::platform::{Event, IgnoredKind, Reply};
+use crate::platform::{Event, HttpAnswer, IgnoredKind};
 
 mod messages;
 mod rotation;
@@ -137,13 +137,13 @@ fn v_qq_1_adapter() -> QqAdapter {
 #[test]
 fn v_qq_1_unsigned_validation_gets_the_published_answer() {
     let h = headers(&[("X-Bot-Appid", APP_ID)]);
-    assert_eq!(run(&v_qq_1_adapter(), &h, V_QQ_1), Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER))));
+    assert_eq!(run(&v_qq_1_adapter(), &h, V_QQ_1), Ok(Outcome::Handshake(HttpAnswer::json(200, V_QQ_1_ANSWER))));
 }
 
 #[test]
 fn v_qq_1_signed_validation_gets_the_published_answer_only_if_the_signature_verifies() {
     let good = signed("DG5g3B4j9X2KOErG", TS, V_QQ_1);
-    assert_eq!(run(&v_qq_1_adapter(), &good, V_QQ_1), Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER))));
+    assert_eq!(run(&v_qq_1_adapter(), &good, V_QQ_1), Ok(Outcome::Handshake(HttpAnswer::json(200, V_QQ_1_ANSWER))));
     let forged = signed(SECRET, TS, V_QQ_1);
     assert_eq!(run(&v_qq_1_adapter(), &forged, V_QQ_1), Err(Reject::InvalidSignature));
 }

@@ -40,7 +40,7 @@ impl Attempt {
     /// window into a new summary with the bot's `summarize_with` skill.
     async fn summarize(&self, inv: &Invocation<'_>, dropped: Vec<Message>) {
         let Some(window) = &inv.routing.context else { return };
-        let Some(summarizer) = window.summarize_with.as_deref().and_then(|s| self.brain.skills.get(s)) else { return };
+        let Some(summarizer) = window.summarize_with.as_deref().and_then(|s| self.setup.skills.get(s)) else { return };
         let Some(upstream) = &summarizer.upstream else { return };
         let started = Instant::now();
         let old = self.conversations.summary(&self.env).await.unwrap_or_default();

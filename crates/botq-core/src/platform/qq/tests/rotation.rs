@@ -56,7 +56,7 @@ fn a_previous_secret_signature_outside_the_timestamp_window_is_stale() {
 fn op_13_signed_with_the_previous_secret_is_answered_with_the_current_key() {
     // Current = the V-QQ-1 secret: the published answer is the current key's signature.
     let a = rotating("DG5g3B4j9X2KOErG", OLD);
-    let answer = Ok(Outcome::Handshake(Reply::json(200, V_QQ_1_ANSWER)));
+    let answer = Ok(Outcome::Handshake(HttpAnswer::json(200, V_QQ_1_ANSWER)));
     assert_eq!(run(&a, &signed(OLD, TS, V_QQ_1), V_QQ_1), answer);
     assert_eq!(run(&a, &headers(&[("X-Bot-Appid", APP_ID)]), V_QQ_1), answer);
 }
@@ -66,7 +66,7 @@ fn op_13_is_never_answered_with_the_previous_key() {
     // Previous = the V-QQ-1 secret: its published signature must not come back.
     let a = rotating(SECRET, "DG5g3B4j9X2KOErG");
     for h in [signed("DG5g3B4j9X2KOErG", TS, V_QQ_1), signed(SECRET, TS, V_QQ_1), headers(&[("X-Bot-Appid", APP_ID)])] {
-        let Ok(Outcome::Handshake(Reply { status: 200, body: Some(body) })) = run(&a, &h, V_QQ_1) else {
+        let Ok(Outcome::Handshake(HttpAnswer { status: 200, body: Some(body) })) = run(&a, &h, V_QQ_1) else {
             panic!("not answered");
         };
         assert_ne!(body, V_QQ_1_ANSWER);

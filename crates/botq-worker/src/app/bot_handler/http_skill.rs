@@ -124,7 +124,7 @@ impl Attempt {
                 if let Some(cooldown) = skill.cfg.cooldown {
                     self.guards.start_cooldown(env, name, cooldown).await?;
                 }
-                let last = self.job.attempt >= skill.cfg.max_attempts.unwrap_or(self.brain.max_attempts);
+                let last = self.job.attempt >= skill.cfg.max_attempts.unwrap_or(self.setup.max_attempts);
                 match e {
                     HandleError::Transient(_) | HandleError::RetryAfter(..) if last => {
                         warn!(skill = name, error = %e, "upstream failed on the last attempt; answering degraded");

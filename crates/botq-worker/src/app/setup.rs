@@ -1,7 +1,7 @@
 //! The reloadable part of the worker: bots' routing, skills, reply settings.
 //!
-//! A [`Brain`] is built from a checked config and never changes; a reload
-//! builds a new one and swaps it in (`arc_swap`). An attempt takes the brain
+//! A [`BotSetup`] is built from a checked config and never changes; a reload
+//! builds a new one and swaps it in (`arc_swap`). An attempt takes the setup
 //! that is current when it starts and keeps it to its end, so in-flight work
 //! finishes under the config it began with and nothing is dropped. The engine
 //! settings (`[worker]`, Redis, shards) are not part of it: those need a
@@ -18,7 +18,7 @@ use crate::app::reply::Replier;
 use crate::app::skills::{self, Skill};
 
 #[derive(Debug)]
-pub struct Brain {
+pub struct BotSetup {
     pub bots: HashMap<String, Routing>,
     pub skills: HashMap<String, Arc<Skill>>,
     pub replier: Replier,
@@ -26,7 +26,7 @@ pub struct Brain {
     pub max_attempts: u32,
 }
 
-impl Brain {
+impl BotSetup {
     /// Replies sent are counted in `history`.
     ///
     /// # Errors
