@@ -18,7 +18,6 @@
 //! - [`message`]: the message model, segments between the platforms and the skills.
 //! - [`redis_conn`]: one connection type for a Redis server or a Redis Cluster.
 //! - [`throttle`]: the shared reply rate limits (GCRA in Redis).
-//! - [`service`]: the shutdown signal and the `healthcheck` probe every binary shares.
 //! - [`rfc3339`]: timestamps to and from Unix time.
 
 pub mod audit;
@@ -39,7 +38,6 @@ pub mod redis_url;
 pub mod reply;
 pub mod rfc3339;
 pub mod scripts;
-pub mod service;
 pub mod telemetry;
 pub mod throttle;
 

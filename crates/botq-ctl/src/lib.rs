@@ -109,7 +109,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<bool, Error> {
         Command::Pending { min_idle_ms } => pending::run(&mut conn, &keys, min_idle_ms, cli.json, out).await?,
         Command::Dlq(cmd) => dlq::run(&mut conn, &keys, cmd, cli.json, out).await?,
         Command::Audit(cmd) => {
-            let stop = botq_core::service::shutdown_signal();
+            let stop = botq_service::shutdown_signal();
             audit::run(&mut conn, &keys.audit(), cmd, cli.json, out, &mut std::io::stderr(), stop).await?;
         }
         Command::Web(args) => web_console(&cli.config, args, cfg, conn, out).await?,
@@ -148,7 +148,7 @@ async fn web_console(
     };
     writeln!(out, "botq console on http://{addr}/{mode}; Ctrl-C to stop")?;
     out.flush()?;
-    web::serve(listener, console, botq_core::service::shutdown_signal()).await?;
+    web::serve(listener, console, botq_service::shutdown_signal()).await?;
     Ok(())
 }
 

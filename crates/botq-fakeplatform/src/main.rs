@@ -120,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        botq_core::service::shutdown_signal().await;
+        botq_service::shutdown_signal().await;
         tracing::info!("shutdown requested");
         signal.cancel();
     });

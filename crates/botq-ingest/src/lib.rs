@@ -71,12 +71,12 @@ pub async fn run(
     limits.max_connections = crate::listener::fit_connection_cap(limits.max_connections);
     let public = crate::listener::serve(listener, router(state.clone()), limits, shutdown.clone());
     let stop_admin = CancellationToken::new();
-    let ready = botq_admin::RedisReady {
+    let ready = botq_service::RedisReady {
         flag: state.started.clone(),
         redis: state.redis.clone(),
         timeout: state.redis_timeout,
     };
-    let admin_task = tokio::spawn(botq_admin::serve(admin, Arc::new(ready), stop_admin.clone()));
+    let admin_task = tokio::spawn(botq_service::serve(admin, Arc::new(ready), stop_admin.clone()));
 
     let public_task = tokio::spawn(public);
     let public_result = tokio::select! {

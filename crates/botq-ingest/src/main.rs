@@ -7,7 +7,7 @@ use botq_core::config::Service;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let main = botq_admin::ServiceMain {
+    let main = botq_service::ServiceMain {
         name: "botq-ingest",
         about: "botq's webhook front door: verify, enqueue durably, ack",
         service: Service::Ingest,
@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
         }
         // Bots and their secrets apply on reload; the rest needs a restart.
         let reloading = state.clone();
-        botq_admin::reload::apply_each(reloads, move |new| reloading.reload_bots(new).map(|()| Vec::new()));
+        botq_service::reload::apply_each(reloads, move |new| reloading.reload_bots(new).map(|()| Vec::new()));
         botq_ingest::run(listener, admin, state, cfg.ingest.shutdown_grace, shutdown).await?;
         Ok(())
     })

@@ -16,7 +16,7 @@ struct Flags {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let main = botq_admin::ServiceMain {
+    let main = botq_service::ServiceMain {
         name: "botq-worker",
         about: "botq's worker: consumes the streams, runs handlers, retries, dead-letters",
         service: Service::Worker,

@@ -97,8 +97,8 @@ impl BotHandler {
 /// (`None`: the noop handler, which has nothing to reload). `running` is the
 /// config the process started with: settings that differ from it need a
 /// restart, and each reload names them in a warning.
-pub fn apply_reloads(handler: Option<Arc<BotHandler>>, running: Config, reloads: botq_admin::Reloads) {
-    botq_admin::reload::apply_each(reloads, move |new| match &handler {
+pub fn apply_reloads(handler: Option<Arc<BotHandler>>, running: Config, reloads: botq_service::Reloads) {
+    botq_service::reload::apply_each(reloads, move |new| match &handler {
         Some(handler) => handler.reload(&running, new),
         None => {
             warn!("SIGHUP: worker.handler is noop; nothing to reload");

@@ -26,12 +26,12 @@ pub async fn run(
     botq_core::telemetry::metrics_handle();
     botq_core::telemetry::record_build_info("worker");
     let stop_admin = CancellationToken::new();
-    let ready = botq_admin::RedisReady {
+    let ready = botq_service::RedisReady {
         flag: engine.ready.clone(),
         redis: engine.redis.clone(),
         timeout: engine.redis_timeout,
     };
-    let admin_task = tokio::spawn(botq_admin::serve(admin, Arc::new(ready), stop_admin.clone()));
+    let admin_task = tokio::spawn(botq_service::serve(admin, Arc::new(ready), stop_admin.clone()));
 
     let result = if start(&engine, &shutdown).await {
         let stop_tasks = shutdown.child_token();

@@ -87,13 +87,13 @@ impl ServiceMain {
         let cfg = Config::load(&cli.config, self.service)
             .map_err(|p| anyhow::anyhow!("invalid config {}:\n{p}", cli.config.display()))?;
         if let Some(Command::Healthcheck) = cli.command {
-            return botq_core::service::healthcheck((self.admin_addr)(&cfg)).await.map_err(anyhow::Error::from);
+            return crate::probe::healthcheck((self.admin_addr)(&cfg)).await.map_err(anyhow::Error::from);
         }
         botq_core::telemetry::init_logging(&cfg.log);
         let shutdown = CancellationToken::new();
         let signal = shutdown.clone();
         tokio::spawn(async move {
-            botq_core::service::shutdown_signal().await;
+            crate::shutdown_signal().await;
             tracing::info!("shutdown requested; draining");
             signal.cancel();
         });

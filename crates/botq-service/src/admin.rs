@@ -2,18 +2,9 @@
 //! `GET /metrics` (Prometheus text), `GET /health/live`, `GET /health/ready`.
 //!
 //! It is its own listener (ingest 127.0.0.1:9090, worker 127.0.0.1:9091) so
-//! metrics and probes are never exposed on the public webhook port, and its
-//! own crate so both services answer probes the same way. What "ready" means
-//! is the service's business, behind [`Readiness`]; both use [`RedisReady`].
-//! [`ServiceMain`] is the command line the service binaries share.
-
-mod cli;
-mod ready;
-pub mod reload;
-
-pub use cli::{NoArgs, ServiceMain};
-pub use ready::RedisReady;
-pub use reload::Reloads;
+//! metrics and probes are never exposed on the public webhook port. What
+//! "ready" means is the service's business, behind [`Readiness`]; both
+//! services use [`RedisReady`](crate::RedisReady).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,29 +1,10 @@
-//! Process plumbing every binary shares: the shutdown signal and the
-//! `healthcheck` subcommand used by container probes.
+//! The `healthcheck` subcommand's probe, for container health checks: an
+//! image without curl can still ask its own service whether it is ready.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Resolves on SIGTERM or Ctrl-C (SIGINT).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => drop(tokio::signal::ctrl_c().await),
-        }
-    }
-    #[cfg(not(unix))]
-    drop(tokio::signal::ctrl_c().await);
-}
 
 /// Asks the admin listener at `addr` for `/health/ready`; `Ok` when it answers 200.
 ///
