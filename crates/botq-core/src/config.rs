@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use crate::telemetry::{LogConfig, LogFormat};
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, PlatformBot, ReplyLimit};
 pub use listener::{ClientAddress, ListenerConfig, RejectionBudget};
 pub use raw::RawRateLimit;
@@ -104,21 +105,6 @@ pub struct IngestConfig {
     pub shutdown_grace: Duration,
     /// The public listener's bounds (`[ingest.listener]`).
     pub listener: ListenerConfig,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// JSON lines unless stderr is a terminal.
-    Auto,
-    Json,
-    Pretty,
-}
-
-#[derive(Debug, Clone)]
-pub struct LogConfig {
-    pub format: LogFormat,
-    /// A `tracing` filter directive such as `info` or `botq_ingest=debug,info`.
-    pub level: String,
 }
 
 /// GCRA parameters for one limit: `per_sec` sustained, `burst` on top.

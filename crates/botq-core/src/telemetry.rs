@@ -12,7 +12,21 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+/// How the logs are written (`[log]` in the config file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON lines unless stderr is a terminal.
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `botq_ingest=debug,info`.
+    pub level: String,
+}
 
 pub const INGEST_REQUESTS: &str = "botq_ingest_requests_total";
 pub const INGEST_ACK_DURATION: &str = "botq_ingest_ack_duration_seconds";
