@@ -25,15 +25,19 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use crate::platform::PlatformBot;
+pub use crate::queue::LEASE_MARGIN;
+pub use crate::queue::{FairShare, RateLimit};
 pub use crate::telemetry::{LogConfig, LogFormat};
-pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, PlatformBot, ReplyLimit};
+pub use crate::throttle::Gcra;
+pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
 pub use listener::{ClientAddress, ListenerConfig, RejectionBudget};
 pub use raw::RawRateLimit;
 pub use rotation::PreviousCredentials;
 pub use routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
 pub use secret::SecretSource;
 pub use skill::{BreakerConfig, BuiltinSkill, ContextBudget, Contract, HttpSkill, SkillConfig, SkillKind, SlowAck};
-pub use worker::{Backoff, HandlerKind, LEASE_MARGIN, WorkerConfig};
+pub use worker::{Backoff, HandlerKind, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,17 +65,6 @@ pub struct Config {
     /// Every skill, the built-ins included, sorted by name.
     pub skills: Vec<SkillConfig>,
     pub fair_share: FairShare,
-}
-
-/// Per-chat fair share inside a queue (see `keys.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FairShare {
-    /// Events of one chat allowed in the shared stream at once; later ones
-    /// wait in the chat's own backlog. `None`: off.
-    pub max_queued_per_chat: Option<u32>,
-    /// The per-chat counter's lifetime, refreshed on every event: bounds how
-    /// long a miscount (an entry dead-lettered by the reclaimer) can last.
-    pub counter_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,22 +100,9 @@ pub struct IngestConfig {
     pub listener: ListenerConfig,
 }
 
-/// GCRA parameters for one limit: `per_sec` sustained, `burst` on top.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Gcra {
-    pub per_sec: f64,
-    pub burst: u32,
-}
-
-/// Ingest abuse limits of one bot; `None` means that limit is off.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub group: Option<Gcra>,
-    pub sender: Option<Gcra>,
-}
-
-impl RateLimit {
-    fn check(raw: &RawRateLimit, path: &str, problems: &mut Problems) -> Self {
+/// Checks a bot's `[bot.rate_limit]`.
+fn check_rate_limit(raw: &RawRateLimit, path: &str, problems: &mut Problems) -> RateLimit {
+    {
         let mut one = |rate: f64, burst: u32, name: &str| {
             if !(rate.is_finite() && rate >= 0.0) {
                 problems.push(format!("{path}.{name}_per_sec"), "must be a number ≥ 0 (0 turns the limit off)".into());
@@ -133,7 +113,7 @@ impl RateLimit {
             }
             (rate > 0.0).then_some(Gcra { per_sec: rate, burst: burst.max(1) })
         };
-        Self {
+        RateLimit {
             group: one(raw.group_per_sec, raw.group_burst, "group"),
             sender: one(raw.sender_per_sec, raw.sender_burst, "sender"),
         }

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use crate::envelope::{Envelope, Platform};
 use crate::ids::{BotId, RequestId};
+use crate::platform::lark::config::LarkBot;
+use crate::platform::onebot::config::OnebotBot;
+use crate::platform::qq::config::QqBot;
 
 /// One webhook delivery as ingest received it.
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +140,45 @@ impl Event {
 #[must_use]
 pub fn identity_key(event_id: &str) -> String {
     format!("id:{event_id}")
+}
+
+/// A bot's platform and its settings.
+#[derive(Debug, Clone)]
+pub enum PlatformBot {
+    Qq(QqBot),
+    Lark(LarkBot),
+    Onebot(OnebotBot),
+}
+
+impl PlatformBot {
+    #[must_use]
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Qq(_) => Platform::Qq,
+            Self::Lark(_) => Platform::Lark,
+            Self::Onebot(_) => Platform::Onebot,
+        }
+    }
+
+    /// The reply API base URL.
+    #[must_use]
+    pub fn api_base(&self) -> &str {
+        match self {
+            Self::Qq(b) => &b.api_base,
+            Self::Lark(b) => &b.api_base,
+            Self::Onebot(b) => &b.api_base,
+        }
+    }
+
+    /// The app id (QQ appid, Lark `cli_…`, OneBot `self_id`), when the platform has one.
+    #[must_use]
+    pub fn app_id(&self) -> Option<&str> {
+        match self {
+            Self::Qq(b) => Some(&b.app_id),
+            Self::Lark(b) => Some(&b.app_id),
+            Self::Onebot(b) => b.self_id.as_deref(),
+        }
+    }
 }
 
 /// The HTTP answer to a webhook, without the HTTP framework: status and

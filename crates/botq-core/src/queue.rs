@@ -32,6 +32,10 @@
 //! reads fail with `NOGROUP` and the reader re-creates it from id 0: everything
 //! still in the stream is unfinished by construction.
 
+use std::time::Duration;
+
+use crate::throttle::Gcra;
+
 mod claim;
 mod dlq;
 mod enqueue;
@@ -45,6 +49,35 @@ pub use enqueue::{BatchParams, Enqueue, EnqueueOutcome, EnqueueParams, LimitKind
 pub use finish::{ChatShare, Settlement, Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
 pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats, trim_by_age};
+
+/// The lease must outlast the handler by this much, so a live handler's
+/// delivery is never reclaimed while it still runs. That is the
+/// duplicate-processing trap of a visibility timeout shorter than the task:
+/// Celery's Redis broker redelivers a task not acknowledged within
+/// `visibility_timeout` to another worker, even though the first is still
+/// running it
+/// (<https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout>).
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Per-chat fair share inside a queue (see `keys.rs`): a chat's events in the
+/// shared stream are capped, the rest wait in the chat's own backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairShare {
+    /// Events of one chat allowed in the shared stream at once; later ones
+    /// wait in the chat's own backlog. `None`: off.
+    pub max_queued_per_chat: Option<u32>,
+    /// The per-chat counter's lifetime, refreshed on every event: bounds how
+    /// long a miscount (an entry dead-lettered by the reclaimer) can last.
+    pub counter_ttl: Duration,
+}
+
+/// Ingest abuse limits of one bot (GCRA, checked by `ingest.lua`); `None`
+/// means that limit is off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub group: Option<Gcra>,
+    pub sender: Option<Gcra>,
+}
 
 /// A script answered something its Rust side does not know: a version
 /// mismatch between the scripts and the code, never a caller's mistake.

@@ -7,8 +7,14 @@
 
 use std::time::Duration;
 
-use crate::config::Gcra;
 use crate::scripts;
+
+/// GCRA parameters for one limit: `per_sec` sustained, `burst` on top.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gcra {
+    pub per_sec: f64,
+    pub burst: u32,
+}
 
 /// The throttle's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

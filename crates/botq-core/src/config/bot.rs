@@ -17,7 +17,7 @@ use crate::ids::BotId;
 use crate::platform::lark::config::LarkBot;
 use crate::platform::onebot::config::OnebotBot;
 use crate::platform::qq::config::QqBot;
-use crate::platform::{Adapter, KeyError, TimestampWindow, lark, onebot, qq};
+use crate::platform::{Adapter, KeyError, PlatformBot, TimestampWindow, lark, onebot, qq};
 
 /// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with
 /// its original timestamp is still admitted while dedupe (24 h) catches replays.
@@ -42,45 +42,6 @@ pub struct BotConfig {
     pub rate_limit: RateLimit,
     pub routing: Routing,
     pub reply_limit: ReplyLimit,
-}
-
-/// A bot's platform and its settings.
-#[derive(Debug, Clone)]
-pub enum PlatformBot {
-    Qq(QqBot),
-    Lark(LarkBot),
-    Onebot(OnebotBot),
-}
-
-impl PlatformBot {
-    #[must_use]
-    pub fn platform(&self) -> Platform {
-        match self {
-            Self::Qq(_) => Platform::Qq,
-            Self::Lark(_) => Platform::Lark,
-            Self::Onebot(_) => Platform::Onebot,
-        }
-    }
-
-    /// The reply API base URL.
-    #[must_use]
-    pub fn api_base(&self) -> &str {
-        match self {
-            Self::Qq(b) => &b.api_base,
-            Self::Lark(b) => &b.api_base,
-            Self::Onebot(b) => &b.api_base,
-        }
-    }
-
-    /// The app id (QQ appid, Lark `cli_…`, OneBot `self_id`), when the platform has one.
-    #[must_use]
-    pub fn app_id(&self) -> Option<&str> {
-        match self {
-            Self::Qq(b) => Some(&b.app_id),
-            Self::Lark(b) => Some(&b.app_id),
-            Self::Onebot(b) => b.self_id.as_deref(),
-        }
-    }
 }
 
 /// Reply rates per chat and per bot; `None` = that limit is off.
@@ -284,7 +245,7 @@ pub(super) fn check_bot(
         rotation::check_previous(p, platform, &current, path, env, base_dir, problems)
     });
     let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
-    let rate_limit = RateLimit::check(limit, &format!("{path}.rate_limit"), problems);
+    let rate_limit = super::check_rate_limit(limit, &format!("{path}.rate_limit"), problems);
     let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
     let clock_skew_secs = raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS);
     if clock_skew_secs > MAX_CLOCK_SKEW_SECS {

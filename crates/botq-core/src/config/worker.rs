@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::queue::LEASE_MARGIN;
+
 use super::Problems;
 use super::raw::RawWorker;
 
@@ -58,15 +60,6 @@ pub enum HandlerKind {
     Bots,
     Noop,
 }
-
-/// The lease must outlast the handler by this much, so a live handler's
-/// delivery is never reclaimed while it still runs. That is the
-/// duplicate-processing trap of a visibility timeout shorter than the task:
-/// Celery's Redis broker redelivers a task not acknowledged within
-/// `visibility_timeout` to another worker, even though the first is still
-/// running it
-/// (<https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout>).
-pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 pub(super) fn check(raw: &RawWorker, problems: &mut Problems) -> Option<WorkerConfig> {
     let before = problems.len();

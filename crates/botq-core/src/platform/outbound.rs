@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use super::PlatformBot;
 use super::{lark, onebot, qq};
-use crate::config::PlatformBot;
 use crate::envelope::{Envelope, Platform};
 use crate::message::Outgoing;
 use crate::reply::{ApiRequest, InvalidTarget, SendFailure, SendResult, Token, TokenError};

@@ -45,7 +45,7 @@ pub struct ClaimRequest {
 /// ends a margin before the lease (`lease ≥ handler timeout + margin`).
 #[must_use]
 pub fn needs_verify(since_received: Duration) -> bool {
-    since_received >= crate::config::LEASE_MARGIN / 2
+    since_received >= super::LEASE_MARGIN / 2
 }
 
 /// Claims a batch of this consumer's deliveries of one queue for `lease`,

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use super::RateLimit;
 use super::{px_ms, unexpected};
-use crate::config::{Gcra, RateLimit};
 use crate::keys::ShardKeys;
 use crate::platform::Event;
 use crate::scripts;
+use crate::throttle::Gcra;
 
 /// What Redis decided about one event. Only `Accepted` wrote anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub struct EnqueueParams {
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
     pub limits: RateLimit,
-    pub fair_share: crate::config::FairShare,
+    pub fair_share: super::FairShare,
 }
 
 /// What a batch of [`enqueue_batch`] shares: the deployment's settings.
@@ -56,7 +57,7 @@ pub struct BatchParams {
     pub now_ms: i64,
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
-    pub fair_share: crate::config::FairShare,
+    pub fair_share: super::FairShare,
 }
 
 impl From<EnqueueParams> for BatchParams {
@@ -75,7 +76,7 @@ pub struct Enqueue {
 impl Enqueue {
     /// `event` for its queue `keys`, under its bot's ingest `limits`.
     #[must_use]
-    pub fn new(keys: &ShardKeys, event: &Event, limits: RateLimit, fair_share: crate::config::FairShare) -> Self {
+    pub fn new(keys: &ShardKeys, event: &Event, limits: RateLimit, fair_share: super::FairShare) -> Self {
         let env = &event.envelope;
         let (group_iv, group_burst) =
             interval_us(limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));

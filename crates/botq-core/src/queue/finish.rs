@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use super::FairShare;
 use super::px_ms;
-use crate::config::FairShare;
 use crate::ids::BotId;
 use crate::keys::ShardKeys;
 use crate::scripts;
