@@ -10,11 +10,13 @@
 //! address of the service being started), `BOTQ_LOG_FORMAT` and `BOTQ_LOG`.
 
 mod bot;
+mod ingest;
 mod listener;
 mod raw;
 mod rotation;
 mod routing;
 mod secret;
+mod sections;
 mod skill;
 mod worker;
 
@@ -199,85 +201,23 @@ impl Config {
         let mut raw = parse_raw(text)?;
         apply_env(&mut raw, service, env);
         let queue = queue_settings(&mut raw, env, &mut problems);
-        let mut addr = |key: &str, s: &str| {
-            s.parse::<SocketAddr>()
-                .map_err(|_| problems.push(key.into(), format!("{s:?} is not an address like 0.0.0.0:8080")))
-                .ok()
-        };
-        let listen = addr("ingest.listen", &raw.ingest.listen);
-        let admin_listen = addr("ingest.admin_listen", &raw.ingest.admin_listen);
-        if raw.ingest.body_limit_bytes < 1024 {
-            problems.push("ingest.body_limit_bytes".into(), "must be ≥ 1024".into());
-        }
-        if raw.ingest.max_backlog == 0 {
-            problems.push("ingest.max_backlog".into(), "must be ≥ 1".into());
-        }
-        if raw.ingest.redis_timeout_ms == 0 {
-            problems.push("ingest.redis_timeout_ms".into(), "must be ≥ 1".into());
-        }
-        let listener = listener::check(&raw.ingest.listener, &mut problems);
-        if raw.dedupe.ttl_secs == 0 {
-            problems.push("dedupe.ttl_secs".into(), "must be ≥ 1".into());
-        }
-        let format = match raw.log.format.as_str() {
-            "auto" => LogFormat::Auto,
-            "json" => LogFormat::Json,
-            "pretty" => LogFormat::Pretty,
-            other => {
-                problems.push("log.format".into(), format!("{other:?} is not one of auto, json, pretty"));
-                LogFormat::Auto
-            }
-        };
-        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            problems.push(
-                "log.level".into(),
-                format!("{:?} is not a tracing filter such as info or botq=debug", raw.log.level),
-            );
-        }
-
+        let ingest = ingest::check(&raw.ingest, &mut problems);
+        let dedupe_ttl = sections::dedupe(&raw.dedupe, &mut problems);
+        let log = sections::log(&raw.log, &mut problems);
         let worker = worker::check(&raw.worker, &mut problems);
-        if raw.fair_share.counter_ttl_secs == 0 {
-            problems.push("fair_share.counter_ttl_secs".into(), "must be ≥ 1".into());
-        }
+        let fair_share = sections::fair_share(&raw.fair_share, &mut problems);
         let handler_timeout = Duration::from_secs(raw.worker.handler_timeout_secs.max(1));
         let skills = skill::check_skills(raw.skills, handler_timeout, env, base_dir, &mut problems);
-        let default_limit = raw.ingest.rate_limit.clone();
-        let mut bots = Vec::with_capacity(raw.bots.len());
-        let mut seen = std::collections::HashSet::new();
-        for (i, raw_bot) in raw.bots.into_iter().enumerate() {
-            let path = format!("bot[{i}]");
-            if !seen.insert(raw_bot.id.clone()) {
-                problems.push(format!("{path}.id"), format!("duplicate bot id {:?}", raw_bot.id));
-            }
-            let window = raw_bot.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
-            if window > raw.dedupe.ttl_secs {
-                problems.push(
-                    format!("{path}.timestamp_window_secs"),
-                    format!("{window} exceeds dedupe.ttl_secs ({}): a replay older than the dedupe TTL but inside the window would be accepted", raw.dedupe.ttl_secs),
-                );
-            }
-            if let Some(b) = bot::check_bot(raw_bot, &path, &default_limit, env, base_dir, &mut problems) {
-                let lane_names: Vec<String> = queue.lanes.iter().map(|l| l.0.clone()).collect();
-                routing::check_references(&path, &b.routing, &skills, &lane_names, &mut problems);
-                bots.push(b);
-            }
-        }
-        if raw.audit.max_len == 0 {
-            problems.push("audit.max_len".into(), "must be ≥ 1".into());
-        }
-        if raw.audit.max_age_secs == 0 {
-            problems.push("audit.max_age_secs".into(), "must be ≥ 1".into());
-        }
-        if !HistoryConfig::RETENTION_SECS.contains(&raw.history.retention_secs) {
-            problems.push(
-                "history.retention_secs".into(),
-                format!(
-                    "must be from {} (ten minutes) to {} (one day)",
-                    HistoryConfig::RETENTION_SECS.start(),
-                    HistoryConfig::RETENTION_SECS.end()
-                ),
-            );
-        }
+        let lanes: Vec<String> = queue.lanes.iter().map(|l| l.0.clone()).collect();
+        let context = bot::Context {
+            default_limit: &raw.ingest.rate_limit,
+            dedupe_ttl_secs: raw.dedupe.ttl_secs,
+            skills: &skills,
+            lanes: &lanes,
+        };
+        let bots = bot::check_bots(raw.bots, &context, env, base_dir, &mut problems);
+        let audit = sections::audit(&raw.audit, &mut problems);
+        let history = sections::history(&raw.history, &mut problems);
         if let Some(w) = &worker {
             for s in skills.iter().filter(|s| s.concurrency.is_some() && w.skill_concurrency.contains_key(&s.name)) {
                 problems.push(
@@ -292,34 +232,10 @@ impl Config {
         if problems.len() > 0 {
             return Err(problems);
         }
-        let (Some(listen), Some(admin_listen), Some(worker)) = (listen, admin_listen, worker) else {
+        let (Some(ingest), Some(worker)) = (ingest, worker) else {
             return Err(problems);
         };
-        Ok(Self {
-            queue,
-            ingest: IngestConfig {
-                listen,
-                admin_listen,
-                body_limit_bytes: raw.ingest.body_limit_bytes,
-                max_backlog: raw.ingest.max_backlog,
-                retry_after_secs: raw.ingest.retry_after_secs,
-                redis_timeout: Duration::from_millis(raw.ingest.redis_timeout_ms),
-                shutdown_grace: Duration::from_secs(raw.ingest.shutdown_grace_secs),
-                listener,
-            },
-            worker,
-            dedupe_ttl: Duration::from_secs(raw.dedupe.ttl_secs),
-            log: LogConfig { format, level: raw.log.level },
-            audit: AuditConfig { max_len: raw.audit.max_len, max_age: Duration::from_secs(raw.audit.max_age_secs) },
-            history: HistoryConfig { retention: Duration::from_secs(raw.history.retention_secs) },
-            bots,
-            skills,
-            fair_share: FairShare {
-                max_queued_per_chat: (raw.fair_share.max_queued_per_chat > 0)
-                    .then_some(raw.fair_share.max_queued_per_chat),
-                counter_ttl: Duration::from_secs(raw.fair_share.counter_ttl_secs),
-            },
-        })
+        Ok(Self { queue, ingest, worker, dedupe_ttl, log, audit, history, bots, skills, fair_share })
     }
 
     /// Only what a tool needs to reach the queues ([`Config::queue`], with

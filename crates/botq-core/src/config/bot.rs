@@ -11,7 +11,7 @@ use super::raw::{RawBot, RawRateLimit};
 use super::rotation::{self, PreviousCredentials};
 use super::routing::Routing;
 use super::secret::SecretSource;
-use super::{Problems, RateLimit};
+use super::{Problems, RateLimit, SkillConfig};
 use crate::envelope::Platform;
 use crate::ids::BotId;
 use crate::platform::lark::config::LarkBot;
@@ -174,7 +174,53 @@ fn required_keys(platform: Platform) -> &'static [&'static str] {
     }
 }
 
-pub(super) fn check_bot(
+/// What checking the bots needs from the rest of the file.
+pub(super) struct Context<'a> {
+    /// `[ingest.rate_limit]`: each bot's limits unless it sets its own.
+    pub default_limit: &'a RawRateLimit,
+    /// `[dedupe] ttl_secs`: no bot's timestamp window may be longer.
+    pub dedupe_ttl_secs: u64,
+    /// Every skill, for the routes that name one.
+    pub skills: &'a [SkillConfig],
+    /// Every lane's name, for the routes that name one.
+    pub lanes: &'a [String],
+}
+
+/// Checks every `[[bot]]` table: ids unique, each bot on its own, and every
+/// skill and lane its routes name.
+pub(super) fn check_bots(
+    raw: Vec<RawBot>,
+    cx: &Context<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Vec<BotConfig> {
+    let mut bots = Vec::with_capacity(raw.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, raw_bot) in raw.into_iter().enumerate() {
+        let path = format!("bot[{i}]");
+        if !seen.insert(raw_bot.id.clone()) {
+            problems.push(format!("{path}.id"), format!("duplicate bot id {:?}", raw_bot.id));
+        }
+        let window = raw_bot.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
+        if window > cx.dedupe_ttl_secs {
+            problems.push(
+                format!("{path}.timestamp_window_secs"),
+                format!(
+                    "{window} exceeds dedupe.ttl_secs ({}): a replay older than the dedupe TTL but inside the window would be accepted",
+                    cx.dedupe_ttl_secs
+                ),
+            );
+        }
+        if let Some(b) = check_bot(raw_bot, &path, cx.default_limit, env, base_dir, problems) {
+            super::routing::check_references(&path, &b.routing, cx.skills, cx.lanes, problems);
+            bots.push(b);
+        }
+    }
+    bots
+}
+
+fn check_bot(
     raw: RawBot,
     path: &str,
     default_limit: &RawRateLimit,
