@@ -18,8 +18,6 @@
 //! - over 5 per second to one chat: HTTP 429 `99991400` with
 //!   `x-ogw-ratelimit-limit` and `x-ogw-ratelimit-reset` (whole seconds, ≥ 1).
 
-mod ledger;
-
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -32,7 +30,7 @@ use botq_core::envelope::Platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use ledger::{LarkLedger, Sent, UUID_TTL_MS};
+pub use crate::ledger::{LarkLedger, Sent, UUID_TTL_MS};
 
 use crate::faults::{self, Fault};
 use crate::limits::Throttle;

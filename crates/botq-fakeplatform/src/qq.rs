@@ -11,7 +11,7 @@
 //! - messages need `Authorization: QQBot <token>`; a missing, unknown or
 //!   expired token is HTTP 401 `{"code":11244,"message":"token not exist or expire"}`.
 //! - errors carry `{"code","message","err_code","trace_id"}` like botgo's `errBody`.
-//! - group and C2C chats take an image as an upload first (`qq/media.rs`):
+//! - group and C2C chats take an image as an upload first (`ledger/media.rs`):
 //!   `POST …/files` answers a `file_info`, and a `msg_type` 7 body carries it
 //!   as `media`;
 //! - group and C2C bodies need `msg_type` (and `content` for type 0); guild
@@ -20,10 +20,7 @@
 //!   push was discontinued on 2025-04-21), else 400 `40034100`. Other
 //!   unreadable bodies get 400 with the fake's own code `11255`.
 //!
-//! The rules themselves live in `qq/ledger.rs` ([`QqLedger`]); this file is HTTP.
-
-mod ledger;
-mod media;
+//! The rules themselves live in `ledger/qq.rs` ([`QqLedger`]); this file is HTTP.
 
 use std::sync::Arc;
 
@@ -37,7 +34,8 @@ use botq_core::envelope::Platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use ledger::{QqChatKind, QqLedger, QqRefusal};
+use crate::ledger::media;
+pub use crate::ledger::{QqChatKind, QqLedger, QqRefusal};
 
 use crate::faults::{self, Fault};
 use crate::refusal::{Refusal, Seen, random_hex, random_token};

@@ -13,7 +13,6 @@
 //! the state their own clock instead of sleeping.
 
 mod bots;
-mod records;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,15 +22,14 @@ use botq_core::config::Config;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::records::{Delivery, Endpoint, FaultCounts, Rejection, Stats};
 pub use bots::{BotError, Credentials, FakeBot, onebot_prefix};
-pub use records::{Delivery, Endpoint, FaultCounts, Rejection, Stats};
 
-use crate::faults::ScriptStep;
-use crate::lark::LarkLedger;
+use crate::ledger::{LarkLedger, QqChatKind, QqLedger};
 use crate::options::Options;
-use crate::qq::{QqChatKind, QqLedger};
+use crate::records::Records;
+use crate::script::ScriptStep;
 use crate::tokens::Tokens;
-use records::Records;
 
 /// Where the fake reads "now" (Unix milliseconds).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::state::Endpoint;
+use crate::records::Endpoint;
 
 /// Uploads kept, oldest forgotten first (the platform's answer says a TTL).
 const KEPT: usize = 10_000;

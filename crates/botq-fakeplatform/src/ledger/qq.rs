@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::{SlidingWindow, Throttle};
 use crate::options::QqLimits;
-use crate::state::Endpoint;
+use crate::records::Endpoint;
 
 /// Inbound registrations are forgotten after a day.
 const INBOUND_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -70,7 +70,7 @@ pub struct QqLedger {
     inbound_order: VecDeque<(i64, String)>,
     chat_rate: SlidingWindow,
     channel_rate: SlidingWindow,
-    /// Rich-media uploads (`qq/media.rs`).
+    /// Rich-media uploads (`ledger/media.rs`).
     pub media: super::media::MediaStore,
 }
 
