@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use botq_core::keys::{GROUP, Keys};
-use botq_core::queue::{self, ChatShare, Claim, ClaimRequest, Delivery, Settlement, Verdict};
+use botq_core::queue::{self, ChatShare, Claim, ClaimRequest, Delivery, Held, Settlement, Verdict};
 use botq_core::redis_conn::{Redis, Target, connect_lazy};
 use botq_testkit::events::{Enqueuer, envelope};
 use botq_testkit::redis::RedisServer;
@@ -103,7 +103,10 @@ async fn each_settlement_in_a_batch_has_the_effects_it_would_have_alone() {
         .iter()
         .zip(&batch)
         .zip(&verdicts)
-        .map(|((d, r), v)| Settlement::new(&k, &d.id, &r.token, &r.claim_key, &r.chat_lock, None, &d.raw, v))
+        .map(|((d, r), v)| {
+            let held = Held { id: &d.id, token: &r.token, claim_key: &r.claim_key, chat_lock: &r.chat_lock };
+            Settlement::new(&k, &held, None, &d.raw, v)
+        })
         .collect();
     queue::finish(&mut e.conn, &k, "w-1", &settlements).await.unwrap();
 

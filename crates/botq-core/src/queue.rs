@@ -46,9 +46,11 @@ mod maintenance;
 pub use claim::{Claim, ClaimRequest, claim, needs_verify};
 pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
 pub use enqueue::{BatchParams, Enqueue, EnqueueOutcome, EnqueueParams, LimitKind, enqueue, enqueue_batch};
-pub use finish::{ChatShare, Settlement, Verdict, finish};
+pub use finish::{ChatShare, Held, Settlement, Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};
-pub use maintenance::{QueueStats, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats, trim_by_age};
+pub use maintenance::{
+    QueueStats, ReclaimPass, Reclaimed, has_idle, promote, prune_consumers, reclaim, stats, trim_by_age,
+};
 
 /// The lease must outlast the handler by this much, so a live handler's
 /// delivery is never reclaimed while it still runs. That is the

@@ -13,7 +13,7 @@ pub(crate) use botq_core::fleet::{self, Replica, Role};
 pub(crate) use botq_core::history::{self, Counters};
 pub(crate) use botq_core::ids::BotId;
 pub(crate) use botq_core::keys::Keys;
-pub(crate) use botq_core::queue::{self, Claim, ClaimRequest, DeadLetter, Settlement, Verdict};
+pub(crate) use botq_core::queue::{self, Claim, ClaimRequest, DeadLetter, Held, Settlement, Verdict};
 pub(crate) use botq_core::redis_conn::{Redis, connect_lazy};
 pub(crate) use botq_ctl::web::{self, Access, Console};
 pub(crate) use botq_testkit::events::{Enqueuer, envelope};
@@ -82,7 +82,8 @@ impl Store {
         assert_eq!(claimed.unwrap(), [Claim::Fresh]);
         let verdict =
             Verdict::Dead { reason: reason.into(), attempts: 2, now_ms: botq_core::now_ms(), dlq_max_len: 1000 };
-        let s = Settlement::new(&k, &d.id, &req.token, &req.claim_key, &req.chat_lock, None, &d.raw, &verdict);
+        let held = Held { id: &d.id, token: &req.token, claim_key: &req.claim_key, chat_lock: &req.chat_lock };
+        let s = Settlement::new(&k, &held, None, &d.raw, &verdict);
         queue::finish(&mut self.conn, &k, WORKER, &[s]).await.unwrap();
         let letter = self.letters().await.into_iter().find(|l| l.src == d.id).expect("the dead letter");
         assert_eq!(letter.by, WORKER);

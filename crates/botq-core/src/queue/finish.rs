@@ -52,6 +52,20 @@ pub enum Verdict {
 
 /// One settlement, ready to join a batch of [`finish`]: its keys and
 /// arguments in `finish.lua`'s layout.
+/// What a delivery holds in Redis while it is handled, which its settlement
+/// lets go of.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    /// The stream entry id.
+    pub id: &'a str,
+    /// The delivery token its claim was made with.
+    pub token: &'a str,
+    /// The event's claim key, or the queue's placeholder when it was never claimed.
+    pub claim_key: &'a str,
+    /// The chat's lock, or the queue's placeholder.
+    pub chat_lock: &'a str,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settlement {
     keys: [String; 4],
@@ -59,23 +73,12 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    /// Settles stream entry `id` (delivered with `token`) of the event whose
-    /// raw envelope is `env`. `chat` is the event's fair-share keys (`None`:
-    /// fair share off, or an entry without a readable envelope); `claim_key`
-    /// and `chat_lock` may be the queue's placeholder when the delivery was
-    /// never claimed.
-    #[allow(clippy::too_many_arguments)]
+    /// Settles the delivery that holds `held`, of the event whose raw
+    /// envelope is `env`. `chat` is the event's fair-share keys (`None`:
+    /// fair share off, or an entry without a readable envelope).
     #[must_use]
-    pub fn new(
-        keys: &ShardKeys,
-        id: &str,
-        token: &str,
-        claim_key: &str,
-        chat_lock: &str,
-        chat: Option<&ChatShare>,
-        env: &[u8],
-        verdict: &Verdict,
-    ) -> Self {
+    pub fn new(keys: &ShardKeys, held: &Held<'_>, chat: Option<&ChatShare>, env: &[u8], verdict: &Verdict) -> Self {
+        let Held { id, token, claim_key, chat_lock } = *held;
         let text = |s: &str| s.as_bytes().to_vec();
         let num = |n: i64| n.to_string().into_bytes();
         let ms = |d: Duration| px_ms(d).to_string().into_bytes();

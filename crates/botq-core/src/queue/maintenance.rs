@@ -56,22 +56,34 @@ pub struct Reclaimed {
     pub dead: Vec<Vec<u8>>,
 }
 
-/// Takes over entries idle longer than `min_idle` for `consumer`, from `cursor`.
+/// One reclaimer pass over a queue (`reclaim.lua`): whose stalled entries
+/// to take over, how many, and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct ReclaimPass<'a> {
+    /// The consumer taking the entries over.
+    pub consumer: &'a str,
+    /// Entries idle at least this long are stalled (the lease).
+    pub min_idle: Duration,
+    /// Where the previous pass stopped (`0-0` to start over).
+    pub cursor: &'a str,
+    /// At most this many entries (the free handler permits).
+    pub count: usize,
+    /// An entry delivered this many times is dead-lettered instead of handled again.
+    pub max_deliveries: u32,
+    pub now_ms: i64,
+    /// The dead-letter stream's `MAXLEN ~`.
+    pub dlq_max_len: u64,
+}
+
+/// Takes over the entries of queue `shard` that `pass` finds stalled.
 ///
 /// # Errors
 /// Redis errors.
-#[allow(clippy::too_many_arguments)]
 pub async fn reclaim<C>(
     conn: &mut C,
     shard: u16,
     keys: &ShardKeys,
-    consumer: &str,
-    min_idle: Duration,
-    cursor: &str,
-    count: usize,
-    max_deliveries: u32,
-    now_ms: i64,
-    dlq_max_len: u64,
+    pass: &ReclaimPass<'_>,
 ) -> Result<Reclaimed, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
@@ -80,13 +92,13 @@ where
         .key(keys.stream())
         .key(keys.dlq())
         .arg(GROUP)
-        .arg(consumer)
-        .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
-        .arg(cursor)
-        .arg(count)
-        .arg(max_deliveries)
-        .arg(now_ms)
-        .arg(dlq_max_len)
+        .arg(pass.consumer)
+        .arg(u64::try_from(pass.min_idle.as_millis()).unwrap_or(u64::MAX))
+        .arg(pass.cursor)
+        .arg(pass.count)
+        .arg(pass.max_deliveries)
+        .arg(pass.now_ms)
+        .arg(pass.dlq_max_len)
         .invoke_async(conn)
         .await?;
     let deliveries = entries
@@ -98,7 +110,8 @@ where
 
 /// Deletes consumers of this group that own no pending entries and have been
 /// idle longer than `idle`, except `me`. Every worker process joins with a new
-/// name, so without this the group's consumer list grows forever (redis#8635).
+/// name, so without this the group's consumer list grows forever: Redis never
+/// deletes a consumer by itself (<https://github.com/redis/redis/issues/8635>).
 /// A consumer with pending entries is never deleted: that would drop its PEL.
 /// Returns how many were deleted.
 ///

@@ -149,18 +149,16 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                 () = stop.cancelled() => return Ok(()),
             };
             let permits = engine.with_free_permits(first, RECLAIM_BATCH);
-            let fut = queue::reclaim(
-                &mut conn,
-                shard,
-                &keys,
-                &engine.consumer,
-                engine.cfg.lease,
+            let pass = queue::ReclaimPass {
+                consumer: &engine.consumer,
+                min_idle: engine.cfg.lease,
                 cursor,
-                permits.len(),
-                engine.cfg.max_deliveries,
-                botq_core::now_ms(),
-                engine.cfg.dlq_max_len,
-            );
+                count: permits.len(),
+                max_deliveries: engine.cfg.max_deliveries,
+                now_ms: botq_core::now_ms(),
+                dlq_max_len: engine.cfg.dlq_max_len,
+            };
+            let fut = queue::reclaim(&mut conn, shard, &keys, &pass);
             match engine.bounded(fut).await {
                 Ok(r) => {
                     if !r.deliveries.is_empty() {

@@ -111,7 +111,7 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
             Ok(Claim::Fresh) => break,
             Ok(Claim::Duplicate) => {
                 debug!("already handled; acknowledging the duplicate delivery");
-                settle(engine, &keys, d, token, &claim_key, &chat_key, &Verdict::Drop).await;
+                settle(engine, &keys, d, &held(d, token, &claim_key, &chat_key), &Verdict::Drop).await;
                 metrics::counter!(EVENTS, "bot" => bot, "outcome" => "duplicate").increment(1);
                 return;
             }
@@ -173,7 +173,7 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
             }
         }
     };
-    settle(engine, &keys, d, token, &claim_key, &chat_key, &verdict).await;
+    settle(engine, &keys, d, &held(d, token, &claim_key, &chat_key), &verdict).await;
 }
 
 /// The time, Unix milliseconds, no earlier than `wait` from now: both the
@@ -210,7 +210,7 @@ async fn dead_letter_unhandled(engine: &Engine, d: &Delivery, token: &str, reaso
     let keys = engine.keys.shard(d.shard);
     let placeholder = keys.placeholder();
     let verdict = dead(engine, reason, d.attempts);
-    settle(engine, &keys, d, token, &placeholder, &placeholder, &verdict).await;
+    settle(engine, &keys, d, &held(d, token, &placeholder, &placeholder), &verdict).await;
     metrics::counter!(EVENTS, "bot" => bot.to_owned(), "outcome" => "dead").increment(1);
 }
 
@@ -229,20 +229,22 @@ fn dead(engine: &Engine, reason: String, attempts: u32) -> Verdict {
     Verdict::Dead { reason, attempts, now_ms: botq_core::now_ms(), dlq_max_len: engine.cfg.dlq_max_len }
 }
 
+fn held<'a>(d: &'a Delivery, token: &'a str, claim_key: &'a str, chat_lock: &'a str) -> queue::Held<'a> {
+    queue::Held { id: &d.id, token, claim_key, chat_lock }
+}
+
 async fn settle(
     engine: &Engine,
     keys: &botq_core::keys::ShardKeys,
     d: &Delivery,
-    token: &str,
-    claim_key: &str,
-    chat_key: &str,
+    held: &queue::Held<'_>,
     verdict: &Verdict,
 ) {
     let chat = match (&d.envelope, engine.fair_share.max_queued_per_chat) {
         (Ok(env), Some(_)) => Some(queue::ChatShare::new(keys, &env.bot, &env.chat_id, engine.fair_share)),
         _ => None,
     };
-    let settlement = Settlement::new(keys, &d.id, token, claim_key, chat_key, chat.as_ref(), &d.raw, verdict);
+    let settlement = Settlement::new(keys, held, chat.as_ref(), &d.raw, verdict);
     match engine.batches.settle(d.shard, settlement).await {
         Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
         Err(e) => {
