@@ -1,4 +1,4 @@
-//! Property tests of botq's one GCRA (`scripts/gcra.lua`), through the
+//! Property tests of botq's one GCRA (`throttle/gcra.lua`), through the
 //! reply throttle (`throttle.lua`), against a real Redis, with the clock
 //! passed in. The ingest rate limits run the same chunk (`ingest.lua`), so
 //! these bounds hold for them too. The backoff's bounds are property-tested

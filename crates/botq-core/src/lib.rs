@@ -3,7 +3,7 @@
 //! - [`envelope`]: the normalised event stored in the streams.
 //! - [`platform`]: per-platform verification and normalisation of webhooks.
 //! - [`config`]: the TOML file, env overrides and validation with key paths.
-//! - [`keys`] and [`scripts`]: every Redis key and Lua script, in one place each.
+//! - [`keys`]: every Redis key, in one place; [`scripts`]: the Lua scripts (each `.lua` beside its caller).
 //! - [`queue`]: the Redis operations on the streams.
 //! - [`reply`]: building replies and classifying the platforms' answers.
 //! - [`telemetry`]: logs and the Prometheus recorder.

@@ -1,4 +1,4 @@
-//! Shared reply throttling: GCRA limits kept in Redis (`scripts/throttle.lua`).
+//! Shared reply throttling: GCRA limits kept in Redis (`throttle/throttle.lua`).
 //!
 //! Each limit (a chat's, a bot's) is one key; every worker replica consults
 //! the same key, so together they never exceed it. A limited caller gets the

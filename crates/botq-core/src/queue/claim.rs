@@ -1,4 +1,4 @@
-//! Claiming deliveries before handling them (`scripts/claim.lua`), a batch per call.
+//! Claiming deliveries before handling them (`queue/claim.lua`), a batch per call.
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! or too many deliveries that killed their worker) is one entry of its
 //! shard's DLQ, written by `finish.lua` or `reclaim.lua`: `env` (the
 //! envelope), `reason`, `att` (failed attempts), `failed_at` (ms) and `src`
-//! (its id in the stream). Replay (`scripts/replay.lua`) puts the envelope
+//! (its id in the stream). Replay (`queue/replay.lua`) puts the envelope
 //! back into the same shard's stream with a fresh retry budget and deletes the
 //! dead letter in one step; the shard is right by construction, since the DLQ
 //! and the stream of one chat share a shard.

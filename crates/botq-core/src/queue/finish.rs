@@ -1,4 +1,4 @@
-//! Settling deliveries (`scripts/finish.lua`): ack + delete + what comes next,
+//! Settling deliveries (`queue/finish.lua`): ack + delete + what comes next,
 //! atomically, a batch of them per call.
 
 use std::time::Duration;

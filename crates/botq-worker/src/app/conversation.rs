@@ -19,6 +19,10 @@ use botq_core::keys::{Keys, fnv1a};
 use botq_core::redis_conn::Redis;
 use serde::{Deserialize, Serialize};
 
+/// Appends to a conversation window within its budget, atomically. See `conversation.lua`.
+static CONTEXT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("conversation.lua")));
+
 /// One message of a window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
@@ -106,7 +110,7 @@ impl Conversations {
         messages: &[Message],
     ) -> redis::RedisResult<Vec<Message>> {
         let (key, _) = self.window_keys(env);
-        let mut inv = botq_core::scripts::CONTEXT.prepare_invoke();
+        let mut inv = CONTEXT.prepare_invoke();
         inv.key(&key).arg(window.messages).arg(window.bytes).arg(ttl_ms(window));
         for m in messages {
             inv.arg(serde_json::to_string(m).unwrap_or_default());
