@@ -276,25 +276,40 @@ impl Config {
         keys.queue_of(lane, &bot.id, chat_id)
     }
 
-    /// The queues a worker serving `lanes` reads (empty = every lane).
-    ///
-    /// # Errors
-    /// A lane name that is not configured.
-    pub fn served_queues(&self, lanes: &[String]) -> Result<Vec<u16>, String> {
-        let keys = self.queue.keys();
-        if lanes.is_empty() {
-            return Ok((0..keys.shards()).collect());
+    /// What the worker's queue engine runs on: its `[worker]` table, the
+    /// queues, and the queue-wide settings it keeps. The bots and skills are
+    /// the bot application's, not the engine's.
+    #[must_use]
+    pub fn engine(&self) -> EngineSettings {
+        EngineSettings {
+            worker: self.worker.clone(),
+            queue: self.queue.clone(),
+            fair_share: self.fair_share,
+            done_ttl: self.dedupe_ttl,
+            audit_max_age: self.audit.max_age,
+            history_retention: self.history.retention,
         }
-        let mut queues = Vec::new();
-        for name in lanes {
-            let i = keys.lane_index(name).ok_or_else(|| format!("no lane named {name:?}"))?;
-            queues.extend(keys.lane_queues(i));
-        }
-        queues.sort_unstable();
-        queues.dedup();
-        Ok(queues)
     }
 }
+
+/// The worker's queue engine's part of the config ([`Config::engine`]).
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub worker: WorkerConfig,
+    pub queue: QueueSettings,
+    pub fair_share: FairShare,
+    /// How long a done event's marker lasts (`[dedupe] ttl_secs`).
+    pub done_ttl: Duration,
+    /// The audit stream's age bound, which the engine's trimmer keeps.
+    pub audit_max_age: Duration,
+    /// How long the history keeps a step, which the engine's sampler writes.
+    pub history_retention: Duration,
+}
+
+/// `worker.lanes` names a lane the queues do not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no lane named {0:?}")]
+pub struct UnknownLane(pub String);
 
 /// The queue settings of `raw` with the Redis overrides of `env`
 /// (`BOTQ_REDIS_URL`, `BOTQ_REDIS_CLUSTER`), checked: what the services and
@@ -363,6 +378,25 @@ pub struct QueueSettings {
 }
 
 impl QueueSettings {
+    /// The queues a worker serving `lanes` reads (empty = every lane).
+    ///
+    /// # Errors
+    /// A lane name that is not configured.
+    pub fn served_queues(&self, lanes: &[String]) -> Result<Vec<u16>, UnknownLane> {
+        let keys = self.keys();
+        if lanes.is_empty() {
+            return Ok((0..keys.shards()).collect());
+        }
+        let mut queues = Vec::new();
+        for name in lanes {
+            let i = keys.lane_index(name).ok_or_else(|| UnknownLane(name.clone()))?;
+            queues.extend(keys.lane_queues(i));
+        }
+        queues.sort_unstable();
+        queues.dedup();
+        Ok(queues)
+    }
+
     /// The key builder: prefix, default lane, lanes.
     #[must_use]
     pub fn keys(&self) -> crate::keys::Keys {

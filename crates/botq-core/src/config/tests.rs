@@ -287,8 +287,8 @@ fn lanes_fair_share_and_windows_load_and_their_problems_have_key_paths() {
     let bot = &c.bots[0];
     assert_eq!(c.queue_of(&keys, bot, "other"), keys.queue_of(1, &bot.id, "other"));
     assert_eq!(c.queue_of(&keys, bot, "g"), 0, "the group's override wins");
-    assert_eq!(c.served_queues(&["noisy".into()]).unwrap(), [1, 2]);
-    assert!(c.served_queues(&["nope".into()]).is_err());
+    assert_eq!(c.queue.served_queues(&["noisy".into()]).unwrap(), [1, 2]);
+    assert_eq!(c.queue.served_queues(&["nope".into()]), Err(super::UnknownLane("nope".into())));
     assert_eq!(bot.routing.context.as_ref().map(|w| w.messages), Some(5));
 
     let bad = format!(

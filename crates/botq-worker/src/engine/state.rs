@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use botq_core::config::{Config, FairShare, WorkerConfig};
+use botq_core::config::{EngineSettings, FairShare, WorkerConfig};
 use botq_core::fleet::{self, Replica, Role};
 use botq_core::history::Counters;
 use botq_core::keys::Keys;
@@ -67,17 +67,17 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds the engine for `cfg` around `handler`; connects lazily. Call it
+    /// Builds the engine for `cfg` (`Config::engine`) around `handler`; connects lazily. Call it
     /// within the Tokio runtime the worker will run on (its batchers start there).
     ///
     /// # Errors
     /// An invalid Redis URL, or a lane in `worker.lanes` that is not configured.
-    pub fn new(cfg: &Config, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(cfg: &EngineSettings, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
         let w = cfg.worker.clone();
         let redis_timeout = Duration::from_secs(2);
         let target = cfg.queue.redis_target();
         let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
-        let served = cfg.served_queues(&w.lanes).map_err(anyhow::Error::msg)?;
+        let served = cfg.queue.served_queues(&w.lanes)?;
         let readers = Blocking::new(&target, served.len() + 2, w.read_block, redis_timeout)?;
         let host = fleet::host_or("worker");
         let consumer = fleet::unique_name(&host);
@@ -94,8 +94,8 @@ impl Engine {
             keys,
             served,
             fair_share: cfg.fair_share,
-            audit_max_age: cfg.audit.max_age,
-            done_ttl: cfg.dedupe_ttl,
+            audit_max_age: cfg.audit_max_age,
+            done_ttl: cfg.done_ttl,
             consumer,
             redis,
             batches,
@@ -109,7 +109,7 @@ impl Engine {
             handling: AtomicU64::new(0),
             replica,
             history: handler.history().unwrap_or_default(),
-            history_retention: cfg.history.retention,
+            history_retention: cfg.history_retention,
             handler,
         }))
     }
