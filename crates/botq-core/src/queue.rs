@@ -81,10 +81,45 @@ pub struct RateLimit {
     pub sender: Option<Gcra>,
 }
 
-/// A script answered something its Rust side does not know: a version
-/// mismatch between the scripts and the code, never a caller's mistake.
-fn unexpected(what: &'static str) -> redis::RedisError {
-    redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, what))
+/// Why a queue call that a script answers failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueueError {
+    /// Redis failed or refused the call: down, too slow, an error reply.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    /// The script answered something this build does not know: the scripts
+    /// and the code are of different versions, never a caller's mistake.
+    #[error("{0} (the Lua scripts and the code are of different versions)")]
+    Protocol(&'static str),
+    /// A queue number this process has no queue for: a caller's bug.
+    #[error("queue {0} is not one of this process's queues")]
+    NoQueue(u16),
+}
+
+impl QueueError {
+    /// Whether Redis did not answer in time, so the call may have taken effect.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Redis(e) if e.is_timeout())
+    }
+
+    /// What kind of failure, for a log field: Redis's error kind (`IoError`,
+    /// `ResponseError`, …), `Protocol` or `NoQueue`. Never a value.
+    #[must_use]
+    pub fn kind(&self) -> String {
+        match self {
+            Self::Redis(e) => format!("{:?}", e.kind()),
+            Self::Protocol(_) => "Protocol".to_owned(),
+            Self::NoQueue(_) => "NoQueue".to_owned(),
+        }
+    }
+}
+
+/// A batcher that stopped before answering: the call may have been made.
+impl From<crate::batch::Gone> for QueueError {
+    fn from(gone: crate::batch::Gone) -> Self {
+        Self::Redis(gone.into())
+    }
 }
 
 /// A duration as the milliseconds of a `PX` (or a TTL argument): at least 1,

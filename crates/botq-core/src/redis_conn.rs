@@ -76,12 +76,13 @@ impl LazyCluster {
 ///
 /// # Errors
 /// The call's error, or the timeout.
-pub async fn bounded<T>(
+pub async fn bounded<T, E: From<redis::RedisError>>(
     limit: Duration,
-    call: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
-        Err(redis::RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time")))
+        let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "redis did not answer in time");
+        Err(E::from(redis::RedisError::from(timeout)))
     })
 }
 

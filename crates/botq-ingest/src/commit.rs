@@ -20,9 +20,8 @@ use botq_core::batch::{Batcher, each};
 use botq_core::config::{FairShare, RateLimit};
 use botq_core::keys::Keys;
 use botq_core::platform::Event;
-use botq_core::queue::{self, BatchParams, Enqueue, EnqueueOutcome};
+use botq_core::queue::{self, BatchParams, Enqueue, EnqueueOutcome, QueueError};
 use botq_core::redis_conn::{Redis, bounded};
-use redis::RedisResult;
 
 /// At most this many events per script call: a script blocks Redis while it
 /// runs (~15 µs per event), so 64 keeps other clients' waits under a millisecond.
@@ -33,7 +32,7 @@ const MAX_BATCH: usize = 64;
 /// latency (BENCHMARKS.md, "The throughput pass"), so one.
 const IN_FLIGHT: usize = 1;
 
-type QueueBatcher = Batcher<Enqueue, RedisResult<EnqueueOutcome>>;
+type QueueBatcher = Batcher<Enqueue, Result<EnqueueOutcome, QueueError>>;
 
 /// The deployment's settings every batch shares.
 #[derive(Debug, Clone, Copy)]
@@ -65,10 +64,10 @@ impl GroupCommit {
     /// `limits`; its own answer.
     ///
     /// # Errors
-    /// The batch's Redis error, or a queue number out of range.
-    pub async fn enqueue(&self, queue: u16, event: &Event, limits: RateLimit) -> RedisResult<EnqueueOutcome> {
+    /// The batch's error, or a queue number out of range.
+    pub async fn enqueue(&self, queue: u16, event: &Event, limits: RateLimit) -> Result<EnqueueOutcome, QueueError> {
         let Some(slot) = self.queues.get(usize::from(queue)) else {
-            return Err(redis::RedisError::from((redis::ErrorKind::Client, "no such queue")));
+            return Err(QueueError::NoQueue(queue));
         };
         let entry = Enqueue::new(&self.keys.shard(queue), event, limits, self.settings.fair_share);
         let batcher = slot.get_or_init(|| self.spawn(queue));

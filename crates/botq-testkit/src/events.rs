@@ -72,11 +72,11 @@ impl Enqueuer {
         self.try_push(env).await.expect("enqueue")
     }
 
-    /// As [`Enqueuer::push`], but a Redis error is returned (Redis may be down on purpose).
+    /// As [`Enqueuer::push`], but the error is returned (Redis may be down on purpose).
     ///
     /// # Errors
-    /// The Redis error.
-    pub async fn try_push(&mut self, env: Envelope) -> Result<bool, redis::RedisError> {
+    /// The queue's error.
+    pub async fn try_push(&mut self, env: Envelope) -> Result<bool, botq_core::queue::QueueError> {
         let shard = self.keys.chat_home(&env.bot, &env.chat_id);
         let event = Event { aliases: Vec::new(), envelope: env };
         let params = EnqueueParams {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::unexpected;
+use super::QueueError;
 use crate::keys::{GROUP, ShardKeys};
 use crate::scripts;
 
@@ -61,7 +61,7 @@ pub async fn claim<C>(
     lease: Duration,
     per_chat_ordering: bool,
     batch: &[ClaimRequest],
-) -> Result<Vec<Claim>, redis::RedisError>
+) -> Result<Vec<Claim>, QueueError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -76,7 +76,7 @@ where
     }
     let answers: Vec<String> = inv.invoke_async(conn).await?;
     if answers.len() != batch.len() {
-        return Err(unexpected("claim script answered a different number of deliveries"));
+        return Err(QueueError::Protocol("claim script answered a different number of deliveries"));
     }
     answers
         .iter()
@@ -86,7 +86,7 @@ where
             "in_progress" => Ok(Claim::InProgress),
             "chat_busy" => Ok(Claim::ChatBusy),
             "lost" => Ok(Claim::Lost),
-            _ => Err(unexpected("claim script returned an unknown answer")),
+            _ => Err(QueueError::Protocol("claim script returned an unknown answer")),
         })
         .collect()
 }

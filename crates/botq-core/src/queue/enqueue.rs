@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::RateLimit;
-use super::{px_ms, unexpected};
+use super::px_ms;
+use super::{QueueError, RateLimit};
 use crate::keys::ShardKeys;
 use crate::platform::Event;
 use crate::scripts;
@@ -124,13 +124,13 @@ pub async fn enqueue<C>(
     keys: &ShardKeys,
     event: &Event,
     params: EnqueueParams,
-) -> Result<EnqueueOutcome, redis::RedisError>
+) -> Result<EnqueueOutcome, QueueError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     let one = [Enqueue::new(keys, event, params.limits, params.fair_share)];
     let mut outcomes = enqueue_batch(conn, keys, params.into(), &one).await?;
-    outcomes.pop().ok_or_else(|| unexpected("ingest script answered no event"))
+    outcomes.pop().ok_or_else(|| QueueError::Protocol("ingest script answered no event"))
 }
 
 /// Runs the ingest script for a batch of events of one queue, each decided
@@ -146,20 +146,20 @@ where
 /// stored and answers `Duplicate` (still acknowledged).
 ///
 /// # Errors
-/// Any Redis error (connection, timeout, script), for the whole batch. The
-/// caller answers 503 and the platform retries; the script is atomic, so
-/// nothing was half-written.
+/// Any Redis error (connection, timeout, script) or an answer this build
+/// does not know, for the whole batch. The caller answers 503 and the
+/// platform retries; the script is atomic, so nothing was half-written.
 pub async fn enqueue_batch<C>(
     conn: &mut C,
     keys: &ShardKeys,
     params: BatchParams,
     batch: &[Enqueue],
-) -> Result<Vec<EnqueueOutcome>, redis::RedisError>
+) -> Result<Vec<EnqueueOutcome>, QueueError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     match enqueue_once(conn, keys, params, batch).await {
-        Err(e) if is_dead_connection(&e) => {
+        Err(QueueError::Redis(e)) if is_dead_connection(&e) => {
             tracing::debug!(error.kind = ?e.kind(), "redis connection was dead; enqueueing again on a new one");
             enqueue_once(conn, keys, params, batch).await
         }
@@ -178,7 +178,7 @@ async fn enqueue_once<C>(
     keys: &ShardKeys,
     params: BatchParams,
     batch: &[Enqueue],
-) -> Result<Vec<EnqueueOutcome>, redis::RedisError>
+) -> Result<Vec<EnqueueOutcome>, QueueError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -199,12 +199,12 @@ where
     }
     let answers: Vec<Vec<String>> = inv.invoke_async(conn).await?;
     if answers.len() != batch.len() {
-        return Err(unexpected("ingest script answered a different number of events"));
+        return Err(QueueError::Protocol("ingest script answered a different number of events"));
     }
     answers.into_iter().map(outcome).collect()
 }
 
-fn outcome(reply: Vec<String>) -> Result<EnqueueOutcome, redis::RedisError> {
+fn outcome(reply: Vec<String>) -> Result<EnqueueOutcome, QueueError> {
     Ok(match reply.first().map(String::as_str) {
         Some("ok") => EnqueueOutcome::Accepted { stream_id: reply.get(1).cloned().unwrap_or_default() },
         Some("ok-backlog") => EnqueueOutcome::AcceptedInChatBacklog,
@@ -212,6 +212,6 @@ fn outcome(reply: Vec<String>) -> Result<EnqueueOutcome, redis::RedisError> {
         Some("limited") if reply.get(1).is_some_and(|w| w == "group") => EnqueueOutcome::RateLimited(LimitKind::Group),
         Some("limited") => EnqueueOutcome::RateLimited(LimitKind::Sender),
         Some("backlog") => EnqueueOutcome::Backlogged,
-        _ => return Err(unexpected("ingest script returned an unknown answer")),
+        _ => return Err(QueueError::Protocol("ingest script returned an unknown answer")),
     })
 }

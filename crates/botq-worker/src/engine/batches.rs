@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use botq_core::batch::{Batcher, each};
 use botq_core::keys::Keys;
-use botq_core::queue::{self, Claim, ClaimRequest, Settlement};
+use botq_core::queue::{self, Claim, ClaimRequest, QueueError, Settlement};
 use botq_core::redis_conn::Redis;
 use redis::RedisResult;
 
@@ -41,7 +41,7 @@ pub(crate) struct ClaimSettings {
 
 #[derive(Debug)]
 struct PerQueue {
-    claims: Batcher<ClaimRequest, RedisResult<Claim>>,
+    claims: Batcher<ClaimRequest, Result<Claim, QueueError>>,
     settles: Batcher<Settlement, RedisResult<()>>,
 }
 
@@ -88,7 +88,7 @@ impl Batches {
     ///
     /// # Errors
     /// The batch's Redis error, or the queue is not served here.
-    pub(crate) async fn claim(&self, shard: u16, request: ClaimRequest) -> RedisResult<Claim> {
+    pub(crate) async fn claim(&self, shard: u16, request: ClaimRequest) -> Result<Claim, QueueError> {
         self.queue(shard)?.claims.call(request).await?
     }
 
@@ -96,13 +96,11 @@ impl Batches {
     ///
     /// # Errors
     /// The batch's Redis error, or the queue is not served here.
-    pub(crate) async fn settle(&self, shard: u16, settlement: Settlement) -> RedisResult<()> {
-        self.queue(shard)?.settles.call(settlement).await?
+    pub(crate) async fn settle(&self, shard: u16, settlement: Settlement) -> Result<(), QueueError> {
+        Ok(self.queue(shard)?.settles.call(settlement).await??)
     }
 
-    fn queue(&self, shard: u16) -> RedisResult<&PerQueue> {
-        self.queues.get(&shard).ok_or_else(|| {
-            redis::RedisError::from((redis::ErrorKind::Client, "the queue is not served by this worker"))
-        })
+    fn queue(&self, shard: u16) -> Result<&PerQueue, QueueError> {
+        self.queues.get(&shard).ok_or(QueueError::NoQueue(shard))
     }
 }
