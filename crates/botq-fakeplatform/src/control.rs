@@ -27,8 +27,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::faults::ScriptStep;
-use crate::qq::QqChatKind;
+use crate::ledger::QqChatKind;
+use crate::script::ScriptStep;
 use crate::state::FakeState;
 
 pub(crate) fn routes() -> Router<Arc<FakeState>> {

@@ -34,8 +34,9 @@ use botq_core::envelope::Platform;
 use rand::Rng;
 
 use crate::options::Options;
-pub use crate::script::ScriptStep;
-use crate::state::{FakeState, FaultCounts};
+use crate::records::FaultCounts;
+use crate::script::ScriptStep;
+use crate::state::FakeState;
 
 /// A failure answer the platform module renders in its own shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

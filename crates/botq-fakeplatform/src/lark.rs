@@ -30,12 +30,13 @@ use botq_core::envelope::Platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use crate::ledger::{LarkLedger, Sent, UUID_TTL_MS};
+use crate::ledger::Sent;
 
 use crate::faults::{self, Fault};
 use crate::limits::Throttle;
+use crate::records::{Delivery, Endpoint};
 use crate::refusal::{Refusal, Seen, random_hex};
-use crate::state::{Delivery, Endpoint, FakeState};
+use crate::state::FakeState;
 use crate::tokens::LARK_RENEW_WITHIN_MS;
 
 pub const APP_SECRET_INVALID: i64 = 10014;

@@ -39,10 +39,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::ScriptStep;
+pub use ledger::QqChatKind;
 pub use options::{OptionError, Options, QqLimits};
-pub use qq::QqChatKind;
-pub use state::{BotError, Clock, Credentials, Delivery, Endpoint, FakeBot, FakeState, FaultCounts, Rejection, Stats};
+pub use records::{Delivery, Endpoint, FaultCounts, Rejection, Stats};
+pub use script::ScriptStep;
+pub use state::{BotError, Clock, Credentials, FakeBot, FakeState};
 
 /// Every route: the three platforms' APIs and `/_fake/*`.
 pub fn router(state: Arc<FakeState>) -> Router {

@@ -36,9 +36,10 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::faults::{self, Fault};
+use crate::records::{Delivery, Endpoint};
 use crate::refusal::{Refusal, Seen};
 use crate::shown::Shown;
-use crate::state::{Credentials, Delivery, Endpoint, FakeBot, FakeState};
+use crate::state::{Credentials, FakeBot, FakeState};
 
 pub const INVALID_PARAMS: i64 = 100;
 pub const RATE_LIMITED: i64 = 1400;

@@ -20,7 +20,7 @@
 //!   push was discontinued on 2025-04-21), else 400 `40034100`. Other
 //!   unreadable bodies get 400 with the fake's own code `11255`.
 //!
-//! The rules themselves live in `ledger/qq.rs` ([`QqLedger`]); this file is HTTP.
+//! The rules themselves live in `ledger/qq.rs` ([`QqLedger`](crate::ledger::QqLedger)); this file is HTTP.
 
 use std::sync::Arc;
 
@@ -34,12 +34,13 @@ use botq_core::envelope::Platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::ledger::QqRefusal;
 use crate::ledger::media;
-pub use crate::ledger::{QqChatKind, QqLedger, QqRefusal};
 
 use crate::faults::{self, Fault};
+use crate::records::{Delivery, Endpoint};
 use crate::refusal::{Refusal, Seen, random_hex, random_token};
-use crate::state::{Delivery, Endpoint, FakeState};
+use crate::state::FakeState;
 use crate::tokens::QQ_RENEW_WITHIN_MS;
 
 pub const TOKEN_NOT_EXIST: i64 = 11244;

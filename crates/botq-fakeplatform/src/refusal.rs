@@ -10,7 +10,8 @@
 use axum::http::StatusCode;
 use botq_core::envelope::Platform;
 
-use crate::state::{Book, Endpoint, FakeState, Rejection};
+use crate::records::{Endpoint, Rejection};
+use crate::state::{Book, FakeState};
 
 /// What to answer: status, platform code, message, and how long to wait (for 429s).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use botq_core::config::Config;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::records::{Delivery, Endpoint, FaultCounts, Rejection, Stats};
+use crate::records::{Delivery, Rejection, Stats};
 pub use bots::{BotError, Credentials, FakeBot, onebot_prefix};
 
 use crate::ledger::{LarkLedger, QqChatKind, QqLedger};
