@@ -178,11 +178,7 @@ impl Env {
     async fn previous_counts(&self) -> [u64; 4] {
         let metrics = self.http.get(self.ingest.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
         ["qq", "lark", "larkplain", "onebot"].map(|bot| {
-            let series = format!(r#"botq_ingest_previous_secret_total{{bot="{bot}-{}"}} "#, self.tag);
-            metrics
-                .lines()
-                .find_map(|line| line.strip_prefix(&series))
-                .map_or(0, |v| v.trim().parse().unwrap_or_else(|_| panic!("{series}{v}")))
+            botq_e2e::metric(&metrics, &format!(r#"botq_ingest_previous_secret_total{{bot="{bot}-{}"}}"#, self.tag))
         })
     }
 
