@@ -159,19 +159,10 @@ impl Entry {
     /// # Errors
     /// A missing or malformed field, by name.
     pub fn from_fields(id: &str, fields: &HashMap<String, String>) -> Result<Self, DecodeError> {
-        let field = |k: &str| (id.to_owned(), k.to_owned());
-        let s = |k: &str| {
-            fields.get(k).cloned().ok_or_else(|| {
-                let (id, field) = field(k);
-                DecodeError::Missing { id, field }
-            })
-        };
-        let n = |k: &str| -> Result<u64, DecodeError> {
-            s(k)?.parse().map_err(|_| {
-                let (id, field) = field(k);
-                DecodeError::NotNumeric { id, field }
-            })
-        };
+        let missing = |k: &str| DecodeError::Missing { id: id.to_owned(), field: k.to_owned() };
+        let not_numeric = |k: &str| DecodeError::NotNumeric { id: id.to_owned(), field: k.to_owned() };
+        let s = |k: &str| fields.get(k).cloned().ok_or_else(|| missing(k));
+        let n = |k: &str| -> Result<u64, DecodeError> { s(k)?.parse().map_err(|_| not_numeric(k)) };
         let unknown = |field: &'static str, value: &str| DecodeError::Unknown {
             id: id.to_owned(),
             field,
@@ -185,10 +176,7 @@ impl Entry {
         let outcome = s("outcome").and_then(|o| Outcome::parse(&o).ok_or_else(|| unknown("outcome", &o)))?;
         Ok(Self {
             id: id.to_owned(),
-            ts_ms: s("ts_ms")?.parse().map_err(|_| {
-                let (id, field) = field("ts_ms");
-                DecodeError::NotNumeric { id, field }
-            })?,
+            ts_ms: s("ts_ms")?.parse().map_err(|_| not_numeric("ts_ms"))?,
             request_id: s("request_id")?,
             event_id: s("event_id")?,
             bot: s("bot")?,

@@ -28,8 +28,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use crate::platform::PlatformBot;
-pub use crate::queue::LEASE_MARGIN;
-pub use crate::queue::{FairShare, RateLimit};
+pub use crate::queue::{FairShare, LEASE_MARGIN, RateLimit};
 pub use crate::telemetry::{LogConfig, LogFormat};
 pub use crate::throttle::Gcra;
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
@@ -100,26 +99,6 @@ pub struct IngestConfig {
     pub shutdown_grace: Duration,
     /// The public listener's bounds (`[ingest.listener]`).
     pub listener: ListenerConfig,
-}
-
-/// Checks a bot's `[bot.rate_limit]`.
-fn check_rate_limit(raw: &RawRateLimit, path: &str, problems: &mut Problems) -> RateLimit {
-    {
-        let mut one = |rate: f64, burst: u32, name: &str| {
-            if !(rate.is_finite() && rate >= 0.0) {
-                problems.push(format!("{path}.{name}_per_sec"), "must be a number ≥ 0 (0 turns the limit off)".into());
-                return None;
-            }
-            if rate > 0.0 && burst == 0 {
-                problems.push(format!("{path}.{name}_burst"), "must be ≥ 1 when the limit is on".into());
-            }
-            (rate > 0.0).then_some(Gcra { per_sec: rate, burst: burst.max(1) })
-        };
-        RateLimit {
-            group: one(raw.group_per_sec, raw.group_burst, "group"),
-            sender: one(raw.sender_per_sec, raw.sender_burst, "sender"),
-        }
-    }
 }
 
 /// One thing wrong with a config file, at a key path like `bot[1].secret`.

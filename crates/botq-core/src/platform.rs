@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use crate::envelope::{Envelope, Platform};
 use crate::ids::{BotId, RequestId};
-use crate::platform::lark::config::LarkBot;
-use crate::platform::onebot::config::OnebotBot;
-use crate::platform::qq::config::QqBot;
+use lark::config::LarkBot;
+use onebot::config::OnebotBot;
+use qq::config::QqBot;
 
 /// One webhook delivery as ingest received it.
 #[derive(Debug, Clone, Copy)]

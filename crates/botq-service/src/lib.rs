@@ -2,7 +2,7 @@
 //! `botq-worker`) share around their real work, so both start, answer
 //! probes, reload and stop the same way.
 //!
-//! - [`ServiceMain`]: the command line (`--config`, `check`, `healthcheck`),
+//! - [`ServiceMain`]: the command line (`--config`, `healthcheck`),
 //!   loading and checking the config, logging, and running the service.
 //! - [`admin`]: the admin listener (`/metrics`, `/health/live`,
 //!   `/health/ready`), with [`Readiness`] and [`RedisReady`].

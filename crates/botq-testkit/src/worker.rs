@@ -34,7 +34,7 @@ impl WorkerHandle {
     /// When the admin port cannot be bound or the engine cannot be built.
     pub async fn start(cfg: &Config, handler: Arc<dyn Handler>) -> Self {
         crate::init_test_logging();
-        let engine = Engine::new(&cfg.engine(), handler).expect("engine");
+        let engine = Engine::new(cfg.engine(), handler).expect("engine");
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
         let admin_addr = admin.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
@@ -73,7 +73,7 @@ impl CrashableWorker {
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let engine = {
             let _in_runtime = runtime.enter();
-            Engine::new(&cfg.engine(), handler).expect("engine")
+            Engine::new(cfg.engine(), handler).expect("engine")
         };
         let e = engine.clone();
         runtime.spawn(async move {

@@ -35,7 +35,7 @@ async fn main() -> std::process::ExitCode {
             Some(b) => b.clone(),
             None => Arc::new(botq_worker::NoopHandler),
         };
-        let engine = botq_worker::Engine::new(&cfg.engine(), handler)?;
+        let engine = botq_worker::Engine::new(cfg.engine(), handler)?;
         let admin_addr = cfg.worker.admin_listen;
         let admin = tokio::net::TcpListener::bind(admin_addr)
             .await

@@ -18,6 +18,7 @@ use crate::platform::lark::config::LarkBot;
 use crate::platform::onebot::config::OnebotBot;
 use crate::platform::qq::config::QqBot;
 use crate::platform::{Adapter, KeyError, PlatformBot, TimestampWindow, lark, onebot, qq};
+use crate::throttle::Gcra;
 
 /// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with
 /// its original timestamp is still admitted while dedupe (24 h) catches replays.
@@ -157,6 +158,24 @@ pub enum AdapterError {
     Previous(KeyError),
 }
 
+/// Checks a bot's `[bot.rate_limit]`.
+fn check_rate_limit(raw: &RawRateLimit, path: &str, problems: &mut Problems) -> RateLimit {
+    let mut one = |rate: f64, burst: u32, name: &str| {
+        if !(rate.is_finite() && rate >= 0.0) {
+            problems.push(format!("{path}.{name}_per_sec"), "must be a number ≥ 0 (0 turns the limit off)".into());
+            return None;
+        }
+        if rate > 0.0 && burst == 0 {
+            problems.push(format!("{path}.{name}_burst"), "must be ≥ 1 when the limit is on".into());
+        }
+        (rate > 0.0).then_some(Gcra { per_sec: rate, burst: burst.max(1) })
+    };
+    RateLimit {
+        group: one(raw.group_per_sec, raw.group_burst, "group"),
+        sender: one(raw.sender_per_sec, raw.sender_burst, "sender"),
+    }
+}
+
 /// Which keys each platform takes; everything else is an error on that bot.
 fn allowed_keys(platform: Platform) -> &'static [&'static str] {
     match platform {
@@ -291,7 +310,7 @@ fn check_bot(
         rotation::check_previous(p, platform, &current, path, env, base_dir, problems)
     });
     let limit = raw.rate_limit.as_ref().unwrap_or(default_limit);
-    let rate_limit = super::check_rate_limit(limit, &format!("{path}.rate_limit"), problems);
+    let rate_limit = check_rate_limit(limit, &format!("{path}.rate_limit"), problems);
     let window_secs = raw.timestamp_window_secs.unwrap_or(DEFAULT_TIMESTAMP_WINDOW_SECS);
     let clock_skew_secs = raw.clock_skew_secs.unwrap_or(DEFAULT_CLOCK_SKEW_SECS);
     if clock_skew_secs > MAX_CLOCK_SKEW_SECS {

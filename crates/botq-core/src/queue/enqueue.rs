@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use super::px_ms;
-use super::{QueueError, RateLimit};
+use super::{FairShare, QueueError, RateLimit, px_ms};
 use crate::keys::ShardKeys;
 use crate::platform::Event;
 use crate::scripts;
@@ -48,7 +47,7 @@ pub struct EnqueueParams {
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
     pub limits: RateLimit,
-    pub fair_share: super::FairShare,
+    pub fair_share: FairShare,
 }
 
 /// What a batch of [`enqueue_batch`] shares: the deployment's settings.
@@ -57,7 +56,7 @@ pub struct BatchParams {
     pub now_ms: i64,
     pub dedupe_ttl: Duration,
     pub max_backlog: u64,
-    pub fair_share: super::FairShare,
+    pub fair_share: FairShare,
 }
 
 impl From<EnqueueParams> for BatchParams {
@@ -76,7 +75,7 @@ pub struct Enqueue {
 impl Enqueue {
     /// `event` for its queue `keys`, under its bot's ingest `limits`.
     #[must_use]
-    pub fn new(keys: &ShardKeys, event: &Event, limits: RateLimit, fair_share: super::FairShare) -> Self {
+    pub fn new(keys: &ShardKeys, event: &Event, limits: RateLimit, fair_share: FairShare) -> Self {
         let env = &event.envelope;
         let (group_iv, group_burst) =
             interval_us(limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));

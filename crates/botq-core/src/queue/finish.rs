@@ -50,8 +50,6 @@ pub enum Verdict {
     Drop,
 }
 
-/// One settlement, ready to join a batch of [`finish`]: its keys and
-/// arguments in `finish.lua`'s layout.
 /// What a delivery holds in Redis while it is handled, which its settlement
 /// lets go of.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +64,8 @@ pub struct Held<'a> {
     pub chat_lock: &'a str,
 }
 
+/// One settlement, ready to join a batch of [`finish`]: its keys and
+/// arguments in `finish.lua`'s layout.
 #[derive(Debug, Clone)]
 pub struct Settlement {
     keys: [String; 4],

@@ -72,8 +72,8 @@ impl Engine {
     ///
     /// # Errors
     /// An invalid Redis URL, or a lane in `worker.lanes` that is not configured.
-    pub fn new(cfg: &EngineSettings, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
-        let w = cfg.worker.clone();
+    pub fn new(cfg: EngineSettings, handler: Arc<dyn Handler>) -> anyhow::Result<Arc<Self>> {
+        let w = cfg.worker;
         let redis_timeout = Duration::from_secs(2);
         let target = cfg.queue.redis_target();
         let redis = botq_core::redis_conn::connect_lazy(&target, redis_timeout)?;
