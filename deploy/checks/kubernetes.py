@@ -8,7 +8,11 @@ neither knows is an error, never a skip.
 botq's rules: probes on the admin port the service really listens on, the
 hardened security context, a termination grace longer than the drain, a
 ScaledObject that watches every shard stream of the config in the ConfigMap,
-and names (Secrets, keys, labels) that line up across the files.
+and names (Secrets, keys, labels) that line up across the files. The console
+(botqctl web) gets the same container rules, plus its own: one replica (its
+sessions are in memory), botqctl from the worker image, a token from a
+Secret, probes on a path that answers without a session, and a ClusterIP
+Service only.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ KEYS_RS = ROOT / "crates/botq-core/src/keys.rs"
 SERVICES = {"botq-ingest": (9090, "ingest", 10), "botq-worker": (9091, "worker", 20)}
 REPLICAS = 2
 UID = 10001
+# The operator's console: `botqctl web` from the worker image, which carries botqctl.
+CONSOLE = "botq-console"
+CONSOLE_PORT = 9092
+BOTQCTL = "/usr/local/bin/botqctl"
+DOCKERFILE_WORKER = ROOT / "Dockerfile.worker"
+# What answers 200 without a session (crates/botq-ctl/src/web/access.rs, guard):
+# the sign-in form. Everything else redirects to it.
+CONSOLE_PROBE_PATH = "/login"
 
 
 def kn(doc: dict) -> str:
@@ -82,78 +94,166 @@ def port_number(container: dict, port: object) -> int | None:
     return None
 
 
-def check_deployment(dep: dict, config: dict, p: Problems, where: str) -> dict:
-    name = dep["metadata"]["name"]
-    at = f"{where} {kn(dep)}"
-    admin_port, table, default_grace = SERVICES[name]
+def check_pod(dep: dict, replicas: int, p: Problems, at: str) -> dict:
+    """What every Deployment needs: its replicas, a selector for its pods, one
+    hardened container (check_container). Returns the pod labels."""
     spec = dep["spec"]
     pod = spec["template"]["spec"]
     labels = spec["template"]["metadata"].get("labels", {})
-    p.expect(spec.get("replicas") == REPLICAS, at, f"replicas must be {REPLICAS}")
+    p.expect(spec.get("replicas") == replicas, at, f"replicas must be {replicas}")
     p.expect(
         all(labels.get(k) == v for k, v in spec["selector"]["matchLabels"].items()),
         at,
         "selector does not match pod labels",
     )
+    p.expect(pod.get("automountServiceAccountToken") is False, at, "automountServiceAccountToken must be false")
+    containers = pod.get("containers", [])
+    p.expect(len(containers) == 1, at, "one container")
+    for c in containers:
+        check_container(c, pod, p, f"{at} container {c.get('name')}")
+    return labels
+
+
+def check_container(c: dict, pod: dict, p: Problems, cat: str) -> None:
+    """A pinned image, Redis from a Secret, resources, the hardened security
+    context and the config at /etc/botq."""
+    image = c.get("image", "")
+    p.expect(
+        "@sha256:" in image or re.search(r":\d+\.\d+\.\d+$", image) is not None,
+        cat,
+        f"image {image!r} must be pinned to a version tag or a digest",
+    )
+    env = {e["name"]: e for e in c.get("env", [])}
+    redis = env.get("BOTQ_REDIS_URL", {}).get("valueFrom", {}).get("secretKeyRef")
+    p.expect(redis is not None, cat, "BOTQ_REDIS_URL must come from a Secret (it may carry a password)")
+    res = c.get("resources", {})
+    for kind in ("requests", "limits"):
+        p.expect({"cpu", "memory"} <= set(res.get(kind, {})), cat, f"resources.{kind} needs cpu and memory")
+    pod_sc = pod.get("securityContext", {})
+    sc = c.get("securityContext", {})
+    # The container's setting wins over the pod's.
+    sc_value = {**pod_sc, **sc}.get
+    p.expect(sc_value("runAsNonRoot") is True, cat, "runAsNonRoot must be true")
+    p.expect(sc_value("runAsUser") == UID, cat, f"runAsUser must be {UID} (the image's user)")
+    p.expect(sc.get("readOnlyRootFilesystem") is True, cat, "readOnlyRootFilesystem must be true")
+    p.expect(sc.get("allowPrivilegeEscalation") is False, cat, "allowPrivilegeEscalation must be false")
+    p.expect("ALL" in sc.get("capabilities", {}).get("drop", []), cat, "capabilities must drop ALL")
+    p.expect(
+        (sc_value("seccompProfile") or {}).get("type") == "RuntimeDefault",
+        cat,
+        "seccompProfile must be RuntimeDefault",
+    )
+    mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    config_mounts = [
+        m for n, m in mounts.items() if volumes.get(n, {}).get("configMap", {}).get("name") == "botq-config"
+    ]
+    p.expect(
+        len(config_mounts) == 1 and config_mounts[0]["mountPath"] == "/etc/botq",
+        cat,
+        "ConfigMap botq-config must be mounted at /etc/botq",
+    )
+
+
+def check_deployment(dep: dict, config: dict, p: Problems, where: str) -> dict:
+    """ingest and worker: check_pod, plus the admin listener, its probes, the
+    Prometheus annotations and a grace longer than the drain."""
+    name = dep["metadata"]["name"]
+    at = f"{where} {kn(dep)}"
+    admin_port, table, default_grace = SERVICES[name]
+    spec = dep["spec"]
+    pod = spec["template"]["spec"]
+    labels = check_pod(dep, REPLICAS, p, at)
     grace = config.get(table, {}).get("shutdown_grace_secs", default_grace)
     p.expect(
         pod.get("terminationGracePeriodSeconds", 30) > grace,
         at,
         f"terminationGracePeriodSeconds must be longer than {table}.shutdown_grace_secs ({grace})",
     )
-    pod_sc = pod.get("securityContext", {})
     annotations = spec["template"]["metadata"].get("annotations", {})
     p.expect(annotations.get("prometheus.io/port") == str(admin_port), at, f"prometheus.io/port must be {admin_port}")
     p.expect(annotations.get("prometheus.io/scrape") == "true", at, 'prometheus.io/scrape must be "true"')
-    containers = pod.get("containers", [])
-    p.expect(len(containers) == 1, at, "one container")
-    for c in containers:
+    for c in pod.get("containers", []):
         cat = f"{at} container {c.get('name')}"
-        image = c.get("image", "")
-        p.expect(
-            "@sha256:" in image or re.search(r":\d+\.\d+\.\d+$", image) is not None,
-            cat,
-            f"image {image!r} must be pinned to a version tag or a digest",
-        )
         env = {e["name"]: e for e in c.get("env", [])}
         listen = env.get("BOTQ_ADMIN_LISTEN", {}).get("value", "")
         p.expect(
             listen == f"0.0.0.0:{admin_port}", cat, f"BOTQ_ADMIN_LISTEN must be 0.0.0.0:{admin_port}, got {listen!r}"
         )
-        redis = env.get("BOTQ_REDIS_URL", {}).get("valueFrom", {}).get("secretKeyRef")
-        p.expect(redis is not None, cat, "BOTQ_REDIS_URL must come from a Secret (it may carry a password)")
         for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
             get = c.get(probe, {}).get("httpGet", {})
             p.expect(get.get("path") == path, cat, f"{probe} must GET {path}")
             p.expect(
                 port_number(c, get.get("port")) == admin_port, cat, f"{probe} must probe the admin port {admin_port}"
             )
-        res = c.get("resources", {})
-        for kind in ("requests", "limits"):
-            p.expect({"cpu", "memory"} <= set(res.get(kind, {})), cat, f"resources.{kind} needs cpu and memory")
-        sc = c.get("securityContext", {})
-        # The container's setting wins over the pod's.
-        sc_value = {**pod_sc, **sc}.get
-        p.expect(sc_value("runAsNonRoot") is True, cat, "runAsNonRoot must be true")
-        p.expect(sc_value("runAsUser") == UID, cat, f"runAsUser must be {UID} (the image's user)")
-        p.expect(sc.get("readOnlyRootFilesystem") is True, cat, "readOnlyRootFilesystem must be true")
-        p.expect(sc.get("allowPrivilegeEscalation") is False, cat, "allowPrivilegeEscalation must be false")
-        p.expect("ALL" in sc.get("capabilities", {}).get("drop", []), cat, "capabilities must drop ALL")
+    return labels
+
+
+def flag_value(args: list, flag: str) -> str | None:
+    """The value of `--flag VALUE` or `--flag=VALUE` in args."""
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args):
+            return str(args[i + 1])
+        if isinstance(a, str) and a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def check_console(dep: dict, worker: dict | None, p: Problems, where: str) -> dict:
+    """botqctl web: check_pod with one replica, botqctl from the worker's
+    image listening on the console port, a token from a Secret, probes that
+    need no session."""
+    at = f"{where} {kn(dep)}"
+    # Its sessions live in the process: a second replica would not know them.
+    labels = check_pod(dep, 1, p, at)
+    dockerfile = DOCKERFILE_WORKER.read_text(encoding="utf-8")
+    p.expect(
+        BOTQCTL in dockerfile, rel(DOCKERFILE_WORKER), f"the worker image must carry {BOTQCTL} (the console runs it)"
+    )
+    worker_images = {
+        c.get("image", "").split("@")[0].rsplit(":", 1)[0]
+        for c in (worker or {}).get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    }
+    for c in dep["spec"]["template"]["spec"].get("containers", []):
+        cat = f"{at} container {c.get('name')}"
+        image = c.get("image", "").split("@")[0].rsplit(":", 1)[0]
+        p.expect(image in worker_images, cat, f"image {image!r} must be the worker's {sorted(worker_images)} (botqctl)")
+        command, args = c.get("command", []), [str(a) for a in c.get("args", [])]
+        p.expect(command == [BOTQCTL], cat, f"command must be [{BOTQCTL!r}] (the image's entrypoint is the worker)")
+        p.expect("web" in args, cat, "args must run `botqctl web`")
+        listen = flag_value(args, "--listen") or ""
+        host, _, port = listen.rpartition(":")
         p.expect(
-            (sc_value("seccompProfile") or {}).get("type") == "RuntimeDefault",
+            port == str(CONSOLE_PORT) and host not in ("", "127.0.0.1", "localhost", "[::1]"),
             cat,
-            "seccompProfile must be RuntimeDefault",
+            f"--listen must be an address the Service reaches on port {CONSOLE_PORT} (e.g. 0.0.0.0:{CONSOLE_PORT}), "
+            f"got {listen!r}",
         )
-        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
-        volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        config_mounts = [
-            m for n, m in mounts.items() if volumes.get(n, {}).get("configMap", {}).get("name") == "botq-config"
-        ]
         p.expect(
-            len(config_mounts) == 1 and config_mounts[0]["mountPath"] == "/etc/botq",
-            cat,
-            "ConfigMap botq-config must be mounted at /etc/botq",
+            port_number(c, "console") == CONSOLE_PORT, cat, f"needs a containerPort named console = {CONSOLE_PORT}"
         )
+        env = {e["name"]: e for e in c.get("env", [])}
+        token = env.get("BOTQ_CONSOLE_TOKEN", {})
+        p.expect("value" not in token, cat, "BOTQ_CONSOLE_TOKEN must not be written in the manifest")
+        p.expect(
+            token.get("valueFrom", {}).get("secretKeyRef") is not None or flag_value(args, "--token-file") is not None,
+            cat,
+            "off loopback the console needs a token: BOTQ_CONSOLE_TOKEN from a Secret (or --token-file)",
+        )
+        for probe in ("livenessProbe", "readinessProbe"):
+            pr = c.get(probe, {})
+            get, tcp = pr.get("httpGet"), pr.get("tcpSocket")
+            p.expect(
+                (get is not None and get.get("path") == CONSOLE_PROBE_PATH) or tcp is not None,
+                cat,
+                f"{probe} must GET {CONSOLE_PROBE_PATH} (every other page redirects there without a session) "
+                "or use tcpSocket",
+            )
+            p.expect(
+                port_number(c, (get or tcp or {}).get("port")) == CONSOLE_PORT,
+                cat,
+                f"{probe} must probe the console port {CONSOLE_PORT}",
+            )
     return labels
 
 
@@ -240,11 +340,16 @@ def main() -> None:
     p.expect(not missing, "deploy/kubernetes/secret.example.yaml", f"botq-secrets lacks {sorted(missing)}")
 
     deployments = by_kind.get("Deployment", {})
-    p.expect(set(deployments) == set(SERVICES), rel(K8S), f"Deployments must be {sorted(SERVICES)}")
+    want_deployments = {*SERVICES, CONSOLE}
+    p.expect(set(deployments) == want_deployments, rel(K8S), f"Deployments must be {sorted(want_deployments)}")
     pod_labels = {}
     for name, (dep, where) in deployments.items():
-        if name in SERVICES:
-            pod_labels[name] = check_deployment(dep, config, p, where)
+        if name in want_deployments:
+            if name == CONSOLE:
+                worker = deployments.get("botq-worker", (None, ""))[0]
+                pod_labels[name] = check_console(dep, worker, p, where)
+            else:
+                pod_labels[name] = check_deployment(dep, config, p, where)
             for c in dep["spec"]["template"]["spec"]["containers"]:
                 for e in c.get("env", []):
                     ref = e.get("valueFrom", {}).get("secretKeyRef")
@@ -260,9 +365,12 @@ def main() -> None:
                         ref is None or ref in secrets, where, f"envFrom Secret {ref} is not in secret.example.yaml"
                     )
 
-    # Every Deployment has a PodDisruptionBudget; ingest has its Service.
+    # Every service Deployment has a PodDisruptionBudget (not the console: with
+    # one replica a PDB could only block drains); ingest has its Service.
     pdbs = by_kind.get("PodDisruptionBudget", {})
     for name, labels in pod_labels.items():
+        if name not in SERVICES:
+            continue
         p.expect(
             any(selects(pdb["spec"].get("selector", {}).get("matchLabels", {}), labels) for pdb, _ in pdbs.values()),
             rel(K8S),
@@ -280,6 +388,30 @@ def main() -> None:
             (sp.get("port"), port_number(ingest_c, sp.get("targetPort", sp.get("port")))) for sp in svc["spec"]["ports"]
         ]
         p.expect(ports == [(8080, 8080)], svc_where, f"must expose the webhook port 8080 only, got {ports}")
+
+    # The console's Service: inside the cluster only (kubectl port-forward, or
+    # a TLS-terminating Ingress in front), on the console port.
+    svc, svc_where = by_kind.get("Service", {}).get(CONSOLE, (None, ""))
+    if p.expect(svc is not None, rel(K8S), f"no Service {CONSOLE}"):
+        spec = svc["spec"]
+        p.expect(
+            spec.get("type", "ClusterIP") == "ClusterIP",
+            svc_where,
+            f"must be type ClusterIP (not {spec.get('type')}): the console is reached by port-forward or through TLS",
+        )
+        p.expect(not spec.get("externalIPs"), svc_where, "must have no externalIPs")
+        p.expect(selects(spec.get("selector", {}), pod_labels.get(CONSOLE, {})), svc_where, "selects no console pod")
+        if CONSOLE in deployments:
+            console_c = deployments[CONSOLE][0]["spec"]["template"]["spec"]["containers"][0]
+            ports = [
+                (sp.get("port"), port_number(console_c, sp.get("targetPort", sp.get("port"))))
+                for sp in spec.get("ports", [])
+            ]
+            p.expect(
+                ports == [(CONSOLE_PORT, CONSOLE_PORT)],
+                svc_where,
+                f"must expose the console port {CONSOLE_PORT} only, got {ports}",
+            )
 
     check_scaledobject(by_kind, config, secrets, p)
 
