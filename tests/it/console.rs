@@ -11,6 +11,8 @@
 //!
 //! What is checked:
 //! - every page answers with its data and the security headers;
+//! - the dead-letter list pages through full DLQs newest first, each letter
+//!   once, without reading a DLQ whole;
 //! - replay and purge take two POSTs, the confirmation says how many, and a
 //!   confirmation whose letters changed meanwhile changes nothing (409);
 //! - every POST needs its session's CSRF token and the console's own origin;
@@ -22,4 +24,5 @@
 mod actions;
 mod guards;
 mod pages;
-mod support;
+mod paging;
+pub(crate) mod support;

@@ -44,7 +44,7 @@ mod group;
 mod maintenance;
 
 pub use claim::{Claim, ClaimRequest, claim, needs_verify};
-pub use dlq::{DeadLetter, dead_letter, dead_letters, purge, replay};
+pub use dlq::{DeadLetter, dead_letter, dead_letters, dead_letters_newest, purge, replay};
 pub use enqueue::{BatchParams, Enqueue, EnqueueOutcome, EnqueueParams, LimitKind, enqueue, enqueue_batch};
 pub use finish::{ChatShare, Held, Settlement, Verdict, finish};
 pub use group::{Delivery, ensure_group, is_nogroup, read};

@@ -6,6 +6,7 @@
 //! before anything changed, and `--all` cannot chase the letters that events
 //! failing again right after their replay add behind it.
 
+pub mod newest;
 mod render;
 mod select;
 

@@ -66,8 +66,10 @@ async fn bad_input_is_a_400_that_names_the_field_and_an_unknown_page_a_404() {
     let mut w = Web::start(&s, Opts::default()).await;
     let csrf = w.session().await;
     for (path, field) in [
-        ("/dead-letters?page=0", "page: "),
-        ("/dead-letters?page=abc", "page: "),
+        ("/dead-letters?after=abc", "after: "),
+        ("/dead-letters?after=1-0", "after: "),
+        ("/dead-letters?after=99/1-0", "after: "),
+        ("/dead-letters?after=0/99999999999999999999-0", "after: "),
         ("/dead-letters?within=soon", "within: "),
         ("/dead-letters?older=-1h", "older: "),
         ("/dead-letters?lane=nope", "lane: "),
@@ -114,10 +116,12 @@ async fn bad_input_is_a_400_that_names_the_field_and_an_unknown_page_a_404() {
     }
     assert_eq!(s.dead_events().await, ["ev-bad"], "no bad form changed anything");
 
-    // A page past the last (a bookmark after a purge) shows the last one.
-    let last = w.get("/dead-letters?page=9").await;
-    assert_eq!(last.status, 200);
-    assert!(last.text().contains("1 dead letter"), "{}", last.text());
+    // A cursor past the last letter (a bookmark after a purge) is an empty
+    // page that leads back to the newest.
+    let past = w.get("/dead-letters?after=0/1-0").await;
+    assert_eq!(past.status, 200, "{}", past.body);
+    assert!(past.text().contains("← newest"), "{}", past.text());
+    assert!(!past.text().contains(&dead.id), "nothing is older than 1-0");
 
     for path in ["/nope", "/dead-letters/0/1-0", "/assets/nope.css"] {
         let p = w.get(path).await;

@@ -45,8 +45,13 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// A store whose config starts with `top` (top-level settings such as `shards = 4`).
+    pub(crate) async fn start_with(top: &str) -> Self {
         let redis = RedisServer::start();
-        let config = write_config(&format!("redis_url = \"{}\"\n{QQ_MAIN_BOT}", redis.url()));
+        let config = write_config(&format!("redis_url = \"{}\"\n{top}\n{QQ_MAIN_BOT}", redis.url()));
         let settings = Config::load_queue_settings(&config).expect("queue settings");
         let keys = settings.keys();
         let mut conn = connect_lazy(&settings.redis_target(), Duration::from_secs(1)).expect("redis url");
@@ -88,6 +93,34 @@ impl Store {
         let letter = self.letters().await.into_iter().find(|l| l.src == d.id).expect("the dead letter");
         assert_eq!(letter.by, WORKER);
         letter
+    }
+
+    /// Writes `n` dead letters of `bot` straight into queue `q`'s DLQ with
+    /// the fields `finish.lua` writes, died at `failed_at_ms` (their ids
+    /// carry that time too, as when Redis stored them then), in one
+    /// pipeline: a full DLQ in a second. Returns their ids, oldest first.
+    pub(crate) async fn bury(&mut self, q: u16, bot: &str, n: usize, reason: &str, failed_at_ms: i64) -> Vec<String> {
+        let k = self.keys.shard(q);
+        let mut pipe = redis::pipe();
+        for i in 0..n {
+            let env = envelope(bot, &format!("chat-{i}"), &format!("ev-{q}-{i}"), "/ping").encode();
+            pipe.cmd("XADD")
+                .arg(k.dlq())
+                .arg(format!("{failed_at_ms}-*"))
+                .arg("env")
+                .arg(env)
+                .arg("reason")
+                .arg(reason)
+                .arg("att")
+                .arg(1)
+                .arg("failed_at")
+                .arg(failed_at_ms)
+                .arg("src")
+                .arg(format!("{i}-0"))
+                .arg("by")
+                .arg(WORKER);
+        }
+        pipe.query_async(&mut self.conn).await.unwrap()
     }
 
     /// Every dead letter, oldest first.
@@ -281,12 +314,18 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<(String, String)> {
 
 impl Web {
     pub(crate) async fn start(store: &Store, opts: Opts) -> Self {
-        let settings = Config::load_queue_settings(store.path()).unwrap();
+        Self::serve(store.path(), opts).await
+    }
+
+    /// A console on the Redis (server or cluster) the config file at
+    /// `config` names.
+    pub(crate) async fn serve(config: &Path, opts: Opts) -> Self {
+        let settings = Config::load_queue_settings(config).unwrap();
         let console = Arc::new(Console {
             redis: connect_lazy(&settings.redis_target(), Duration::from_secs(1)).unwrap(),
             keys: settings.keys(),
             settings,
-            config_path: store.path().to_path_buf(),
+            config_path: config.to_path_buf(),
             read_only: opts.read_only,
             show_text: opts.show_text,
             access: Access::new(opts.token.then_some(TOKEN)),

@@ -85,6 +85,28 @@ where
     Ok(reply.ids.iter().map(|e| DeadLetter::from_entry(shard, e)).collect())
 }
 
+/// Up to `count` dead letters of one shard, newest first, with ids from
+/// `end` down to `start`: `XREVRANGE` bounds, each `+`/`-`, an id, or
+/// `(id` to leave that id out. Page with `(` and the last id returned.
+///
+/// # Errors
+/// Redis errors, including a malformed bound.
+pub async fn dead_letters_newest<C>(
+    conn: &mut C,
+    shard: u16,
+    keys: &ShardKeys,
+    end: &str,
+    start: &str,
+    count: usize,
+) -> Result<Vec<DeadLetter>, redis::RedisError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
+    let reply: StreamRangeReply =
+        redis::cmd("XREVRANGE").arg(keys.dlq()).arg(end).arg(start).arg("COUNT").arg(count).query_async(conn).await?;
+    Ok(reply.ids.iter().map(|e| DeadLetter::from_entry(shard, e)).collect())
+}
+
 /// The dead letter `id` of one shard, if it exists.
 ///
 /// # Errors

@@ -24,7 +24,7 @@ use super::query::{self, Fields};
 use super::{Shared, fleet_page};
 use crate::Error;
 use crate::audit::{self as audit_log, Filter as AuditFilter};
-use crate::dlq::{self, DlqRef, Filter, Row, Selection};
+use crate::dlq::{self, DlqRef, Filter, Row, Selection, newest};
 
 /// Letters per page of the list.
 const PER_PAGE: usize = 50;
@@ -91,6 +91,19 @@ async fn matching(c: &Shared, sel: &Selection) -> Result<Vec<DeadLetter>, WebErr
     Ok(letters)
 }
 
+/// A letter named with its queue, `QUEUE/ID`, as forms and cursors carry it.
+///
+/// # Errors
+/// Anything else, naming `field`.
+fn letter_ref(c: &Shared, field: &str, v: &str) -> Result<DlqRef, WebError> {
+    let r: DlqRef = v.parse().map_err(|e| WebError::BadRequest(format!("{field}: {e}")))?;
+    query::stream_id(field, &r.id)?;
+    match r.shard {
+        Some(q) if q < c.keys.shards() => Ok(r),
+        _ => Err(WebError::BadRequest(format!("{field}: {v:?} must name its queue, like 0/1700000000000-0"))),
+    }
+}
+
 fn from_ctl(e: Error) -> WebError {
     match e {
         Error::Redis(e) => WebError::Redis(e),
@@ -105,7 +118,8 @@ fn reason_badge(reason: &str) -> Markup {
     badge("bad", &crate::output::one_line(reason))
 }
 
-/// `GET /dead-letters`.
+/// `GET /dead-letters?…&after=QUEUE/ID`: newest first, a page at a time
+/// (see [`dlq::newest`]: a page never reads a whole DLQ).
 pub async fn list(
     State(c): State<Shared>,
     Extension(s): Extension<Session>,
@@ -113,17 +127,29 @@ pub async fn list(
 ) -> Result<Markup, WebError> {
     let now = botq_core::now_ms();
     let f = filter(&c, &fields, now)?;
-    let letters = matching(&c, &f.clone().into()).await?;
-    let pages = u32::try_from(letters.len().div_ceil(PER_PAGE).max(1)).unwrap_or(u32::MAX);
-    // Past the last page (a bookmark after a purge): the last page.
-    let page = query::page(fields.get("page"))?.min(pages);
-    let shown: Vec<Row> = letters.iter().skip((page as usize - 1) * PER_PAGE).take(PER_PAGE).map(Row::from).collect();
+    let after = fields.get("after").map(|a| letter_ref(&c, "after", a)).transpose()?;
+    let mut conn = c.redis.clone();
+    let found = newest::newest(&mut conn, &c.keys, &f, after.as_ref(), PER_PAGE).await.map_err(from_ctl)?;
+    // Exact when the filter names no more than where to look; otherwise
+    // known only when this one page holds every match.
+    let by_place_only = Filter { lane: None, queue: None, ..f.clone() }.is_empty();
+    let total = if by_place_only {
+        Some(newest::total(&mut conn, &c.keys, &newest::queues(&c.keys, &f)).await.map_err(from_ctl)?)
+    } else {
+        (after.is_none() && found.older.is_none()).then_some(found.letters.len() as u64)
+    };
+    let shown: Vec<Row> = found.letters.iter().map(Row::from).collect();
     let keep: Vec<(&str, &str)> = FILTER_FIELDS.iter().map(|k| (*k, fields.get(k).unwrap_or(""))).collect();
-    let page_link = |p: u32| {
-        let p = p.to_string();
+    let at = |cursor: &str| {
         let mut pairs = keep.clone();
-        pairs.push(("page", &p));
+        pairs.push(("after", cursor));
         query::link("/dead-letters", &pairs)
+    };
+    let older = found.older.as_ref().map(ToString::to_string);
+    let bulk = |verb: &str| match total {
+        Some(n) if f.is_empty() => format!("{verb} all {}…", count(n)),
+        Some(n) => format!("{verb} the {} matching…", count(n)),
+        None => format!("{verb} all matching…"),
     };
     let v = |k: &str| fields.get(k).unwrap_or("").to_owned();
     let body = html! {
@@ -141,11 +167,17 @@ pub async fn list(
             a href="/dead-letters" { "clear" }
         }
         p.muted {
-            (counted(letters.len() as u64, "dead letter")) @if !f.is_empty() { @if letters.len() == 1 { " matches" } @else { " match" } }
-            @if pages > 1 { " · page " (page) " of " (pages) }
+            @match total {
+                Some(n) => { (counted(n, "dead letter")) @if !f.is_empty() { @if n == 1 { " matches" } @else { " match" } } }
+                None => { "Dead letters that match, newest first" }
+            }
+            @if after.is_some() { " · older than " code { (after.as_ref().map(ToString::to_string).unwrap_or_default()) } }
         }
-        @if letters.is_empty() {
-            p.panel { "Nothing here: no event has failed for good" @if !f.is_empty() { " that matches" } "." }
+        @if found.bounded {
+            p.hint { "Stopped after reading " (found.scanned) " dead letters; the next page searches on from there." }
+        }
+        @if shown.is_empty() && older.is_none() {
+            p.panel { "Nothing here: no event has failed for good" @if !f.is_empty() { " that matches" } @if after.is_some() { " before this point" } "." }
         } @else {
             @if !c.read_only {
                 form #by-filter method="post" action="/dead-letters/replay" {
@@ -153,8 +185,8 @@ pub async fn list(
                     input type="hidden" name="scope" value="filter";
                     @for (k, val) in &keep { @if !val.is_empty() { input type="hidden" name=(k) value=(val); } }
                     div.actions {
-                        button.primary type="submit" { "Replay " @if f.is_empty() { "all " (count(letters.len() as u64)) } @else { "the " (count(letters.len() as u64)) " matching" } "…" }
-                        button.danger type="submit" formaction="/dead-letters/purge" { "Purge " @if f.is_empty() { "all " (count(letters.len() as u64)) } @else { "the " (count(letters.len() as u64)) " matching" } "…" }
+                        button.primary type="submit" { (bulk("Replay")) }
+                        button.danger type="submit" formaction="/dead-letters/purge" { (bulk("Purge")) }
                         span.hint { "Each asks for confirmation first." }
                     }
                 }
@@ -191,12 +223,10 @@ pub async fn list(
                     }
                 }
             }
-            @if pages > 1 {
-                nav.pager {
-                    @if page > 1 { a href=(page_link(page - 1)) { "← newer" } }
-                    @if page < pages { a href=(page_link(page + 1)) { "older →" } }
-                }
-            }
+        }
+        nav.pager {
+            @if after.is_some() { a href=(at("")) { "← newest" } }
+            @if let Some(o) = &older { a href=(at(o)) { "older →" } }
         }
     };
     Ok(layout::page(&c, &s, Nav::DeadLetters, "Dead letters", &body))
@@ -320,18 +350,7 @@ enum Ask {
 }
 
 fn ask(c: &Shared, form: &Fields) -> Result<Ask, WebError> {
-    let ids = || -> Result<Vec<DlqRef>, WebError> {
-        form.all("id")
-            .map(|v| {
-                let r: DlqRef = v.parse().map_err(|e| WebError::BadRequest(format!("id: {e}")))?;
-                query::stream_id("id", &r.id)?;
-                match r.shard {
-                    Some(q) if q < c.keys.shards() => Ok(r),
-                    _ => Err(WebError::BadRequest(format!("id: {v:?} must name its queue, like 0/1700000000000-0"))),
-                }
-            })
-            .collect()
-    };
+    let ids = || -> Result<Vec<DlqRef>, WebError> { form.all("id").map(|v| letter_ref(c, "id", v)).collect() };
     match (form.get("scope"), form.get("confirm")) {
         (Some("ids"), Some(n)) => {
             let ids = ids()?;

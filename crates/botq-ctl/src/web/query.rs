@@ -1,4 +1,4 @@
-//! Reading filters, ids and page numbers from a query string or a form, each
+//! Reading filters, ids and cursors from a query string or a form, each
 //! with a clear 400 that names the field, so bad input never reaches Redis.
 
 use std::time::Duration;
@@ -62,19 +62,6 @@ pub fn duration(field: &str, v: &str) -> Result<Duration, WebError> {
     Ok(Duration::from_secs(secs))
 }
 
-/// A 1-based page number (past the last page is for the caller to clamp:
-/// a bookmark outlives a purge).
-///
-/// # Errors
-/// Not a number, or zero.
-pub fn page(v: Option<&str>) -> Result<u32, WebError> {
-    let Some(v) = v else { return Ok(1) };
-    match v.parse::<u32>() {
-        Ok(p) if p >= 1 => Ok(p),
-        _ => Err(WebError::BadRequest(format!("page: {v:?} is not a page number (1, 2, …)"))),
-    }
-}
-
 /// A name from a fixed alphabet (bot ids, skill names, lanes): at most 64
 /// of `[A-Za-z0-9_.-]`.
 ///
@@ -122,15 +109,6 @@ mod tests {
         for bad in ["", "h", "10", "10x", "1h30m", "-1h", "99999999999999999999d"] {
             let e = duration("age", bad).unwrap_err().to_string();
             assert!(e.starts_with("age: "), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn pages_are_counted_from_one() {
-        assert_eq!(page(None).unwrap(), 1);
-        assert_eq!(page(Some("3")).unwrap(), 3);
-        for bad in ["0", "x", "-1", "1.5", "99999999999"] {
-            assert!(page(Some(bad)).is_err(), "{bad}");
         }
     }
 
