@@ -52,6 +52,7 @@ use botq_core::redis_conn::Redis;
 use tokio::net::TcpListener;
 
 pub use access::{Access, StartError};
+pub use dead_letters::MAX_ACTION;
 pub use error::WebError;
 
 /// The default address: loopback, so the console is private to the box.

@@ -120,3 +120,27 @@ async fn died_within_and_older_than_pick_by_when_it_died() {
         assert!(pages[0].text().contains("3 dead letters match"), "{query}: {}", pages[0].text());
     }
 }
+
+#[tokio::test]
+async fn an_action_past_the_consoles_bound_says_so_and_changes_nothing() {
+    use botq_ctl::web::MAX_ACTION;
+    let mut s = Store::start().await;
+    let ids = s.bury(0, "hay", MAX_ACTION + 1, "permanent: hay", botq_core::now_ms()).await;
+    let mut w = Web::start(&s, Opts::default()).await;
+    let csrf = w.session().await;
+    for action in ["/dead-letters/replay", "/dead-letters/purge"] {
+        let p = w.post(action, &[("scope", "filter"), ("bot", "hay"), ("csrf", &csrf)]).await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        assert!(p.text().contains("at most 10 000 at a time"), "{}", p.text());
+        assert!(!p.body.contains(r#"name="confirm""#), "{action}: no confirmation to send");
+        // Sending that many ids by hand is refused before anything is read.
+        let mut form: Vec<(&str, String)> = ids.iter().map(|id| ("id", format!("0/{id}"))).collect();
+        form.extend([("scope", "ids".into()), ("confirm", ids.len().to_string()), ("csrf", csrf.clone())]);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p = w.post(action, &form).await;
+        assert_eq!(p.status, 400, "{}", p.body);
+        assert!(p.text().contains("id: at most 10000"), "{}", p.text());
+    }
+    let left: usize = redis::cmd("XLEN").arg(s.keys.shard(0).dlq()).query_async(&mut s.conn).await.unwrap();
+    assert_eq!(left, MAX_ACTION + 1, "nothing was changed");
+}

@@ -30,6 +30,10 @@ use crate::dlq::{self, DlqRef, Filter, Row, Selection, newest};
 const PER_PAGE: usize = 50;
 /// Letters a confirmation lists by name (it acts on all it counts).
 const LISTED: usize = 50;
+/// Letters one console action may name. A confirmation carries the ids it
+/// acts on, so it stays a page a browser sends back whole; more than this
+/// is `botqctl dlq replay|purge`'s job, or a narrower filter's.
+pub const MAX_ACTION: usize = 10_000;
 /// Audit entries shown as one letter's history.
 const HISTORY: usize = 50;
 
@@ -350,7 +354,12 @@ enum Ask {
 }
 
 fn ask(c: &Shared, form: &Fields) -> Result<Ask, WebError> {
-    let ids = || -> Result<Vec<DlqRef>, WebError> { form.all("id").map(|v| letter_ref(c, "id", v)).collect() };
+    let ids = || -> Result<Vec<DlqRef>, WebError> {
+        if form.all("id").nth(MAX_ACTION).is_some() {
+            return Err(WebError::BadRequest(format!("id: at most {MAX_ACTION} dead letters at a time")));
+        }
+        form.all("id").map(|v| letter_ref(c, "id", v)).collect()
+    };
     match (form.get("scope"), form.get("confirm")) {
         (Some("ids"), Some(n)) => {
             let ids = ids()?;
@@ -469,6 +478,14 @@ fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> M
     let body = html! {
         @if n == 0 {
             p.panel { "Nothing matches any more: there is nothing to " (action.verb().to_lowercase()) "." }
+            p { a href="/dead-letters" { "Back to the dead letters" } }
+        } @else if n > MAX_ACTION {
+            p.problem {
+                "This names " (count(n as u64)) " dead letters; the console "
+                (action.verb().to_lowercase()) "s at most " (count(MAX_ACTION as u64))
+                " at a time. Narrow the filter (by age, bot or reason), or use "
+                code { "botqctl dlq " (action.verb().to_lowercase()) } " on the box. Nothing was changed."
+            }
             p { a href="/dead-letters" { "Back to the dead letters" } }
         } @else {
             p { (what) }
