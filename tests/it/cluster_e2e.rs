@@ -2,13 +2,18 @@
 //! events flow ingest → worker → fakeplatform over 4 queue shards spread
 //! across the masters with no loss and no duplicate, a dead letter is
 //! replayed with botqctl and handled once, and `botqctl status` reads every
-//! shard.
+//! shard; the key scan reaches the storm counters and cooldowns on every
+//! master, and the console's Chats page lists them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use botq_core::config::Config;
+use botq_core::ids::BotId;
+use botq_core::redis_conn::connect_lazy;
 use botq_e2e::{Fake, eventually, post};
 use botq_fakeplatform::{Options, ScriptStep};
+use botq_testkit::fixtures::QQ_MAIN_BOT;
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::redis::RedisCluster;
 use botq_testkit::sign;
@@ -16,6 +21,8 @@ use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::BotHandler;
 use clap::Parser;
 use redis::Commands;
+
+use crate::console::support::{Opts, Web};
 
 const SHARDS: u16 = 4;
 
@@ -133,4 +140,65 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     assert_eq!(fake.deliveries().len(), n, "no late duplicates");
     worker.shutdown().await.unwrap();
     ingest.shutdown().await;
+}
+
+/// Storm counters and cooldowns as the worker writes them (with the same
+/// key builders, in the chat's home queue), spread over every master: the
+/// cluster-wide scan finds each once and says when its budget cut it short,
+/// and the console served over the cluster lists them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chats_page_lists_storm_guards_and_cooldowns_of_every_master() {
+    let cluster = RedisCluster::start(3);
+    let config = botq_testkit::process::write_config(&format!(
+        "redis_cluster = true\nredis_url = \"{}\"\nshards = {SHARDS}\n{QQ_MAIN_BOT}",
+        cluster.url()
+    ));
+    let settings = Config::load_queue_settings(&config).unwrap();
+    let keys = settings.keys();
+    let bot = BotId::parse("qq-main").unwrap();
+    let minute = botq_core::now_ms() / 60_000;
+    let mut c = cluster.conn();
+    let set = |c: &mut redis::cluster::ClusterConnection, key: &str, value: usize, ttl_ms: u64| {
+        redis::cmd("SET").arg(key).arg(value).arg("PX").arg(ttl_ms).query::<()>(c).unwrap();
+    };
+    let (mut storms, mut cooldowns) = (Vec::new(), Vec::new());
+    for i in 0..12 {
+        let chat = format!("storm-{i:02}");
+        // This minute's counter and the next one's: the page reads the minute it is served in.
+        for m in [minute, minute + 1] {
+            let key = keys.chat_home(&bot, &chat).storm(&bot, &chat, m);
+            set(&mut c, &key, i + 1, 120_000);
+            storms.push(key);
+        }
+        let chat = format!("cool-{i:02}");
+        let key = keys.chat_home(&bot, &chat).cooldown(&bot, "agent", &chat);
+        set(&mut c, &key, 1, 600_000);
+        cooldowns.push(key);
+    }
+    for (n, node) in cluster.nodes.iter().enumerate() {
+        let held: u64 = redis::cmd("DBSIZE").query(&mut node.conn()).unwrap();
+        assert!(held > 0, "master {n} holds some of the keys");
+    }
+
+    let mut redis = connect_lazy(&settings.redis_target(), Duration::from_secs(2)).unwrap();
+    storms.sort();
+    cooldowns.sort();
+    assert_eq!(redis.scan_match("botq:*:storm:*", 100_000).await.unwrap(), (storms, false));
+    assert_eq!(redis.scan_match("botq:*:cd:*", 100_000).await.unwrap(), (cooldowns, false));
+    // One SCAN call spends the budget on the first master: the others are left, and it says so.
+    let (some, cut) = redis.scan_match("botq:*", 1).await.unwrap();
+    assert!(cut && some.len() < 36, "{} keys, cut {cut}", some.len());
+
+    let mut web = Web::serve(&config, Opts::default()).await;
+    let page = web.get("/chats").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let t = page.text();
+    assert!(!t.contains("Not shown") && !t.contains("stopped at its bound"), "{t}");
+    for i in 0..12 {
+        let replies = (i + 1).to_string();
+        let row = page.row(&format!("<code>storm-{i:02}</code>"));
+        assert_eq!(&row[..4], ["qq-main", &format!("storm-{i:02}"), &replies, "30"], "{row:?}");
+        let row = page.row(&format!("<code>cool-{i:02}</code>"));
+        assert_eq!(&row[..3], ["qq-main", "agent", &format!("cool-{i:02}")], "{row:?}");
+    }
 }

@@ -19,6 +19,7 @@ mod fleet_history;
 mod ingest_durability;
 mod ingest_rotation;
 mod ingest_webhooks;
+mod key_scan;
 mod messages_e2e;
 mod queue_batches;
 mod redis_checks;

@@ -16,15 +16,19 @@
 //! connection per reader).
 //!
 //! Cluster correctness rests on the key layout (`keys.rs`): every key one
-//! script or pipeline touches carries the same `{hash tag}`.
+//! script or pipeline touches carries the same `{hash tag}`. The one
+//! keyspace-wide read, [`Redis::scan_match`], walks every master in turn,
+//! because a `SCAN` sees the keys of the node it runs on only.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
@@ -140,6 +144,122 @@ impl ConnectionLike for Redis {
     fn get_db(&self) -> i64 {
         0
     }
+}
+
+/// Keys one `SCAN` call is asked to visit ([`Redis::scan_match`]).
+const SCAN_COUNT: usize = 1000;
+
+impl Redis {
+    /// The keys matching `pattern` (sorted, each once), and whether the scan
+    /// stopped at `budget` with keys left unvisited.
+    ///
+    /// For keys no index lists (the worker's storm counters and cooldowns,
+    /// for the console): `SCAN cursor MATCH pattern COUNT 1000` until the
+    /// cursor comes back to 0 or `budget` keys were visited in all (each
+    /// call counts as 1000, matching or not), so a
+    /// large keyspace costs a bounded number of round trips and never blocks
+    /// Redis the way `KEYS` does.
+    ///
+    /// A `SCAN` walks the keyspace of the node it runs on, so on a cluster
+    /// every master is scanned in turn, sharing the budget (masters left
+    /// when it is spent make the result cut). The masters are the ones the
+    /// client's slot map knows, so a node that just joined or failed over is
+    /// scanned after the map's next refresh. As with `SCAN` itself, a key
+    /// created, deleted or moved to another master during the scan may or
+    /// may not be in the result; every key that stayed where it was is.
+    ///
+    /// # Errors
+    /// The connection's or a node's error (one master not answering fails
+    /// the whole scan rather than return part of the keyspace as all of it).
+    pub async fn scan_match(&mut self, pattern: &str, budget: usize) -> RedisResult<(Vec<String>, bool)> {
+        let mut scan = KeyScan { pattern, budget, visited: 0, found: Vec::new() };
+        let complete = match &mut self.0 {
+            Inner::Single(c) => scan.node(&mut Node::Single(c)).await?,
+            Inner::Cluster(lazy) => {
+                let mut conn = lazy.get().await?;
+                let mut complete = true;
+                for (host, port) in masters(&mut conn).await? {
+                    if scan.visited >= scan.budget || !scan.node(&mut Node::Master(&mut conn, host, port)).await? {
+                        complete = false;
+                        break;
+                    }
+                }
+                complete
+            }
+        };
+        let mut found = scan.found;
+        found.sort_unstable();
+        found.dedup();
+        Ok((found, !complete))
+    }
+}
+
+/// A [`Redis::scan_match`] under way: what it found and spent so far.
+struct KeyScan<'p> {
+    pattern: &'p str,
+    budget: usize,
+    visited: usize,
+    found: Vec<String>,
+}
+
+/// The server one `SCAN` cursor belongs to.
+enum Node<'c> {
+    Single(&'c mut ConnectionManager),
+    /// A master by address (`host`, `port`): a cursor is only valid on the
+    /// node that issued it, so every call of one scan goes there.
+    Master(&'c mut ClusterConnection, String, u16),
+}
+
+impl Node<'_> {
+    async fn query<T: FromRedisValue>(&mut self, cmd: Cmd) -> RedisResult<T> {
+        match self {
+            Self::Single(c) => cmd.query_async(&mut **c).await,
+            Self::Master(c, host, port) => {
+                let at = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
+                Ok(redis::from_redis_value(c.route_command(cmd, at).await?.extract_error()?)?)
+            }
+        }
+    }
+}
+
+impl KeyScan<'_> {
+    /// Scans one node from the start: `true` when its cursor came back to
+    /// 0, `false` when the budget ran out first.
+    async fn node(&mut self, node: &mut Node<'_>) -> RedisResult<bool> {
+        let mut cursor = 0u64;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor).arg("MATCH").arg(self.pattern).arg("COUNT").arg(SCAN_COUNT);
+            let (next, keys): (u64, Vec<String>) = node.query(cmd).await?;
+            self.found.extend(keys);
+            self.visited += SCAN_COUNT;
+            if next == 0 {
+                return Ok(true);
+            }
+            if self.visited >= self.budget {
+                return Ok(false);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The cluster's masters as `(host, port)`, sorted, as the client's slot map
+/// knows them: a command fanned out to every master with no response policy
+/// answers with a map from each node's `host:port` to its reply, in the very
+/// addresses `ByAddress` routing takes (no second view of the topology, as
+/// parsing `CLUSTER SHARDS` would be).
+async fn masters(conn: &mut ClusterConnection) -> RedisResult<Vec<(String, u16)>> {
+    let every = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+    let replies: BTreeMap<String, Value> =
+        redis::from_redis_value(conn.route_command(redis::cmd("PING"), every).await?.extract_error()?)?;
+    replies
+        .into_keys()
+        .map(|addr| {
+            let parsed = addr.rsplit_once(':').and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)));
+            parsed.ok_or_else(|| RedisError::from((ErrorKind::Client, "a cluster node address without a port", addr)))
+        })
+        .collect()
 }
 
 /// Connections for blocking reads, one per reader.

@@ -8,9 +8,11 @@
 //! - **cooldown**: a skill that failed in a chat answers degraded there until
 //!   the cooldown expires.
 //!
-//! Storm counters and cooldowns are plain keys with a TTL, found with a
-//! bounded `SCAN` of one Redis. On Redis Cluster a SCAN sees one node only,
-//! so there those two lists are not shown rather than shown incomplete.
+//! Storm counters and cooldowns are plain keys with a TTL that no index
+//! lists, so they are found with a bounded key scan
+//! ([`Redis::scan_match`]: of the server, or of every master of a cluster),
+//! then read one pipeline per queue, since on Redis Cluster a pipeline stays
+//! in one slot.
 
 use std::collections::HashMap;
 
@@ -18,6 +20,7 @@ use axum::Extension;
 use axum::extract::State;
 use botq_core::config::Config;
 use botq_core::ids::BotId;
+use botq_core::redis_conn::Redis;
 use maud::{Markup, html};
 
 use super::Shared;
@@ -98,25 +101,28 @@ where
     Ok(out)
 }
 
-/// Every key matching `pattern`, visiting at most [`SCAN_BUDGET`] keys.
-async fn scan<C>(conn: &mut C, pattern: &str) -> redis::RedisResult<(Vec<String>, bool)>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
-    let (mut cursor, mut found, mut visited) = (0u64, Vec::new(), 0usize);
-    loop {
-        let (next, keys): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(conn).await?;
-        found.extend(keys);
-        visited += 1000;
-        cursor = next;
-        if cursor == 0 {
-            return Ok((found, false));
+/// `cmd` on each of `keys` (sorted, as [`Redis::scan_match`] returns
+/// them), the replies in their order: one pipeline per hash tag, because a
+/// pipeline on Redis Cluster must stay in one slot. Sorted keys hold each
+/// tag's keys together (they share the prefix up to the tag's `}`).
+async fn per_key<T: redis::FromRedisValue>(conn: &mut Redis, cmd: &str, keys: &[String]) -> redis::RedisResult<Vec<T>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for run in keys.chunk_by(|a, b| up_to_tag(a) == up_to_tag(b)) {
+        let mut pipe = redis::pipe();
+        for k in run {
+            pipe.cmd(cmd).arg(k);
         }
-        if visited >= SCAN_BUDGET {
-            return Ok((found, true));
-        }
+        out.extend(pipe.query_async::<Vec<T>>(conn).await?);
     }
+    Ok(out)
+}
+
+/// The key up to the end of its hash tag (`botq:{q0}` of `botq:{q0}:cd:…`):
+/// keys alike there hash to one slot. A key without a tag is its own slot.
+fn up_to_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| key[open + 1..].find('}').filter(|&len| len > 0).map(|len| &key[..=open + 1 + len]))
+        .unwrap_or(key)
 }
 
 /// `<base>:<kind>:<rest>` → rest, for keys of any queue.
@@ -124,17 +130,10 @@ fn after<'a>(key: &'a str, kind: &str) -> Option<&'a str> {
     key.split_once(&format!("}}:{kind}:")).map(|(_, rest)| rest)
 }
 
-async fn storms<C>(conn: &mut C, c: &Shared, cfg: Option<&Config>) -> redis::RedisResult<(Vec<Storm>, bool)>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
+async fn storms(conn: &mut Redis, c: &Shared, cfg: Option<&Config>) -> redis::RedisResult<(Vec<Storm>, bool)> {
     let minute = botq_core::now_ms() / 60_000;
-    let (keys, cut) = scan(conn, &format!("{}:*:storm:*:{minute}", c.settings.key_prefix)).await?;
-    let mut pipe = redis::pipe();
-    for k in &keys {
-        pipe.cmd("GET").arg(k);
-    }
-    let counts: Vec<Option<u64>> = if keys.is_empty() { Vec::new() } else { pipe.query_async(conn).await? };
+    let (keys, cut) = conn.scan_match(&format!("{}:*:storm:*:{minute}", c.settings.key_prefix), SCAN_BUDGET).await?;
+    let counts: Vec<Option<u64>> = per_key(conn, "GET", &keys).await?;
     let caps: HashMap<&str, Option<u32>> = cfg
         .map(|cfg| cfg.bots.iter().map(|b| (b.id.as_str(), b.routing.guard.chat_replies_per_min)).collect())
         .unwrap_or_default();
@@ -158,16 +157,9 @@ where
     Ok((out, cut))
 }
 
-async fn cooldowns<C>(conn: &mut C, c: &Shared, cfg: Option<&Config>) -> redis::RedisResult<(Vec<Cooldown>, bool)>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
-    let (keys, cut) = scan(conn, &format!("{}:*:cd:*", c.settings.key_prefix)).await?;
-    let mut pipe = redis::pipe();
-    for k in &keys {
-        pipe.cmd("PTTL").arg(k);
-    }
-    let ttls: Vec<i64> = if keys.is_empty() { Vec::new() } else { pipe.query_async(conn).await? };
+async fn cooldowns(conn: &mut Redis, c: &Shared, cfg: Option<&Config>) -> redis::RedisResult<(Vec<Cooldown>, bool)> {
+    let (keys, cut) = conn.scan_match(&format!("{}:*:cd:*", c.settings.key_prefix), SCAN_BUDGET).await?;
+    let ttls: Vec<i64> = per_key(conn, "PTTL", &keys).await?;
     let skills: Vec<&str> = cfg.map(|cfg| cfg.skills.iter().map(|s| s.name.as_str()).collect()).unwrap_or_default();
     let mut out: Vec<Cooldown> = keys
         .iter()
@@ -194,12 +186,8 @@ pub async fn page(State(c): State<Shared>, Extension(s): Extension<Session>) -> 
     let now = botq_core::now_ms();
     let cfg = full_config(&c).ok();
     let backlogged = backlogged(&mut conn, &c).await?;
-    let cluster = c.settings.redis_cluster;
-    let (storms, cooldowns) = if cluster {
-        (None, None)
-    } else {
-        (Some(storms(&mut conn, &c, cfg.as_ref()).await?), Some(cooldowns(&mut conn, &c, cfg.as_ref()).await?))
-    };
+    let (storms, storms_cut) = storms(&mut conn, &c, cfg.as_ref()).await?;
+    let (cooldowns, cooldowns_cut) = cooldowns(&mut conn, &c, cfg.as_ref()).await?;
     let cut_note = html! { p.hint { "The key scan stopped at its bound; there may be more." } };
     let body = html! {
         div data-refresh="10" {
@@ -218,45 +206,35 @@ pub async fn page(State(c): State<Shared>, Extension(s): Extension<Session>) -> 
                 } }
             }
             h2 { "Storm guard, this minute" }
-            @match &storms {
-                None => p.muted { "Not shown on Redis Cluster (a key scan sees one node)." },
-                Some((list, cut)) => {
-                    @if list.is_empty() { p.panel { "No chat got replies this minute." } } @else {
-                        div.wrap { table {
-                            thead { tr { th { "Bot" } th { "Chat" } th.num { "Replies" } th.num { "Cap" } th { "State" } } }
-                            tbody { @for st in list { tr {
-                                td { (st.bot) } td { code { (st.chat) } }
-                                td.num { (st.replies) }
-                                td.num { @match st.cap { Some(cap) => (cap), None => span.muted { "—" } } }
-                                td { @match st.cap {
-                                    Some(cap) if st.replies >= u64::from(cap) => (badge("bad", "tripped")),
-                                    Some(cap) if st.replies * 10 >= u64::from(cap) * 8 => (badge("warn", "near")),
-                                    Some(_) => (badge("ok", "ok")),
-                                    None => span.muted { "cap unknown" },
-                                } }
-                            } } }
+            @if storms.is_empty() { p.panel { "No chat got replies this minute." } } @else {
+                div.wrap { table {
+                    thead { tr { th { "Bot" } th { "Chat" } th.num { "Replies" } th.num { "Cap" } th { "State" } } }
+                    tbody { @for st in &storms { tr {
+                        td { (st.bot) } td { code { (st.chat) } }
+                        td.num { (st.replies) }
+                        td.num { @match st.cap { Some(cap) => (cap), None => span.muted { "—" } } }
+                        td { @match st.cap {
+                            Some(cap) if st.replies >= u64::from(cap) => (badge("bad", "tripped")),
+                            Some(cap) if st.replies * 10 >= u64::from(cap) * 8 => (badge("warn", "near")),
+                            Some(_) => (badge("ok", "ok")),
+                            None => span.muted { "cap unknown" },
                         } }
-                    }
-                    @if *cut { (cut_note) }
-                }
+                    } } }
+                } }
             }
+            @if storms_cut { (cut_note) }
             h2 { "Cooldowns" }
             p.hint { "A skill failed in the chat; it answers degraded there until the cooldown ends." }
-            @match &cooldowns {
-                None => p.muted { "Not shown on Redis Cluster (a key scan sees one node)." },
-                Some((list, cut)) => {
-                    @if list.is_empty() { p.panel { "No skill is cooling down." } } @else {
-                        div.wrap { table {
-                            thead { tr { th { "Bot" } th { "Skill" } th { "Chat" } th.num { "Ends in" } } }
-                            tbody { @for cd in list { tr {
-                                td { (cd.bot) } td { (cd.skill) } td { code { (cd.chat) } }
-                                td.num { (age(0, cd.left_ms)) }
-                            } } }
-                        } }
-                    }
-                    @if *cut { (cut_note) }
-                }
+            @if cooldowns.is_empty() { p.panel { "No skill is cooling down." } } @else {
+                div.wrap { table {
+                    thead { tr { th { "Bot" } th { "Skill" } th { "Chat" } th.num { "Ends in" } } }
+                    tbody { @for cd in &cooldowns { tr {
+                        td { (cd.bot) } td { (cd.skill) } td { code { (cd.chat) } }
+                        td.num { (age(0, cd.left_ms)) }
+                    } } }
+                } }
             }
+            @if cooldowns_cut { (cut_note) }
         }
     };
     Ok(layout::page(&c, &s, Nav::Chats, "Chats", &body))
@@ -271,5 +249,19 @@ mod tests {
         assert_eq!(after("botq:{q0}:storm:qq-main:g1:29000000", "storm"), Some("qq-main:g1:29000000"));
         assert_eq!(after("botq:{q:vip:1}:cd:qq-main:agent:g:1", "cd"), Some("qq-main:agent:g:1"));
         assert_eq!(after("botq:{q0}:stream", "cd"), None);
+    }
+
+    #[test]
+    fn keys_are_grouped_by_their_hash_tag() {
+        assert_eq!(up_to_tag("botq:{q0}:storm:qq-main:g1:29000000"), "botq:{q0}");
+        assert_eq!(up_to_tag("botq:{q:vip:1}:cd:qq-main:agent:g:1"), "botq:{q:vip:1}");
+        // Redis hashes the whole key when the braces are empty or unclosed.
+        assert_eq!(up_to_tag("botq:{}:x"), "botq:{}:x");
+        assert_eq!(up_to_tag("botq:{q0:x"), "botq:{q0:x");
+        // A tag is what follows the first `{` up to the next `}`.
+        assert_eq!(up_to_tag("a{b}{c}"), "a{b}");
+        let keys = ["botq:{q0}:cd:a", "botq:{q0}:cd:b", "botq:{q10}:cd:a", "botq:{q1}:cd:a"];
+        let runs: Vec<usize> = keys.chunk_by(|a, b| up_to_tag(a) == up_to_tag(b)).map(<[_]>::len).collect();
+        assert_eq!(runs, [2, 1, 1]);
     }
 }
