@@ -108,6 +108,13 @@ pub fn generic_failure(status: u16, retry_after: Option<Duration>) -> Option<Sen
     }
 }
 
+/// A refusal the platform did not classify further: permanent, with the
+/// message of its answer (`refused` when it gave none).
+#[must_use]
+pub fn refused(status: u16, code: i64, message: Option<&str>) -> SendFailure {
+    SendFailure::Permanent { code, reason: format!("HTTP {status}: {}", message.unwrap_or("refused")) }
+}
+
 /// A `Retry-After` header value in seconds (the HTTP-date form is not used by these APIs).
 #[must_use]
 pub fn retry_after_secs(value: Option<&str>) -> Option<Duration> {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::envelope::Envelope;
 use crate::message::Outgoing;
-use crate::reply::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
+use crate::reply::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure, refused};
 
 /// Namespace of reply uuids (a fixed random UUID: botq's, for Lark replies).
 const UUID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a8e_4b7d_4e0f_9a31_c5d2_7e84_b913);
@@ -91,14 +91,8 @@ pub fn classify(status: u16, ratelimit_reset: Option<Duration>, body: &[u8]) -> 
         99_991_400 | 230_020 | 11_232 => {
             SendFailure::RetryAfter { after: ratelimit_reset.unwrap_or(Duration::from_secs(1)), code }
         }
-        _ => {
-            if let Some(f) = generic_failure(status, ratelimit_reset) {
-                f
-            } else {
-                let reason = v.get("msg").and_then(serde_json::Value::as_str).unwrap_or("refused").to_owned();
-                SendFailure::Permanent { code, reason: format!("HTTP {status}: {reason}") }
-            }
-        }
+        _ => generic_failure(status, ratelimit_reset)
+            .unwrap_or_else(|| refused(status, code, v.get("msg").and_then(serde_json::Value::as_str))),
     };
     SendResult::Failed(failure)
 }

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::content::{self, Scene};
 use crate::envelope::{ChatKind, Envelope};
 use crate::message::Outgoing;
-use crate::reply::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure};
+use crate::reply::{ApiRequest, SendFailure, SendResult, Token, TokenError, generic_failure, refused};
 
 /// Replies allowed per inbound message.
 pub const MAX_REPLIES: u32 = 5;
@@ -212,16 +212,11 @@ pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Send
             SendFailure::RetryAfter { after: retry_after.unwrap_or(Duration::from_secs(1)), code }
         }
         40_034_128 | 40_034_005 | 304_027 => SendFailure::Expired { code },
-        _ => {
-            if let Some(f) = generic_failure(status, retry_after) {
-                f
-            } else if status == 401 {
-                SendFailure::TokenRejected { code }
-            } else {
-                let reason = v.get("message").and_then(serde_json::Value::as_str).unwrap_or("refused").to_owned();
-                SendFailure::Permanent { code, reason: format!("HTTP {status}: {reason}") }
-            }
-        }
+        _ => match generic_failure(status, retry_after) {
+            Some(f) => f,
+            None if status == 401 => SendFailure::TokenRejected { code },
+            None => refused(status, code, v.get("message").and_then(serde_json::Value::as_str)),
+        },
     };
     SendResult::Failed(failure)
 }
