@@ -86,7 +86,7 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     .await;
     let fake = &platform.state;
     let ingest = IngestHandle::start(&cfg).await;
-    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
     let http = reqwest::Client::new();
 
     // The shard streams live on different masters.

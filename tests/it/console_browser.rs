@@ -212,7 +212,7 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     .await;
     let file = write_config(&toml(&url, fake_port));
     let ingest = IngestHandle::start(&cfg).await;
-    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
     let consumer = worker.engine.consumer().to_owned();
 
     // The agent refuses the message: a 4xx is permanent, so it dies at once.

@@ -331,7 +331,7 @@ async fn stack(cases: &[Case]) -> Stack {
     let (cfg, fake) =
         Fake::start(Options::default(), |port| config(&toml(port, &upstream.url(), &bots), &redis.url())).await;
     let ingest = IngestHandle::start(&cfg).await;
-    let handler = BotHandler::new(&cfg).expect("the bot handler takes the corpus config");
+    let handler = BotHandler::new(&cfg.app()).expect("the bot handler takes the corpus config");
     let worker = WorkerHandle::start(&cfg, Arc::new(handler)).await;
     Stack {
         _redis: redis,

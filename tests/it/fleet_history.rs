@@ -163,7 +163,7 @@ async fn a_running_stack_registers_its_replicas_and_records_a_webhook_and_its_re
     };
     let (cfg, fake) = Fake::start(Options::default(), |port| config(&toml(port), &redis.url())).await;
     let ingest = IngestHandle::start(&cfg).await;
-    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
     let (ingest_name, worker_name) = (ingest.state.replica.name.clone(), worker.engine.consumer().to_owned());
     let mut conn = redis.async_conn().await;
     let keys = cfg.queue.keys();
@@ -243,7 +243,7 @@ async fn a_workers_record_shows_its_upstream_skills_breakers() {
     let bot = qq_main_bot_replying_to(9);
     let toml = format!("{REPLY_WORKER}\n[[skill]]\nname = \"agent\"\nurl = \"http://127.0.0.1:9/agent\"\n\n{bot}");
     let cfg = config(&toml, &redis.url());
-    let w = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+    let w = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
     let breakers = w.engine.record(botq_core::now_ms()).breakers;
     assert_eq!(breakers, [fleet::Breaker { skill: "agent".into(), state: "closed".into() }], "built-ins have none");
     w.shutdown().await.unwrap();

@@ -184,7 +184,7 @@ impl Env {
 
     async fn reload(&self, stage: Stage) {
         let cfg = config(&toml(self.tag, stage), &self.redis.url());
-        self.ingest.state.reload_bots(&cfg).expect("reload");
+        self.ingest.state.reload_bots(&cfg.bots).expect("reload");
     }
 }
 

@@ -100,7 +100,7 @@ async fn answering(segments: serde_json::Value) -> (Stack, WorkerHandle) {
 
 impl Stack {
     async fn worker(&self) -> WorkerHandle {
-        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg).unwrap())).await
+        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg.app()).unwrap())).await
     }
 
     async fn send(&self, bot: &str, hook: &sign::Webhook) -> u16 {

@@ -69,7 +69,7 @@ async fn stack_with(extra_bot_keys: &str, opts: Options) -> Stack {
 
 impl Stack {
     async fn worker(&self) -> WorkerHandle {
-        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg).unwrap())).await
+        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg.app()).unwrap())).await
     }
 
     async fn send(&self, bot: &str, hook: &sign::Webhook) -> u16 {
@@ -184,7 +184,7 @@ async fn a_redelivery_after_a_sent_reply_does_not_reply_twice() {
         assert!(s.send(bot, &hook).await < 300);
     }
     // The "crashed" worker: it ran the handler (sending each reply) and never settled.
-    let handler = BotHandler::new(&s.cfg).unwrap();
+    let handler = BotHandler::new(&s.cfg.app()).unwrap();
     let mut c = s.redis.conn();
     let entries: redis::streams::StreamRangeReply = redis::Commands::xrange_all(&mut c, "botq:{q0}:stream").unwrap();
     for e in &entries.ids {

@@ -83,7 +83,7 @@ async fn stack(agent_keys: &str, bot_keys: &str) -> Stack {
     let make = |port| config(&toml(port, &upstream.url(), agent_keys, bot_keys), &redis.url());
     let (cfg, fake) = Fake::start(Options::default(), make).await;
     let ingest = IngestHandle::start(&cfg).await;
-    let worker = Some(WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await);
+    let worker = Some(WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await);
     Stack { redis, fake: fake.state.clone(), upstream, ingest, worker, http: reqwest::Client::new(), _fake: fake }
 }
 
@@ -344,7 +344,7 @@ chat_replies_per_min = 4
     };
     let (cfg, fake) = Fake::start(Options::default(), make).await;
     let ingest = IngestHandle::start(&cfg).await;
-    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
     let http = reqwest::Client::new();
     let now = || botq_core::now_ms() / 1000;
     let body = |self_id: &str, id: i64, user: i64, text: &str| {

@@ -255,6 +255,33 @@ impl Config {
         keys.queue_of(lane, &bot.id, chat_id)
     }
 
+    /// What the worker's bot application runs on: the bots, the skills and
+    /// how replies go out, with the queues it reads its state from.
+    #[must_use]
+    pub fn app(&self) -> AppSettings<'_> {
+        AppSettings {
+            queue: &self.queue,
+            bots: &self.bots,
+            skills: &self.skills,
+            replies: ReplySettings { timeout: self.worker.reply_timeout, sent_ttl: self.dedupe_ttl },
+            max_attempts: self.worker.max_attempts,
+            audit_max_len: self.audit.max_len,
+        }
+    }
+
+    /// The sections ingest runs on.
+    #[must_use]
+    pub fn ingest_service(&self) -> IngestSettings<'_> {
+        IngestSettings {
+            ingest: &self.ingest,
+            queue: &self.queue,
+            bots: &self.bots,
+            dedupe_ttl: self.dedupe_ttl,
+            fair_share: self.fair_share,
+            history_retention: self.history.retention,
+        }
+    }
+
     /// What the worker's queue engine runs on: its `[worker]` table, the
     /// queues, and the queue-wide settings it keeps. The bots and skills are
     /// the bot application's, not the engine's.
@@ -269,6 +296,47 @@ impl Config {
             history_retention: self.history.retention,
         }
     }
+}
+
+/// The bot application's part of the config ([`Config::app`]): what the
+/// worker's handler routes, runs and replies with. A view of the config:
+/// what is built from it copies what it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct AppSettings<'a> {
+    /// Where the queues are (the handler's Redis and keys).
+    pub queue: &'a QueueSettings,
+    pub bots: &'a [BotConfig],
+    /// Every skill, the built-ins included, sorted by name.
+    pub skills: &'a [SkillConfig],
+    pub replies: ReplySettings,
+    /// The worker's `max_attempts`, for skills without their own.
+    pub max_attempts: u32,
+    /// The audit stream keeps about this many entries.
+    pub audit_max_len: u64,
+}
+
+/// How replies go out ([`AppSettings::replies`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplySettings {
+    /// One reply request's bound, connecting included (`[worker] reply_timeout_secs`).
+    pub timeout: Duration,
+    /// How long a sent reply's record lasts (`[dedupe] ttl_secs`): a
+    /// redelivered event within it sends nothing twice.
+    pub sent_ttl: Duration,
+}
+
+/// Ingest's part of the config ([`Config::ingest_service`]), a view like
+/// [`AppSettings`].
+#[derive(Debug, Clone, Copy)]
+pub struct IngestSettings<'a> {
+    pub ingest: &'a IngestConfig,
+    pub queue: &'a QueueSettings,
+    pub bots: &'a [BotConfig],
+    /// How long an event id is remembered against platform retries.
+    pub dedupe_ttl: Duration,
+    pub fair_share: FairShare,
+    /// How long the history keeps a step (ingest writes its counts there).
+    pub history_retention: Duration,
 }
 
 /// The worker's queue engine's part of the config ([`Config::engine`]).

@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
         admin_addr: |cfg| cfg.ingest.admin_listen,
     };
     main.run(|cfg, shutdown, reloads| async move {
-        let state = Arc::new(botq_ingest::AppState::from_config(&cfg)?);
+        let state = Arc::new(botq_ingest::AppState::new(&cfg.ingest_service())?);
         let listen = cfg.ingest.listen;
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let admin_addr = cfg.ingest.admin_listen;
@@ -26,7 +26,7 @@ async fn main() -> std::process::ExitCode {
         }
         // Bots and their secrets apply on reload; the rest needs a restart.
         let reloading = state.clone();
-        botq_service::reload::apply_each(reloads, move |new| reloading.reload_bots(new).map(|()| Vec::new()));
+        botq_service::reload::apply_each(reloads, move |new| reloading.reload_bots(&new.bots).map(|()| Vec::new()));
         botq_ingest::run(listener, admin, state, cfg.ingest.shutdown_grace, shutdown).await?;
         Ok(())
     })

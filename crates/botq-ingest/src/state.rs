@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use botq_core::config::{Config, ListenerConfig, RateLimit};
+use botq_core::config::{BotConfig, IngestSettings, ListenerConfig, RateLimit};
 use botq_core::fleet::{self, Replica, Role};
 use botq_core::history::Counters;
 use botq_core::ids::BotId;
@@ -66,40 +66,42 @@ impl AppState {
     /// # Errors
     /// An invalid Redis URL or a bot whose credentials cannot make a verifier
     /// (both already ruled out by config validation).
-    pub fn from_config(cfg: &Config) -> anyhow::Result<Self> {
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), cfg.ingest.redis_timeout)?;
-        let settings = crate::commit::CommitSettings {
-            dedupe_ttl: cfg.dedupe_ttl,
-            max_backlog: cfg.ingest.max_backlog,
-            fair_share: cfg.fair_share,
-            redis_timeout: cfg.ingest.redis_timeout,
+    pub fn new(settings: &IngestSettings<'_>) -> anyhow::Result<Self> {
+        let ingest = settings.ingest;
+        let redis = botq_core::redis_conn::connect_lazy(&settings.queue.redis_target(), ingest.redis_timeout)?;
+        let keys = settings.queue.keys();
+        let commit = crate::commit::CommitSettings {
+            dedupe_ttl: settings.dedupe_ttl,
+            max_backlog: ingest.max_backlog,
+            fair_share: settings.fair_share,
+            redis_timeout: ingest.redis_timeout,
         };
         Ok(Self {
-            bots: ArcSwap::from_pointee(bots(cfg)?),
-            commit: crate::commit::GroupCommit::new(redis.clone(), cfg.queue.keys(), settings),
+            bots: ArcSwap::from_pointee(bots(settings.bots, &keys)?),
+            commit: crate::commit::GroupCommit::new(redis.clone(), keys.clone(), commit),
             redis,
-            keys: cfg.queue.keys(),
-            retry_after_secs: cfg.ingest.retry_after_secs,
-            redis_timeout: cfg.ingest.redis_timeout,
-            body_limit: cfg.ingest.body_limit_bytes,
-            listener: cfg.ingest.listener.clone(),
-            rejections: cfg.ingest.listener.rejections.map(crate::client::Rejections::new),
+            keys,
+            retry_after_secs: ingest.retry_after_secs,
+            redis_timeout: ingest.redis_timeout,
+            body_limit: ingest.body_limit_bytes,
+            listener: ingest.listener.clone(),
+            rejections: ingest.listener.rejections.map(crate::client::Rejections::new),
             timed_out: crate::timed_out::TimedOut::default(),
             started: Arc::new(AtomicBool::new(false)),
             replica: replica(),
             history: Counters::default(),
-            history_retention: cfg.history.retention,
+            history_retention: settings.history_retention,
         })
     }
 
-    /// Replaces the bots (ids, secrets, limits) with those of `cfg`, a config
+    /// Replaces the bots (ids, secrets, limits) with `bots`, from a config
     /// that passed every check. Requests already verifying finish with the
     /// old ones. Other settings need a restart.
     ///
     /// # Errors
     /// A bot whose credentials cannot make a verifier (ruled out by the check).
-    pub fn reload_bots(&self, cfg: &Config) -> anyhow::Result<()> {
-        self.bots.store(Arc::new(bots(cfg)?));
+    pub fn reload_bots(&self, bots: &[BotConfig]) -> anyhow::Result<()> {
+        self.bots.store(Arc::new(self::bots(bots, &self.keys)?));
         Ok(())
     }
 
@@ -120,11 +122,10 @@ fn replica() -> Replica {
     Replica::new(fleet::unique_name(&host), Role::Ingest, host, botq_core::now_ms())
 }
 
-fn bots(cfg: &Config) -> anyhow::Result<HashMap<String, BotEntry>> {
-    let keys = cfg.queue.keys();
+fn bots(configs: &[BotConfig], keys: &Keys) -> anyhow::Result<HashMap<String, BotEntry>> {
     let lane = |name: Option<&str>| name.and_then(|n| keys.lane_index(n)).unwrap_or(0);
-    let mut bots = HashMap::with_capacity(cfg.bots.len());
-    for b in &cfg.bots {
+    let mut bots = HashMap::with_capacity(configs.len());
+    for b in configs {
         let adapter = b.adapter().map_err(|e| anyhow::anyhow!("bot {}: {e}", b.id))?;
         let group_lanes = b
             .routing

@@ -55,7 +55,7 @@ impl IngestHandle {
         let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind admin port");
         let addr = listener.local_addr().expect("local addr");
         let admin_addr = admin.local_addr().expect("local addr");
-        let state = Arc::new(botq_ingest::AppState::from_config(cfg).expect("ingest state"));
+        let state = Arc::new(botq_ingest::AppState::new(&cfg.ingest_service()).expect("ingest state"));
         let shutdown = CancellationToken::new();
         let task =
             tokio::spawn(botq_ingest::run(listener, admin, state.clone(), cfg.ingest.shutdown_grace, shutdown.clone()));

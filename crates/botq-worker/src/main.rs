@@ -28,7 +28,7 @@ async fn main() -> std::process::ExitCode {
         }
         botq_worker::metrics::describe();
         let bots = match cfg.worker.handler {
-            botq_core::config::HandlerKind::Bots => Some(Arc::new(botq_worker::BotHandler::new(&cfg)?)),
+            botq_core::config::HandlerKind::Bots => Some(Arc::new(botq_worker::BotHandler::new(&cfg.app())?)),
             botq_core::config::HandlerKind::Noop => None,
         };
         let handler: Arc<dyn botq_worker::Handler> = match &bots {

@@ -60,7 +60,7 @@ impl Stack {
         let stop = CancellationToken::new();
         tokio::spawn(botq_fakeplatform::run(listener, fake.clone(), stop.clone()));
         let ingest = IngestHandle::start(&botq_testkit::ingest::config(&text, &redis.url())).await;
-        let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg).unwrap())).await;
+        let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
         let config_path = write_config(&text);
         Self {
             _redis: redis,

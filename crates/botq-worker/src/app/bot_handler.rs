@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use botq_core::audit::{Access, Entry, Outcome};
-use botq_core::config::{BuiltinSkill, Config, Routing, SkillKind};
+use botq_core::config::{AppSettings, BuiltinSkill, Config, Routing, SkillKind};
 use botq_core::envelope::Envelope;
 use botq_core::fleet::Breaker;
 use botq_core::history::Counters;
@@ -62,17 +62,17 @@ impl std::fmt::Debug for BotHandler {
 impl BotHandler {
     /// # Errors
     /// An invalid Redis URL, or an HTTP client that cannot be built.
-    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
-        let redis = botq_core::redis_conn::connect_lazy(&cfg.queue.redis_target(), std::time::Duration::from_secs(2))?;
-        let keys = cfg.queue.keys();
+    pub fn new(app: &AppSettings<'_>) -> anyhow::Result<Self> {
+        let redis = botq_core::redis_conn::connect_lazy(&app.queue.redis_target(), std::time::Duration::from_secs(2))?;
+        let keys = app.queue.keys();
         let upstream_http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let history = Arc::new(Counters::default());
-        let setup = BotSetup::build(cfg, None, redis.clone(), &upstream_http, &history)?;
+        let setup = BotSetup::build(app, None, redis.clone(), &upstream_http, &history)?;
         Ok(Self {
             setup: ArcSwap::from_pointee(setup),
             history,
             guards: Guards::new(redis.clone(), keys.clone()),
-            audit: AuditSink::new(redis.clone(), keys.audit(), cfg.audit.max_len),
+            audit: AuditSink::new(redis.clone(), keys.audit(), app.audit_max_len),
             conversations: Conversations::new(redis.clone(), keys.clone()),
             redis,
             upstream_http,
@@ -87,7 +87,7 @@ impl BotHandler {
     /// The reply HTTP client cannot be built; the old setup stays.
     pub fn reload(&self, old: &Config, new: &Config) -> anyhow::Result<Vec<&'static str>> {
         let current = self.setup.load_full();
-        let next = BotSetup::build(new, Some(&current), self.redis.clone(), &self.upstream_http, &self.history)?;
+        let next = BotSetup::build(&new.app(), Some(&current), self.redis.clone(), &self.upstream_http, &self.history)?;
         self.setup.store(Arc::new(next));
         Ok(setup::needs_restart(old, new))
     }

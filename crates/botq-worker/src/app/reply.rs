@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use botq_core::config::{BotConfig, Config, Gcra, PlatformBot, ReplyLimit};
+use botq_core::config::{BotConfig, Gcra, PlatformBot, ReplyLimit, ReplySettings};
 use botq_core::envelope::{ChatKind, Envelope, Platform};
 use botq_core::history::Counters;
 use botq_core::keys::Keys;
@@ -92,20 +92,26 @@ impl Replier {
     ///
     /// # Errors
     /// An HTTP client that cannot be built.
-    pub fn new(cfg: &Config, redis: Redis, history: Arc<Counters>) -> anyhow::Result<Self> {
+    pub fn new(
+        bots: &[BotConfig],
+        keys: Keys,
+        settings: ReplySettings,
+        redis: Redis,
+        history: Arc<Counters>,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .timeout(cfg.worker.reply_timeout)
-            .connect_timeout(cfg.worker.reply_timeout)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
             .pool_max_idle_per_host(64)
             .build()?;
-        let bots = cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), bot_reply(b))).collect();
+        let bots = bots.iter().map(|b| (b.id.as_str().to_owned(), bot_reply(b))).collect();
         Ok(Self {
             http,
             redis,
-            keys: cfg.queue.keys(),
+            keys,
             bots,
             tokens: tokens::TokenCache::default(),
-            sent_ttl: cfg.dedupe_ttl,
+            sent_ttl: settings.sent_ttl,
             history,
         })
     }

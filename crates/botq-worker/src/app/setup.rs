@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use botq_core::config::{Config, Routing};
+use botq_core::config::{AppSettings, Config, Routing};
 use botq_core::history::Counters;
 use botq_core::redis_conn::Redis;
 
@@ -32,17 +32,17 @@ impl BotSetup {
     /// # Errors
     /// The reply HTTP client cannot be built.
     pub fn build(
-        cfg: &Config,
+        app: &AppSettings<'_>,
         previous: Option<&Self>,
         redis: Redis,
         upstream_http: &reqwest::Client,
         history: &Arc<Counters>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
-            bots: cfg.bots.iter().map(|b| (b.id.as_str().to_owned(), b.routing.clone())).collect(),
-            skills: skills::build(&cfg.skills, previous.map(|p| &p.skills), upstream_http),
-            replier: Replier::new(cfg, redis, history.clone())?,
-            max_attempts: cfg.worker.max_attempts,
+            bots: app.bots.iter().map(|b| (b.id.as_str().to_owned(), b.routing.clone())).collect(),
+            skills: skills::build(app.skills, previous.map(|p| &p.skills), upstream_http),
+            replier: Replier::new(app.bots, app.queue.keys(), app.replies, redis, history.clone())?,
+            max_attempts: app.max_attempts,
         })
     }
 }
