@@ -29,15 +29,17 @@ use secrecy::SecretString;
 
 pub use crate::platform::PlatformBot;
 pub use crate::queue::{FairShare, LEASE_MARGIN, RateLimit};
+pub use crate::routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
+pub use crate::skill::{
+    BreakerConfig, BuiltinSkill, ContextBudget, Contract, HttpSkill, SkillConfig, SkillKind, SlowAck,
+};
 pub use crate::telemetry::{LogConfig, LogFormat};
 pub use crate::throttle::Gcra;
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
 pub use listener::{ClientAddress, ListenerConfig, RejectionBudget};
 pub use raw::RawRateLimit;
 pub use rotation::PreviousCredentials;
-pub use routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
 pub use secret::SecretSource;
-pub use skill::{BreakerConfig, BuiltinSkill, ContextBudget, Contract, HttpSkill, SkillConfig, SkillKind, SlowAck};
 pub use worker::{Backoff, HandlerKind, WorkerConfig};
 
 /// Which service is loading the config (decides what `BOTQ_ADMIN_LISTEN` overrides).

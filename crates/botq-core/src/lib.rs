@@ -3,6 +3,9 @@
 //! - [`envelope`]: the normalised event stored in the streams.
 //! - [`platform`]: per-platform verification and normalisation of webhooks.
 //! - [`config`]: the TOML file, env overrides and validation with key paths.
+//! - [`routing`] and [`skill`]: the bot application's domain model (which
+//!   messages a bot answers, who may use it, what each skill is), built by
+//!   `config` and used by the worker's bot application.
 //! - [`keys`]: every Redis key, in one place; [`scripts`]: the Lua scripts (each `.lua` beside its caller).
 //! - [`queue`]: the Redis operations on the streams.
 //! - [`reply`]: building replies and classifying the platforms' answers.
@@ -37,7 +40,9 @@ pub mod redis_conn;
 pub mod redis_url;
 pub mod reply;
 pub mod rfc3339;
+pub mod routing;
 pub mod scripts;
+pub mod skill;
 pub mod telemetry;
 pub mod throttle;
 

@@ -9,7 +9,6 @@ use secrecy::SecretString;
 
 use super::raw::{RawBot, RawRateLimit};
 use super::rotation::{self, PreviousCredentials};
-use super::routing::Routing;
 use super::secret::SecretSource;
 use super::{Problems, RateLimit, SkillConfig};
 use crate::envelope::Platform;
@@ -18,6 +17,7 @@ use crate::platform::lark::config::LarkBot;
 use crate::platform::onebot::config::OnebotBot;
 use crate::platform::qq::config::QqBot;
 use crate::platform::{Adapter, KeyError, PlatformBot, TimestampWindow, lark, onebot, qq};
+use crate::routing::Routing;
 use crate::throttle::Gcra;
 
 /// Default: longer than Lark's ~7.1 h retry schedule, so a genuine retry with

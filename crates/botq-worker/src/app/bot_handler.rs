@@ -21,12 +21,14 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use botq_core::audit::{Access, Entry, Outcome};
-use botq_core::config::{AppSettings, BuiltinSkill, Config, Routing, SkillKind};
+use botq_core::config::{AppSettings, Config};
 use botq_core::envelope::Envelope;
 use botq_core::fleet::Breaker;
 use botq_core::history::Counters;
 use botq_core::message::Outgoing;
 use botq_core::redis_conn::Redis;
+use botq_core::routing::Routing;
+use botq_core::skill::{BuiltinSkill, SkillKind};
 use tracing::{debug, info, warn};
 
 mod http_skill;

@@ -13,10 +13,11 @@
 //! answers stored under a hash of skill, command and whitespace-normalised
 //! arguments; a hit answers without calling the upstream.
 
-use botq_core::config::{ContextBudget, ContextWindow};
 use botq_core::envelope::Envelope;
 use botq_core::keys::{Keys, fnv1a};
 use botq_core::redis_conn::Redis;
+use botq_core::routing::ContextWindow;
+use botq_core::skill::ContextBudget;
 use serde::{Deserialize, Serialize};
 
 /// Appends to a conversation window within its budget, atomically. See `conversation.lua`.

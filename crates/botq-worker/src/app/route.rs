@@ -22,8 +22,8 @@
 //! before the message model (envelope version 1) carries the platform's
 //! markup in its text; for those the leading markup is stripped here.
 
-use botq_core::config::{GroupMode, Routing};
 use botq_core::envelope::{ChatKind, Envelope, LEGACY_TEXT_VERSION};
+use botq_core::routing::{GroupMode, Routing};
 
 /// The reason of a group message that is not for the bot.
 pub const NOT_ADDRESSED: &str = "not_addressed";

@@ -10,9 +10,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use botq_core::config::{AppSettings, Config, Routing};
+use botq_core::config::{AppSettings, Config};
 use botq_core::history::Counters;
 use botq_core::redis_conn::Redis;
+use botq_core::routing::Routing;
 
 use crate::app::reply::Replier;
 use crate::app::skills::{self, Skill};

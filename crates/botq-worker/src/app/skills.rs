@@ -20,7 +20,7 @@ pub mod upstream;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use botq_core::config::{SkillConfig, SkillKind};
+use botq_core::skill::{SkillConfig, SkillKind};
 
 use self::breaker::Breaker;
 use self::upstream::Upstream;

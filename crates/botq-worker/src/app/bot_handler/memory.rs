@@ -29,7 +29,7 @@ impl Attempt {
     }
 
     /// A group message not addressed to the bot, kept as context only.
-    pub(super) async fn remember_unaddressed(&self, routing: &botq_core::config::Routing) {
+    pub(super) async fn remember_unaddressed(&self, routing: &botq_core::routing::Routing) {
         let Some(window) = routing.context.as_ref().filter(|w| w.include_unaddressed) else { return };
         if let Err(e) = self.conversations.append(&self.env, window, &[Message::from_user(&self.env)]).await {
             debug!(error.kind = ?e.kind(), "cannot add to the conversation window");

@@ -1,6 +1,6 @@
-use botq_core::config::GroupPolicy;
 use botq_core::envelope::Platform;
 use botq_core::ids::{BotId, RequestId};
+use botq_core::routing::GroupPolicy;
 
 use super::*;
 

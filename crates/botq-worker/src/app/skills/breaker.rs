@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use botq_core::config::BreakerConfig;
+use botq_core::skill::BreakerConfig;
 
 use crate::metrics::BREAKER_STATE;
 

@@ -2,7 +2,7 @@
 //! behind botq: `/ping` → `pong`, `/echo <text>` → `<text>`, `/help` → the
 //! commands usable in this chat with their descriptions.
 
-use botq_core::config::BuiltinSkill;
+use botq_core::skill::BuiltinSkill;
 
 /// The replies of `skill` for `args`; `commands` are (command, description)
 /// pairs for `/help`.

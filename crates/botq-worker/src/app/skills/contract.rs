@@ -9,9 +9,9 @@
 //! may appear in a request within a version; anything incompatible gets a
 //! new `schema` string.
 
-use botq_core::config::Contract;
 use botq_core::envelope::Envelope;
 use botq_core::message::{Outgoing, Segment};
+use botq_core::skill::Contract;
 use serde::{Deserialize, Serialize};
 
 pub const REQUEST_SCHEMA: &str = "botq.skill.request/v1";

@@ -16,7 +16,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use botq_core::config::HttpSkill;
+use botq_core::skill::HttpSkill;
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
@@ -56,7 +56,7 @@ impl Upstream {
 
     /// The request schema this upstream speaks.
     #[must_use]
-    pub fn contract(&self) -> botq_core::config::Contract {
+    pub fn contract(&self) -> botq_core::skill::Contract {
         self.cfg.contract
     }
 
