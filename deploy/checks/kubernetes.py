@@ -7,7 +7,7 @@ neither knows is an error, never a skip.
 
 botq's rules: probes on the admin port the service really listens on, the
 hardened security context, a termination grace longer than the drain, a
-ScaledObject that watches every shard stream of the config in the ConfigMap,
+ScaledObject that watches every queue stream of the config in the ConfigMap,
 and names (Secrets, keys, labels) that line up across the files. The console
 (botqctl web) gets the same container rules, plus its own: one replica (its
 sessions are in memory), botqctl from the worker image, a token from a
@@ -262,7 +262,7 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def check_scaledobject(by_kind: dict, config: dict, secrets: dict, p: Problems) -> None:
-    """KEDA scales the worker on the lag of every shard stream of the config."""
+    """KEDA scales the worker on the lag of every queue stream of the config."""
     group = re.search(r'GROUP: &str = "([^"]+)"', KEYS_RS.read_text(encoding="utf-8"))
     so, so_where = by_kind.get("ScaledObject", {}).get("botq-worker", (None, ""))
     if not p.expect(so is not None, rel(K8S), "no ScaledObject botq-worker"):
@@ -277,8 +277,8 @@ def check_scaledobject(by_kind: dict, config: dict, secrets: dict, p: Problems) 
         "needs 1 <= minReplicaCount <= maxReplicaCount",
     )
     p.expect("cooldownPeriod" in spec, so_where, "set cooldownPeriod")
-    prefix, shards = config.get("key_prefix", "botq"), config.get("shards", 1)
-    want = {f"{prefix}:{{q{i}}}:stream" for i in range(shards)}
+    prefix, queues = config.get("key_prefix", "botq"), config.get("queues", 1)
+    want = {f"{prefix}:{{q{i}}}:stream" for i in range(queues)}
     streams = set()
     auths = by_kind.get("TriggerAuthentication", {})
     for t in spec.get("triggers", []):
@@ -296,7 +296,7 @@ def check_scaledobject(by_kind: dict, config: dict, secrets: dict, p: Problems) 
                     auths[auth][1],
                     f"{ref['parameter']} reads {ref['name']}/{ref['key']}, not in secret.example.yaml",
                 )
-    p.expect(streams == want, so_where, f"triggers watch {sorted(streams)}; shards = {shards} needs {sorted(want)}")
+    p.expect(streams == want, so_where, f"triggers watch {sorted(streams)}; queues = {queues} needs {sorted(want)}")
 
 
 def main() -> None:

@@ -37,9 +37,9 @@ fn env_or(name: &str, default: u64) -> u64 {
 async fn dead_letters(stack: &Stack, keys: &Keys) -> BTreeMap<String, Vec<(String, u32)>> {
     let mut c = stack.redis.async_conn().await;
     let mut out: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
-    for (n, shard) in keys.all_shards().enumerate() {
-        let shard_no = u16::try_from(n).expect("shard number");
-        for dead in queue::dead_letters(&mut c, shard_no, &shard, None, 1_000_000).await.expect("read the DLQ") {
+    for (n, queue) in keys.all_queues().enumerate() {
+        let queue_no = u16::try_from(n).expect("queue number");
+        for dead in queue::dead_letters(&mut c, queue_no, &queue, None, 1_000_000).await.expect("read the DLQ") {
             let env = dead.envelope().expect("a dead letter decodes");
             out.entry(env.message_id).or_default().push((dead.reason, dead.attempts));
         }
@@ -48,12 +48,12 @@ async fn dead_letters(stack: &Stack, keys: &Keys) -> BTreeMap<String, Vec<(Strin
 }
 
 /// Whether anything is still in the queue (stream entries, retries waiting,
-/// chat backlogs), with the gauges of each shard that is not empty.
+/// chat backlogs), with the gauges of each queue that is not empty.
 async fn in_flight(stack: &Stack, keys: &Keys) -> Vec<QueueStats> {
     let mut c = stack.redis.async_conn().await;
     let mut busy = Vec::new();
-    for shard in keys.all_shards() {
-        let s = queue::stats(&mut c, &shard).await.expect("queue stats");
+    for queue in keys.all_queues() {
+        let s = queue::stats(&mut c, &queue).await.expect("queue stats");
         if s.depth + s.delayed + s.backlogged_chats > 0 {
             busy.push(s);
         }

@@ -1,8 +1,8 @@
 //! botq on a real 3-master Redis Cluster started on loopback:
-//! events flow ingest → worker → fakeplatform over 4 queue shards spread
+//! events flow ingest → worker → fakeplatform over 4 queues spread
 //! across the masters with no loss and no duplicate, a dead letter is
 //! replayed with botqctl and handled once, and `botqctl status` reads every
-//! shard; the key scan reaches the storm counters and cooldowns on every
+//! queue; the key scan reaches the storm counters and cooldowns on every
 //! master, and the console's Chats page lists them.
 
 use std::sync::Arc;
@@ -24,13 +24,13 @@ use redis::Commands;
 
 use crate::console::support::{Opts, Web};
 
-const SHARDS: u16 = 4;
+const QUEUES: u16 = 4;
 
 fn toml(fake: u16) -> String {
     format!(
         r#"
 redis_cluster = true
-shards = {SHARDS}
+queues = {QUEUES}
 [worker]
 handler_timeout_secs = 5
 lease_secs = 10
@@ -89,14 +89,14 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
     let http = reqwest::Client::new();
 
-    // The shard streams live on different masters.
+    // The queue streams live on different masters.
     let mut c = cluster.conn();
-    let keys = botq_core::keys::Keys::new("botq", SHARDS);
+    let keys = botq_core::keys::Keys::new("botq", QUEUES);
     let slots: std::collections::HashSet<u16> = keys
-        .all_shards()
+        .all_queues()
         .map(|k| redis::cmd("CLUSTER").arg("KEYSLOT").arg(k.stream()).query::<u16>(&mut c).unwrap() / (16_384 / 3))
         .collect();
-    assert!(slots.len() > 1, "the shards spread over the masters");
+    assert!(slots.len() > 1, "the queues spread over the masters");
 
     // One event fails for good on its first try: a 400 from the platform.
     fake.push_script([ScriptStep { status: Some(400), ..ScriptStep::default() }]);
@@ -112,7 +112,7 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     let delivered = fake.wait_for_deliveries(n - 1, Duration::from_secs(30)).await;
     assert!(delivered.is_some(), "{} of {} delivered", fake.deliveries().len(), n - 1);
     let dlq = |c: &mut redis::cluster::ClusterConnection| -> usize {
-        keys.all_shards().map(|k| c.xlen::<_, usize>(k.dlq()).unwrap()).sum()
+        keys.all_queues().map(|k| c.xlen::<_, usize>(k.dlq()).unwrap()).sum()
     };
     assert!(eventually(Duration::from_secs(10), || dlq(&mut c) == 1).await, "the 400 is dead-lettered");
 
@@ -132,7 +132,7 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
     texts.dedup();
     assert_eq!(texts.len(), n, "every event answered exactly once");
     assert!(
-        eventually(Duration::from_secs(10), || keys.all_shards().all(|k| c.xlen::<_, usize>(k.stream()).unwrap() == 0))
+        eventually(Duration::from_secs(10), || keys.all_queues().all(|k| c.xlen::<_, usize>(k.stream()).unwrap() == 0))
             .await,
         "every stream drained"
     );
@@ -150,7 +150,7 @@ async fn events_flow_through_a_three_master_cluster_without_loss() {
 async fn the_chats_page_lists_storm_guards_and_cooldowns_of_every_master() {
     let cluster = RedisCluster::start(3);
     let config = botq_testkit::process::write_config(&format!(
-        "redis_cluster = true\nredis_url = \"{}\"\nshards = {SHARDS}\n{QQ_MAIN_BOT}",
+        "redis_cluster = true\nredis_url = \"{}\"\nqueues = {QUEUES}\n{QQ_MAIN_BOT}",
         cluster.url()
     ));
     let settings = Config::load_queue_settings(&config).unwrap();

@@ -43,7 +43,7 @@ async fn a_replayed_dead_letter_is_handled_exactly_once_and_leaves_the_dlq_empty
     assert!(eventually(WAIT, || len(&redis, DLQ) == 1).await, "a permanent failure is dead-lettered");
 
     let mut conn = redis.async_conn().await;
-    let keys = Keys::new("botq", 1).shard(0);
+    let keys = Keys::new("botq", 1).queue(0);
     let dead = dead_letters(&mut conn, 0, &keys, None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, "chat does not exist");

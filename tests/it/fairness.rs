@@ -89,7 +89,7 @@ lane = "noisy"
 
 [[lane]]
 name = "noisy"
-shards = 1
+queues = 1
 
 [ingest.rate_limit]
 group_per_sec = 0.0

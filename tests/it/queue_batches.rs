@@ -17,7 +17,7 @@ const LEASE: Duration = Duration::from_secs(30);
 struct Env {
     _redis: RedisServer,
     conn: Redis,
-    keys: botq_core::keys::ShardKeys,
+    keys: botq_core::keys::QueueKeys,
     deliveries: Vec<Delivery>,
 }
 
@@ -25,23 +25,23 @@ struct Env {
 async fn env(events: &[(&str, &str, &str)]) -> Env {
     let redis = RedisServer::start();
     let keys = Keys::new("bq", 1);
-    let shard = keys.shard(0);
+    let queue = keys.queue(0);
     let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
-    queue::ensure_group(&mut conn, &shard).await.unwrap();
+    queue::ensure_group(&mut conn, &queue).await.unwrap();
     let mut enq = Enqueuer::new(&redis.url(), "bq", 1).await;
     for (bot, chat, id) in events {
         assert!(enq.push(envelope(bot, chat, id, "/ping")).await);
     }
-    let deliveries = queue::read(&mut conn, 0, &shard, "c1", 100, Duration::from_millis(100)).await.unwrap();
+    let deliveries = queue::read(&mut conn, 0, &queue, "c1", 100, Duration::from_millis(100)).await.unwrap();
     assert_eq!(deliveries.len(), events.len());
-    Env { _redis: redis, conn, keys: shard, deliveries }
+    Env { _redis: redis, conn, keys: queue, deliveries }
 }
 
 fn token(d: &Delivery) -> String {
     format!("c1/{}", d.id)
 }
 
-fn request(keys: &botq_core::keys::ShardKeys, d: &Delivery) -> ClaimRequest {
+fn request(keys: &botq_core::keys::QueueKeys, d: &Delivery) -> ClaimRequest {
     let e = d.envelope.as_ref().unwrap();
     ClaimRequest {
         claim_key: keys.claim(&e.bot, &e.event_id),
@@ -163,7 +163,7 @@ async fn a_claim_moments_after_the_read_skips_the_ownership_check_and_the_idle_r
 async fn a_batch_of_pumps_moves_each_chats_backlog_within_its_share() {
     let redis = RedisServer::start();
     let keys = Keys::new("bq", 1);
-    let k = keys.shard(0);
+    let k = keys.queue(0);
     let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
     queue::ensure_group(&mut conn, &k).await.unwrap();
     let share = botq_core::config::FairShare { max_queued_per_chat: Some(1), counter_ttl: Duration::from_secs(600) };
@@ -195,7 +195,7 @@ async fn each_event_of_an_ingest_batch_is_decided_as_if_alone_and_a_refused_one_
     use botq_core::queue::{BatchParams, Enqueue, EnqueueOutcome};
 
     let redis = RedisServer::start();
-    let k = Keys::new("bq", 1).shard(0);
+    let k = Keys::new("bq", 1).queue(0);
     let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
     let share = FairShare { max_queued_per_chat: None, counter_ttl: Duration::from_secs(600) };
     let limits = RateLimit { group: None, sender: None };

@@ -1,6 +1,6 @@
 //! `botq-bench worker`: how fast do worker processes drain a stream?
 //!
-//! Each run empties the deployment's keys, preloads the events into the shard
+//! Each run empties the deployment's keys, preloads the events into the queue
 //! streams (pipelined `XADD`s, not timed), then starts K `botq-worker`
 //! processes and polls the stream lengths until they reach zero: the worker
 //! deletes an entry only once it is settled, so an empty stream means every
@@ -146,7 +146,7 @@ async fn preload(
 
 async fn stream_len(conn: &mut redis::aio::MultiplexedConnection, keys: &Keys) -> anyhow::Result<u64> {
     let mut pipe = redis::pipe();
-    for s in keys.all_shards() {
+    for s in keys.all_queues() {
         pipe.cmd("XLEN").arg(s.stream());
     }
     let lens: Vec<u64> = pipe.query_async(conn).await?;

@@ -54,7 +54,7 @@ pub enum Service {
 /// The whole checked configuration.
 #[derive(Debug)]
 pub struct Config {
-    /// Where the queues are: Redis, key prefix, shards, lanes.
+    /// Where the queues are: Redis, key prefix, queues, lanes.
     pub queue: QueueSettings,
     pub ingest: IngestConfig,
     pub worker: WorkerConfig,
@@ -225,7 +225,7 @@ impl Config {
     /// inspect queues without them.
     ///
     /// # Errors
-    /// Unreadable or malformed TOML, or a bad Redis URL, prefix or shard count.
+    /// Unreadable or malformed TOML, or a bad Redis URL, prefix or queue count.
     pub fn load_queue_settings(path: &Path) -> Result<QueueSettings, Problems> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Problems(vec![Problem { path: String::new(), message: format!("cannot read {}: {e}", path.display()) }])
@@ -384,11 +384,11 @@ fn queue_settings(
         redis_cluster: raw.redis_cluster,
         lanes: check_lanes(raw, problems),
         key_prefix: raw.key_prefix.clone(),
-        shards: raw.shards,
+        queues: raw.queues,
     }
 }
 
-/// Checks `[[lane]]` tables and `worker.lanes`; returns (name, shards).
+/// Checks `[[lane]]` tables and `worker.lanes`; returns (name, queues).
 fn check_lanes(raw: &raw::RawConfig, problems: &mut Problems) -> Vec<(String, u16)> {
     let mut lanes: Vec<(String, u16)> = Vec::new();
     for (i, l) in raw.lanes.iter().enumerate() {
@@ -399,10 +399,10 @@ fn check_lanes(raw: &raw::RawConfig, problems: &mut Problems) -> Vec<(String, u1
         } else if lanes.iter().any(|(n, _)| *n == l.name) {
             problems.push(format!("lane[{i}].name"), format!("duplicate lane {:?}", l.name));
         }
-        if l.shards == 0 {
-            problems.push(format!("lane[{i}].shards"), "must be ≥ 1".into());
+        if l.queues == 0 {
+            problems.push(format!("lane[{i}].queues"), "must be ≥ 1".into());
         }
-        lanes.push((l.name.clone(), l.shards.max(1)));
+        lanes.push((l.name.clone(), l.queues.max(1)));
     }
     for name in &raw.worker.lanes {
         if name != crate::keys::DEFAULT_LANE && !lanes.iter().any(|(n, _)| n == name) {
@@ -420,10 +420,10 @@ pub struct QueueSettings {
     pub redis_url: SecretString,
     /// `redis_url` is a seed node of a Redis Cluster.
     pub redis_cluster: bool,
-    /// Lanes besides the default one: (name, shards).
+    /// Lanes besides the default one: (name, queues).
     pub lanes: Vec<(String, u16)>,
     pub key_prefix: String,
-    pub shards: u16,
+    pub queues: u16,
 }
 
 impl QueueSettings {
@@ -434,7 +434,7 @@ impl QueueSettings {
     pub fn served_queues(&self, lanes: &[String]) -> Result<Vec<u16>, UnknownLane> {
         let keys = self.keys();
         if lanes.is_empty() {
-            return Ok((0..keys.shards()).collect());
+            return Ok((0..keys.queue_count()).collect());
         }
         let mut queues = Vec::new();
         for name in lanes {
@@ -449,7 +449,7 @@ impl QueueSettings {
     /// The key builder: prefix, default lane, lanes.
     #[must_use]
     pub fn keys(&self) -> crate::keys::Keys {
-        crate::keys::Keys::with_lanes(&self.key_prefix, self.shards, &self.lanes)
+        crate::keys::Keys::with_lanes(&self.key_prefix, self.queues, &self.lanes)
     }
 
     /// Where Redis is, for [`crate::redis_conn`].
@@ -531,8 +531,8 @@ fn check_queue_keys(raw: &raw::RawConfig, problems: &mut Problems) {
     if raw.key_prefix.is_empty() || !prefix_ok {
         problems.push("key_prefix".into(), "must be non-empty and use only [A-Za-z0-9_:-]".into());
     }
-    if raw.shards == 0 {
-        problems.push("shards".into(), "must be ≥ 1".into());
+    if raw.queues == 0 {
+        problems.push("queues".into(), "must be ≥ 1".into());
     }
 }
 

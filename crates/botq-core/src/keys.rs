@@ -1,6 +1,6 @@
 //! Every Redis key botq uses, built in one place.
 //!
-//! Layout (prefix `botq`, shard 0):
+//! Layout (prefix `botq`, queue 0):
 //!
 //! | key | type | what |
 //! |---|---|---|
@@ -32,13 +32,13 @@
 //! | `botq:{hist}:<step start, Unix s>` | hash, TTL = history retention + one step | counts and gauges of one 10-second step (`botq_core::history`) |
 //!
 //! The stream's consumer group is [`GROUP`].
-//! Every key of one shard carries the same `{q<n>}` hash tag, so a shard's
+//! Every key of one queue carries the same `{q<n>}` hash tag, so a queue's
 //! keys live in one Redis Cluster slot and one Lua script may touch them all.
-//! Events of one chat always map to the same shard (a stable FNV-1a hash of
+//! Events of one chat always map to the same queue (a stable FNV-1a hash of
 //! bot and chat), which keeps per-chat order and per-group limits in one place.
-//! Per-sender limits are therefore per shard when `shards > 1`.
+//! Per-sender limits are therefore per queue when `queues > 1`.
 //!
-//! **Lanes.** Queues are grouped in lanes: the default lane has `shards`
+//! **Lanes.** Queues are grouped in lanes: the default lane has `queues`
 //! queues tagged `{q0}`, `{q1}`, …; a lane configured as `[[lane]] name =
 //! "noisy"` has its own queues tagged `{q:noisy:0}`, … Each queue has its
 //! own stream and consumer group, and a worker serves the lanes it is given,
@@ -65,11 +65,11 @@
 
 use crate::ids::BotId;
 
-/// The consumer group every worker replica joins on every shard stream.
+/// The consumer group every worker replica joins on every queue stream.
 pub const GROUP: &str = "botq-workers";
 
 /// Key builder for a deployment: the configured prefix, the default lane's
-/// shard count, and the other lanes.
+/// queue count, and the other lanes.
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
@@ -80,7 +80,7 @@ pub struct Keys {
 #[derive(Debug, Clone)]
 struct Lane {
     name: String,
-    shards: u16,
+    queues: u16,
     /// Global number of the lane's first queue.
     first: u16,
 }
@@ -88,28 +88,28 @@ struct Lane {
 /// The name of the default lane.
 pub const DEFAULT_LANE: &str = "default";
 
-/// The keys of one shard.
+/// The keys of one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShardKeys {
+pub struct QueueKeys {
     base: String,
 }
 
 impl Keys {
     /// Keys with the default lane only.
     #[must_use]
-    pub fn new(prefix: &str, shards: u16) -> Self {
-        Self::with_lanes(prefix, shards, &[])
+    pub fn new(prefix: &str, queues: u16) -> Self {
+        Self::with_lanes(prefix, queues, &[])
     }
 
-    /// Keys with the default lane of `shards` queues and `lanes` (name,
-    /// shards) after it. The total is capped at `u16::MAX` queues.
+    /// Keys with the default lane of `queues` queues and `lanes` (name,
+    /// queues) after it. The total is capped at `u16::MAX` queues.
     #[must_use]
-    pub fn with_lanes(prefix: &str, shards: u16, lanes: &[(String, u16)]) -> Self {
-        let mut all = vec![Lane { name: DEFAULT_LANE.to_owned(), shards: shards.max(1), first: 0 }];
-        let mut next = shards.max(1);
+    pub fn with_lanes(prefix: &str, queues: u16, lanes: &[(String, u16)]) -> Self {
+        let mut all = vec![Lane { name: DEFAULT_LANE.to_owned(), queues: queues.max(1), first: 0 }];
+        let mut next = queues.max(1);
         for (name, n) in lanes {
             let n = (*n).max(1).min(u16::MAX - next);
-            all.push(Lane { name: name.clone(), shards: n, first: next });
+            all.push(Lane { name: name.clone(), queues: n, first: next });
             next += n;
         }
         Self { prefix: prefix.to_owned(), lanes: all }
@@ -117,8 +117,8 @@ impl Keys {
 
     /// The number of queues in all lanes.
     #[must_use]
-    pub fn shards(&self) -> u16 {
-        self.lanes.last().map_or(1, |l| l.first + l.shards)
+    pub fn queue_count(&self) -> u16 {
+        self.lanes.last().map_or(1, |l| l.first + l.queues)
     }
 
     /// The index of lane `name` (0 = default), if configured.
@@ -130,7 +130,7 @@ impl Keys {
     /// The global numbers of the queues of lane `index`.
     #[must_use]
     pub fn lane_queues(&self, index: usize) -> std::ops::Range<u16> {
-        self.lanes.get(index).map_or(0..0, |l| l.first..l.first + l.shards)
+        self.lanes.get(index).map_or(0..0, |l| l.first..l.first + l.queues)
     }
 
     /// The lane a queue belongs to (for metric labels).
@@ -141,7 +141,7 @@ impl Keys {
 
     /// The queue of the default lane that holds the events of `chat_id` on `bot`.
     #[must_use]
-    pub fn shard_of(&self, bot: &BotId, chat_id: &str) -> u16 {
+    pub fn home_queue(&self, bot: &BotId, chat_id: &str) -> u16 {
         self.queue_of(0, bot, chat_id)
     }
 
@@ -149,8 +149,8 @@ impl Keys {
     /// live without lanes, and where the worker's per-chat side keys live
     /// whatever the lane (see the module doc).
     #[must_use]
-    pub fn chat_home(&self, bot: &BotId, chat_id: &str) -> ShardKeys {
-        self.shard(self.shard_of(bot, chat_id))
+    pub fn chat_home(&self, bot: &BotId, chat_id: &str) -> QueueKeys {
+        self.queue(self.home_queue(bot, chat_id))
     }
 
     /// The queue of lane `lane` that holds the events of `chat_id` on `bot`.
@@ -158,25 +158,25 @@ impl Keys {
     pub fn queue_of(&self, lane: usize, bot: &BotId, chat_id: &str) -> u16 {
         let l = self.lanes.get(lane).unwrap_or(&self.lanes[0]);
         let h = fnv1a(&[bot.as_str().as_bytes(), b"\0", chat_id.as_bytes()]);
-        // The modulo is < shards ≤ u16::MAX, so the cast cannot truncate.
+        // The modulo is < queues ≤ u16::MAX, so the cast cannot truncate.
         #[allow(clippy::cast_possible_truncation)]
-        let s = (h % u64::from(l.shards)) as u16;
+        let s = (h % u64::from(l.queues)) as u16;
         l.first + s
     }
 
     /// The keys of queue `queue` (a global number).
     #[must_use]
-    pub fn shard(&self, queue: u16) -> ShardKeys {
+    pub fn queue(&self, queue: u16) -> QueueKeys {
         let lane = self.lanes.iter().rev().find(|l| queue >= l.first).unwrap_or(&self.lanes[0]);
         if lane.first == 0 {
-            ShardKeys { base: format!("{}:{{q{queue}}}", self.prefix) }
+            QueueKeys { base: format!("{}:{{q{queue}}}", self.prefix) }
         } else {
-            ShardKeys { base: format!("{}:{{q:{}:{}}}", self.prefix, lane.name, queue - lane.first) }
+            QueueKeys { base: format!("{}:{{q:{}:{}}}", self.prefix, lane.name, queue - lane.first) }
         }
     }
 
     /// The reply-rate key of a whole bot. Its own hash tag: a bot's replies
-    /// span every shard, and the limit must hold across all of them.
+    /// span every queue, and the limit must hold across all of them.
     #[must_use]
     pub fn bot_reply_limit(&self, bot: &BotId) -> String {
         format!("{}:{{b:{bot}}}:rt", self.prefix)
@@ -195,7 +195,7 @@ impl Keys {
         format!("{}:cache:{skill}:{input_hash:016x}", self.prefix)
     }
 
-    /// The tool-call audit stream (one key: entries come from every shard).
+    /// The tool-call audit stream (one key: entries come from every queue).
     #[must_use]
     pub fn audit(&self) -> String {
         format!("{}:audit", self.prefix)
@@ -220,12 +220,12 @@ impl Keys {
     }
 
     /// All queues of all lanes, for tools that look at every stream.
-    pub fn all_shards(&self) -> impl Iterator<Item = ShardKeys> + '_ {
-        (0..self.shards()).map(|s| self.shard(s))
+    pub fn all_queues(&self) -> impl Iterator<Item = QueueKeys> + '_ {
+        (0..self.queue_count()).map(|s| self.queue(s))
     }
 }
 
-impl ShardKeys {
+impl QueueKeys {
     #[must_use]
     pub fn stream(&self) -> String {
         format!("{}:stream", self.base)
@@ -247,7 +247,7 @@ impl ShardKeys {
         format!("{}:chat:{bot}:{chat_id}", self.base)
     }
 
-    /// A key of this shard that botq never writes: stands in for a claim or
+    /// A key of this queue that botq never writes: stands in for a claim or
     /// chat key in scripts when an entry has no readable envelope.
     #[must_use]
     pub fn placeholder(&self) -> String {
@@ -351,7 +351,7 @@ pub fn backlog_member(bot: &BotId, chat_id: &str) -> String {
 }
 
 /// FNV-1a, 64 bit: stable across builds and Rust versions, unlike `DefaultHasher`,
-/// so every replica and every release maps a chat to the same shard.
+/// so every replica and every release maps a chat to the same queue.
 pub fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in parts.iter().flat_map(|p| p.iter()) {
@@ -366,7 +366,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_of_a_shard_share_its_hash_tag() {
+    fn keys_of_a_queue_share_its_hash_tag() {
         let keys = Keys::new("botq", 4);
         let bot = BotId::parse("qq-main").unwrap();
         let s = keys.chat_home(&bot, "group-1");
@@ -386,18 +386,18 @@ mod tests {
     }
 
     #[test]
-    fn shard_choice_is_stable_and_spread() {
+    fn queue_choice_is_stable_and_spread() {
         let keys = Keys::new("botq", 8);
         let bot = BotId::parse("b").unwrap();
-        assert_eq!(keys.shard_of(&bot, "chat-42"), keys.shard_of(&bot, "chat-42"));
-        let used: std::collections::HashSet<u16> = (0..200).map(|i| keys.shard_of(&bot, &format!("c{i}"))).collect();
+        assert_eq!(keys.home_queue(&bot, "chat-42"), keys.home_queue(&bot, "chat-42"));
+        let used: std::collections::HashSet<u16> = (0..200).map(|i| keys.home_queue(&bot, &format!("c{i}"))).collect();
         assert_eq!(used.len(), 8);
         assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c, "published FNV-1a 64 vector");
     }
 
     #[test]
     fn stream_key_is_documented_layout() {
-        assert_eq!(Keys::new("botq", 1).shard(0).stream(), "botq:{q0}:stream");
+        assert_eq!(Keys::new("botq", 1).queue(0).stream(), "botq:{q0}:stream");
     }
 
     #[test]
@@ -411,18 +411,18 @@ mod tests {
     #[test]
     fn lanes_number_their_queues_after_the_default_lane_and_tag_them_by_name() {
         let keys = Keys::with_lanes("botq", 2, &[("noisy".into(), 1), ("vip".into(), 2)]);
-        assert_eq!(keys.shards(), 5);
+        assert_eq!(keys.queue_count(), 5);
         assert_eq!(keys.lane_queues(0), 0..2);
         assert_eq!(keys.lane_queues(keys.lane_index("noisy").unwrap()), 2..3);
         assert_eq!(keys.lane_queues(keys.lane_index("vip").unwrap()), 3..5);
-        assert_eq!(keys.shard(1).stream(), "botq:{q1}:stream");
-        assert_eq!(keys.shard(2).stream(), "botq:{q:noisy:0}:stream");
-        assert_eq!(keys.shard(4).stream(), "botq:{q:vip:1}:stream");
+        assert_eq!(keys.queue(1).stream(), "botq:{q1}:stream");
+        assert_eq!(keys.queue(2).stream(), "botq:{q:noisy:0}:stream");
+        assert_eq!(keys.queue(4).stream(), "botq:{q:vip:1}:stream");
         assert_eq!(keys.lane_of_queue(3), "vip");
         assert_eq!(keys.lane_of_queue(1), "default");
         let bot = BotId::parse("b").unwrap();
         assert_eq!(keys.queue_of(1, &bot, "g"), 2);
         assert!((3..5).contains(&keys.queue_of(2, &bot, "g")));
-        assert_eq!(keys.shard_of(&bot, "g"), keys.queue_of(0, &bot, "g"));
+        assert_eq!(keys.home_queue(&bot, "g"), keys.queue_of(0, &bot, "g"));
     }
 }

@@ -1,6 +1,6 @@
 //! The Redis side of botq's queue.
 //!
-//! # Data structures (per shard, keys in [`crate::keys`])
+//! # Data structures (per queue, keys in [`crate::keys`])
 //!
 //! - **stream**: every accepted event is one entry (`env` = the envelope,
 //!   `att` = failed attempts so far). Workers read it through one consumer

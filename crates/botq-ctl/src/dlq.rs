@@ -1,7 +1,7 @@
 //! `botqctl dlq …`: list, show, replay and purge dead letters.
 //!
-//! Each shard has its own dead-letter stream, so a dead letter is named by its
-//! id, or `SHARD/ID` when one id exists in two shards. Replay and purge first
+//! Each queue has its own dead-letter stream, so a dead letter is named by its
+//! id, or `QUEUE/ID` when one id exists in two queues. Replay and purge first
 //! resolve their whole selection, then act: a missing id fails the command
 //! before anything changed, and `--all` cannot chase the letters that events
 //! failing again right after their replay add behind it.
@@ -23,7 +23,7 @@ use crate::{Error, output};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// The oldest dead letters of every shard.
+    /// The oldest dead letters of every queue.
     List {
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -51,7 +51,7 @@ pub enum DlqCommand {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct ReplaySelect {
-    /// Dead letter ids (`ID` or `SHARD/ID`).
+    /// Dead letter ids (`ID` or `QUEUE/ID`).
     pub ids: Vec<DlqRef>,
     /// Every dead letter.
     #[arg(long)]
@@ -67,7 +67,7 @@ pub struct ReplaySelect {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub struct PurgeSelect {
-    /// Dead letter ids (`ID` or `SHARD/ID`).
+    /// Dead letter ids (`ID` or `QUEUE/ID`).
     pub ids: Vec<DlqRef>,
     /// Every dead letter.
     #[arg(long)]
@@ -120,10 +120,10 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut letters = Vec::new();
-    for s in 0..keys.shards() {
-        letters.extend(dead_letters(conn, s, &keys.shard(s), None, limit).await?);
+    for s in 0..keys.queue_count() {
+        letters.extend(dead_letters(conn, s, &keys.queue(s), None, limit).await?);
     }
-    letters.sort_by_key(|d| (d.failed_at_ms, d.shard));
+    letters.sort_by_key(|d| (d.failed_at_ms, d.queue));
     letters.truncate(limit);
     let rows: Vec<Row> = letters.iter().map(Row::from).collect();
     if json {
@@ -154,7 +154,7 @@ where
         }
         output::json(out, &v)?;
     } else {
-        writeln!(out, "id:         {}/{}", row.shard, row.id)?;
+        writeln!(out, "id:         {}/{}", row.queue, row.id)?;
         writeln!(out, "failed_at:  {} ({} ms)", row.failed_at, row.failed_at_ms)?;
         writeln!(out, "attempts:   {}", row.attempts)?;
         writeln!(out, "reason:     {}", row.reason)?;
@@ -173,10 +173,10 @@ where
 /// One dead letter put back.
 #[derive(Debug, Clone, Serialize)]
 pub struct Replayed {
-    pub shard: u16,
+    pub queue: u16,
     pub id: String,
     pub event_id: String,
-    /// The event's new id in the shard stream; `None` on a dry run or when it was gone.
+    /// The event's new id in the queue stream; `None` on a dry run or when it was gone.
     pub stream_id: Option<String>,
 }
 
@@ -192,8 +192,8 @@ where
 {
     let mut done = Vec::with_capacity(targets.len());
     for d in targets {
-        let stream_id = replay(conn, &keys.shard(d.shard), d).await?;
-        done.push(Replayed { shard: d.shard, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id });
+        let stream_id = replay(conn, &keys.queue(d.queue), d).await?;
+        done.push(Replayed { queue: d.queue, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id });
     }
     Ok(done)
 }
@@ -207,10 +207,10 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut deleted = 0;
-    for s in 0..keys.shards() {
-        let ids: Vec<String> = targets.iter().filter(|d| d.shard == s).map(|d| d.id.clone()).collect();
+    for s in 0..keys.queue_count() {
+        let ids: Vec<String> = targets.iter().filter(|d| d.queue == s).map(|d| d.id.clone()).collect();
         if !ids.is_empty() {
-            deleted += purge(conn, &keys.shard(s), &ids).await?;
+            deleted += purge(conn, &keys.queue(s), &ids).await?;
         }
     }
     Ok(deleted)
@@ -230,7 +230,7 @@ where
     let done = if dry_run {
         targets
             .iter()
-            .map(|d| Replayed { shard: d.shard, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id: None })
+            .map(|d| Replayed { queue: d.queue, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id: None })
             .collect()
     } else {
         replay_letters(conn, keys, targets).await?
@@ -248,7 +248,7 @@ where
         .iter()
         .map(|r| {
             let new = r.stream_id.clone().unwrap_or_else(|| if dry_run { "-".into() } else { "gone".into() });
-            vec![format!("{}/{}", r.shard, r.id), r.event_id.clone(), new]
+            vec![format!("{}/{}", r.queue, r.id), r.event_id.clone(), new]
         })
         .collect();
     out.write_all(output::table(&["id", "event_id", "stream_id"], &rows).as_bytes())?;
@@ -272,7 +272,7 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let deleted = if dry_run { 0 } else { purge_letters(conn, keys, targets).await? };
-    let ids: Vec<String> = targets.iter().map(|d| format!("{}/{}", d.shard, d.id)).collect();
+    let ids: Vec<String> = targets.iter().map(|d| format!("{}/{}", d.queue, d.id)).collect();
     if json {
         output::json(out, &serde_json::json!({ "dry_run": dry_run, "selected": ids, "deleted": deleted }))?;
     } else if dry_run {
@@ -302,9 +302,9 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_letter_id_may_name_its_shard() {
-        assert_eq!("17-0".parse(), Ok(DlqRef { shard: None, id: "17-0".into() }));
-        assert_eq!("3/17-2".parse(), Ok(DlqRef { shard: Some(3), id: "17-2".into() }));
+    fn a_dead_letter_id_may_name_its_queue() {
+        assert_eq!("17-0".parse(), Ok(DlqRef { queue: None, id: "17-0".into() }));
+        assert_eq!("3/17-2".parse(), Ok(DlqRef { queue: Some(3), id: "17-2".into() }));
         for bad in ["17", "abc-0", "17-", "x/17-0", "-", ""] {
             assert!(bad.parse::<DlqRef>().is_err(), "{bad}");
         }
@@ -318,7 +318,7 @@ mod tests {
         assert!(dry_run);
         assert_eq!(
             Selection::from(select),
-            Selection::Ids(vec![DlqRef { shard: None, id: "1-0".into() }, DlqRef { shard: Some(0), id: "2-0".into() }])
+            Selection::Ids(vec![DlqRef { queue: None, id: "1-0".into() }, DlqRef { queue: Some(0), id: "2-0".into() }])
         );
         let DlqCommand::Replay { select, .. } = dlq(&["replay", "--reason-contains", "timeout"]).unwrap() else {
             panic!()
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn a_dead_letter_row_shows_when_why_and_which_event() {
         let row = Row {
-            shard: 0,
+            queue: 0,
             id: "1700000000000-0".into(),
             failed_at: output::rfc3339_ms(1_700_000_000_123),
             failed_at_ms: 1_700_000_000_123,
@@ -371,7 +371,7 @@ mod tests {
     #[test]
     fn an_unreadable_envelope_still_lists_with_question_marks() {
         let d = DeadLetter {
-            shard: 1,
+            queue: 1,
             id: "5-0".into(),
             env: b"garbage".to_vec(),
             reason: "envelope does not decode".into(),

@@ -6,7 +6,7 @@
 //! a browser (`web`, the operator's console: see [`web`]).
 //!
 //! It reads the same config file as the services, so it finds the same Redis,
-//! key prefix and shards. Every command prints a table for a person, or one
+//! key prefix and queues. Every command prints a table for a person, or one
 //! JSON document with `--json` for scripts (`audit tail`, which may follow
 //! the log, one JSON object per line). The state-changing commands reuse
 //! the queue's own scripts (`botq_core::queue::replay`), so a replay is as
@@ -48,7 +48,7 @@ pub enum Command {
     /// Check the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Per shard: depth, lag, pending, delayed, DLQ, and the consumers.
+    /// Per queue: depth, lag, pending, delayed, DLQ, and the consumers.
     Status,
     /// Deliveries pending (handed to a consumer, not settled) for at least --min-idle-ms.
     Pending {
@@ -83,8 +83,8 @@ pub enum Error {
     Redis(#[from] redis::RedisError),
     #[error("no dead letter {0}")]
     UnknownId(String),
-    #[error("dead letter {id} exists in shards {shards}; name one as SHARD/{id}")]
-    Ambiguous { id: String, shards: String },
+    #[error("dead letter {id} exists in queues {queues}; name one as QUEUE/{id}")]
+    Ambiguous { id: String, queues: String },
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
     #[error("console: {0}")]

@@ -59,8 +59,8 @@ mod tests {
 
     #[test]
     fn a_table_pads_each_column_to_its_widest_cell() {
-        let t = table(&["shard", "depth"], &[vec!["0".into(), "12345".into()], vec!["10".into(), "7".into()]]);
-        assert_eq!(t, "shard  depth\n0      12345\n10     7\n");
+        let t = table(&["queue", "depth"], &[vec!["0".into(), "12345".into()], vec!["10".into(), "7".into()]]);
+        assert_eq!(t, "queue  depth\n0      12345\n10     7\n");
     }
 
     #[test]

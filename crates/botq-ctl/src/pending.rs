@@ -5,32 +5,32 @@
 
 use std::io::Write;
 
-use botq_core::keys::{GROUP, Keys, ShardKeys};
+use botq_core::keys::{GROUP, Keys, QueueKeys};
 use botq_core::queue::is_nogroup;
 use serde::Serialize;
 
 use crate::output;
 
-/// Entries shown per shard (`XPENDING … COUNT`).
-pub const PER_SHARD: usize = 100;
+/// Entries shown per queue (`XPENDING … COUNT`).
+pub const PER_QUEUE: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PendingEntry {
-    pub shard: u16,
+    pub queue: u16,
     pub id: String,
     pub consumer: String,
     pub idle_ms: u64,
     pub deliveries: u64,
 }
 
-/// Up to [`PER_SHARD`] entries of one shard pending for at least `min_idle_ms`.
+/// Up to [`PER_QUEUE`] entries of one queue pending for at least `min_idle_ms`.
 ///
 /// # Errors
 /// Redis errors (a missing stream or group reads as nothing pending).
-pub async fn shard_pending<C>(
+pub async fn queue_pending<C>(
     conn: &mut C,
-    shard: u16,
-    keys: &ShardKeys,
+    queue: u16,
+    keys: &QueueKeys,
     min_idle_ms: u64,
 ) -> Result<Vec<PendingEntry>, redis::RedisError>
 where
@@ -43,13 +43,13 @@ where
         .arg(min_idle_ms)
         .arg("-")
         .arg("+")
-        .arg(PER_SHARD)
+        .arg(PER_QUEUE)
         .query_async(conn)
         .await;
     match reply {
         Ok(list) => Ok(list
             .into_iter()
-            .map(|(id, consumer, idle_ms, deliveries)| PendingEntry { shard, id, consumer, idle_ms, deliveries })
+            .map(|(id, consumer, idle_ms, deliveries)| PendingEntry { queue, id, consumer, idle_ms, deliveries })
             .collect()),
         Err(e) if is_nogroup(&e) => Ok(Vec::new()),
         Err(e) => Err(e),
@@ -67,8 +67,8 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut all = Vec::new();
-    for s in 0..keys.shards() {
-        all.extend(shard_pending(conn, s, &keys.shard(s), min_idle_ms).await?);
+    for s in 0..keys.queue_count() {
+        all.extend(queue_pending(conn, s, &keys.queue(s), min_idle_ms).await?);
     }
     if json {
         output::json(out, &serde_json::json!({ "min_idle_ms": min_idle_ms, "entries": all }))?;
@@ -86,10 +86,10 @@ pub fn render(entries: &[PendingEntry], min_idle_ms: u64) -> String {
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            vec![e.shard.to_string(), e.id.clone(), e.consumer.clone(), e.idle_ms.to_string(), e.deliveries.to_string()]
+            vec![e.queue.to_string(), e.id.clone(), e.consumer.clone(), e.idle_ms.to_string(), e.deliveries.to_string()]
         })
         .collect();
-    output::table(&["shard", "id", "consumer", "idle_ms", "deliveries"], &rows)
+    output::table(&["queue", "id", "consumer", "idle_ms", "deliveries"], &rows)
 }
 
 #[cfg(test)]
@@ -98,10 +98,10 @@ mod tests {
 
     #[test]
     fn pending_entries_show_consumer_idle_time_and_deliveries() {
-        let e = PendingEntry { shard: 1, id: "1-0".into(), consumer: "w-9".into(), idle_ms: 61_000, deliveries: 3 };
+        let e = PendingEntry { queue: 1, id: "1-0".into(), consumer: "w-9".into(), idle_ms: 61_000, deliveries: 3 };
         assert_eq!(
             render(&[e], 60_000),
-            "shard  id   consumer  idle_ms  deliveries\n1      1-0  w-9       61000    3\n"
+            "queue  id   consumer  idle_ms  deliveries\n1      1-0  w-9       61000    3\n"
         );
     }
 

@@ -1,4 +1,4 @@
-//! `botqctl status`: the queue gauges of every shard, who is consuming it,
+//! `botqctl status`: the queue gauges of every queue, who is consuming it,
 //! and the fleet: every ingest and worker process on record (alive,
 //! stopped, or gone without a goodbye), with its build and what it does.
 
@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use botq_core::fleet::{self, Seen};
-use botq_core::keys::{GROUP, Keys, ShardKeys};
+use botq_core::keys::{GROUP, Keys, QueueKeys};
 use botq_core::queue::{QueueStats, is_nogroup, stats};
 use serde::Serialize;
 
 use crate::output;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ShardStatus {
-    pub shard: u16,
+pub struct QueueStatus {
+    pub queue: u16,
     pub stream: String,
     /// Entries in the stream (waiting + in flight).
     pub depth: u64,
@@ -35,12 +35,12 @@ pub struct Consumer {
     pub idle_ms: u64,
 }
 
-/// Reads the status of one shard. A stream that does not exist yet (nothing
+/// Reads the status of one queue. A stream that does not exist yet (nothing
 /// ever enqueued, no worker started) reads as empty rather than an error.
 ///
 /// # Errors
 /// Redis errors.
-pub async fn shard_status<C>(conn: &mut C, shard: u16, keys: &ShardKeys) -> Result<ShardStatus, redis::RedisError>
+pub async fn queue_status<C>(conn: &mut C, queue: u16, keys: &QueueKeys) -> Result<QueueStatus, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -53,8 +53,8 @@ where
         QueueStats { delayed, dlq, ..QueueStats::default() }
     };
     let consumers = if exists { consumers(conn, keys).await? } else { Vec::new() };
-    Ok(ShardStatus {
-        shard,
+    Ok(QueueStatus {
+        queue,
         stream: keys.stream(),
         depth: s.depth,
         lag: s.lag,
@@ -65,7 +65,7 @@ where
     })
 }
 
-async fn consumers<C>(conn: &mut C, keys: &ShardKeys) -> Result<Vec<Consumer>, redis::RedisError>
+async fn consumers<C>(conn: &mut C, keys: &QueueKeys) -> Result<Vec<Consumer>, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -93,16 +93,16 @@ pub(crate) async fn run<C>(conn: &mut C, keys: &Keys, json: bool, out: &mut impl
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let mut shards = Vec::new();
-    for s in 0..keys.shards() {
-        shards.push(shard_status(conn, s, &keys.shard(s)).await?);
+    let mut queues = Vec::new();
+    for s in 0..keys.queue_count() {
+        queues.push(queue_status(conn, s, &keys.queue(s)).await?);
     }
     let now = botq_core::now_ms();
     let replicas = fleet::list(conn, keys, now).await?;
     if json {
-        output::json(out, &serde_json::json!({ "group": GROUP, "shards": shards, "replicas": replicas }))?;
+        output::json(out, &serde_json::json!({ "group": GROUP, "queues": queues, "replicas": replicas }))?;
     } else {
-        out.write_all(render(&shards).as_bytes())?;
+        out.write_all(render(&queues).as_bytes())?;
         out.write_all(b"\n")?;
         out.write_all(render_replicas(&replicas, now).as_bytes())?;
     }
@@ -171,14 +171,14 @@ fn age(ms: i64) -> String {
     }
 }
 
-/// The human form: one row per shard, then one row per consumer.
+/// The human form: one row per queue, then one row per consumer.
 #[must_use]
-pub fn render(shards: &[ShardStatus]) -> String {
-    let rows: Vec<Vec<String>> = shards
+pub fn render(queues: &[QueueStatus]) -> String {
+    let rows: Vec<Vec<String>> = queues
         .iter()
         .map(|s| {
             vec![
-                s.shard.to_string(),
+                s.queue.to_string(),
                 s.stream.clone(),
                 s.depth.to_string(),
                 s.lag.to_string(),
@@ -188,20 +188,20 @@ pub fn render(shards: &[ShardStatus]) -> String {
             ]
         })
         .collect();
-    let mut text = output::table(&["shard", "stream", "depth", "lag", "pending", "delayed", "dlq"], &rows);
-    let consumers: Vec<Vec<String>> = shards
+    let mut text = output::table(&["queue", "stream", "depth", "lag", "pending", "delayed", "dlq"], &rows);
+    let consumers: Vec<Vec<String>> = queues
         .iter()
         .flat_map(|s| {
             s.consumers
                 .iter()
-                .map(|c| vec![s.shard.to_string(), c.name.clone(), c.pending.to_string(), c.idle_ms.to_string()])
+                .map(|c| vec![s.queue.to_string(), c.name.clone(), c.pending.to_string(), c.idle_ms.to_string()])
         })
         .collect();
     text.push('\n');
     if consumers.is_empty() {
         text.push_str(&format!("no consumers in group {GROUP}\n"));
     } else {
-        text.push_str(&output::table(&["shard", "consumer", "pending", "idle_ms"], &consumers));
+        text.push_str(&output::table(&["queue", "consumer", "pending", "idle_ms"], &consumers));
     }
     text
 }
@@ -211,9 +211,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_lists_shards_then_consumers() {
-        let s = ShardStatus {
-            shard: 0,
+    fn status_lists_queues_then_consumers() {
+        let s = QueueStatus {
+            queue: 0,
             stream: "botq:{q0}:stream".into(),
             depth: 3,
             lag: 1,
@@ -224,10 +224,10 @@ mod tests {
         };
         assert_eq!(
             render(&[s]),
-            "shard  stream            depth  lag  pending  delayed  dlq\n\
+            "queue  stream            depth  lag  pending  delayed  dlq\n\
              0      botq:{q0}:stream  3      1    2        0        5\n\
              \n\
-             shard  consumer  pending  idle_ms\n\
+             queue  consumer  pending  idle_ms\n\
              0      w-1       2        40\n"
         );
     }
@@ -272,8 +272,8 @@ mod tests {
 
     #[test]
     fn status_without_consumers_says_so() {
-        let s = ShardStatus {
-            shard: 0,
+        let s = QueueStatus {
+            queue: 0,
             stream: "s".into(),
             depth: 0,
             lag: 0,

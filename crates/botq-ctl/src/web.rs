@@ -100,7 +100,7 @@ pub fn router(console: Shared) -> Router {
         .route("/", get(overview::page))
         .route("/fleet", get(fleet_page::page))
         .route("/dead-letters", get(dead_letters::list))
-        .route("/dead-letters/{shard}/{id}", get(dead_letters::show))
+        .route("/dead-letters/{queue}/{id}", get(dead_letters::show))
         .route("/dead-letters/replay", post(dead_letters::replay))
         .route("/dead-letters/purge", post(dead_letters::purge))
         .route("/audit", get(audit_page::page))

@@ -56,7 +56,7 @@ pub struct GroupCommit {
 impl GroupCommit {
     #[must_use]
     pub fn new(redis: Redis, keys: Keys, settings: CommitSettings) -> Self {
-        let queues = (0..keys.shards()).map(|_| OnceLock::new()).collect();
+        let queues = (0..keys.queue_count()).map(|_| OnceLock::new()).collect();
         Self { redis, keys, settings, queues }
     }
 
@@ -69,7 +69,7 @@ impl GroupCommit {
         let Some(slot) = self.queues.get(usize::from(queue)) else {
             return Err(QueueError::NoQueue(queue));
         };
-        let entry = Enqueue::new(&self.keys.shard(queue), event, limits, self.settings.fair_share);
+        let entry = Enqueue::new(&self.keys.queue(queue), event, limits, self.settings.fair_share);
         let batcher = slot.get_or_init(|| self.spawn(queue));
         batcher.call(entry).await?
     }
@@ -81,7 +81,7 @@ impl GroupCommit {
     }
 
     fn spawn(&self, queue: u16) -> QueueBatcher {
-        let (redis, keys, s) = (self.redis.clone(), self.keys.shard(queue), self.settings);
+        let (redis, keys, s) = (self.redis.clone(), self.keys.queue(queue), self.settings);
         Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |batch: Vec<Enqueue>| {
             let (mut conn, keys) = (redis.clone(), keys.clone());
             async move {

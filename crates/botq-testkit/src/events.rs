@@ -38,7 +38,7 @@ pub fn envelope(bot: &str, chat: &str, event_id: &str, text: &str) -> Envelope {
     }
 }
 
-/// Pushes events into their shard streams the way ingest does (no limits).
+/// Pushes events into their queue streams the way ingest does (no limits).
 #[derive(Clone)]
 pub struct Enqueuer {
     conn: botq_core::redis_conn::Redis,
@@ -49,12 +49,12 @@ pub struct Enqueuer {
 impl Enqueuer {
     /// # Panics
     /// When Redis is unreachable.
-    pub async fn new(redis_url: &str, prefix: &str, shards: u16) -> Self {
+    pub async fn new(redis_url: &str, prefix: &str, queues: u16) -> Self {
         let target = botq_core::redis_conn::Target { url: redis_url.to_owned().into(), cluster: false };
         let conn = botq_core::redis_conn::connect_lazy(&target, Duration::from_millis(500)).expect("redis url");
         let fair_share =
             botq_core::config::FairShare { max_queued_per_chat: None, counter_ttl: Duration::from_secs(600) };
-        Self { conn, keys: Keys::new(prefix, shards), fair_share }
+        Self { conn, keys: Keys::new(prefix, queues), fair_share }
     }
 
     /// Enqueues with ingest's per-chat fair share (off by default here).
@@ -77,7 +77,7 @@ impl Enqueuer {
     /// # Errors
     /// The queue's error.
     pub async fn try_push(&mut self, env: Envelope) -> Result<bool, botq_core::queue::QueueError> {
-        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
+        let queue = self.keys.chat_home(&env.bot, &env.chat_id);
         let event = Event { aliases: Vec::new(), envelope: env };
         let params = EnqueueParams {
             now_ms: botq_core::now_ms(),
@@ -86,7 +86,7 @@ impl Enqueuer {
             limits: RateLimit { group: None, sender: None },
             fair_share: self.fair_share,
         };
-        let fut = enqueue(&mut self.conn, &shard, &event, params);
+        let fut = enqueue(&mut self.conn, &queue, &event, params);
         let outcome = botq_core::redis_conn::bounded(Duration::from_secs(1), fut).await?;
         Ok(matches!(outcome, EnqueueOutcome::Accepted { .. } | EnqueueOutcome::AcceptedInChatBacklog))
     }
@@ -97,9 +97,9 @@ impl Enqueuer {
     /// # Panics
     /// On a Redis error.
     pub async fn push_raw(&mut self, env: &Envelope) {
-        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
+        let queue = self.keys.chat_home(&env.bot, &env.chat_id);
         let _: String = redis::cmd("XADD")
-            .arg(shard.stream())
+            .arg(queue.stream())
             .arg("*")
             .arg("env")
             .arg(env.encode())

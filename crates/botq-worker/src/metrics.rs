@@ -26,7 +26,7 @@ pub fn describe() {
     botq_core::telemetry::metrics_handle();
     metrics::describe_gauge!(INFLIGHT, "Deliveries being handled by this worker process (bounded by concurrency).");
     metrics::describe_histogram!(SKILL_DURATION, metrics::Unit::Seconds, "Handler time per attempt, by skill.");
-    metrics::describe_gauge!(QUEUE_DEPTH, "Entries in the shard stream (waiting + in flight).");
+    metrics::describe_gauge!(QUEUE_DEPTH, "Entries in the queue stream (waiting + in flight).");
     metrics::describe_gauge!(QUEUE_LAG, "Entries not yet delivered to the worker group.");
     metrics::describe_gauge!(QUEUE_PENDING, "Entries delivered and not yet settled.");
     metrics::describe_gauge!(DELAYED_DEPTH, "Events waiting for a retry.");

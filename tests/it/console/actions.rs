@@ -9,7 +9,7 @@ async fn replaying_one_letter_asks_first_then_puts_the_event_back_in_its_queue()
     let mut s = Store::start().await;
     let dead = s.kill("qq-main", "chat-1", "ev-replay", "/ping", "handler timed out").await;
     let other = s.kill("qq-main", "chat-1", "ev-stays", "/ping", "<script>alert(1)</script> timed out").await;
-    assert_eq!(s.stream_len(dead.shard).await, 0);
+    assert_eq!(s.stream_len(dead.queue).await, 0);
     let mut w = Web::start(&s, Opts::default()).await;
     let list = w.get("/dead-letters").await;
     assert!(!list.body.contains("<script>alert"), "what a letter says is escaped");
@@ -27,14 +27,14 @@ async fn replaying_one_letter_asks_first_then_puts_the_event_back_in_its_queue()
     assert!(form.contains(&("confirm".into(), "1".into())), "{form:?}");
     assert!(form.contains(&("id".into(), id.clone())), "{form:?}");
     assert_eq!(s.dead_events().await, ["ev-replay", "ev-stays"], "asking changes nothing");
-    assert_eq!(s.stream_len(dead.shard).await, 0);
+    assert_eq!(s.stream_len(dead.queue).await, 0);
 
     let done = w.submit(&ask, "/dead-letters/replay", &[]).await;
     assert_eq!(done.status, 200, "{}", done.body);
     let t = done.text();
     assert!(t.contains("Replayed 1 dead letter (0 already gone)"), "{t}");
     assert_eq!(s.dead_events().await, ["ev-stays"], "only the confirmed letter left the DLQ");
-    assert_eq!(s.stream_events(dead.shard).await, ["ev-replay"], "the event is back in its queue");
+    assert_eq!(s.stream_events(dead.queue).await, ["ev-replay"], "the event is back in its queue");
     assert_eq!(s.letters().await[0].id, other.id);
     let row = done.row(&id);
     assert_eq!(row[1], "ev-replay");
@@ -90,7 +90,7 @@ async fn a_confirmation_whose_letter_went_meanwhile_is_refused_whole() {
     assert!(ask.text().contains("Replay 2 dead letters?"), "{}", ask.text());
 
     // Someone else (another operator, `botqctl dlq purge`) purges one of them.
-    let n = queue::purge(&mut s.conn, &s.keys.shard(gone.shard), std::slice::from_ref(&gone.id)).await.unwrap();
+    let n = queue::purge(&mut s.conn, &s.keys.queue(gone.queue), std::slice::from_ref(&gone.id)).await.unwrap();
     assert_eq!(n, 1);
 
     let done = w.submit(&ask, "/dead-letters/replay", &[]).await;
@@ -98,7 +98,7 @@ async fn a_confirmation_whose_letter_went_meanwhile_is_refused_whole() {
     let t = done.text();
     assert!(t.contains(&g) && t.contains("nothing was changed"), "{t}");
     assert_eq!(s.dead_events().await, ["ev-kept"], "the other letter was not replayed");
-    assert_eq!(s.stream_len(kept.shard).await, 0, "nothing went back into the queue");
+    assert_eq!(s.stream_len(kept.queue).await, 0, "nothing went back into the queue");
 
     let purge = w
         .post("/dead-letters/purge", &[("csrf", &csrf), ("scope", "ids"), ("confirm", "2"), ("id", &g), ("id", &k)])
@@ -131,5 +131,5 @@ async fn a_read_only_console_offers_no_action_and_refuses_one() {
         assert_eq!(done.status, 403, "{action}");
     }
     assert_eq!(s.dead_events().await, ["ev-ro"], "the letter is still there");
-    assert_eq!(s.stream_len(dead.shard).await, 0);
+    assert_eq!(s.stream_len(dead.queue).await, 0);
 }

@@ -41,7 +41,7 @@ async fn walk(w: &mut Web, first: &str) -> (Vec<String>, Vec<Page>) {
 
 #[tokio::test]
 async fn the_list_walks_every_queue_newest_first_each_letter_once() {
-    let mut s = Store::start_with("shards = 3").await;
+    let mut s = Store::start_with("queues = 3").await;
     let now = botq_core::now_ms();
     // Interleaved across queues, and at the same ms in each queue, so the
     // order needs its tie-break by queue.
@@ -56,7 +56,7 @@ async fn the_list_walks_every_queue_newest_first_each_letter_once() {
         .iter()
         .map(|d| {
             let (ms, seq) = d.id.split_once('-').unwrap();
-            (ms.parse().unwrap(), seq.parse().unwrap(), d.shard)
+            (ms.parse().unwrap(), seq.parse().unwrap(), d.queue)
         })
         .collect();
     expect.sort_unstable_by(|a, b| b.cmp(a));
@@ -141,6 +141,6 @@ async fn an_action_past_the_consoles_bound_says_so_and_changes_nothing() {
         assert_eq!(p.status, 400, "{}", p.body);
         assert!(p.text().contains("id: at most 10000"), "{}", p.text());
     }
-    let left: usize = redis::cmd("XLEN").arg(s.keys.shard(0).dlq()).query_async(&mut s.conn).await.unwrap();
+    let left: usize = redis::cmd("XLEN").arg(s.keys.queue(0).dlq()).query_async(&mut s.conn).await.unwrap();
     assert_eq!(left, MAX_ACTION + 1, "nothing was changed");
 }

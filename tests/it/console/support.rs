@@ -48,17 +48,17 @@ impl Store {
         Self::start_with("").await
     }
 
-    /// A store whose config starts with `top` (top-level settings such as `shards = 4`).
+    /// A store whose config starts with `top` (top-level settings such as `queues = 4`).
     pub(crate) async fn start_with(top: &str) -> Self {
         let redis = RedisServer::start();
         let config = write_config(&format!("redis_url = \"{}\"\n{top}\n{QQ_MAIN_BOT}", redis.url()));
         let settings = Config::load_queue_settings(&config).expect("queue settings");
         let keys = settings.keys();
         let mut conn = connect_lazy(&settings.redis_target(), Duration::from_secs(1)).expect("redis url");
-        for q in 0..keys.shards() {
-            queue::ensure_group(&mut conn, &keys.shard(q)).await.unwrap();
+        for q in 0..keys.queue_count() {
+            queue::ensure_group(&mut conn, &keys.queue(q)).await.unwrap();
         }
-        let enq = Enqueuer::new(&redis.url(), &settings.key_prefix, settings.shards).await;
+        let enq = Enqueuer::new(&redis.url(), &settings.key_prefix, settings.queues).await;
         Self { _redis: redis, config: Box::new(config), conn, keys, enq }
     }
 
@@ -69,8 +69,8 @@ impl Store {
     /// Enqueues an event and lets [`WORKER`] read, claim and give up on it,
     /// as the worker's settle batch does.
     pub(crate) async fn kill(&mut self, bot: &str, chat: &str, event: &str, text: &str, reason: &str) -> DeadLetter {
-        let q = self.keys.shard_of(&BotId::parse(bot).unwrap(), chat);
-        let k = self.keys.shard(q);
+        let q = self.keys.home_queue(&BotId::parse(bot).unwrap(), chat);
+        let k = self.keys.queue(q);
         assert!(self.enq.push(envelope(bot, chat, event, text)).await, "{event} enqueued");
         let read = queue::read(&mut self.conn, q, &k, WORKER, 10, Duration::from_millis(50)).await.unwrap();
         assert_eq!(read.len(), 1, "{event} delivered");
@@ -100,7 +100,7 @@ impl Store {
     /// carry that time too, as when Redis stored them then), in one
     /// pipeline: a full DLQ in a second. Returns their ids, oldest first.
     pub(crate) async fn bury(&mut self, q: u16, bot: &str, n: usize, reason: &str, failed_at_ms: i64) -> Vec<String> {
-        let k = self.keys.shard(q);
+        let k = self.keys.queue(q);
         let mut pipe = redis::pipe();
         for i in 0..n {
             let env = envelope(bot, &format!("chat-{i}"), &format!("ev-{q}-{i}"), "/ping").encode();
@@ -126,8 +126,8 @@ impl Store {
     /// Every dead letter, oldest first.
     pub(crate) async fn letters(&mut self) -> Vec<DeadLetter> {
         let mut all = Vec::new();
-        for q in 0..self.keys.shards() {
-            all.extend(queue::dead_letters(&mut self.conn, q, &self.keys.shard(q), None, 1000).await.unwrap());
+        for q in 0..self.keys.queue_count() {
+            all.extend(queue::dead_letters(&mut self.conn, q, &self.keys.queue(q), None, 1000).await.unwrap());
         }
         all
     }
@@ -138,13 +138,13 @@ impl Store {
     }
 
     pub(crate) async fn stream_len(&mut self, q: u16) -> u64 {
-        redis::cmd("XLEN").arg(self.keys.shard(q).stream()).query_async(&mut self.conn).await.unwrap()
+        redis::cmd("XLEN").arg(self.keys.queue(q).stream()).query_async(&mut self.conn).await.unwrap()
     }
 
     /// The event ids in queue `q`'s stream, oldest first.
     pub(crate) async fn stream_events(&mut self, q: u16) -> Vec<String> {
         let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
-            .arg(self.keys.shard(q).stream())
+            .arg(self.keys.queue(q).stream())
             .arg("-")
             .arg("+")
             .query_async(&mut self.conn)
@@ -396,5 +396,5 @@ impl Web {
 }
 
 pub(crate) fn letter_ref(d: &DeadLetter) -> String {
-    format!("{}/{}", d.shard, d.id)
+    format!("{}/{}", d.queue, d.id)
 }

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use super::{Counts, Percentiles};
 
 /// How a set of requests ended: those of one window (warm-up included), and
-/// in [`crate::open_loop`] also those of the measured window.
+/// in the open-loop run (`open_loop`) also those of the measured window.
 #[derive(Debug, Clone)]
 pub struct Window {
     pub counts: Counts,

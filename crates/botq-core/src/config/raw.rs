@@ -20,8 +20,10 @@ pub struct RawConfig {
     pub redis_cluster: bool,
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
-    #[serde(default = "default_shards")]
-    pub shards: u16,
+    /// Queues of the default lane (or of this lane); `shards` is its
+    /// former name, still read so older files load.
+    #[serde(default = "default_queues", alias = "shards")]
+    pub queues: u16,
     #[serde(default)]
     pub ingest: RawIngest,
     #[serde(default)]
@@ -49,8 +51,10 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawLane {
     pub name: String,
-    #[serde(default = "default_shards")]
-    pub shards: u16,
+    /// Queues of the default lane (or of this lane); `shards` is its
+    /// former name, still read so older files load.
+    #[serde(default = "default_queues", alias = "shards")]
+    pub queues: u16,
 }
 
 /// The `[fair_share]` table.
@@ -73,7 +77,7 @@ fn default_redis_url() -> String {
 fn default_key_prefix() -> String {
     "botq".into()
 }
-const fn default_shards() -> u16 {
+const fn default_queues() -> u16 {
     1
 }
 

@@ -69,8 +69,8 @@ fn keys_of_another_platform_and_missing_required_keys_are_reported_together() {
 
 #[test]
 fn wrong_types_name_the_key() {
-    let err = load(&format!("shards = \"two\"\n{QQ_BOT}"), &env_with_secret).unwrap_err();
-    assert_eq!(paths(&err), ["shards"]);
+    let err = load(&format!("queues = \"two\"\n{QQ_BOT}"), &env_with_secret).unwrap_err();
+    assert_eq!(paths(&err), ["queues"]);
 }
 
 #[test]
@@ -277,13 +277,13 @@ fn answerable_events_must_be_the_platforms_and_name_a_skill() {
 #[test]
 fn lanes_fair_share_and_windows_load_and_their_problems_have_key_paths() {
     let text = format!(
-        "[[lane]]\nname = \"noisy\"\nshards = 2\n[fair_share]\nmax_queued_per_chat = 2\n[[skill]]\nname = \"sum\"\nurl = \"http://127.0.0.1:1/\"\n{QQ_BOT}\nlane = \"noisy\"\n[bot.context]\nmessages = 5\nsummarize_with = \"sum\"\n[[bot.group]]\nid = \"g\"\nlane = \"default\"\n"
+        "[[lane]]\nname = \"noisy\"\nqueues = 2\n[fair_share]\nmax_queued_per_chat = 2\n[[skill]]\nname = \"sum\"\nurl = \"http://127.0.0.1:1/\"\n{QQ_BOT}\nlane = \"noisy\"\n[bot.context]\nmessages = 5\nsummarize_with = \"sum\"\n[[bot.group]]\nid = \"g\"\nlane = \"default\"\n"
     );
     let c = load(&text, &env_with_secret).unwrap();
     assert_eq!(c.queue.lanes, [("noisy".to_owned(), 2)]);
     assert_eq!(c.fair_share.max_queued_per_chat, Some(2));
     let keys = c.queue.keys();
-    assert_eq!(keys.shards(), 3);
+    assert_eq!(keys.queue_count(), 3);
     let bot = &c.bots[0];
     assert_eq!(c.queue_of(&keys, bot, "other"), keys.queue_of(1, &bot.id, "other"));
     assert_eq!(c.queue_of(&keys, bot, "g"), 0, "the group's override wins");
@@ -339,5 +339,17 @@ verification_token = { file = "lark.token" }
     assert!(t.contains("LARK_SECRET") && t.contains("lark.token"), "a variable or file name is not the secret: {t}");
     assert!(t.contains("concurrency = 64"), "defaults are filled in: {t}");
     assert!(t.contains(r#"level = "debug""#), "environment overrides apply: {t}");
-    assert!(effective_toml("shards = \"many\"", &|_| None).is_err());
+    assert!(effective_toml("queues = \"many\"", &|_| None).is_err());
+}
+
+#[test]
+fn queues_is_also_read_under_its_former_name_shards() {
+    for key in ["queues", "shards"] {
+        let c = load(&format!("{key} = 3\n[[lane]]\nname = \"vip\"\n{key} = 2\n{QQ_BOT}"), &env_with_secret)
+            .unwrap_or_else(|p| panic!("{key}: {p}"));
+        assert_eq!(c.queue.queues, 3, "{key}");
+        assert_eq!(c.queue.keys().queue_count(), 5, "{key}: 3 default + 2 vip");
+    }
+    let both = load(&format!("queues = 3\nshards = 3\n{QQ_BOT}"), &env_with_secret);
+    assert!(both.is_err(), "one name at a time");
 }

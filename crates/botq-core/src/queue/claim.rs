@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::QueueError;
-use crate::keys::{GROUP, ShardKeys};
+use crate::keys::{GROUP, QueueKeys};
 use crate::scripts;
 
 /// The claim's answer. Only `Fresh` may run the handler.
@@ -26,9 +26,9 @@ pub enum Claim {
 /// One delivery to claim, in a batch of [`claim`].
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
-    /// The event's claim key (`ShardKeys::claim`).
+    /// The event's claim key (`QueueKeys::claim`).
     pub claim_key: String,
-    /// The chat's ordering lock (`ShardKeys::chat_lock`), or the queue's
+    /// The chat's ordering lock (`QueueKeys::chat_lock`), or the queue's
     /// placeholder when per-chat ordering is off.
     pub chat_lock: String,
     pub stream_id: String,
@@ -56,7 +56,7 @@ pub fn needs_verify(since_received: Duration) -> bool {
 /// pending (they will be reclaimed).
 pub async fn claim<C>(
     conn: &mut C,
-    keys: &ShardKeys,
+    keys: &QueueKeys,
     consumer: &str,
     lease: Duration,
     per_chat_ordering: bool,

@@ -1,24 +1,24 @@
-//! The dead-letter stream of a shard: reading, replaying and purging it.
+//! The dead-letter stream of a queue: reading, replaying and purging it.
 //!
 //! An event that failed for good (a permanent failure, the retry budget spent,
 //! or too many deliveries that killed their worker) is one entry of its
-//! shard's DLQ, written by `finish.lua` or `reclaim.lua`: `env` (the
+//! queue's DLQ, written by `finish.lua` or `reclaim.lua`: `env` (the
 //! envelope), `reason`, `att` (failed attempts), `failed_at` (ms) and `src`
 //! (its id in the stream). Replay (`queue/replay.lua`) puts the envelope
-//! back into the same shard's stream with a fresh retry budget and deletes the
-//! dead letter in one step; the shard is right by construction, since the DLQ
-//! and the stream of one chat share a shard.
+//! back into the same queue's stream with a fresh retry budget and deletes the
+//! dead letter in one step; the queue is right by construction, since the DLQ
+//! and the stream of one chat share a queue.
 
 use redis::streams::{StreamId, StreamRangeReply};
 
 use crate::envelope::{DecodeError, Envelope};
-use crate::keys::ShardKeys;
+use crate::keys::QueueKeys;
 use crate::scripts;
 
-/// One entry of a shard's dead-letter stream.
+/// One entry of a queue's dead-letter stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
-    pub shard: u16,
+    pub queue: u16,
     /// The entry's id in the DLQ (what replay and purge take).
     pub id: String,
     /// The stored envelope bytes.
@@ -27,7 +27,7 @@ pub struct DeadLetter {
     /// Failed handler attempts when it died.
     pub attempts: u32,
     pub failed_at_ms: i64,
-    /// The event's former id in the shard stream.
+    /// The event's former id in the queue stream.
     pub src: String,
     /// The worker consumer (replica) that gave up on it; empty for letters
     /// written before botq recorded it.
@@ -35,10 +35,10 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    fn from_entry(shard: u16, entry: &StreamId) -> Self {
+    fn from_entry(queue: u16, entry: &StreamId) -> Self {
         let text = |k: &str| entry.get::<String>(k).unwrap_or_default();
         Self {
-            shard,
+            queue,
             id: entry.id.clone(),
             env: entry.get("env").unwrap_or_default(),
             reason: text("reason"),
@@ -57,22 +57,22 @@ impl DeadLetter {
         Envelope::decode(&self.env)
     }
 
-    /// The event's claim key, or the shard's placeholder when the envelope is unreadable.
+    /// The event's claim key, or the queue's placeholder when the envelope is unreadable.
     #[must_use]
-    pub fn claim_key(&self, keys: &ShardKeys) -> String {
+    pub fn claim_key(&self, keys: &QueueKeys) -> String {
         self.envelope().map_or_else(|_| keys.placeholder(), |e| keys.claim(&e.bot, &e.event_id))
     }
 }
 
-/// Up to `count` dead letters of one shard, oldest first, with ids after
+/// Up to `count` dead letters of one queue, oldest first, with ids after
 /// `after` (`None`: from the start). Page with the last id returned.
 ///
 /// # Errors
 /// Redis errors.
 pub async fn dead_letters<C>(
     conn: &mut C,
-    shard: u16,
-    keys: &ShardKeys,
+    queue: u16,
+    keys: &QueueKeys,
     after: Option<&str>,
     count: usize,
 ) -> Result<Vec<DeadLetter>, redis::RedisError>
@@ -82,10 +82,10 @@ where
     let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
     let reply: StreamRangeReply =
         redis::cmd("XRANGE").arg(keys.dlq()).arg(start).arg("+").arg("COUNT").arg(count).query_async(conn).await?;
-    Ok(reply.ids.iter().map(|e| DeadLetter::from_entry(shard, e)).collect())
+    Ok(reply.ids.iter().map(|e| DeadLetter::from_entry(queue, e)).collect())
 }
 
-/// Up to `count` dead letters of one shard, newest first, with ids from
+/// Up to `count` dead letters of one queue, newest first, with ids from
 /// `end` down to `start`: `XREVRANGE` bounds, each `+`/`-`, an id, or
 /// `(id` to leave that id out. Page with `(` and the last id returned.
 ///
@@ -93,8 +93,8 @@ where
 /// Redis errors, including a malformed bound.
 pub async fn dead_letters_newest<C>(
     conn: &mut C,
-    shard: u16,
-    keys: &ShardKeys,
+    queue: u16,
+    keys: &QueueKeys,
     end: &str,
     start: &str,
     count: usize,
@@ -104,44 +104,44 @@ where
 {
     let reply: StreamRangeReply =
         redis::cmd("XREVRANGE").arg(keys.dlq()).arg(end).arg(start).arg("COUNT").arg(count).query_async(conn).await?;
-    Ok(reply.ids.iter().map(|e| DeadLetter::from_entry(shard, e)).collect())
+    Ok(reply.ids.iter().map(|e| DeadLetter::from_entry(queue, e)).collect())
 }
 
-/// The dead letter `id` of one shard, if it exists.
+/// The dead letter `id` of one queue, if it exists.
 ///
 /// # Errors
 /// Redis errors, including a malformed id (`ERR Invalid stream ID`).
 pub async fn dead_letter<C>(
     conn: &mut C,
-    shard: u16,
-    keys: &ShardKeys,
+    queue: u16,
+    keys: &QueueKeys,
     id: &str,
 ) -> Result<Option<DeadLetter>, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     let reply: StreamRangeReply = redis::cmd("XRANGE").arg(keys.dlq()).arg(id).arg(id).query_async(conn).await?;
-    Ok(reply.ids.first().map(|e| DeadLetter::from_entry(shard, e)))
+    Ok(reply.ids.first().map(|e| DeadLetter::from_entry(queue, e)))
 }
 
-/// Moves `dead` back into its shard stream with `att` 0 and deletes it from
+/// Moves `dead` back into its queue stream with `att` 0 and deletes it from
 /// the DLQ, atomically. Returns the new stream id, or `None` when the dead
 /// letter was already gone (replayed or purged meanwhile).
 ///
 /// # Errors
 /// Redis errors.
-pub async fn replay<C>(conn: &mut C, keys: &ShardKeys, dead: &DeadLetter) -> Result<Option<String>, redis::RedisError>
+pub async fn replay<C>(conn: &mut C, keys: &QueueKeys, dead: &DeadLetter) -> Result<Option<String>, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     scripts::REPLAY.key(keys.dlq()).key(keys.stream()).key(dead.claim_key(keys)).arg(&dead.id).invoke_async(conn).await
 }
 
-/// Deletes dead letters `ids` of one shard; returns how many existed.
+/// Deletes dead letters `ids` of one queue; returns how many existed.
 ///
 /// # Errors
 /// Redis errors.
-pub async fn purge<C>(conn: &mut C, keys: &ShardKeys, ids: &[String]) -> Result<u64, redis::RedisError>
+pub async fn purge<C>(conn: &mut C, keys: &QueueKeys, ids: &[String]) -> Result<u64, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -176,7 +176,7 @@ mod tests {
                 ("src", b"1699-0"),
             ]),
         );
-        assert_eq!((d.shard, d.id.as_str(), d.env.as_slice()), (2, "1700000000000-0", b"{}".as_slice()));
+        assert_eq!((d.queue, d.id.as_str(), d.env.as_slice()), (2, "1700000000000-0", b"{}".as_slice()));
         assert_eq!(
             (d.reason.as_str(), d.attempts, d.failed_at_ms, d.src.as_str()),
             ("chat does not exist", 3, 1_700_000_000_123, "1699-0")
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_dead_letter_with_an_unreadable_envelope_replays_with_the_placeholder_claim_key() {
-        let keys = Keys::new("botq", 1).shard(0);
+        let keys = Keys::new("botq", 1).queue(0);
         let d = DeadLetter::from_entry(0, &entry(&[("env", b"not json")]));
         assert!(d.envelope().is_err());
         assert_eq!(d.claim_key(&keys), keys.placeholder());

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{FairShare, QueueError, RateLimit, px_ms};
-use crate::keys::ShardKeys;
+use crate::keys::QueueKeys;
 use crate::platform::Event;
 use crate::scripts;
 use crate::throttle::Gcra;
@@ -75,7 +75,7 @@ pub struct Enqueue {
 impl Enqueue {
     /// `event` for its queue `keys`, under its bot's ingest `limits`.
     #[must_use]
-    pub fn new(keys: &ShardKeys, event: &Event, limits: RateLimit, fair_share: FairShare) -> Self {
+    pub fn new(keys: &QueueKeys, event: &Event, limits: RateLimit, fair_share: FairShare) -> Self {
         let env = &event.envelope;
         let (group_iv, group_burst) =
             interval_us(limits.group.filter(|_| env.chat_kind != crate::envelope::ChatKind::Private));
@@ -120,7 +120,7 @@ fn interval_us(g: Option<Gcra>) -> (u64, u32) {
 /// As [`enqueue_batch`].
 pub async fn enqueue<C>(
     conn: &mut C,
-    keys: &ShardKeys,
+    keys: &QueueKeys,
     event: &Event,
     params: EnqueueParams,
 ) -> Result<EnqueueOutcome, QueueError>
@@ -150,7 +150,7 @@ where
 /// platform retries; the script is atomic, so nothing was half-written.
 pub async fn enqueue_batch<C>(
     conn: &mut C,
-    keys: &ShardKeys,
+    keys: &QueueKeys,
     params: BatchParams,
     batch: &[Enqueue],
 ) -> Result<Vec<EnqueueOutcome>, QueueError>
@@ -174,7 +174,7 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
 
 async fn enqueue_once<C>(
     conn: &mut C,
-    keys: &ShardKeys,
+    keys: &QueueKeys,
     params: BatchParams,
     batch: &[Enqueue],
 ) -> Result<Vec<EnqueueOutcome>, QueueError>

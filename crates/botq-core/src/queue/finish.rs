@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::FairShare;
 use super::px_ms;
 use crate::ids::BotId;
-use crate::keys::ShardKeys;
+use crate::keys::QueueKeys;
 use crate::scripts;
 
 /// One chat's fair-share keys in a queue (see `keys.rs`).
@@ -20,7 +20,7 @@ pub struct ChatShare {
 
 impl ChatShare {
     #[must_use]
-    pub fn new(keys: &ShardKeys, bot: &BotId, chat_id: &str, share: FairShare) -> Self {
+    pub fn new(keys: &QueueKeys, bot: &BotId, chat_id: &str, share: FairShare) -> Self {
         Self {
             queued: keys.queued(bot, chat_id),
             backlog: keys.backlog(bot, chat_id),
@@ -31,7 +31,7 @@ impl ChatShare {
 
     /// The chat of a `backlogged` member, for the promoter's pump.
     #[must_use]
-    pub fn from_member(keys: &ShardKeys, member: &str, share: FairShare) -> Option<Self> {
+    pub fn from_member(keys: &QueueKeys, member: &str, share: FairShare) -> Option<Self> {
         let (bot, chat) = member.split_once(':')?;
         Some(Self::new(keys, &BotId::parse(bot).ok()?, chat, share))
     }
@@ -77,7 +77,7 @@ impl Settlement {
     /// envelope is `env`. `chat` is the event's fair-share keys (`None`:
     /// fair share off, or an entry without a readable envelope).
     #[must_use]
-    pub fn new(keys: &ShardKeys, held: &Held<'_>, chat: Option<&ChatShare>, env: &[u8], verdict: &Verdict) -> Self {
+    pub fn new(keys: &QueueKeys, held: &Held<'_>, chat: Option<&ChatShare>, env: &[u8], verdict: &Verdict) -> Self {
         let Held { id, token, claim_key, chat_lock } = *held;
         let text = |s: &str| s.as_bytes().to_vec();
         let num = |n: i64| n.to_string().into_bytes();
@@ -109,14 +109,14 @@ impl Settlement {
     /// (the reclaimer dead-lettered it). The promoter pumps chats whose
     /// backlog has not moved for a while, so a miscount cannot strand a backlog.
     #[must_use]
-    pub fn pump(keys: &ShardKeys, chat: &ChatShare, release: bool) -> Self {
+    pub fn pump(keys: &QueueKeys, chat: &ChatShare, release: bool) -> Self {
         let none = keys.placeholder();
         let verdict = if release { "release" } else { "pump" };
         Self::build(keys, [&none, &none], ["0-0", "", verdict], Default::default(), Some(chat))
     }
 
     fn build(
-        keys: &ShardKeys,
+        keys: &QueueKeys,
         [claim_key, chat_lock]: [&str; 2],
         [id, token, verdict]: [&str; 3],
         [v1, v2, v3, v4, v5]: [Vec<u8>; 5],
@@ -164,7 +164,7 @@ impl Settlement {
 /// idempotent, so that is safe).
 pub async fn finish<C>(
     conn: &mut C,
-    keys: &ShardKeys,
+    keys: &QueueKeys,
     consumer: &str,
     batch: &[Settlement],
 ) -> Result<(), redis::RedisError>

@@ -5,12 +5,12 @@ use std::time::Duration;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 
 use crate::envelope::{DecodeError, Envelope};
-use crate::keys::{GROUP, ShardKeys};
+use crate::keys::{GROUP, QueueKeys};
 
 /// One delivery of a stream entry to this consumer.
 #[derive(Debug)]
 pub struct Delivery {
-    pub shard: u16,
+    pub queue: u16,
     /// The stream entry id.
     pub id: String,
     /// The stored envelope bytes (kept raw for retry and dead-letter copies).
@@ -28,20 +28,20 @@ pub struct Delivery {
 
 impl Delivery {
     #[must_use]
-    pub fn new(shard: u16, id: String, raw: Vec<u8>, attempts: u32, deliveries: u64) -> Self {
+    pub fn new(queue: u16, id: String, raw: Vec<u8>, attempts: u32, deliveries: u64) -> Self {
         let envelope = Envelope::decode(&raw);
-        Self { shard, id, raw, envelope, attempts, deliveries, received: std::time::Instant::now() }
+        Self { queue, id, raw, envelope, attempts, deliveries, received: std::time::Instant::now() }
     }
 }
 
-/// Creates the group on the shard stream (and the stream) if missing.
+/// Creates the group on the queue stream (and the stream) if missing.
 ///
 /// The group starts at id 0: after a loss of the group, everything still in
 /// the stream is unfinished work, because finished entries are deleted.
 ///
 /// # Errors
 /// Redis errors other than "group already exists".
-pub async fn ensure_group<C>(conn: &mut C, keys: &ShardKeys) -> Result<(), redis::RedisError>
+pub async fn ensure_group<C>(conn: &mut C, keys: &QueueKeys) -> Result<(), redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -71,8 +71,8 @@ pub fn is_nogroup(e: &redis::RedisError) -> bool {
 /// Redis errors, including `NOGROUP` (see [`is_nogroup`]).
 pub async fn read<C>(
     conn: &mut C,
-    shard: u16,
-    keys: &ShardKeys,
+    queue: u16,
+    keys: &QueueKeys,
     consumer: &str,
     count: usize,
     block: Duration,
@@ -89,7 +89,7 @@ where
         for entry in key.ids {
             let raw: Vec<u8> = entry.get("env").unwrap_or_default();
             let attempts: u32 = entry.get::<String>("att").and_then(|a| a.parse().ok()).unwrap_or(0);
-            out.push(Delivery::new(shard, entry.id, raw, attempts, 1));
+            out.push(Delivery::new(queue, entry.id, raw, attempts, 1));
         }
     }
     Ok(out)

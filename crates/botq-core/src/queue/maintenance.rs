@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::keys::{GROUP, ShardKeys};
+use crate::keys::{GROUP, QueueKeys};
 use crate::queue::Delivery;
 use crate::scripts;
 
@@ -11,19 +11,19 @@ use crate::scripts;
 ///
 /// # Errors
 /// Redis errors.
-pub async fn promote<C>(conn: &mut C, keys: &ShardKeys, now_ms: i64, limit: usize) -> Result<usize, redis::RedisError>
+pub async fn promote<C>(conn: &mut C, keys: &QueueKeys, now_ms: i64, limit: usize) -> Result<usize, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
     scripts::PROMOTE.key(keys.stream()).key(keys.delayed()).arg(now_ms).arg(limit).invoke_async(conn).await
 }
 
-/// `true` when some delivery of the shard has been idle longer than `min_idle`
+/// `true` when some delivery of the queue has been idle longer than `min_idle`
 /// (its consumer is presumably dead), without claiming anything.
 ///
 /// # Errors
 /// Redis errors.
-pub async fn has_idle<C>(conn: &mut C, keys: &ShardKeys, min_idle: Duration) -> Result<bool, redis::RedisError>
+pub async fn has_idle<C>(conn: &mut C, keys: &QueueKeys, min_idle: Duration) -> Result<bool, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -75,14 +75,14 @@ pub struct ReclaimPass<'a> {
     pub dlq_max_len: u64,
 }
 
-/// Takes over the entries of queue `shard` that `pass` finds stalled.
+/// Takes over the entries of queue `queue` that `pass` finds stalled.
 ///
 /// # Errors
 /// Redis errors.
 pub async fn reclaim<C>(
     conn: &mut C,
-    shard: u16,
-    keys: &ShardKeys,
+    queue: u16,
+    keys: &QueueKeys,
     pass: &ReclaimPass<'_>,
 ) -> Result<Reclaimed, redis::RedisError>
 where
@@ -103,7 +103,7 @@ where
         .await?;
     let deliveries = entries
         .into_iter()
-        .map(|(id, raw, att, n)| Delivery::new(shard, id, raw, att.parse().unwrap_or(0), n))
+        .map(|(id, raw, att, n)| Delivery::new(queue, id, raw, att.parse().unwrap_or(0), n))
         .collect();
     Ok(Reclaimed { next_cursor, deliveries, dead })
 }
@@ -119,7 +119,7 @@ where
 /// Redis errors.
 pub async fn prune_consumers<C>(
     conn: &mut C,
-    keys: &ShardKeys,
+    keys: &QueueKeys,
     me: &str,
     idle: Duration,
 ) -> Result<usize, redis::RedisError>
@@ -143,7 +143,7 @@ where
     Ok(deleted)
 }
 
-/// Queue gauges of one shard.
+/// Queue gauges of one queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
     /// Entries in the stream (waiting + in flight).
@@ -158,11 +158,11 @@ pub struct QueueStats {
     pub backlogged_chats: u64,
 }
 
-/// Samples the gauges of one shard in one pipelined round trip.
+/// Samples the gauges of one queue in one pipelined round trip.
 ///
 /// # Errors
 /// Redis errors.
-pub async fn stats<C>(conn: &mut C, keys: &ShardKeys) -> Result<QueueStats, redis::RedisError>
+pub async fn stats<C>(conn: &mut C, keys: &QueueKeys) -> Result<QueueStats, redis::RedisError>
 where
     C: redis::aio::ConnectionLike + Send,
 {

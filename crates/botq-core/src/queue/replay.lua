@@ -1,7 +1,7 @@
 -- botqctl: move one dead letter back into its stream, atomically.
 --
--- KEYS[1] dead-letter stream   KEYS[2] the shard stream it came from
--- KEYS[3] the event's claim key (the shard's placeholder when the envelope is unreadable)
+-- KEYS[1] dead-letter stream   KEYS[2] the queue stream it came from
+-- KEYS[3] the event's claim key (the queue's placeholder when the envelope is unreadable)
 -- ARGV[1] dead-letter entry id
 --
 -- Returns the new stream entry id, or nil when the entry is gone (already

@@ -49,7 +49,7 @@ type Key = (u64, u64, u16);
 
 fn key_of(d: &DeadLetter) -> Key {
     let (ms, seq) = parse_id(&d.id).unwrap_or((0, 0));
-    (ms, seq, d.shard)
+    (ms, seq, d.queue)
 }
 
 fn parse_id(id: &str) -> Option<(u64, u64)> {
@@ -87,7 +87,7 @@ impl End {
 
 /// One queue's DLQ, read backwards a chunk at a time.
 struct Source {
-    shard: u16,
+    queue: u16,
     buf: VecDeque<DeadLetter>,
     /// The next chunk's end bound; `None` once the stream is exhausted.
     end: Option<String>,
@@ -97,7 +97,7 @@ struct Source {
 /// The queues `filter` can match, by its lane and queue.
 #[must_use]
 pub fn queues(keys: &Keys, filter: &Filter) -> Vec<u16> {
-    (0..keys.shards())
+    (0..keys.queue_count())
         .filter(|&q| filter.queue.is_none_or(|f| f == q))
         .filter(|&q| filter.lane.as_ref().is_none_or(|l| keys.lane_of_queue(q) == l))
         .collect()
@@ -118,26 +118,26 @@ pub async fn newest<C>(
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let cursor = after.and_then(|r| Some((parse_id(&r.id)?, r.shard.unwrap_or(0))));
+    let cursor = after.and_then(|r| Some((parse_id(&r.id)?, r.queue.unwrap_or(0))));
     let before = filter.before_ms.map(|b| End { ms: ms_bound(b + CLOCK_SLACK_MS), seq: 0, exclusive: true });
     let start = filter.since_ms.map_or_else(|| "-".to_owned(), |s| format!("{}-0", ms_bound(s - CLOCK_SLACK_MS)));
     let mut sources: Vec<Source> = queues(keys, filter)
         .into_iter()
-        .map(|shard| {
+        .map(|queue| {
             let top = End { ms: u64::MAX, seq: u64::MAX, exclusive: false };
             // Below the cursor: its own id is left out in its queue and the
             // queues after it (they came first at that id), kept in the others.
-            let below = cursor.map_or(top, |((ms, seq), cq)| End { ms, seq, exclusive: shard >= cq });
+            let below = cursor.map_or(top, |((ms, seq), cq)| End { ms, seq, exclusive: queue >= cq });
             let end = below.min(before.unwrap_or(top));
             let end = if end == top { Some("+".to_owned()) } else { end.arg() };
-            Source { shard, buf: VecDeque::new(), end, start: start.clone() }
+            Source { queue, buf: VecDeque::new(), end, start: start.clone() }
         })
         .collect();
     let mut page = Page::default();
     loop {
         for s in sources.iter_mut().filter(|s| s.buf.is_empty()) {
             let Some(end) = s.end.take() else { continue };
-            let chunk = dead_letters_newest(conn, s.shard, &keys.shard(s.shard), &end, &s.start, CHUNK).await?;
+            let chunk = dead_letters_newest(conn, s.queue, &keys.queue(s.queue), &end, &s.start, CHUNK).await?;
             if chunk.len() == CHUNK {
                 s.end = chunk.last().map(|d| format!("({}", d.id));
             }
@@ -149,19 +149,19 @@ where
         };
         let Some(d) = next.buf.pop_front() else { break };
         page.scanned += 1;
-        let (ms, seq, shard) = key_of(&d);
+        let (ms, seq, queue) = key_of(&d);
         if filter.matches(keys, &d) {
             page.letters.push(d);
             if page.letters.len() > per_page {
                 page.letters.truncate(per_page);
-                page.older = page.letters.last().map(|d| DlqRef { shard: Some(d.shard), id: d.id.clone() });
+                page.older = page.letters.last().map(|d| DlqRef { queue: Some(d.queue), id: d.id.clone() });
                 break;
             }
         }
         if page.scanned >= SCAN_BUDGET {
             page.bounded = sources.iter().any(|s| !s.buf.is_empty() || s.end.is_some());
             // The next page searches on below the last letter examined.
-            page.older = page.bounded.then(|| DlqRef { shard: Some(shard), id: format!("{ms}-{seq}") });
+            page.older = page.bounded.then(|| DlqRef { queue: Some(queue), id: format!("{ms}-{seq}") });
             break;
         }
     }
@@ -184,7 +184,7 @@ where
 {
     let mut n = 0u64;
     for &q in queues {
-        let len: u64 = redis::cmd("XLEN").arg(keys.shard(q).dlq()).query_async(conn).await?;
+        let len: u64 = redis::cmd("XLEN").arg(keys.queue(q).dlq()).query_async(conn).await?;
         n += len;
     }
     Ok(n)
@@ -218,8 +218,8 @@ mod tests {
 
     #[test]
     fn ids_order_by_time_then_sequence_then_queue() {
-        let d = |shard, id: &str| DeadLetter {
-            shard,
+        let d = |queue, id: &str| DeadLetter {
+            queue,
             id: id.into(),
             env: vec![],
             reason: String::new(),

@@ -10,7 +10,7 @@ use crate::output;
 /// One row of `dlq list`, and the head of `dlq show`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
-    pub shard: u16,
+    pub queue: u16,
     pub id: String,
     pub failed_at: String,
     pub failed_at_ms: i64,
@@ -19,7 +19,7 @@ pub struct Row {
     pub bot: String,
     pub event_id: String,
     pub chat: String,
-    /// The entry's former id in the shard stream.
+    /// The entry's former id in the queue stream.
     pub src: String,
 }
 
@@ -30,7 +30,7 @@ impl From<&DeadLetter> for Row {
             Err(_) => ("?".into(), "?".into(), "?".into()),
         };
         Self {
-            shard: d.shard,
+            queue: d.queue,
             id: d.id.clone(),
             failed_at: output::rfc3339_ms(d.failed_at_ms),
             failed_at_ms: d.failed_at_ms,
@@ -51,7 +51,7 @@ pub fn render_rows(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             vec![
-                format!("{}/{}", r.shard, r.id),
+                format!("{}/{}", r.queue, r.id),
                 r.failed_at.clone(),
                 r.attempts.to_string(),
                 output::one_line(&r.reason),

@@ -1,5 +1,5 @@
-//! Naming dead letters: one by id (`ID` or `SHARD/ID`, every shard searched
-//! for a bare id), or a whole selection resolved now against every shard.
+//! Naming dead letters: one by id (`ID` or `QUEUE/ID`, every queue searched
+//! for a bare id), or a whole selection resolved now against every queue.
 //! The console and `botqctl dlq` both resolve through here, so a filter means
 //! the same in both.
 
@@ -14,7 +14,7 @@ const PAGE: usize = 500;
 /// A dead letter as named on the command line: `1700000000000-0` or `2/1700000000000-0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqRef {
-    pub shard: Option<u16>,
+    pub queue: Option<u16>,
     pub id: String,
 }
 
@@ -22,8 +22,8 @@ impl std::str::FromStr for DlqRef {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (shard, id) = match s.split_once('/') {
-            Some((shard, id)) => (Some(shard.parse().map_err(|_| format!("bad shard number in {s:?}"))?), id),
+        let (queue, id) = match s.split_once('/') {
+            Some((queue, id)) => (Some(queue.parse().map_err(|_| format!("bad queue number in {s:?}"))?), id),
             None => (None, s),
         };
         let ok = id
@@ -32,13 +32,13 @@ impl std::str::FromStr for DlqRef {
         if !ok {
             return Err(format!("{s:?} is not a dead letter id (like 1700000000000-0 or 0/1700000000000-0)"));
         }
-        Ok(Self { shard, id: id.to_owned() })
+        Ok(Self { queue, id: id.to_owned() })
     }
 }
 
 impl std::fmt::Display for DlqRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.shard {
+        match self.queue {
             Some(s) => write!(f, "{s}/{}", self.id),
             None => f.write_str(&self.id),
         }
@@ -77,8 +77,8 @@ impl Filter {
     #[must_use]
     pub fn matches(&self, keys: &Keys, d: &DeadLetter) -> bool {
         self.bot.as_ref().is_none_or(|bot| d.envelope().is_ok_and(|e| e.bot.as_str() == bot))
-            && self.lane.as_ref().is_none_or(|lane| keys.lane_of_queue(d.shard) == lane)
-            && self.queue.is_none_or(|q| q == d.shard)
+            && self.lane.as_ref().is_none_or(|lane| keys.lane_of_queue(d.queue) == lane)
+            && self.queue.is_none_or(|q| q == d.queue)
             && self.reason_contains.as_ref().is_none_or(|text| d.reason.contains(text.as_str()))
             && self.since_ms.is_none_or(|t| d.failed_at_ms >= t)
             && self.before_ms.is_none_or(|t| d.failed_at_ms < t)
@@ -104,26 +104,26 @@ impl Selection {
 /// The one dead letter `r` names.
 ///
 /// # Errors
-/// No such letter, an id in several shards, or Redis errors.
+/// No such letter, an id in several queues, or Redis errors.
 pub async fn find<C>(conn: &mut C, keys: &Keys, r: &DlqRef) -> Result<DeadLetter, Error>
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let shards: Vec<u16> = match r.shard {
-        Some(s) if s < keys.shards() => vec![s],
+    let queues: Vec<u16> = match r.queue {
+        Some(s) if s < keys.queue_count() => vec![s],
         Some(_) => return Err(Error::UnknownId(r.to_string())),
-        None => (0..keys.shards()).collect(),
+        None => (0..keys.queue_count()).collect(),
     };
     let mut found = Vec::new();
-    for s in shards {
-        found.extend(dead_letter(conn, s, &keys.shard(s), &r.id).await?);
+    for s in queues {
+        found.extend(dead_letter(conn, s, &keys.queue(s), &r.id).await?);
     }
     match found.len() {
         0 => Err(Error::UnknownId(r.to_string())),
         1 => Ok(found.remove(0)),
         _ => Err(Error::Ambiguous {
             id: r.id.clone(),
-            shards: found.iter().map(|d| d.shard.to_string()).collect::<Vec<_>>().join(", "),
+            queues: found.iter().map(|d| d.queue.to_string()).collect::<Vec<_>>().join(", "),
         }),
     }
 }
@@ -147,11 +147,11 @@ where
         return Ok(out);
     }
     let mut out = Vec::new();
-    for s in 0..keys.shards() {
-        let shard = keys.shard(s);
+    for s in 0..keys.queue_count() {
+        let queue = keys.queue(s);
         let mut after: Option<String> = None;
         loop {
-            let page = dead_letters(conn, s, &shard, after.as_deref(), PAGE).await?;
+            let page = dead_letters(conn, s, &queue, after.as_deref(), PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
             let full = page.len() == PAGE;

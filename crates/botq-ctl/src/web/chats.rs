@@ -66,8 +66,8 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let mut out = Vec::new();
-    for q in 0..c.keys.shards() {
-        let keys = c.keys.shard(q);
+    for q in 0..c.keys.queue_count() {
+        let keys = c.keys.queue(q);
         let members: Vec<(String, f64)> = redis::cmd("ZRANGE")
             .arg(keys.backlogged())
             .arg(0)

@@ -59,11 +59,11 @@ pub fn filter(c: &Shared, f: &Fields, now_ms: i64) -> Result<Filter, WebError> {
     let queue = match f.get("queue") {
         None => None,
         Some(v) => match v.parse::<u16>() {
-            Ok(q) if q < c.keys.shards() => Some(q),
+            Ok(q) if q < c.keys.queue_count() => Some(q),
             _ => {
                 return Err(WebError::BadRequest(format!(
                     "queue: {v:?} is not a queue number from 0 to {}",
-                    c.keys.shards() - 1
+                    c.keys.queue_count() - 1
                 )));
             }
         },
@@ -83,7 +83,7 @@ pub fn filter(c: &Shared, f: &Fields, now_ms: i64) -> Result<Filter, WebError> {
 }
 
 fn lanes(c: &Shared) -> Vec<&str> {
-    let mut names: Vec<&str> = (0..c.keys.shards()).map(|q| c.keys.lane_of_queue(q)).collect();
+    let mut names: Vec<&str> = (0..c.keys.queue_count()).map(|q| c.keys.lane_of_queue(q)).collect();
     names.dedup();
     names
 }
@@ -91,7 +91,7 @@ fn lanes(c: &Shared) -> Vec<&str> {
 /// Every letter `sel` names now, newest first.
 async fn matching(c: &Shared, sel: &Selection) -> Result<Vec<DeadLetter>, WebError> {
     let mut letters = dlq::select_letters(&mut c.redis.clone(), &c.keys, sel).await.map_err(from_ctl)?;
-    letters.sort_by(|a, b| (b.failed_at_ms, b.shard, &b.id).cmp(&(a.failed_at_ms, a.shard, &a.id)));
+    letters.sort_by(|a, b| (b.failed_at_ms, b.queue, &b.id).cmp(&(a.failed_at_ms, a.queue, &a.id)));
     Ok(letters)
 }
 
@@ -102,8 +102,8 @@ async fn matching(c: &Shared, sel: &Selection) -> Result<Vec<DeadLetter>, WebErr
 fn letter_ref(c: &Shared, field: &str, v: &str) -> Result<DlqRef, WebError> {
     let r: DlqRef = v.parse().map_err(|e| WebError::BadRequest(format!("{field}: {e}")))?;
     query::stream_id(field, &r.id)?;
-    match r.shard {
-        Some(q) if q < c.keys.shards() => Ok(r),
+    match r.queue {
+        Some(q) if q < c.keys.queue_count() => Ok(r),
         _ => Err(WebError::BadRequest(format!("{field}: {v:?} must name its queue, like 0/1700000000000-0"))),
     }
 }
@@ -207,13 +207,13 @@ pub async fn list(
                     tbody {
                         @for r in &shown {
                             tr {
-                                @if !c.read_only { td { input type="checkbox" name="id" value=(format!("{}/{}", r.shard, r.id)) aria-label="select"; } }
-                                td { a href=(format!("/dead-letters/{}/{}", r.shard, r.id)) { code { (r.shard) "/" (r.id) } } }
+                                @if !c.read_only { td { input type="checkbox" name="id" value=(format!("{}/{}", r.queue, r.id)) aria-label="select"; } }
+                                td { a href=(format!("/dead-letters/{}/{}", r.queue, r.id)) { code { (r.queue) "/" (r.id) } } }
                                 td { (when(r.failed_at_ms)) br; span.hint { (age(r.failed_at_ms, now)) " ago" } }
                                 td { (reason_badge(&r.reason)) }
                                 td.num { (r.attempts) }
                                 td { (r.bot) }
-                                td { (c.keys.lane_of_queue(r.shard)) " / " (r.shard) }
+                                td { (c.keys.lane_of_queue(r.queue)) " / " (r.queue) }
                                 td { code { (r.event_id) } }
                                 td { code { (r.chat) } }
                             }
@@ -236,23 +236,23 @@ pub async fn list(
     Ok(layout::page(&c, &s, Nav::DeadLetters, "Dead letters", &body))
 }
 
-/// `GET /dead-letters/{shard}/{id}`.
+/// `GET /dead-letters/{queue}/{id}`.
 pub async fn show(
     State(c): State<Shared>,
     Extension(s): Extension<Session>,
-    Path((shard, id)): Path<(String, String)>,
+    Path((queue, id)): Path<(String, String)>,
 ) -> Result<Markup, WebError> {
-    let shard: u16 = shard
+    let queue: u16 = queue
         .parse()
         .ok()
-        .filter(|q| *q < c.keys.shards())
-        .ok_or_else(|| WebError::BadRequest(format!("queue: {shard:?} is not a queue number")))?;
+        .filter(|q| *q < c.keys.queue_count())
+        .ok_or_else(|| WebError::BadRequest(format!("queue: {queue:?} is not a queue number")))?;
     let id = query::stream_id("id", &id)?.to_owned();
     let mut conn = c.redis.clone();
-    let d = match dlq::find(&mut conn, &c.keys, &DlqRef { shard: Some(shard), id: id.clone() }).await {
+    let d = match dlq::find(&mut conn, &c.keys, &DlqRef { queue: Some(queue), id: id.clone() }).await {
         Ok(d) => d,
         Err(Error::UnknownId(_)) => {
-            return Err(WebError::NotFound(format!("no dead letter {shard}/{id}: replayed or purged already?")));
+            return Err(WebError::NotFound(format!("no dead letter {queue}/{id}: replayed or purged already?")));
         }
         Err(e) => return Err(from_ctl(e)),
     };
@@ -279,7 +279,7 @@ pub async fn show(
         }
         Err(_) => String::new(),
     };
-    let title = format!("Dead letter {shard}/{id}");
+    let title = format!("Dead letter {queue}/{id}");
     let body = html! {
         div.panel {
             dl.facts {
@@ -287,7 +287,7 @@ pub async fn show(
                 dt { "Died" } dd { (when(row.failed_at_ms)) " (" (age(row.failed_at_ms, now)) " ago)" }
                 dt { "Failed attempts" } dd { (row.attempts) }
                 dt { "Bot" } dd { (row.bot) }
-                dt { "Lane / queue" } dd { (c.keys.lane_of_queue(shard)) " / " (shard) }
+                dt { "Lane / queue" } dd { (c.keys.lane_of_queue(queue)) " / " (queue) }
                 dt { "Event" } dd { code { (row.event_id) } }
                 dt { "Chat" } dd { code { (row.chat) } }
                 dt { "Stream id before it died" } dd { code { (row.src) } }
@@ -301,7 +301,7 @@ pub async fn show(
             form method="post" action="/dead-letters/replay" {
                 (csrf(&s))
                 input type="hidden" name="scope" value="ids";
-                input type="hidden" name="id" value=(format!("{shard}/{id}"));
+                input type="hidden" name="id" value=(format!("{queue}/{id}"));
                 div.actions {
                     button.primary type="submit" { "Replay…" }
                     button.danger type="submit" formaction="/dead-letters/purge" { "Purge…" }
@@ -455,7 +455,7 @@ async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<M
                     div.wrap { table {
                         thead { tr { th { "Dead letter" } th { "Event" } th { "Back in the stream as" } } }
                         tbody { @for r in &replayed { tr {
-                            td { code { (r.shard) "/" (r.id) } }
+                            td { code { (r.queue) "/" (r.id) } }
                             td { code { (r.event_id) } }
                             td { @match &r.stream_id { Some(id) => code { (id) }, None => span.muted { "gone" } } }
                         } } }
@@ -495,7 +495,7 @@ fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> M
                     @for d in targets.iter().take(LISTED) {
                         @let r = Row::from(d);
                         tr {
-                            td { code { (r.shard) "/" (r.id) } }
+                            td { code { (r.queue) "/" (r.id) } }
                             td { (when(r.failed_at_ms)) }
                             td { (reason_badge(&r.reason)) }
                             td { (r.bot) }
@@ -509,7 +509,7 @@ fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> M
                 (csrf(s))
                 input type="hidden" name="scope" value="ids";
                 input type="hidden" name="confirm" value=(n);
-                @for d in targets { input type="hidden" name="id" value=(format!("{}/{}", d.shard, d.id)); }
+                @for d in targets { input type="hidden" name="id" value=(format!("{}/{}", d.queue, d.id)); }
                 div.actions {
                     @match action {
                         Action::Replay => button.primary type="submit" { "Replay " (counted(n as u64, "dead letter")) },

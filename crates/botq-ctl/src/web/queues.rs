@@ -5,20 +5,20 @@ use botq_core::keys::Keys;
 use maud::{Markup, html};
 
 use super::layout::count;
-use crate::status::{ShardStatus, shard_status};
+use crate::status::{QueueStatus, queue_status};
 
 /// One queue now.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub status: ShardStatus,
+    pub status: QueueStatus,
     pub lane: String,
     /// Chats whose events wait in their own backlog (fair share).
     pub backlogged: u64,
 }
 
 impl std::ops::Deref for Row {
-    type Target = ShardStatus;
-    fn deref(&self) -> &ShardStatus {
+    type Target = QueueStatus;
+    fn deref(&self) -> &QueueStatus {
         &self.status
     }
 }
@@ -31,11 +31,11 @@ pub async fn read<C>(conn: &mut C, keys: &Keys) -> Result<Vec<Row>, redis::Redis
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let mut rows = Vec::with_capacity(usize::from(keys.shards()));
-    for q in 0..keys.shards() {
-        let shard = keys.shard(q);
-        let status = shard_status(conn, q, &shard).await?;
-        let backlogged: u64 = redis::cmd("ZCARD").arg(shard.backlogged()).query_async(conn).await?;
+    let mut rows = Vec::with_capacity(usize::from(keys.queue_count()));
+    for q in 0..keys.queue_count() {
+        let queue = keys.queue(q);
+        let status = queue_status(conn, q, &queue).await?;
+        let backlogged: u64 = redis::cmd("ZCARD").arg(queue.backlogged()).query_async(conn).await?;
         rows.push(Row { status, lane: keys.lane_of_queue(q).to_owned(), backlogged });
     }
     Ok(rows)
@@ -48,14 +48,14 @@ pub fn table(keys: &Keys, rows: &[Row]) -> Markup {
         l.dedup();
         l
     };
-    let cells = |r: &ShardStatus, backlogged: u64| {
+    let cells = |r: &QueueStatus, backlogged: u64| {
         html! {
             td.num { (count(r.depth)) }
             td.num { (count(r.lag)) }
             td.num { (count(r.pending)) }
             td.num { (count(r.delayed)) }
             td.num { (count(backlogged)) }
-            td.num { @if r.dlq > 0 { a href=(format!("/dead-letters?queue={}", r.shard)) { (count(r.dlq)) } } @else { "0" } }
+            td.num { @if r.dlq > 0 { a href=(format!("/dead-letters?queue={}", r.queue)) { (count(r.dlq)) } } @else { "0" } }
         }
     };
     html! {
@@ -75,7 +75,7 @@ pub fn table(keys: &Keys, rows: &[Row]) -> Markup {
                     @let mine: Vec<&Row> = rows.iter().filter(|r| r.lane == *lane).collect();
                     @for r in &mine {
                         tr {
-                            td { (lane) } td.num { (r.shard) } td { code { (r.stream) } }
+                            td { (lane) } td.num { (r.queue) } td { code { (r.stream) } }
                             (cells(r, r.backlogged))
                             td.num { (r.consumers.len()) }
                         }
@@ -91,13 +91,13 @@ pub fn table(keys: &Keys, rows: &[Row]) -> Markup {
                 }
             }
         } }
-        @if keys.shards() == 0 { p.muted { "no queues configured" } }
+        @if keys.queue_count() == 0 { p.muted { "no queues configured" } }
     }
 }
 
-fn total(rows: &[&Row]) -> ShardStatus {
-    let mut t = ShardStatus {
-        shard: 0,
+fn total(rows: &[&Row]) -> QueueStatus {
+    let mut t = QueueStatus {
+        queue: 0,
         stream: String::new(),
         depth: 0,
         lag: 0,

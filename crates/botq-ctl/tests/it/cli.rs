@@ -66,10 +66,10 @@ fn dead_letter(c: &mut redis::Connection, event_id: &str, reason: &str) -> Strin
 
 #[test]
 fn config_check_on_a_bad_config_exits_1_naming_the_key_path() {
-    let path = write_config(&format!("shards = 0\n{BOT}"));
+    let path = write_config(&format!("queues = 0\n{BOT}"));
     let o = botqctl("redis://127.0.0.1:1", &path, &["config", "check"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).starts_with("shards: "), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("queues: "), "{}", stdout(&o));
 
     let o = botqctl("redis://127.0.0.1:1", &config(), &["config", "check"]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "ok: 1 bots\n"), "no Redis needed");
@@ -130,7 +130,7 @@ fn status_json_reports_the_numbers_redis_holds() {
     dead_letter(&mut c, "ev-b", "boom");
 
     let v = json(&botqctl(&redis.url(), &config(), &["status", "--json"]));
-    let s = &v["shards"][0];
+    let s = &v["queues"][0];
     assert_eq!(
         [&s["depth"], &s["lag"], &s["pending"], &s["delayed"], &s["dlq"]].map(|n| n.as_u64().unwrap()),
         [3, 1, 2, 1, 2],
@@ -151,8 +151,8 @@ fn status_json_reports_the_numbers_redis_holds() {
 fn status_of_a_fresh_redis_is_all_zeros_not_an_error() {
     let redis = RedisServer::start();
     let v = json(&botqctl(&redis.url(), &config(), &["status", "--json"]));
-    assert_eq!(v["shards"][0]["depth"], 0);
-    assert_eq!(v["shards"][0]["consumers"].as_array().unwrap().len(), 0);
+    assert_eq!(v["queues"][0]["depth"], 0);
+    assert_eq!(v["queues"][0]["consumers"].as_array().unwrap().len(), 0);
 }
 
 #[test]

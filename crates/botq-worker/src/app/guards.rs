@@ -3,14 +3,14 @@
 //! per minute (stops bot ping-pong and runaway conversations), and the
 //! same-text window (one answer to a message sent twice in a row).
 //!
-//! Each is one key of the chat's shard with a TTL, so nothing outlives its
+//! Each is one key of the chat's queue with a TTL, so nothing outlives its
 //! purpose; a Redis error fails the attempt (it is retried), because a guard
 //! that silently stops guarding is how reply storms happen.
 
 use std::time::Duration;
 
 use botq_core::envelope::Envelope;
-use botq_core::keys::{Keys, ShardKeys, fnv1a};
+use botq_core::keys::{Keys, QueueKeys, fnv1a};
 use botq_core::redis_conn::Redis;
 
 /// The chat's cap on replies per minute and this minute's counter key.
@@ -60,24 +60,24 @@ impl Guards {
         Self { redis, keys }
     }
 
-    fn shard(&self, env: &Envelope) -> ShardKeys {
+    fn queue(&self, env: &Envelope) -> QueueKeys {
         self.keys.chat_home(&env.bot, &env.chat_id)
     }
 
     /// Whether `skill` is cooling down in the chat of `env`.
     pub async fn cooling_down(&self, env: &Envelope, skill: &str) -> redis::RedisResult<bool> {
-        let key = self.shard(env).cooldown(&env.bot, skill, &env.chat_id);
+        let key = self.queue(env).cooldown(&env.bot, skill, &env.chat_id);
         redis::cmd("EXISTS").arg(key).query_async(&mut self.redis.clone()).await
     }
 
     /// Starts (or restarts) `skill`'s cooldown in the chat of `env`.
     pub async fn start_cooldown(&self, env: &Envelope, skill: &str, for_: Duration) -> redis::RedisResult<()> {
-        let key = self.shard(env).cooldown(&env.bot, skill, &env.chat_id);
+        let key = self.queue(env).cooldown(&env.bot, skill, &env.chat_id);
         redis::cmd("SET").arg(key).arg(1).arg("PX").arg(ms(for_)).query_async(&mut self.redis.clone()).await
     }
 
     fn storm_key(&self, env: &Envelope) -> String {
-        self.shard(env).storm(&env.bot, &env.chat_id, botq_core::now_ms() / 60_000)
+        self.queue(env).storm(&env.bot, &env.chat_id, botq_core::now_ms() / 60_000)
     }
 
     /// Whether the chat already had `cap` replies this minute.
@@ -97,7 +97,7 @@ impl Guards {
     /// `window` as another event (this event's own redeliveries pass).
     pub async fn same_text(&self, env: &Envelope, window: Duration) -> redis::RedisResult<bool> {
         let hash = fnv1a(&[env.text.trim().as_bytes()]);
-        let key = self.shard(env).same_text(&env.bot, &env.chat_id, &env.sender_id, hash);
+        let key = self.queue(env).same_text(&env.bot, &env.chat_id, &env.sender_id, hash);
         let previous: Option<String> = redis::cmd("SET")
             .arg(key)
             .arg(&env.event_id)

@@ -138,10 +138,10 @@ impl Replier {
     ) -> Result<Delivered, HandleError> {
         let bot = self.bot(env)?;
         let label = env.bot.as_str().to_owned();
-        let shard = self.keys.chat_home(&env.bot, &env.chat_id);
+        let queue = self.keys.chat_home(&env.bot, &env.chat_id);
         // Without an idempotency handle botq records the indexes it sent.
         let sent_key =
-            (!outbound::dedupes_replies(bot.platform())).then(|| shard.sent_replies(&env.bot, &env.event_id));
+            (!outbound::dedupes_replies(bot.platform())).then(|| queue.sent_replies(&env.bot, &env.event_id));
         let mut conn = self.redis.clone();
         let (replies_this_minute, already_sent) =
             before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
@@ -158,7 +158,7 @@ impl Replier {
             return Ok(Delivered::AlreadySent);
         }
         for (key, limit) in [
-            (shard.chat_reply_limit(&env.bot, &env.chat_id), bot.limit.chat),
+            (queue.chat_reply_limit(&env.bot, &env.chat_id), bot.limit.chat),
             (self.keys.bot_reply_limit(&env.bot), bot.limit.bot),
         ] {
             if let Some(limit) = limit {
@@ -172,7 +172,7 @@ impl Replier {
             SendResult::Sent { message_id } => {
                 let own = message_id
                     .filter(|_| bot.remember_sent && env.chat_kind != ChatKind::Private)
-                    .map(|id| (shard.bot_messages(&env.bot, &env.chat_id), id));
+                    .map(|id| (queue.bot_messages(&env.bot, &env.chat_id), id));
                 let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), own.as_ref(), index).await;
                 if recorded.is_err() && sent_key.is_some() {
                     warn!(index, "reply sent but not recorded; a redelivery may send it again (no idempotency handle)");

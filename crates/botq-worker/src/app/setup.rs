@@ -4,7 +4,7 @@
 //! builds a new one and swaps it in (`arc_swap`). An attempt takes the setup
 //! that is current when it starts and keeps it to its end, so in-flight work
 //! finishes under the config it began with and nothing is dropped. The engine
-//! settings (`[worker]`, Redis, shards) are not part of it: those need a
+//! settings (`[worker]`, Redis, queues) are not part of it: those need a
 //! restart, and a reload that changes them says so.
 
 use std::collections::HashMap;
@@ -59,8 +59,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.queue.key_prefix != new.queue.key_prefix {
         keys.push("key_prefix");
     }
-    if old.queue.shards != new.queue.shards {
-        keys.push("shards");
+    if old.queue.queues != new.queue.queues {
+        keys.push("queues");
     }
     if old.worker != new.worker {
         keys.push("worker");

@@ -51,7 +51,7 @@ pub async fn promoter(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::R
         if rounds.is_multiple_of(PUMP_EVERY) {
             pump_stale_backlogs(&engine).await;
         }
-        for keys in engine.served.iter().map(|&q| engine.keys.shard(q)) {
+        for keys in engine.served.iter().map(|&q| engine.keys.queue(q)) {
             loop {
                 let mut conn = engine.redis.clone();
                 let fut = queue::promote(&mut conn, &keys, botq_core::now_ms(), PROMOTE_BATCH);
@@ -86,7 +86,7 @@ async fn pump_stale_backlogs(engine: &Engine) {
     }
     let stale_before = botq_core::now_ms() - i64::try_from(STALE_BACKLOG.as_millis()).unwrap_or(i64::MAX);
     for &q in &engine.served {
-        let keys = engine.keys.shard(q);
+        let keys = engine.keys.queue(q);
         let mut conn = engine.redis.clone();
         let members: Vec<String> = match engine
             .bounded(
@@ -103,7 +103,7 @@ async fn pump_stale_backlogs(engine: &Engine) {
         {
             Ok(m) => m,
             Err(e) => {
-                debug!(shard = q, error.kind = ?e.kind(), "cannot list backlogged chats now");
+                debug!(queue = q, error.kind = ?e.kind(), "cannot list backlogged chats now");
                 continue;
             }
         };
@@ -115,7 +115,7 @@ async fn pump_stale_backlogs(engine: &Engine) {
         if !pumps.is_empty()
             && let Err(e) = engine.bounded(queue::finish(&mut conn, &keys, &engine.consumer, &pumps)).await
         {
-            debug!(shard = q, error.kind = ?e.kind(), "cannot pump chat backlogs now");
+            debug!(queue = q, error.kind = ?e.kind(), "cannot pump chat backlogs now");
         }
     }
 }
@@ -126,14 +126,14 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
     let mut rounds: u128 = 0;
     while tick(&stop, engine.cfg.reclaim_interval).await {
         rounds += 1;
-        for (&shard, cursor) in engine.served.iter().zip(cursors.iter_mut()) {
-            let keys = engine.keys.shard(shard);
+        for (&queue, cursor) in engine.served.iter().zip(cursors.iter_mut()) {
+            let keys = engine.keys.queue(queue);
             if rounds.is_multiple_of(prune_every) {
                 let mut conn = engine.redis.clone();
                 match queue::prune_consumers(&mut conn, &keys, &engine.consumer, CONSUMER_MAX_IDLE).await {
                     Ok(0) => {}
-                    Ok(n) => info!(shard, removed = n, "removed idle consumers that owned nothing"),
-                    Err(e) => debug!(shard, error.kind = ?e.kind(), "cannot prune consumers now"),
+                    Ok(n) => info!(queue, removed = n, "removed idle consumers that owned nothing"),
+                    Err(e) => debug!(queue, error.kind = ?e.kind(), "cannot prune consumers now"),
                 }
             }
             let mut conn = engine.redis.clone();
@@ -158,11 +158,11 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                 now_ms: botq_core::now_ms(),
                 dlq_max_len: engine.cfg.dlq_max_len,
             };
-            let fut = queue::reclaim(&mut conn, shard, &keys, &pass);
+            let fut = queue::reclaim(&mut conn, queue, &keys, &pass);
             match engine.bounded(fut).await {
                 Ok(r) => {
                     if !r.deliveries.is_empty() {
-                        info!(shard, count = r.deliveries.len(), "reclaimed deliveries of a stopped consumer");
+                        info!(queue, count = r.deliveries.len(), "reclaimed deliveries of a stopped consumer");
                         metrics::counter!(RECLAIMED).increment(r.deliveries.len() as u64);
                     }
                     *cursor = r.next_cursor;
@@ -173,7 +173,7 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
                     release_dead(&engine, &keys, &r.dead).await;
                 }
                 Err(e) if queue::is_nogroup(&e) => *cursor = "0-0".to_owned(),
-                Err(e) => warn!(shard, error.kind = ?e.kind(), "cannot reclaim now"),
+                Err(e) => warn!(queue, error.kind = ?e.kind(), "cannot reclaim now"),
             }
         }
     }
@@ -186,7 +186,7 @@ pub async fn reclaimer(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::
 async fn trim_by_age(engine: &Engine) {
     let now = botq_core::now_ms();
     let mut targets: Vec<(String, Duration)> =
-        engine.served.iter().map(|&q| (engine.keys.shard(q).dlq(), engine.cfg.dlq_max_age)).collect();
+        engine.served.iter().map(|&q| (engine.keys.queue(q).dlq(), engine.cfg.dlq_max_age)).collect();
     targets.push((engine.keys.audit(), engine.audit_max_age));
     for (key, age) in targets {
         let mut conn = engine.redis.clone();
@@ -199,7 +199,7 @@ async fn trim_by_age(engine: &Engine) {
 }
 
 /// Counts the events the reclaimer dead-lettered out of their chats' fair share.
-async fn release_dead(engine: &Engine, keys: &botq_core::keys::ShardKeys, dead: &[Vec<u8>]) {
+async fn release_dead(engine: &Engine, keys: &botq_core::keys::QueueKeys, dead: &[Vec<u8>]) {
     if engine.fair_share.max_queued_per_chat.is_none() {
         return;
     }
@@ -222,18 +222,18 @@ pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Re
     loop {
         trim_by_age(&engine).await;
         let mut gauges = Vec::with_capacity(engine.served.len());
-        for &shard in &engine.served {
-            let keys = engine.keys.shard(shard);
+        for &queue in &engine.served {
+            let keys = engine.keys.queue(queue);
             let mut conn = engine.redis.clone();
             match engine.bounded(queue::stats(&mut conn, &keys)).await {
                 Ok(s) => {
-                    gauges.push((shard, history::QueueGauges::from(s)));
-                    let label = shard.to_string();
-                    let lane = engine.keys.lane_of_queue(shard).to_owned();
+                    gauges.push((queue, history::QueueGauges::from(s)));
+                    let label = queue.to_string();
+                    let lane = engine.keys.lane_of_queue(queue).to_owned();
                     #[allow(clippy::cast_precision_loss)] // gauges are floats; counts stay far below 2^52
                     {
                         let g = |name: &'static str, v: u64| {
-                            metrics::gauge!(name, "shard" => label.clone(), "lane" => lane.clone()).set(v as f64);
+                            metrics::gauge!(name, "queue" => label.clone(), "lane" => lane.clone()).set(v as f64);
                         };
                         g(QUEUE_DEPTH, s.depth);
                         g(QUEUE_LAG, s.lag);
@@ -243,7 +243,7 @@ pub async fn sampler(engine: Arc<Engine>, stop: CancellationToken) -> anyhow::Re
                         g(BACKLOGGED_CHATS, s.backlogged_chats);
                     }
                 }
-                Err(e) => debug!(shard, error.kind = ?e.kind(), "cannot sample queue gauges now"),
+                Err(e) => debug!(queue, error.kind = ?e.kind(), "cannot sample queue gauges now"),
             }
         }
         let mut conn = engine.redis.clone();

@@ -56,7 +56,7 @@ impl Batches {
         let queues = served
             .iter()
             .map(|&q| {
-                let keys = keys.shard(q);
+                let keys = keys.queue(q);
                 let claims = {
                     let (redis, keys, claim) = (redis.clone(), keys.clone(), claim.clone());
                     Batcher::spawn(MAX_BATCH, IN_FLIGHT, move |batch: Vec<ClaimRequest>| {
@@ -84,23 +84,23 @@ impl Batches {
         Self { queues }
     }
 
-    /// Claims one delivery of queue `shard`, in the next claim batch.
+    /// Claims one delivery of queue `queue`, in the next claim batch.
     ///
     /// # Errors
     /// The batch's Redis error, or the queue is not served here.
-    pub(crate) async fn claim(&self, shard: u16, request: ClaimRequest) -> Result<Claim, QueueError> {
-        self.queue(shard)?.claims.call(request).await?
+    pub(crate) async fn claim(&self, queue: u16, request: ClaimRequest) -> Result<Claim, QueueError> {
+        self.queue(queue)?.claims.call(request).await?
     }
 
-    /// Settles one delivery (or pumps one chat) of queue `shard`, in the next settle batch.
+    /// Settles one delivery (or pumps one chat) of queue `queue`, in the next settle batch.
     ///
     /// # Errors
     /// The batch's Redis error, or the queue is not served here.
-    pub(crate) async fn settle(&self, shard: u16, settlement: Settlement) -> Result<(), QueueError> {
-        Ok(self.queue(shard)?.settles.call(settlement).await??)
+    pub(crate) async fn settle(&self, queue: u16, settlement: Settlement) -> Result<(), QueueError> {
+        Ok(self.queue(queue)?.settles.call(settlement).await??)
     }
 
-    fn queue(&self, shard: u16) -> Result<&PerQueue, QueueError> {
-        self.queues.get(&shard).ok_or(QueueError::NoQueue(shard))
+    fn queue(&self, queue: u16) -> Result<&PerQueue, QueueError> {
+        self.queues.get(&queue).ok_or(QueueError::NoQueue(queue))
     }
 }

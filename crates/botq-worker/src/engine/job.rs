@@ -84,7 +84,7 @@ async fn process(engine: &Engine, d: Delivery, permit: OwnedSemaphorePermit) {
 }
 
 async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
-    let keys = engine.keys.shard(d.shard);
+    let keys = engine.keys.queue(d.queue);
     let bot = env.bot.as_str().to_owned();
     let plan = engine.handler.skill(env);
     let _skill_permit = match engine.skill_semaphore(&plan) {
@@ -107,7 +107,7 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
     let mut wait = Duration::from_millis(20);
     loop {
         let request = ClaimRequest { verify: queue::needs_verify(d.received.elapsed()), ..request.clone() };
-        match engine.batches.claim(d.shard, request).await {
+        match engine.batches.claim(d.queue, request).await {
             Ok(Claim::Fresh) => break,
             Ok(Claim::Duplicate) => {
                 debug!("already handled; acknowledging the duplicate delivery");
@@ -207,7 +207,7 @@ async fn run_isolated(engine: &Engine, job: Job) -> Result<(), HandleError> {
 /// Dead-letters a delivery without claiming or handling it (no claim or
 /// chat lock was taken, so placeholders stand in for them).
 async fn dead_letter_unhandled(engine: &Engine, d: &Delivery, token: &str, reason: String, bot: &str) {
-    let keys = engine.keys.shard(d.shard);
+    let keys = engine.keys.queue(d.queue);
     let placeholder = keys.placeholder();
     let verdict = dead(engine, reason, d.attempts);
     settle(engine, &keys, d, &held(d, token, &placeholder, &placeholder), &verdict).await;
@@ -235,7 +235,7 @@ fn held<'a>(d: &'a Delivery, token: &'a str, claim_key: &'a str, chat_lock: &'a 
 
 async fn settle(
     engine: &Engine,
-    keys: &botq_core::keys::ShardKeys,
+    keys: &botq_core::keys::QueueKeys,
     d: &Delivery,
     held: &queue::Held<'_>,
     verdict: &Verdict,
@@ -245,7 +245,7 @@ async fn settle(
         _ => None,
     };
     let settlement = Settlement::new(keys, held, chat.as_ref(), &d.raw, verdict);
-    match engine.batches.settle(d.shard, settlement).await {
+    match engine.batches.settle(d.queue, settlement).await {
         Ok(()) => debug!(stream_id = %d.id, "delivery settled"),
         Err(e) => {
             warn!(error.kind = ?e.kind(), stream_id = %d.id, "cannot settle; the delivery stays pending and will be reclaimed");

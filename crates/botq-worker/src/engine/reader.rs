@@ -22,8 +22,8 @@ use crate::engine::{Engine, bounded};
 /// At most this many entries per read, whatever the free permits.
 const MAX_BATCH: usize = 128;
 
-pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> anyhow::Result<()> {
-    let keys = engine.keys.shard(shard);
+pub async fn run(engine: Arc<Engine>, queue: u16, stop: CancellationToken) -> anyhow::Result<()> {
+    let keys = engine.keys.queue(queue);
     let mut backoff = Duration::from_millis(50);
     // Held across reads; dropped after an error so the next read reconnects.
     let mut held: Option<BlockingConn> = None;
@@ -40,7 +40,7 @@ pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> an
             };
             // The read itself may block for read_block; allow that plus the usual timeout.
             let limit = engine.cfg.read_block + engine.redis_timeout;
-            bounded(limit, queue::read(conn, shard, &keys, &engine.consumer, permits.len(), engine.cfg.read_block))
+            bounded(limit, queue::read(conn, queue, &keys, &engine.consumer, permits.len(), engine.cfg.read_block))
                 .await
         };
         let result = tokio::select! {
@@ -55,17 +55,17 @@ pub async fn run(engine: Arc<Engine>, shard: u16, stop: CancellationToken) -> an
             }
             Err(e) if queue::is_nogroup(&e) => {
                 held = None;
-                info!(shard, "consumer group missing (Redis restarted or flushed); re-creating it");
+                info!(queue, "consumer group missing (Redis restarted or flushed); re-creating it");
                 let mut conn = engine.redis.clone();
                 if let Err(e) = queue::ensure_group(&mut conn, &keys).await {
-                    warn!(shard, error.kind = ?e.kind(), "cannot re-create the consumer group yet");
+                    warn!(queue, error.kind = ?e.kind(), "cannot re-create the consumer group yet");
                     pause(&stop, &mut backoff).await;
                 }
             }
             Err(e) => {
                 held = None;
                 engine.set_ready(false);
-                warn!(shard, error.kind = ?e.kind(), retry_in_ms = backoff.as_millis(), "read failed; retrying");
+                warn!(queue, error.kind = ?e.kind(), retry_in_ms = backoff.as_millis(), "read failed; retrying");
                 pause(&stop, &mut backoff).await;
             }
         }

@@ -36,8 +36,8 @@ pub async fn run(
     let result = if start(&engine, &shutdown).await {
         let stop_tasks = shutdown.child_token();
         let mut sup = Supervisor::new(stop_tasks.clone());
-        for &shard in &engine.served {
-            sup.spawn(format!("reader[{shard}]"), reader::run(engine.clone(), shard, stop_tasks.clone()));
+        for &queue in &engine.served {
+            sup.spawn(format!("reader[{queue}]"), reader::run(engine.clone(), queue, stop_tasks.clone()));
         }
         sup.spawn("promoter".to_owned(), background::promoter(engine.clone(), stop_tasks.clone()));
         sup.spawn("reclaimer".to_owned(), background::reclaimer(engine.clone(), stop_tasks.clone()));
@@ -72,7 +72,7 @@ async fn drain(engine: &Engine) {
     }
 }
 
-/// Loads scripts and creates the group on every shard, retrying with
+/// Loads scripts and creates the group on every queue, retrying with
 /// capped backoff until Redis answers or `shutdown` fires.
 async fn start(engine: &Engine, shutdown: &CancellationToken) -> bool {
     let mut delay = Duration::from_millis(50);
@@ -103,7 +103,7 @@ async fn try_start(engine: &Engine) -> Result<(), redis::RedisError> {
         engine.bounded(script.load_async(&mut conn)).await?;
     }
     for &q in &engine.served {
-        engine.bounded(botq_core::queue::ensure_group(&mut conn, &engine.keys.shard(q))).await?;
+        engine.bounded(botq_core::queue::ensure_group(&mut conn, &engine.keys.queue(q))).await?;
     }
     Ok(())
 }
