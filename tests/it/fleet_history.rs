@@ -79,12 +79,53 @@ async fn old_and_undecodable_records_are_pruned_and_do_not_break_the_list() {
     }
     let _: () = conn.hset(keys.fleet_replicas(), "junk", "not a record").await.unwrap();
     let _: () = conn.hset(keys.fleet_replicas(), "i-9", r#"{"name":"i-9"}"#).await.unwrap();
+    // A newer botq's record this build cannot read, whose replica beats.
+    let _: () = conn.hset(keys.fleet_replicas(), "w-next", r#"{"name":"w-next","v":2}"#).await.unwrap();
+    let _: () = conn.set_ex(keys.fleet_heartbeat("w-next"), now, 20).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     let seen = fleet::list(&mut conn, &keys, now).await.unwrap();
     assert_eq!(names(&seen), [("w-yesterday", Liveness::Gone)], "kept for a day after its last heartbeat");
-    let left: Vec<String> = conn.hkeys(keys.fleet_replicas()).await.unwrap();
-    assert_eq!(left, ["w-yesterday"], "the old and the undecodable records were pruned");
+    let mut on_record: Vec<String> = conn.hkeys(keys.fleet_replicas()).await.unwrap();
+    on_record.sort();
+    assert_eq!(on_record, ["i-9", "junk", "w-next", "w-old", "w-yesterday"], "reading wrote nothing");
+
+    assert_eq!(fleet::prune(&mut conn, &keys, now).await.unwrap(), 3);
+    let mut left: Vec<String> = conn.hkeys(keys.fleet_replicas()).await.unwrap();
+    left.sort();
+    assert_eq!(left, ["w-next", "w-yesterday"], "the old and the dead undecodable records were pruned");
+}
+
+#[tokio::test]
+async fn a_replica_prunes_the_fleet_from_its_heartbeat_loop() {
+    let redis = RedisServer::start();
+    let conn = redis.async_conn().await;
+    let keys = keys();
+    let _: () = conn.clone().hset(keys.fleet_replicas(), "junk", "not a record").await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let beating = {
+        let (conn, keys, stop) = (conn.clone(), keys.clone(), stop.clone());
+        tokio::spawn(async move {
+            fleet::beat_every(conn, &keys, Duration::from_secs(1), stop.cancelled(), |now| Replica {
+                heartbeat_ms: now,
+                ..replica("w-1", Role::Worker)
+            })
+            .await;
+        })
+    };
+    // The first beat prunes: junk goes at once, the replica's own record stays.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut on_record: Vec<String> = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        on_record = conn.clone().hkeys(keys.fleet_replicas()).await.unwrap();
+        if on_record == ["w-1"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(on_record, ["w-1"], "the heartbeat loop pruned the undecodable record");
+    stop.cancel();
+    beating.await.unwrap();
 }
 
 /// One second into a step, so a test's flushes at `NOW` all land in one.

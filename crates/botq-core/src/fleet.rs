@@ -16,10 +16,11 @@
 //! heartbeat key ([`leave`]), so a record without a heartbeat tells a
 //! replica that left ([`Liveness::Stopped`]) from one that died
 //! ([`Liveness::Gone`]). Records are kept for [`FORGET_AFTER`] after their
-//! last heartbeat, so yesterday's crash is still visible; [`list`] prunes
-//! older ones, and records that do not decode. Names are never reused (a
-//! process's name carries its pid and a UUIDv7), so the hash grows by one
-//! field per process start and the pruning bounds it.
+//! last heartbeat, so yesterday's crash is still visible; [`list`] leaves
+//! out older ones. Names are never reused (a process's name carries its pid
+//! and a UUIDv7), so the hash grows by one field per process start; every
+//! replica [`prune`]s it from its heartbeat loop about once a minute. The
+//! readers (`botqctl status`, the console, even `--read-only`) only read.
 //!
 //! Writing the record is best effort: a service whose Redis is down keeps
 //! serving (or rather, fails on its own terms) and beats again next tick.
@@ -38,6 +39,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_TTL: Duration = Duration::from_secs(20);
 /// Records whose last heartbeat is older than this are forgotten.
 pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// A replica prunes the fleet's old records every this many heartbeats.
+const PRUNE_EVERY_BEATS: u32 = 12;
 
 /// The environment variable a deploy sets to the image's digest
 /// (`sha256:…`), shown beside the version and git commit.
@@ -215,51 +218,88 @@ pub async fn leave<C: ConnectionLike + Send>(conn: &mut C, keys: &Keys, r: &Repl
 
 /// Every replica on record at `now_ms`: alive ones first, then by role and
 /// name. Records whose last heartbeat is older than [`FORGET_AFTER`] are
-/// pruned (unless their heartbeat key says they are alive), and so are
-/// records that do not decode — they are skipped, not an error: a record
-/// written by another botq version must not break the list (its replica
-/// rewrites it on its next beat).
+/// left out (unless their heartbeat key says they are alive), and so are
+/// records that do not decode: a record written by another botq version
+/// must not break the list. Nothing is written; [`prune`] deletes.
 ///
 /// # Errors
 /// Redis errors.
 pub async fn list<C: ConnectionLike + Send>(conn: &mut C, keys: &Keys, now_ms: i64) -> redis::RedisResult<Vec<Seen>> {
-    let raw: Vec<(String, String)> = redis::cmd("HGETALL").arg(keys.fleet_replicas()).query_async(conn).await?;
-    let mut undecodable = Vec::new();
-    let mut replicas = Vec::with_capacity(raw.len());
-    for (field, json) in raw {
-        match serde_json::from_str::<Replica>(&json) {
-            Ok(r) if r.name == field => replicas.push(r),
-            _ => undecodable.push(field),
-        }
-    }
-    let mut alive: Vec<bool> = Vec::new();
-    if !replicas.is_empty() {
-        let mut pipe = redis::pipe();
-        for r in &replicas {
-            pipe.exists(keys.fleet_heartbeat(&r.name));
-        }
-        alive = pipe.query_async(conn).await?;
-    }
-    let forget_before = now_ms.saturating_sub(i64::try_from(FORGET_AFTER.as_millis()).unwrap_or(i64::MAX));
-    let mut forget = undecodable;
-    let mut seen = Vec::with_capacity(replicas.len());
-    for (replica, alive) in replicas.into_iter().zip(alive) {
-        let liveness = match (alive, replica.stopped_at_ms) {
-            (true, _) => Liveness::Alive,
-            (false, Some(_)) => Liveness::Stopped,
-            (false, None) => Liveness::Gone,
-        };
-        if liveness != Liveness::Alive && replica.heartbeat_ms < forget_before {
-            forget.push(replica.name);
-        } else {
-            seen.push(Seen { replica, liveness });
-        }
-    }
-    if !forget.is_empty() {
-        redis::cmd("HDEL").arg(keys.fleet_replicas()).arg(&forget).query_async::<u64>(conn).await?;
-    }
+    let mut seen: Vec<Seen> = read(conn, keys, now_ms).await?.into_iter().filter_map(Record::seen).collect();
     seen.sort_by(|a, b| order(a).cmp(&order(b)));
     Ok(seen)
+}
+
+/// Deletes the records [`list`] leaves out: last heartbeat older than
+/// [`FORGET_AFTER`], or undecodable, and no live heartbeat key either way
+/// (a newer botq's record this build cannot read stays while its replica
+/// beats). Returns how many went.
+///
+/// # Errors
+/// Redis errors.
+pub async fn prune<C: ConnectionLike + Send>(conn: &mut C, keys: &Keys, now_ms: i64) -> redis::RedisResult<u64> {
+    let forget: Vec<String> = read(conn, keys, now_ms).await?.into_iter().filter_map(Record::forgotten).collect();
+    if forget.is_empty() {
+        return Ok(0);
+    }
+    redis::cmd("HDEL").arg(keys.fleet_replicas()).arg(&forget).query_async(conn).await
+}
+
+/// One field of the fleet hash as read at some time.
+enum Record {
+    Shown(Seen),
+    /// Not shown: its name, and whether its heartbeat key lives.
+    Hidden(String, bool),
+}
+
+impl Record {
+    fn seen(self) -> Option<Seen> {
+        match self {
+            Self::Shown(s) => Some(s),
+            Self::Hidden(..) => None,
+        }
+    }
+
+    fn forgotten(self) -> Option<String> {
+        match self {
+            Self::Hidden(name, false) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Every field of the fleet hash with its heartbeat key's presence, as
+/// shown or hidden at `now_ms`.
+async fn read<C: ConnectionLike + Send>(conn: &mut C, keys: &Keys, now_ms: i64) -> redis::RedisResult<Vec<Record>> {
+    let raw: Vec<(String, String)> = redis::cmd("HGETALL").arg(keys.fleet_replicas()).query_async(conn).await?;
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for (field, _) in &raw {
+        pipe.exists(keys.fleet_heartbeat(field));
+    }
+    let alive: Vec<bool> = pipe.query_async(conn).await?;
+    let forget_before = now_ms.saturating_sub(i64::try_from(FORGET_AFTER.as_millis()).unwrap_or(i64::MAX));
+    Ok(raw
+        .into_iter()
+        .zip(alive)
+        .map(|((field, json), alive)| match serde_json::from_str::<Replica>(&json) {
+            Ok(replica) if replica.name == field => {
+                let liveness = match (alive, replica.stopped_at_ms) {
+                    (true, _) => Liveness::Alive,
+                    (false, Some(_)) => Liveness::Stopped,
+                    (false, None) => Liveness::Gone,
+                };
+                if liveness != Liveness::Alive && replica.heartbeat_ms < forget_before {
+                    Record::Hidden(field, alive)
+                } else {
+                    Record::Shown(Seen { replica, liveness })
+                }
+            }
+            _ => Record::Hidden(field, alive),
+        })
+        .collect())
 }
 
 /// Alive first, then by role and name.
@@ -271,17 +311,27 @@ fn order(s: &Seen) -> (bool, &'static str, &str) {
 /// `record(now_ms)` (its `heartbeat_ms` is set to now), each call bounded
 /// by `timeout`. Redis errors are logged and retried next tick
 /// ([`crate::periodic`]); the goodbye is the caller's ([`goodbye`]), once
-/// its work is drained.
+/// its work is drained. Every [`PRUNE_EVERY_BEATS`]th beat (the first
+/// included) also [`prune`]s the fleet's forgotten records.
 pub async fn beat_every<C, F>(conn: C, keys: &Keys, timeout: Duration, stop: impl Future<Output = ()>, record: F)
 where
     C: ConnectionLike + Send + Clone,
     F: Fn(i64) -> Replica,
 {
+    let mut beats = 0u32;
     crate::periodic::every("heartbeat", HEARTBEAT_EVERY, stop, || {
         let mut conn = conn.clone();
         let now = crate::now_ms();
         let r = Replica { heartbeat_ms: now, ..record(now) };
-        async move { crate::redis_conn::bounded(timeout, beat(&mut conn, keys, &r)).await }
+        let prune_now = beats % PRUNE_EVERY_BEATS == 0;
+        beats = beats.wrapping_add(1);
+        async move {
+            crate::redis_conn::bounded(timeout, beat(&mut conn, keys, &r)).await?;
+            if prune_now {
+                crate::redis_conn::bounded(timeout, prune(&mut conn, keys, now)).await?;
+            }
+            Ok(())
+        }
     })
     .await;
 }
