@@ -323,7 +323,7 @@ where
         let mut conn = conn.clone();
         let now = crate::now_ms();
         let r = Replica { heartbeat_ms: now, ..record(now) };
-        let prune_now = beats % PRUNE_EVERY_BEATS == 0;
+        let prune_now = beats.is_multiple_of(PRUNE_EVERY_BEATS);
         beats = beats.wrapping_add(1);
         async move {
             crate::redis_conn::bounded(timeout, beat(&mut conn, keys, &r)).await?;
