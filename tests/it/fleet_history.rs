@@ -279,6 +279,27 @@ async fn a_workers_record_counts_the_deliveries_it_handles_not_the_permits_its_r
 }
 
 #[tokio::test]
+async fn an_ingest_record_counts_the_webhooks_it_is_handling() {
+    use tokio::io::AsyncWriteExt;
+    let redis = RedisServer::start();
+    let cfg = botq_testkit::ingest::config(&worker_toml(""), &redis.url());
+    let ingest = IngestHandle::start(&cfg).await;
+    assert_eq!(ingest.state.record().in_flight, 0);
+    // A webhook whose body is still on its way is in flight.
+    let mut slow = tokio::net::TcpStream::connect(ingest.addr).await.unwrap();
+    slow.write_all(
+        b"POST /webhooks/qq-main HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    assert!(eventually(Duration::from_secs(5), || ingest.state.record().in_flight == 1).await, "counted while read");
+    // The client goes away: the handler is dropped, and so is its count.
+    drop(slow);
+    assert!(eventually(Duration::from_secs(5), || ingest.state.record().in_flight == 0).await, "uncounted when gone");
+    ingest.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_workers_record_shows_its_upstream_skills_breakers() {
     let redis = RedisServer::start();
     let bot = qq_main_bot_replying_to(9);

@@ -19,8 +19,7 @@ pub fn start(state: &Arc<AppState>, shutdown: &CancellationToken) -> tokio::task
     let (state, shutdown) = (state.clone(), shutdown.clone());
     tokio::spawn(async move {
         let s = &state;
-        let beat =
-            fleet::beat_every(s.redis.clone(), &s.keys, s.redis_timeout, shutdown.cancelled(), |_| s.replica.clone());
+        let beat = fleet::beat_every(s.redis.clone(), &s.keys, s.redis_timeout, shutdown.cancelled(), |_| s.record());
         let flush = history::flush_every(
             s.redis.clone(),
             &s.keys,
@@ -36,5 +35,5 @@ pub fn start(state: &Arc<AppState>, shutdown: &CancellationToken) -> tokio::task
 /// After the drain: the last history counts, then the goodbye.
 pub async fn farewell(s: &AppState) {
     history::flush_last(s.redis.clone(), &s.keys, &s.history, s.history_retention, s.redis_timeout).await;
-    fleet::goodbye(s.redis.clone(), &s.keys, s.redis_timeout, |_| s.replica.clone()).await;
+    fleet::goodbye(s.redis.clone(), &s.keys, s.redis_timeout, |_| s.record()).await;
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -53,8 +53,10 @@ pub struct AppState {
     pub timed_out: crate::timed_out::TimedOut,
     /// Set once startup finished (Redis reached, scripts loaded).
     pub(crate) started: Arc<AtomicBool>,
-    /// This process's fleet record as it started (`records`).
+    /// This process's fleet record as it started (`records`; [`AppState::record`] is the current one).
     pub replica: Replica,
+    /// Webhooks being handled now (read, verified, stored), for the record.
+    in_flight: Arc<AtomicU64>,
     /// Events stored and webhooks acknowledged, for the history (`records` flushes them).
     pub history: Counters,
     pub history_retention: Duration,
@@ -89,6 +91,7 @@ impl AppState {
             timed_out: crate::timed_out::TimedOut::default(),
             started: Arc::new(AtomicBool::new(false)),
             replica: replica(),
+            in_flight: Arc::new(AtomicU64::new(0)),
             history: Counters::default(),
             history_retention: settings.history_retention,
         })
@@ -105,6 +108,21 @@ impl AppState {
         Ok(())
     }
 
+    /// Counts one webhook in flight until the guard drops (the response is
+    /// sent, or the client went away and the handler was dropped).
+    #[must_use]
+    pub fn handling(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// This process's fleet record now: the one it started with, with the
+    /// webhooks in flight.
+    #[must_use]
+    pub fn record(&self) -> Replica {
+        Replica { in_flight: self.in_flight.load(Ordering::Relaxed), ..self.replica.clone() }
+    }
+
     #[must_use]
     pub fn started(&self) -> bool {
         self.started.load(Ordering::Acquire)
@@ -115,8 +133,18 @@ impl AppState {
     }
 }
 
+/// One webhook in flight ([`AppState::handling`]).
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// An ingest process's record: a unique name on this host, no lanes and no
-/// breakers (it has neither), nothing counted in flight.
+/// breakers (it has neither).
 fn replica() -> Replica {
     let host = fleet::host_or("ingest");
     Replica::new(fleet::unique_name(&host), Role::Ingest, host, botq_core::now_ms())

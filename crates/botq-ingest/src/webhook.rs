@@ -47,6 +47,7 @@ pub async fn handle(
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = state.handling();
     let bots = state.bots.load_full();
     // A path segment that is not UTF-8 (`%ff`) cannot name a bot.
     let bot = path.ok().and_then(|Path(id)| bots.get(&id));
