@@ -1,7 +1,15 @@
-//! Shared helpers of the end-to-end tests (see `ingest_*.rs`).
+//! Shared helpers of the end-to-end tests: sending webhooks and reading
+//! metrics, waiting for a condition, the workers' config tables, the fake
+//! platform, and the whole [`Stack`] the reply tests run on
+//! (`support/stack.rs`).
 
 use botq_testkit::fixtures::QQ_MAIN_BOT;
 use botq_testkit::sign::Webhook;
+
+#[path = "support/stack.rs"]
+mod stack;
+
+pub use stack::{Addrs, Stack, StackBuilder};
 
 /// The POST of `hook` (its headers and body) to `url`, ready to send.
 pub fn request(client: &reqwest::Client, url: &str, hook: &Webhook) -> reqwest::RequestBuilder {

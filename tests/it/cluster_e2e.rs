@@ -13,7 +13,9 @@ use botq_core::ids::BotId;
 use botq_core::redis_conn::connect_lazy;
 use botq_e2e::{Fake, eventually, post};
 use botq_fakeplatform::{Options, ScriptStep};
-use botq_testkit::fixtures::QQ_MAIN_BOT;
+use botq_testkit::fixtures::{
+    LARK_TOKEN, NO_INGEST_RATE_LIMIT, NO_REPLY_LIMIT, QQ_MAIN_BOT, lark_main_bot_replying_to,
+};
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::redis::RedisCluster;
 use botq_testkit::sign;
@@ -27,6 +29,7 @@ use crate::console::support::{Opts, Web};
 const QUEUES: u16 = 4;
 
 fn toml(fake: u16) -> String {
+    let lark = lark_main_bot_replying_to(fake);
     format!(
         r#"
 redis_cluster = true
@@ -43,24 +46,12 @@ max_attempts = 2
 initial_ms = 50
 max_ms = 200
 jitter = 0.0
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-[[bot]]
-id = "lark-main"
-platform = "lark"
-app_id = "cli_a0000000000000"
-app_secret = "lark-app-secret"
-verification_token = "v-token"
-api_base = "http://127.0.0.1:{fake}"
-reply_limit = {{ chat_per_sec = 0.0, bot_per_sec = 0.0 }}
-"#
+{NO_INGEST_RATE_LIMIT}{lark}{NO_REPLY_LIMIT}"#
     )
 }
 
 fn lark(event: &str, chat: &str, text: &str) -> sign::Webhook {
-    let body = sign::lark_message_body("v-token", event, &format!("om_{event}"), chat, "group", "ou_1", text);
+    let body = sign::lark_message_body(LARK_TOKEN, event, &format!("om_{event}"), chat, "group", "ou_1", text);
     sign::lark(None, botq_core::now_ms() / 1000, &body)
 }
 

@@ -58,18 +58,12 @@
 //! payload is handled shows up here.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use botq_e2e::{Fake, REPLY_WORKER, post};
-use botq_fakeplatform::{Delivery, FakeState, Options};
-use botq_testkit::fixtures::QQ_SECRET;
-use botq_testkit::ingest::IngestHandle;
-use botq_testkit::redis::RedisServer;
+use botq_e2e::{REPLY_WORKER, Stack};
+use botq_fakeplatform::Delivery;
+use botq_testkit::fixtures::{QQ_SECRET, agent_skill_at};
 use botq_testkit::sign::{self, Webhook};
-use botq_testkit::upstream::Upstream;
-use botq_testkit::worker::{WorkerHandle, config};
-use botq_worker::BotHandler;
 use serde_json::{Value, json};
 
 #[path = "corpus_e2e/lark.rs"]
@@ -295,53 +289,16 @@ fn now_secs() -> i64 {
 // ---------------------------------------------------------------------------
 // The stack and the run
 
-struct Stack {
-    _redis: RedisServer,
-    fake: Arc<FakeState>,
-    upstream: Upstream,
-    ingest: IngestHandle,
-    worker: WorkerHandle,
-    http: reqwest::Client,
-    _fake: Fake,
-}
-
 fn toml(fake: u16, upstream: &str, bots: &str) -> String {
-    format!(
-        r#"{REPLY_WORKER}
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-[[skill]]
-name = "agent"
-url = "{upstream}"
-timeout_ms = 3000
-
-{}"#,
-        bots.replace("{fake}", &fake.to_string())
-    )
+    format!("{REPLY_WORKER}{}\n{}", agent_skill_at(upstream), bots.replace("{fake}", &fake.to_string()))
 }
 
+/// The stack with every case's bot, the upstream answering as the agent, and a worker.
 async fn stack(cases: &[Case]) -> Stack {
-    let upstream = Upstream::start(AGENT).await;
-    let redis = RedisServer::start();
     let bots: Vec<&str> = cases.iter().map(|c| c.bot_table.as_str()).collect();
     let bots = bots.join("\n");
-    let (cfg, fake) =
-        Fake::start(Options::default(), |port| config(&toml(port, &upstream.url(), &bots), &redis.url())).await;
-    let ingest = IngestHandle::start(&cfg).await;
-    let handler = BotHandler::new(&cfg.app()).expect("the bot handler takes the corpus config");
-    let worker = WorkerHandle::start(&cfg, Arc::new(handler)).await;
-    Stack {
-        _redis: redis,
-        fake: fake.state.clone(),
-        upstream,
-        ingest,
-        worker,
-        http: reqwest::Client::new(),
-        _fake: fake,
-    }
+    let s = Stack::builder().upstream(AGENT).with_worker();
+    s.start(|at| toml(at.fake_port, at.upstream_url(), &bots)).await
 }
 
 impl Ack {
@@ -365,7 +322,7 @@ async fn run(platform: &str, case: fn(&Value, i64) -> Case) {
     let s = stack(&cases).await;
     let mut problems = Vec::new();
     for c in &cases {
-        let (status, _, body) = post(&s.http, &s.ingest.webhook_url(&c.bot), &c.webhook).await;
+        let (status, _, body) = s.post(&c.bot, &c.webhook).await;
         if let Err(p) = c.ack.check(status, &body) {
             problems.push(format!("{}: {p}", c.file));
         }
@@ -376,7 +333,7 @@ async fn run(platform: &str, case: fn(&Value, i64) -> Case) {
     let _ = s.fake.wait_for_deliveries(want, Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deliveries = s.fake.deliveries();
-    let requests: Vec<Value> = s.upstream.received().into_iter().map(|r| r.body).collect();
+    let requests: Vec<Value> = s.upstream().received().into_iter().map(|r| r.body).collect();
     for c in &cases {
         if let Err(p) = check_answer(c, &deliveries, &requests) {
             problems.push(format!("{}: {p}", c.file));
@@ -388,7 +345,7 @@ async fn run(platform: &str, case: fn(&Value, i64) -> Case) {
     for (file, why) in cases.iter().filter_map(|c| Some((&c.file, c.deviation?))) {
         eprintln!("{platform}/{file}: deviation: {why}");
     }
-    s.worker.shutdown().await.expect("the worker stops cleanly");
+    s.stop().await;
     assert!(
         problems.is_empty(),
         "{} of {} {platform} payloads are not handled as the index says:\n{}",

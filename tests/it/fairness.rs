@@ -9,6 +9,7 @@ use std::time::Duration;
 use botq_core::config::FairShare;
 use botq_e2e::{eventually, post, worker_toml};
 use botq_testkit::events::{Enqueuer, envelope};
+use botq_testkit::fixtures::{NO_FAIR_SHARE, NO_INGEST_RATE_LIMIT};
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::recorder::Recorder;
 use botq_testkit::redis::RedisServer;
@@ -80,6 +81,8 @@ async fn a_backlog_left_without_a_pump_is_moved_into_the_stream_by_the_promoter(
     w.shutdown().await.unwrap();
 }
 
+/// Group NOISY on a lane of its own; fair share off here so the streams
+/// show every event routed to them.
 fn lanes_toml() -> String {
     worker_toml("")
         + r#"
@@ -90,15 +93,8 @@ lane = "noisy"
 [[lane]]
 name = "noisy"
 queues = 1
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-# Off here so the streams show every event routed to them.
-[fair_share]
-max_queued_per_chat = 0
-"#
+"# + NO_INGEST_RATE_LIMIT
+        + NO_FAIR_SHARE
 }
 
 fn qq(event: &str, group: &str) -> sign::Webhook {

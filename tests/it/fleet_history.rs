@@ -9,8 +9,7 @@ use std::time::Duration;
 use botq_core::fleet::{self, Liveness, Replica, Role};
 use botq_core::history::{self, BUCKETS, Counters, QueueGauges, STEP};
 use botq_core::keys::Keys;
-use botq_e2e::{Fake, REPLY_WORKER, eventually, post, worker_toml};
-use botq_fakeplatform::Options;
+use botq_e2e::{REPLY_WORKER, Stack, eventually, worker_toml};
 use botq_testkit::events::{Enqueuer, envelope};
 use botq_testkit::fixtures::{QQ_SECRET, qq_main_bot_replying_to};
 use botq_testkit::ingest::IngestHandle;
@@ -197,17 +196,11 @@ async fn a_span_reads_every_step_oldest_first_with_missing_ones_as_zeros() {
 
 #[tokio::test]
 async fn a_running_stack_registers_its_replicas_and_records_a_webhook_and_its_reply() {
-    let redis = RedisServer::start();
-    let toml = |port| {
-        let bot = qq_main_bot_replying_to(port);
-        format!("{REPLY_WORKER}\n[ingest.rate_limit]\ngroup_per_sec = 0.0\nsender_per_sec = 0.0\n\n{bot}")
-    };
-    let (cfg, fake) = Fake::start(Options::default(), |port| config(&toml(port), &redis.url())).await;
-    let ingest = IngestHandle::start(&cfg).await;
-    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
-    let (ingest_name, worker_name) = (ingest.state.replica.name.clone(), worker.engine.consumer().to_owned());
-    let mut conn = redis.async_conn().await;
-    let keys = cfg.queue.keys();
+    let s = Stack::builder().start(|at| format!("{REPLY_WORKER}\n{}", qq_main_bot_replying_to(at.fake_port))).await;
+    let worker = s.worker().await;
+    let (ingest_name, worker_name) = (s.ingest.state.replica.name.clone(), worker.engine.consumer().to_owned());
+    let mut conn = s.redis.async_conn().await;
+    let keys = s.cfg.queue.keys();
 
     let mut seen = Vec::new();
     for _ in 0..500 {
@@ -228,13 +221,13 @@ async fn a_running_stack_registers_its_replicas_and_records_a_webhook_and_its_re
     let now = botq_core::now_ms() / 1000;
     let body = sign::qq_group_at_body("e1", "ROBOT1.0_e1", "GROUP1", "M1", " /ping");
     let hook = sign::qq("102000000", QQ_SECRET, now, &body);
-    let (status, _, _) = post(&reqwest::Client::new(), &ingest.webhook_url("qq-main"), &hook).await;
+    let status = s.send("qq-main", &hook).await;
     assert_eq!(status, 200);
-    assert!(fake.state.wait_for_deliveries(1, Duration::from_secs(10)).await.is_some(), "the reply went out");
+    assert!(s.fake.wait_for_deliveries(1, Duration::from_secs(10)).await.is_some(), "the reply went out");
 
     // A graceful stop flushes what is left and says goodbye.
     worker.shutdown().await.unwrap();
-    ingest.shutdown().await;
+    s.ingest.shutdown().await;
     let points = history::read(&mut conn, &keys, botq_core::now_ms(), Duration::from_secs(60)).await.unwrap();
     let sum = |f: fn(&history::Point) -> u64| points.iter().map(f).sum::<u64>();
     assert!(sum(|p| p.ingested) >= 1, "{points:?}");

@@ -6,36 +6,26 @@ use std::time::Duration;
 
 use botq_core::envelope::Envelope;
 use botq_e2e::post;
+use botq_testkit::fixtures::{NO_INGEST_RATE_LIMIT, QQ_MAIN_BOT, QQ_SECRET};
 use botq_testkit::ingest::{IngestHandle, config};
 use botq_testkit::redis::RedisServer;
 use botq_testkit::sign;
 use redis::Commands;
 
-const SECRET: &str = "naOC0ocQE3shWLAfffVLB1rhYPG7";
-
+/// Ingest gives up on Redis after 300 ms and asks for a retry in 7 s.
 fn toml(extra: &str) -> String {
     format!(
         r#"
 [ingest]
 redis_timeout_ms = 300
 retry_after_secs = 7
-{extra}
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "{SECRET}"
-"#
+{extra}{NO_INGEST_RATE_LIMIT}{QQ_MAIN_BOT}"#
     )
 }
 
 fn hook(i: usize) -> sign::Webhook {
     let body = sign::qq_group_at_body(&format!("ev{i}"), &format!("ROBOT1.0_{i}"), "G", "U", "hi");
-    sign::qq("102000000", SECRET, botq_core::now_ms() / 1000, &body)
+    sign::qq("102000000", QQ_SECRET, botq_core::now_ms() / 1000, &body)
 }
 
 /// Every stored event: in the stream, or waiting in its chat's backlog

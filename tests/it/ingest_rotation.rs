@@ -8,6 +8,7 @@
 
 use botq_core::platform::qq::sign_webhook;
 use botq_e2e::post;
+use botq_testkit::fixtures::{NO_FAIR_SHARE, NO_INGEST_RATE_LIMIT};
 use botq_testkit::ingest::{IngestHandle, config};
 use botq_testkit::redis::RedisServer;
 use botq_testkit::sign::{self, Webhook};
@@ -51,16 +52,9 @@ fn toml(tag: &str, stage: Stage) -> String {
     let lark_previous = previous(format!(r#"verification_token = "{LARK_TOKEN_OLD}", encrypt_key = "{LARK_KEY_OLD}""#));
     let plain_previous = previous(format!(r#"verification_token = "{LARK_TOKEN_OLD}""#));
     let onebot_previous = previous(format!(r#"secret = "{ONEBOT_OLD}""#));
+    // Fair share off so the stream shows every accepted event (the hooks share a chat).
     format!(
-        r#"
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-# Off so the stream shows every accepted event (the hooks share a chat).
-[fair_share]
-max_queued_per_chat = 0
-
+        r#"{NO_INGEST_RATE_LIMIT}{NO_FAIR_SHARE}
 [[bot]]
 id = "qq-{tag}"
 platform = "qq"

@@ -11,37 +11,20 @@ use botq_testkit::redis::RedisServer;
 use botq_testkit::sign::{self, Webhook};
 use redis::Commands;
 
-use botq_testkit::fixtures::QQ_SECRET;
-const LARK_TOKEN: &str = "v-token";
+use botq_testkit::fixtures::{
+    LARK_MAIN_BOT, LARK_TOKEN, NO_FAIR_SHARE, NO_INGEST_RATE_LIMIT, ONEBOT_MAIN_BOT, QQ_MAIN_BOT, QQ_SECRET,
+};
 const LARK_KEY: &str = "test key";
 const ONEBOT_SECRET: &str = "secret";
 
+/// QQ, Lark with an Encrypt Key, Lark without one (token only) and OneBot
+/// with a signing secret; limits off, and fair share off so the stream
+/// shows every accepted event (fairness has its own tests).
 fn toml(extra: &str) -> String {
     format!(
         r#"
-{extra}
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-# Off so the stream shows every accepted event (fairness has its own tests).
-[fair_share]
-max_queued_per_chat = 0
-
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "{QQ_SECRET}"
-timestamp_window_secs = 300
-
-[[bot]]
-id = "lark-main"
-platform = "lark"
-app_id = "cli_a0000000000000"
-app_secret = "s"
-verification_token = "{LARK_TOKEN}"
-encrypt_key = "{LARK_KEY}"
+{extra}{NO_INGEST_RATE_LIMIT}{NO_FAIR_SHARE}{QQ_MAIN_BOT}timestamp_window_secs = 300
+{LARK_MAIN_BOT}encrypt_key = "{LARK_KEY}"
 timestamp_window_secs = 300
 
 [[bot]]
@@ -50,12 +33,7 @@ platform = "lark"
 app_id = "cli_b0000000000000"
 app_secret = "s"
 verification_token = "{LARK_TOKEN}"
-
-[[bot]]
-id = "onebot-main"
-platform = "onebot"
-api_base = "http://127.0.0.1:5700"
-app_id = "10001000"
+{ONEBOT_MAIN_BOT}api_base = "http://127.0.0.1:5700"
 secret = "{ONEBOT_SECRET}"
 "#
     )

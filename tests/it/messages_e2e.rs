@@ -9,36 +9,27 @@
 //! Lark sends it as it is in a JSON string, and each puts its mention of
 //! the bot in front.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use botq_core::config::Config;
-use botq_e2e::{Fake, REPLY_WORKER, post};
-use botq_fakeplatform::{Delivery, FakeState, Options};
-use botq_testkit::fixtures::{QQ_SECRET, qq_main_bot_replying_to};
-use botq_testkit::ingest::IngestHandle;
-use botq_testkit::redis::RedisServer;
+use botq_e2e::{REPLY_WORKER, Stack};
+use botq_testkit::fixtures::{
+    LARK_TOKEN, QQ_SECRET, lark_main_bot_replying_to, onebot_main_bot_replying_to, qq_main_bot_replying_to,
+};
 use botq_testkit::sign;
-use botq_testkit::upstream::{Mode, Upstream};
-use botq_testkit::worker::{WorkerHandle, config};
-use botq_worker::BotHandler;
+use botq_testkit::upstream::Mode;
+use botq_testkit::worker::WorkerHandle;
 use serde_json::json;
 
-const LARK_TOKEN: &str = "v-token";
 const LARK_BOT: &str = "ou_bot0000000000000000000000000";
 const GUILD_BOT: &str = "6528917200927240171";
 /// What the user types: markup of all three platforms and their escapes.
 const TRICKY: &str = r#"<@!1> @everyone <at user_id="all"></at> R&D [v2]"#;
 
+/// The three platforms' bots, each answering `/greet` with the upstream
+/// skill (contract 2: segments) and anything else with `echo`.
 fn toml(fake: u16, upstream: &str) -> String {
-    let qq = qq_main_bot_replying_to(fake);
+    let (qq, lark, onebot) =
+        (qq_main_bot_replying_to(fake), lark_main_bot_replying_to(fake), onebot_main_bot_replying_to(fake));
     format!(
         r#"{REPLY_WORKER}
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
 [[skill]]
 name = "greet"
 url = "{upstream}"
@@ -48,73 +39,25 @@ timeout_ms = 3000
 {qq}commands = {{ greet = "greet" }}
 default_skill = "echo"
 events = {{ INTERACTION_CREATE = "greet", GROUP_ADD_ROBOT = "greet" }}
-
-[[bot]]
-id = "lark-main"
-platform = "lark"
-app_id = "cli_a0000000000000"
-app_secret = "lark-app-secret"
-verification_token = "{LARK_TOKEN}"
-bot_open_id = "{LARK_BOT}"
-api_base = "http://127.0.0.1:{fake}"
+{lark}bot_open_id = "{LARK_BOT}"
 commands = {{ greet = "greet" }}
 default_skill = "echo"
-
-[[bot]]
-id = "onebot-main"
-platform = "onebot"
-app_id = "10001000"
-access_token = "onebot-access"
-api_base = "http://127.0.0.1:{fake}/onebot"
-commands = {{ greet = "greet" }}
+{onebot}commands = {{ greet = "greet" }}
 default_skill = "echo"
 "#
     )
 }
 
-struct Stack {
-    _redis: RedisServer,
-    cfg: Config,
-    fake: Arc<FakeState>,
-    upstream: Upstream,
-    ingest: IngestHandle,
-    http: reqwest::Client,
-    _fake: Fake,
-}
-
 async fn stack() -> Stack {
-    let upstream = Upstream::start("").await;
-    let redis = RedisServer::start();
-    let (cfg, fake) = Fake::start(Options::default(), |port| config(&toml(port, &upstream.url()), &redis.url())).await;
-    let ingest = IngestHandle::start(&cfg).await;
-    Stack { _redis: redis, cfg, fake: fake.state.clone(), upstream, ingest, http: reqwest::Client::new(), _fake: fake }
+    Stack::builder().upstream("").start(|at| toml(at.fake_port, at.upstream_url())).await
 }
 
 /// A stack whose skill answers with `segments`, and its worker.
 async fn answering(segments: serde_json::Value) -> (Stack, WorkerHandle) {
     let s = stack().await;
-    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": segments}]})));
+    s.upstream().set_mode(Mode::Json(json!({"replies": [{"segments": segments}]})));
     let w = s.worker().await;
     (s, w)
-}
-
-impl Stack {
-    async fn worker(&self) -> WorkerHandle {
-        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg.app()).unwrap())).await
-    }
-
-    async fn send(&self, bot: &str, hook: &sign::Webhook) -> u16 {
-        post(&self.http, &self.ingest.webhook_url(bot), hook).await.0
-    }
-
-    /// Waits for `n` deliveries, then checks that no more arrive for a moment.
-    async fn replies(&self, n: u64) -> Vec<Delivery> {
-        let got = self.fake.wait_for_deliveries(n, Duration::from_secs(15)).await;
-        let got = got.unwrap_or_else(|| panic!("{n} replies expected; got {:?}", self.fake.deliveries()));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(self.fake.deliveries().len(), got.len(), "no extra replies: {:?}", self.fake.deliveries());
-        got
-    }
 }
 
 fn now() -> i64 {
@@ -232,7 +175,7 @@ async fn a_skill_mentions_the_sender_on_each_platform_and_sees_the_segments() {
         assert_eq!(d.mentions, [sender], "the sender is mentioned, and only the sender: {d:?}");
         assert_eq!(d.text, format!("@{sender} welcome! <at user_id=\"all\"></at>"), "{d:?}");
     }
-    let requests = s.upstream.received();
+    let requests = s.upstream().received();
     assert_eq!(requests.len(), 4);
     for r in &requests {
         assert_eq!(r.body["schema"], "botq.skill.request/v2");
@@ -290,7 +233,7 @@ async fn a_button_press_is_acknowledged_and_events_are_answered_by_event_id() {
         "the button press is answered once, with code 0"
     );
     let args: Vec<_> =
-        s.upstream.received().iter().map(|r| r.body["args"].as_str().unwrap_or_default().to_owned()).collect();
+        s.upstream().received().iter().map(|r| r.body["args"].as_str().unwrap_or_default().to_owned()).collect();
     assert!(args.contains(&"vote:yes".to_owned()), "the skill sees the button's data: {args:?}");
     w.shutdown().await.unwrap();
 }
@@ -343,7 +286,7 @@ async fn an_image_reply_is_uploaded_to_a_qq_group_and_shown_as_an_image() {
             "{d:?}"
         );
     }
-    s.upstream.set_mode(Mode::Json(json!({"replies": [{"segments": [
+    s.upstream().set_mode(Mode::Json(json!({"replies": [{"segments": [
         {"type": "text", "text": "look "}, {"type": "image", "url": "https://cat.invalid/cat.png"}
     ]}]})));
     assert_eq!(s.send("qq-main", &qq_group("i3", " /greet")).await, 200);

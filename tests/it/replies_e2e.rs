@@ -4,56 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use botq_core::config::Config;
-use botq_e2e::{Fake, REPLY_WORKER, eventually, post};
-use botq_fakeplatform::{Delivery, FakeState, Options, ScriptStep};
-use botq_testkit::ingest::IngestHandle;
-use botq_testkit::redis::RedisServer;
+use botq_e2e::{REPLY_WORKER, Stack, eventually};
+use botq_fakeplatform::{Options, ScriptStep};
+use botq_testkit::fixtures::{
+    LARK_TOKEN, QQ_SECRET, lark_main_bot_replying_to, onebot_main_bot_replying_to, qq_main_bot_replying_to,
+};
 use botq_testkit::sign;
-use botq_testkit::worker::{WorkerHandle, config};
 use botq_worker::{BotHandler, Handler};
 
-use botq_testkit::fixtures::{QQ_SECRET, qq_main_bot_replying_to};
-const LARK_TOKEN: &str = "v-token";
-
+/// The three platforms' bots, `extra_bot_keys` added to each.
 fn toml(fake: u16, extra_bot_keys: &str) -> String {
-    let qq = qq_main_bot_replying_to(fake);
-    format!(
-        r#"{REPLY_WORKER}
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-{qq}{extra_bot_keys}
-
-[[bot]]
-id = "lark-main"
-platform = "lark"
-app_id = "cli_a0000000000000"
-app_secret = "lark-app-secret"
-verification_token = "{LARK_TOKEN}"
-api_base = "http://127.0.0.1:{fake}"
-{extra_bot_keys}
-
-[[bot]]
-id = "onebot-main"
-platform = "onebot"
-app_id = "10001000"
-access_token = "onebot-access"
-api_base = "http://127.0.0.1:{fake}/onebot"
-{extra_bot_keys}
-"#
-    )
-}
-
-struct Stack {
-    redis: RedisServer,
-    cfg: Config,
-    fake: Arc<FakeState>,
-    ingest: IngestHandle,
-    http: reqwest::Client,
-    _fake: Fake,
+    let (qq, lark, onebot) =
+        (qq_main_bot_replying_to(fake), lark_main_bot_replying_to(fake), onebot_main_bot_replying_to(fake));
+    format!("{REPLY_WORKER}\n{qq}{extra_bot_keys}\n{lark}{extra_bot_keys}\n{onebot}{extra_bot_keys}\n")
 }
 
 async fn stack(extra_bot_keys: &str) -> Stack {
@@ -61,24 +24,7 @@ async fn stack(extra_bot_keys: &str) -> Stack {
 }
 
 async fn stack_with(extra_bot_keys: &str, opts: Options) -> Stack {
-    let redis = RedisServer::start();
-    let (cfg, fake) = Fake::start(opts, |port| config(&toml(port, extra_bot_keys), &redis.url())).await;
-    let ingest = IngestHandle::start(&cfg).await;
-    Stack { redis, cfg, fake: fake.state.clone(), ingest, http: reqwest::Client::new(), _fake: fake }
-}
-
-impl Stack {
-    async fn worker(&self) -> WorkerHandle {
-        WorkerHandle::start(&self.cfg, Arc::new(BotHandler::new(&self.cfg.app()).unwrap())).await
-    }
-
-    async fn send(&self, bot: &str, hook: &sign::Webhook) -> u16 {
-        post(&self.http, &self.ingest.webhook_url(bot), hook).await.0
-    }
-
-    async fn deliveries(&self, n: u64) -> Vec<Delivery> {
-        self.fake.wait_for_deliveries(n, Duration::from_secs(15)).await.unwrap_or_else(|| self.fake.deliveries())
-    }
+    Stack::builder().options(opts).start(|at| toml(at.fake_port, extra_bot_keys)).await
 }
 
 fn now() -> i64 {

@@ -4,18 +4,15 @@
 //! bot-to-bot ping-pong. Real Redis, ingest, worker (the bot
 //! handler), botq-fakeplatform and `botq_testkit::upstream`.
 
-use std::sync::Arc;
+use std::ops::Deref;
 use std::time::Duration;
 
 use botq_core::audit::{Access, Entry, Outcome};
-use botq_e2e::{Fake, REPLY_WORKER, post};
-use botq_fakeplatform::{Delivery, FakeState, Options};
-use botq_testkit::ingest::IngestHandle;
-use botq_testkit::redis::RedisServer;
+use botq_e2e::{Addrs, REPLY_WORKER, Stack};
+use botq_fakeplatform::Delivery;
+use botq_testkit::fixtures::{NO_REPLY_LIMIT, agent_skill_at};
 use botq_testkit::sign;
-use botq_testkit::upstream::{Mode, Upstream};
-use botq_testkit::worker::{WorkerHandle, config};
-use botq_worker::BotHandler;
+use botq_testkit::upstream::Mode;
 
 const GROUP: i64 = 5_550_001;
 const STRANGER: i64 = 123_456;
@@ -25,18 +22,9 @@ const WRITER: i64 = 777;
 /// skill `ticket` on the same upstream that only user 777 may use.
 fn toml(fake: u16, upstream: &str, agent_keys: &str, bot_keys: &str) -> String {
     let agent_keys = agent_keys.replace("{upstream}", upstream);
+    let agent = agent_skill_at(upstream);
     format!(
-        r#"{REPLY_WORKER}
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-[[skill]]
-name = "agent"
-url = "{upstream}"
-timeout_ms = 3000
-signing_secret = "upstream-signing-secret"
+        r#"{REPLY_WORKER}{agent}signing_secret = "upstream-signing-secret"
 {agent_keys}
 
 [[skill]]
@@ -59,32 +47,30 @@ api_base = "http://127.0.0.1:{fake}/onebot"
 group_mode = "all"
 default_skill = "agent"
 commands = {{ ticket = "ticket", weather = "weather" }}
-reply_limit = {{ chat_per_sec = 0.0, bot_per_sec = 0.0 }}
-{bot_keys}
+{NO_REPLY_LIMIT}{bot_keys}
 [bot.access]
 write_users = ["{WRITER}"]
 "#
     )
 }
 
-struct Stack {
-    redis: RedisServer,
-    fake: Arc<FakeState>,
-    upstream: Upstream,
-    ingest: IngestHandle,
-    worker: Option<WorkerHandle>,
-    http: reqwest::Client,
-    _fake: Fake,
+/// The stack of these tests, seen from bot `ob`: the upstream answers as
+/// the agent (`agent: ` and the arguments), one worker runs, and a reply
+/// arrived is checked for extras for 200 ms. Its `send` and `send_to` post
+/// OneBot messages to `ob` (so they stand in for [`Stack::send`]).
+struct Skills(Stack);
+
+impl Deref for Skills {
+    type Target = Stack;
+
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
 }
 
-async fn stack(agent_keys: &str, bot_keys: &str) -> Stack {
-    let upstream = Upstream::start("agent: ").await;
-    let redis = RedisServer::start();
-    let make = |port| config(&toml(port, &upstream.url(), agent_keys, bot_keys), &redis.url());
-    let (cfg, fake) = Fake::start(Options::default(), make).await;
-    let ingest = IngestHandle::start(&cfg).await;
-    let worker = Some(WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await);
-    Stack { redis, fake: fake.state.clone(), upstream, ingest, worker, http: reqwest::Client::new(), _fake: fake }
+async fn stack(agent_keys: &str, bot_keys: &str) -> Skills {
+    let s = Stack::builder().upstream("agent: ").with_worker().quiet(Duration::from_millis(200));
+    Skills(s.start(|at| toml(at.fake_port, at.upstream_url(), agent_keys, bot_keys)).await)
 }
 
 fn message(id: i64, user: i64, group: i64, text: &str) -> sign::Webhook {
@@ -92,23 +78,14 @@ fn message(id: i64, user: i64, group: i64, text: &str) -> sign::Webhook {
     sign::onebot("10001000", None, &sign::onebot_group_body("10001000", id, group, user, text, now))
 }
 
-impl Stack {
+impl Skills {
     async fn send(&self, id: i64, user: i64, text: &str) {
         self.send_to(id, user, GROUP, text).await;
     }
 
     async fn send_to(&self, id: i64, user: i64, group: i64, text: &str) {
-        let status = post(&self.http, &self.ingest.webhook_url("ob"), &message(id, user, group, text)).await.0;
+        let status = self.0.send("ob", &message(id, user, group, text)).await;
         assert_eq!(status, 204, "ingest accepts the message");
-    }
-
-    /// Waits for `n` deliveries in all, then checks that no more arrive for a moment.
-    async fn replies(&self, n: u64) -> Vec<Delivery> {
-        let got = self.fake.wait_for_deliveries(n, Duration::from_secs(15)).await;
-        let got = got.unwrap_or_else(|| panic!("{n} replies expected; got {:?}", self.fake.deliveries()));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(self.fake.deliveries().len(), got.len(), "no extra replies: {:?}", self.fake.deliveries());
-        got
     }
 
     async fn audit(&self) -> Vec<Entry> {
@@ -118,10 +95,8 @@ impl Stack {
         entries.into_iter().rev().map(|r| r.entry.unwrap()).collect()
     }
 
-    async fn stop(mut self) {
-        if let Some(w) = self.worker.take() {
-            w.shutdown().await.unwrap();
-        }
+    async fn stop(self) {
+        self.0.stop().await;
     }
 }
 
@@ -136,7 +111,7 @@ async fn the_agents_answer_is_delivered_and_audited_without_message_text() {
     let got = s.replies(1).await;
     assert_eq!(texts(&got), ["agent: what is botq?"]);
 
-    let calls = s.upstream.received();
+    let calls = s.upstream().received();
     assert_eq!(calls.len(), 1);
     let body = &calls[0].body;
     assert_eq!(body["schema"], "botq.skill.request/v1");
@@ -178,13 +153,13 @@ async fn content_is_audited_only_when_the_skill_says_so() {
 #[tokio::test]
 async fn a_slow_agent_gets_a_working_on_it_acknowledgement_then_the_answer() {
     let s = stack("slow_ack_ms = 300\nslow_ack_text = \"thinking…\"", "").await;
-    s.upstream.set_mode(Mode::Slow { prefix: "agent: ".into(), delay: Duration::from_millis(1200) });
+    s.upstream().set_mode(Mode::Slow { prefix: "agent: ".into(), delay: Duration::from_millis(1200) });
     s.send(1, STRANGER, "a hard question").await;
     let mut got = s.replies(2).await;
     got.sort_by_key(|d| d.received_at_ms);
     assert_eq!(texts(&got), ["thinking…", "agent: a hard question"]);
     assert!(got[1].received_at_ms - got[0].received_at_ms >= 500, "the answer follows the acknowledgement");
-    s.upstream.set_mode(Mode::Answer { prefix: "agent: ".into() });
+    s.upstream().set_mode(Mode::Answer { prefix: "agent: ".into() });
     s.send(2, STRANGER, "an easy one").await;
     assert_eq!(texts(&s.replies(3).await)[2], "agent: an easy one", "a fast answer needs no acknowledgement");
     s.stop().await;
@@ -195,16 +170,16 @@ async fn a_dead_agent_opens_the_breaker_gets_explain_only_answers_and_recovers()
     let agent = "max_attempts = 1\nbreaker_failures = 2\nbreaker_open_secs = 1\ndegraded_text = \"The assistant is down; /ticket and /help still work.\"";
     let s = stack(agent, "").await;
     let degraded = "The assistant is down; /ticket and /help still work.";
-    s.upstream.down();
+    s.upstream().down();
     s.send(1, STRANGER, "one").await;
     s.replies(1).await;
     s.send(2, STRANGER, "two").await;
     s.replies(2).await;
     // Two failures: the breaker is open, so the next message does not even try.
-    s.upstream.up().await;
+    s.upstream().up().await;
     s.send(3, STRANGER, "three").await;
     assert_eq!(texts(&s.replies(3).await), [degraded, degraded, degraded]);
-    assert!(s.upstream.received().is_empty(), "no call while the breaker is open");
+    assert!(s.upstream().received().is_empty(), "no call while the breaker is open");
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     s.send(4, STRANGER, "four").await;
@@ -230,12 +205,12 @@ async fn a_dead_agent_opens_the_breaker_gets_explain_only_answers_and_recovers()
 #[tokio::test]
 async fn a_failing_agent_is_retried_and_its_answer_delivered_once() {
     let s = stack("max_attempts = 3", "").await;
-    s.upstream.set_mode(Mode::Fail(502));
+    s.upstream().set_mode(Mode::Fail(502));
     s.send(1, STRANGER, "flaky").await;
-    botq_e2e::eventually(Duration::from_secs(5), || !s.upstream.received().is_empty()).await;
-    s.upstream.set_mode(Mode::Answer { prefix: "agent: ".into() });
+    botq_e2e::eventually(Duration::from_secs(5), || !s.upstream().received().is_empty()).await;
+    s.upstream().set_mode(Mode::Answer { prefix: "agent: ".into() });
     assert_eq!(texts(&s.replies(1).await), ["agent: flaky"]);
-    let calls = s.upstream.received();
+    let calls = s.upstream().received();
     assert!(calls.len() >= 2);
     let keys: Vec<_> = calls.iter().map(|c| c.header("idempotency-key").unwrap().to_owned()).collect();
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "one idempotency key for every attempt: {keys:?}");
@@ -248,13 +223,13 @@ async fn a_failing_agent_is_retried_and_its_answer_delivered_once() {
 #[tokio::test]
 async fn a_cooldown_after_a_failure_answers_degraded_in_that_group_only() {
     let s = stack("max_attempts = 1\ncooldown_secs = 30\nbreaker_failures = 100", "").await;
-    s.upstream.set_mode(Mode::Fail(500));
+    s.upstream().set_mode(Mode::Fail(500));
     s.send(1, STRANGER, "breaks it").await;
     s.replies(1).await;
-    s.upstream.set_mode(Mode::Answer { prefix: "agent: ".into() });
+    s.upstream().set_mode(Mode::Answer { prefix: "agent: ".into() });
     s.send(2, STRANGER, "again").await;
     s.replies(2).await;
-    assert_eq!(s.upstream.received().len(), 1, "no call in the cooling group");
+    assert_eq!(s.upstream().received().len(), 1, "no call in the cooling group");
     s.send_to(3, STRANGER, 5_550_002, "elsewhere").await;
     assert_eq!(texts(&s.replies(3).await)[2], "agent: elsewhere");
     let reasons: Vec<_> = s.audit().await.into_iter().map(|e| e.reason).collect();
@@ -268,11 +243,11 @@ async fn a_write_skill_is_refused_for_a_stranger_and_runs_for_an_allow_listed_us
     s.send(1, STRANGER, "/ticket printer on fire").await;
     let got = s.replies(1).await;
     assert!(got[0].text.contains("/ticket") && got[0].text.contains("allow-listed"), "{:?}", got[0].text);
-    assert!(s.upstream.received().is_empty(), "a refused write skill is never called");
+    assert!(s.upstream().received().is_empty(), "a refused write skill is never called");
 
     s.send(2, WRITER, "/ticket printer on fire").await;
     assert_eq!(texts(&s.replies(2).await)[1], "agent: printer on fire");
-    let body = &s.upstream.received()[0].body;
+    let body = &s.upstream().received()[0].body;
     assert_eq!(
         (body["skill"].as_str(), body["access"].as_str(), body["command"].as_str()),
         (Some("ticket"), Some("write"), Some("ticket"))
@@ -314,8 +289,6 @@ async fn the_same_text_twice_in_a_row_is_answered_once() {
 /// the way the platform would. The per-chat reply cap ends the loop.
 #[tokio::test]
 async fn a_bot_to_bot_ping_pong_stops_at_the_chat_cap() {
-    let upstream = Upstream::start("re: ").await;
-    let redis = RedisServer::start();
     let bot = |id: &str, qq: &str, fake_port: u16| {
         format!(
             r#"
@@ -327,36 +300,31 @@ api_base = "http://127.0.0.1:{fake_port}/{id}"
 group_mode = "all"
 respond_to_bots = true
 default_skill = "agent"
-reply_limit = {{ chat_per_sec = 0.0, bot_per_sec = 0.0 }}
-[bot.guard]
+{NO_REPLY_LIMIT}[bot.guard]
 chat_replies_per_min = 4
 "#
         )
     };
-    let make = |fake_port| {
-        let text = format!(
-            "[worker]\npromote_interval_ms = 10\nread_block_ms = 100\n[ingest.rate_limit]\ngroup_per_sec = 0.0\nsender_per_sec = 0.0\n[[skill]]\nname = \"agent\"\nurl = \"{}\"\n{}{}",
-            upstream.url(),
-            bot("alice", "20001", fake_port),
-            bot("bob", "20002", fake_port)
-        );
-        config(&text, &redis.url())
+    let text = |at: &Addrs| {
+        format!(
+            "[worker]\npromote_interval_ms = 10\nread_block_ms = 100\n[[skill]]\nname = \"agent\"\nurl = \"{}\"\n{}{}",
+            at.upstream_url(),
+            bot("alice", "20001", at.fake_port),
+            bot("bob", "20002", at.fake_port)
+        )
     };
-    let (cfg, fake) = Fake::start(Options::default(), make).await;
-    let ingest = IngestHandle::start(&cfg).await;
-    let worker = WorkerHandle::start(&cfg, Arc::new(BotHandler::new(&cfg.app()).unwrap())).await;
-    let http = reqwest::Client::new();
+    let s = Stack::builder().upstream("re: ").with_worker().start(text).await;
     let now = || botq_core::now_ms() / 1000;
     let body = |self_id: &str, id: i64, user: i64, text: &str| {
         sign::onebot(self_id, None, &sign::onebot_group_body(self_id, id, GROUP, user, text, now()))
     };
 
     // A person starts it by talking to alice.
-    assert_eq!(post(&http, &ingest.webhook_url("alice"), &body("20001", 1, STRANGER, "hi")).await.0, 204);
+    assert_eq!(s.send("alice", &body("20001", 1, STRANGER, "hi")).await, 204);
     let mut relayed = 0;
     let mut next_id = 100;
     loop {
-        let fresh = fake.state.wait_for_deliveries(relayed + 1, Duration::from_secs(2)).await;
+        let fresh = s.fake.wait_for_deliveries(relayed + 1, Duration::from_secs(2)).await;
         let Some(all) = fresh else { break };
         assert!(all.len() < 40, "the loop did not stop: {} replies", all.len());
         for d in &all[usize::try_from(relayed).unwrap()..] {
@@ -365,16 +333,16 @@ chat_replies_per_min = 4
                 if d.bot == "alice" { ("bob", "20002", 20001) } else { ("alice", "20001", 20002) };
             next_id += 1;
             let hook = body(to_qq, next_id, from_qq, &d.text.replace('"', ""));
-            assert_eq!(post(&http, &ingest.webhook_url(to), &hook).await.0, 204);
+            assert_eq!(s.send(to, &hook).await, 204);
             relayed += 1;
         }
     }
-    let all = fake.state.deliveries();
+    let all = s.fake.deliveries();
     let per_bot = |b: &str| all.iter().filter(|d| d.bot == b).count();
     assert!(all.len() >= 6, "the bots did talk to each other: {:?}", texts(&all));
     // The cap is per minute: a run that crosses a minute boundary may see two windows.
     assert!(per_bot("alice") <= 8 && per_bot("bob") <= 8, "{} / {}", per_bot("alice"), per_bot("bob"));
-    worker.shutdown().await.unwrap();
+    s.stop().await;
 }
 
 #[tokio::test]
@@ -384,7 +352,7 @@ async fn the_agent_receives_the_recent_conversation_within_its_budget() {
         s.send(i64::try_from(i).unwrap() + 1, STRANGER, text).await;
         s.replies(u64::try_from(i).unwrap() + 1).await;
     }
-    let calls = s.upstream.received();
+    let calls = s.upstream().received();
     assert!(calls[0].body.get("context").unwrap()["messages"].as_array().unwrap().is_empty(), "nothing said yet");
     let third = &calls[2].body["context"]["messages"];
     let seen: Vec<(&str, &str)> =
@@ -410,7 +378,7 @@ async fn messages_falling_out_of_the_window_are_summarised_and_sent_as_the_summa
     s.replies(2).await;
     s.send(3, STRANGER, "third").await;
     s.replies(3).await;
-    let agent_calls: Vec<_> = s.upstream.received().into_iter().filter(|r| r.body["skill"] == "agent").collect();
+    let agent_calls: Vec<_> = s.upstream().received().into_iter().filter(|r| r.body["skill"] == "agent").collect();
     assert_eq!(agent_calls[2].body["context"]["summary"], "summary of: first | agent: first");
     let audit = s.audit().await;
     assert!(audit.iter().any(|e| e.skill == "summarizer" && e.outcome == Outcome::Ok), "{audit:?}");
@@ -425,7 +393,7 @@ async fn a_cacheable_skill_answers_repeated_input_from_the_cache() {
     s.send(2, WRITER, "/weather Paris").await;
     let got = s.replies(2).await;
     assert_eq!(texts(&got), ["agent: Paris", "agent: Paris"]);
-    assert_eq!(s.upstream.received().len(), 1, "the second answer came from the cache");
+    assert_eq!(s.upstream().received().len(), 1, "the second answer came from the cache");
     let reasons: Vec<_> = s.audit().await.into_iter().map(|e| (e.skill, e.reason)).collect();
     assert_eq!(reasons, [("weather".to_owned(), String::new()), ("weather".to_owned(), "cache_hit".to_owned())]);
     s.stop().await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use botq_e2e::Fake;
 use botq_fakeplatform::{Options, QqLimits};
-use botq_testkit::fixtures::qq_main_bot_replying_to;
+use botq_testkit::fixtures::{NO_INGEST_RATE_LIMIT, qq_main_bot_replying_to};
 use botq_testkit::process::{ServiceProcess, binary, write_config};
 use botq_testkit::redis::{RedisServer, free_port};
 
@@ -46,11 +46,7 @@ redis_url = "{redis_url}"
 [ingest]
 listen = "127.0.0.1:{listen}"
 admin_listen = "127.0.0.1:{admin}"
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
+{NO_INGEST_RATE_LIMIT}
 [worker]
 handler_timeout_secs = 2
 lease_secs = 7

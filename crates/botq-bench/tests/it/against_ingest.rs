@@ -11,38 +11,23 @@ use botq_bench::generate::{self, Plan};
 use botq_bench::hooks::Hooks;
 use botq_bench::open_loop::{self, Load, Target};
 use botq_bench::schedule::{Schedule, Spread};
+use botq_testkit::fixtures::{LARK_MAIN_BOT, NO_INGEST_RATE_LIMIT, ONEBOT_MAIN_BOT, QQ_MAIN_BOT};
 use botq_testkit::ingest::{IngestHandle, config};
 use botq_testkit::process::{TempPath, write_config};
 use botq_testkit::redis::RedisServer;
 use clap::Parser;
 use redis::Commands;
 
-const CONFIG: &str = r#"
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-
-[[bot]]
-id = "lark-main"
-platform = "lark"
-app_id = "cli_a0000000000000"
-app_secret = "s"
-verification_token = "v-token"
-encrypt_key = "test key"
-
-[[bot]]
-id = "onebot-main"
-platform = "onebot"
-api_base = "http://127.0.0.1:5700"
-app_id = "10001000"
+/// QQ, Lark with an Encrypt Key and OneBot with a signing secret, ingest's
+/// rate limits off: the bench's numbers count every request.
+fn bots() -> String {
+    format!(
+        r#"{NO_INGEST_RATE_LIMIT}{QQ_MAIN_BOT}{LARK_MAIN_BOT}encrypt_key = "test key"
+{ONEBOT_MAIN_BOT}api_base = "http://127.0.0.1:5700"
 secret = "hmac"
-"#;
+"#
+    )
+}
 
 /// Redis, ingest, and the config file the bench reads (the same text).
 struct Stack {
@@ -54,7 +39,7 @@ struct Stack {
 impl Stack {
     async fn start() -> Self {
         let redis = RedisServer::start();
-        let text = format!("redis_url = \"{}\"\n{CONFIG}", redis.url());
+        let text = format!("redis_url = \"{}\"\n{}", redis.url(), bots());
         let ingest = IngestHandle::start(&config(&text, &redis.url())).await;
         let config_path = write_config(&text);
         Self { redis, ingest, config_path }

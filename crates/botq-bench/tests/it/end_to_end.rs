@@ -10,6 +10,7 @@ use botq_bench::cli::{Cli, Command};
 use botq_bench::schedule::Schedule;
 use botq_bench::step;
 use botq_fakeplatform::{FakeState, Options};
+use botq_testkit::fixtures::{NO_INGEST_RATE_LIMIT, NO_REPLY_LIMIT};
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::process::{TempPath, write_config};
 use botq_testkit::redis::RedisServer;
@@ -21,19 +22,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 fn toml(redis_url: &str, fake: u16) -> String {
     format!(
         r#"redis_url = "{redis_url}"
-
-[ingest.rate_limit]
-group_per_sec = 0.0
-sender_per_sec = 0.0
-
+{NO_INGEST_RATE_LIMIT}
 [[bot]]
 id = "onebot-bench"
 platform = "onebot"
 app_id = "10001000"
 secret = "bench-onebot-secret"
 api_base = "http://127.0.0.1:{fake}/onebot"
-reply_limit = {{ chat_per_sec = 0.0, bot_per_sec = 0.0 }}
-guard = {{ chat_replies_per_min = 0 }}
+{NO_REPLY_LIMIT}guard = {{ chat_replies_per_min = 0 }}
 "#
     )
 }
