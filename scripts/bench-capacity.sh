@@ -5,14 +5,17 @@
 #
 #   scripts/bench-capacity.sh RATES SECS BOT TOPOLOGY...      e.g. 3000,4500 10 qq-bench 1x1 2x2
 #
-# TOPOLOGY is INGESTSxWORKERS. For each rate and topology: a fresh stack
+# TOPOLOGY is INGESTSxWORKERS, or INGESTSxWORKERScMASTERS for a Redis Cluster
+# of MASTERS masters (e.g. 1x1c3). QUEUES (default 1) sets the config's
+# `queues`; a cluster wants a few per master (QUEUES=12 for 1x1 1x1c3 compares
+# one Redis and three masters over the same 12 queues). For each rate and topology: a fresh stack
 # (scripts/lib/bench-stack.sh: redis-server, botq-fakeplatform, ingest,
 # worker) plus the extra replicas, the load split evenly over the ingests
 # (one `botq-bench ingest` each, open loop), then one line: webhooks acked,
 # the worst generator's ack p99, replies delivered, and CPU µs per event of
 # all ingests, all workers, Redis and the fake platform, and Redis commands
 # per event. Binaries come from BIN (default target/release). Ports: Redis
-# 6395, fake 8391, ingests from 18580, their admin from 19580, workers' admin
+# 6395 (a cluster's masters 6395 onwards), fake 8391, ingests from 18580, their admin from 19580, workers' admin
 # from 19680.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +28,13 @@ STACK_REDIS_PORT=6395 STACK_FAKE=127.0.0.1:8391
 # shellcheck disable=SC2034 # read by stack_start (scripts/lib/bench-stack.sh)
 STACK_INGEST=127.0.0.1:18580 STACK_INGEST_ADMIN=127.0.0.1:19580 STACK_WORKER_ADMIN=127.0.0.1:19680
 STACK_CFG=$(mktemp --suffix=.toml)
-bench_config "$STACK_FAKE" >"$STACK_CFG"
+{ echo "queues = ${QUEUES:-1}"; bench_config "$STACK_FAKE"; } >"$STACK_CFG"
 stack_cleanup_on_exit "$STACK_CFG"
 hz=$(getconf CLK_TCK)
-redis_cpu() { redis-cli -p "$STACK_REDIS_PORT" info cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
-redis_calls() { redis-cli -p "$STACK_REDIS_PORT" info commandstats | awk -F'[:=,]' '/^cmdstat_/ {n += $3} END {print n + 0}'; }
+# Redis's CPU seconds and commands, summed over every node of the stack.
+redis_ports() { seq "$STACK_REDIS_PORT" $((STACK_REDIS_PORT + (STACK_REDIS_CLUSTER > 0 ? STACK_REDIS_CLUSTER - 1 : 0))); }
+redis_cpu() { for p in $(redis_ports); do redis-cli -p "$p" info cpu; done | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.6f", s}'; }
+redis_calls() { for p in $(redis_ports); do redis-cli -p "$p" info commandstats; done | awk -F'[:=,]' '/^cmdstat_/ {n += $3} END {print n + 0}'; }
 ticks() { local t=0 p; for p in "$@"; do t=$((t + $(proc_ticks "$p"))); done; echo "$t"; }
 # load RATE SECS [--json]: RATE/s split over the ingests, one generator each; prints each generator's JSON line.
 load() {
@@ -48,7 +53,8 @@ echo "rate topology acked/sent ack_p99_ms replies expected ingest_us worker_us r
 IFS=, read -ra list <<<"$rates"
 for r in "${list[@]}"; do
   for topo in "$@"; do
-    n_ingest=${topo%x*} n_worker=${topo#*x}
+    n_ingest=${topo%x*} n_worker=${topo#*x} STACK_REDIS_CLUSTER=0
+    if [[ $n_worker == *c* ]]; then STACK_REDIS_CLUSTER=${n_worker#*c} n_worker=${n_worker%c*}; fi
     STACK_BIN=$BIN stack_start
     ingest_pids=("$PID_INGEST") worker_pids=("$PID_WORKER") ingest_urls=("$STACK_INGEST")
     for k in $(seq 2 "$n_ingest"); do
@@ -68,7 +74,7 @@ for r in "${list[@]}"; do
     load "$r" 3 >/dev/null # warm-up: connections, token caches, allocator
     wait_deliveries $(($(printf '%.0f' "$r") * 3 + 1))
     curl -s -XPOST "$STACK_FAKE/_fake/reset" >/dev/null
-    redis-cli -p "$STACK_REDIS_PORT" config resetstat >/dev/null
+    for p in $(redis_ports); do redis-cli -p "$p" config resetstat >/dev/null; done
     i0=$(ticks "${ingest_pids[@]}") w0=$(ticks "${worker_pids[@]}") f0=$(proc_ticks "$PID_FAKE") r0=$(redis_cpu) c0=$(redis_calls)
     acked=$(load "$r" "$secs" --json | python3 -c '
 import json, sys

@@ -13,6 +13,9 @@
 # and may set:
 #   STACK_BIN                         the binaries (default target/release)
 #   STACK_REDIS_ARGS (array)          persistence and where (default: none, no AOF)
+#   STACK_REDIS_CLUSTER               N > 0: a Redis Cluster of N masters on
+#                                     STACK_REDIS_PORT and the N-1 ports after it
+#                                     (PID_REDIS_NODES lists them), instead of one Redis
 #   STACK_FAKE_ARGS (array)           extra fake-platform flags (default: its
 #                                     per-chat limits raised out of the way)
 # stack_start refuses ports another process listens on, sets PID_REDIS
@@ -59,12 +62,35 @@ stack_start() {
   local fake_args=(--qq-chat-rate 1000000 --lark-chat-qps 1000000) redis_args=()
   declare -p STACK_FAKE_ARGS >/dev/null 2>&1 && fake_args=("${STACK_FAKE_ARGS[@]}")
   declare -p STACK_REDIS_ARGS >/dev/null 2>&1 && redis_args=("${STACK_REDIS_ARGS[@]}")
-  # Later directives win: STACK_REDIS_ARGS may turn AOF on.
-  redis-server --port "$STACK_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-    "${redis_args[@]}" --daemonize no --logfile /dev/null &
-  PID_REDIS=$!
-  pids+=("$PID_REDIS")
-  until redis-cli -p "$STACK_REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+  PID_REDIS_NODES=()
+  local masters=${STACK_REDIS_CLUSTER:-0} port nodes=() dir
+  if ((masters > 0)); then
+    # A Redis Cluster of `masters` masters, no replicas, on consecutive ports.
+    dir=$(mktemp -d)
+    for ((k = 0; k < masters; k++)); do
+      port=$((STACK_REDIS_PORT + k))
+      stack_ports_free "127.0.0.1:$port"
+      redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --cluster-enabled yes \
+        --cluster-config-file "$dir/nodes-$port.conf" --dir "$dir" "${redis_args[@]}" --daemonize no --logfile /dev/null &
+      PID_REDIS_NODES+=($!) && pids+=($!) && nodes+=("127.0.0.1:$port")
+      until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+    for ((k = 0; k < masters; k++)); do
+      until redis-cli -p $((STACK_REDIS_PORT + k)) cluster info | grep -q 'cluster_state:ok'; do sleep 0.05; done
+    done
+    PID_REDIS=${PID_REDIS_NODES[0]}
+    export BOTQ_REDIS_CLUSTER=true
+  else
+    # Later directives win: STACK_REDIS_ARGS may turn AOF on.
+    redis-server --port "$STACK_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+      "${redis_args[@]}" --daemonize no --logfile /dev/null &
+    PID_REDIS=$!
+    PID_REDIS_NODES=("$PID_REDIS")
+    pids+=("$PID_REDIS")
+    until redis-cli -p "$STACK_REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+    unset BOTQ_REDIS_CLUSTER
+  fi
   export BOTQ_REDIS_URL="redis://127.0.0.1:$STACK_REDIS_PORT" BOTQ_LISTEN=$STACK_INGEST BOTQ_LOG=warn
   "$bin/botq-fakeplatform" --config "$STACK_CFG" --listen "$STACK_FAKE" "${fake_args[@]}" &
   PID_FAKE=$!
@@ -89,7 +115,7 @@ stack_start() {
 # stack_stop: the stack's processes, last started first; the caller's `pids` emptied.
 stack_stop() {
   local p
-  for p in "$PID_WORKER" "$PID_INGEST" "$PID_FAKE" "$PID_REDIS"; do
+  for p in "$PID_WORKER" "$PID_INGEST" "$PID_FAKE" "${PID_REDIS_NODES[@]}"; do
     kill "$p" 2>/dev/null || true
     wait "$p" 2>/dev/null || true
   done
