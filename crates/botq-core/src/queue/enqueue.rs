@@ -157,10 +157,11 @@ pub async fn enqueue_batch<C>(
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    match enqueue_once(conn, keys, params, batch).await {
+    let inv = invocation(keys, params, batch);
+    match call(conn, &inv, batch.len()).await {
         Err(QueueError::Redis(e)) if is_dead_connection(&e) => {
             tracing::debug!(error.kind = ?e.kind(), "redis connection was dead; enqueueing again on a new one");
-            enqueue_once(conn, keys, params, batch).await
+            call(conn, &inv, batch.len()).await
         }
         other => other,
     }
@@ -172,15 +173,8 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
     (e.is_connection_dropped() || e.is_connection_refusal()) && !e.is_timeout()
 }
 
-async fn enqueue_once<C>(
-    conn: &mut C,
-    keys: &QueueKeys,
-    params: BatchParams,
-    batch: &[Enqueue],
-) -> Result<Vec<EnqueueOutcome>, QueueError>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
+/// The ingest script's call for `batch`, built once (a retry sends it again).
+fn invocation(keys: &QueueKeys, params: BatchParams, batch: &[Enqueue]) -> redis::ScriptInvocation<'static> {
     let mut inv = scripts::INGEST.prepare_invoke();
     inv.key(keys.stream()).key(keys.backlogged()).key(keys.backlog_total());
     inv.arg(params.now_ms)
@@ -196,8 +190,20 @@ where
             inv.arg(a.as_slice());
         }
     }
+    inv
+}
+
+/// Sends `inv` and reads one outcome per event of a batch of `events`.
+async fn call<C>(
+    conn: &mut C,
+    inv: &redis::ScriptInvocation<'_>,
+    events: usize,
+) -> Result<Vec<EnqueueOutcome>, QueueError>
+where
+    C: redis::aio::ConnectionLike + Send,
+{
     let answers: Vec<Vec<String>> = inv.invoke_async(conn).await?;
-    if answers.len() != batch.len() {
+    if answers.len() != events {
         return Err(QueueError::Protocol("ingest script answered a different number of events"));
     }
     answers.into_iter().map(outcome).collect()
