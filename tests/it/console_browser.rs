@@ -261,6 +261,11 @@ async fn a_new_operator_finds_a_dead_letter_sees_why_and_replays_it_once() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fake.state.deliveries().len(), 1, "answered exactly once");
     assert_eq!(xlen(&redis, "botq:{q0}:dlq"), 0);
+    // How it went: the replayed event's attempts, the last one ok, each with
+    // the replica that ran it.
+    let attempts = click(&b, "a[href^='/audit?event=']", "Audit log").await;
+    assert!(attempts.contains(">ok<") && attempts.contains(">failed<"), "both attempts: {attempts}");
+    assert!(attempts.contains(&consumer), "the replica that handled it: {attempts}");
 
     // Some traffic, so the overview's charts and SLOs have something to show
     // once the services' next history step is written. Four groups: one

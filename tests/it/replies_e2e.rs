@@ -135,7 +135,12 @@ async fn a_redelivery_after_a_sent_reply_does_not_reply_twice() {
     let entries: redis::streams::StreamRangeReply = redis::Commands::xrange_all(&mut c, "botq:{q0}:stream").unwrap();
     for e in &entries.ids {
         let env = botq_core::envelope::Envelope::decode(&e.get::<Vec<u8>>("env").unwrap()).unwrap();
-        let job = botq_worker::Job { envelope: Arc::new(env), attempt: 1, stream_id: e.id.clone() };
+        let job = botq_worker::Job {
+            envelope: Arc::new(env),
+            attempt: 1,
+            stream_id: e.id.clone(),
+            replica: "worker-test".into(),
+        };
         handler.handle(job).await.unwrap();
     }
     assert_eq!(s.fake.deliveries().len(), 3);

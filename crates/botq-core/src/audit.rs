@@ -109,6 +109,10 @@ pub struct Entry {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
     pub attempt: u32,
+    /// The worker replica that ran the attempt (its fleet name); empty in
+    /// entries written before botq recorded it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub replica: String,
     pub duration_ms: u64,
     pub request_bytes: u64,
     pub response_bytes: u64,
@@ -140,6 +144,7 @@ impl Entry {
             ("outcome", self.outcome.as_str().to_owned()),
             ("reason", self.reason.clone()),
             ("attempt", self.attempt.to_string()),
+            ("replica", self.replica.clone()),
             ("duration_ms", self.duration_ms.to_string()),
             ("request_bytes", self.request_bytes.to_string()),
             ("response_bytes", self.response_bytes.to_string()),
@@ -190,6 +195,7 @@ impl Entry {
             outcome,
             reason: fields.get("reason").cloned().unwrap_or_default(),
             attempt: u32::try_from(n("attempt")?).unwrap_or(u32::MAX),
+            replica: fields.get("replica").cloned().unwrap_or_default(),
             duration_ms: n("duration_ms")?,
             request_bytes: n("request_bytes")?,
             response_bytes: n("response_bytes")?,
@@ -222,6 +228,7 @@ impl Entry {
             outcome: Outcome::Degraded,
             reason: "breaker_open".into(),
             attempt: 2,
+            replica: "worker-a-1".into(),
             duration_ms: 17,
             request_bytes: 300,
             response_bytes: 0,

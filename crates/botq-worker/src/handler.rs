@@ -23,6 +23,9 @@ pub struct Job {
     pub attempt: u32,
     /// The stream entry id of this delivery.
     pub stream_id: String,
+    /// The worker replica running the attempt (its fleet and consumer
+    /// name), for the audit log.
+    pub replica: Arc<str>,
 }
 
 /// Why an attempt failed, and so what happens next.

@@ -83,6 +83,7 @@ async fn bad_input_is_a_400_that_names_the_field_and_an_unknown_page_a_404() {
         ("/audit?outcome=zzz", "outcome: "),
         ("/audit?access=admin", "access: "),
         ("/audit?before=x", "before: "),
+        ("/audit?event=a%0Ab", "event: "),
         ("/audit?before=1-99999999999999999999", "before: "),
         ("/?span=7h", "span: "),
     ] {

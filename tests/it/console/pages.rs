@@ -103,8 +103,8 @@ async fn every_page_shows_its_data_behind_the_security_headers() {
     let row = page.row(r#"id="replica-worker-a-1""#);
     assert_eq!((row[0].as_str(), row[4].as_str()), ("alive", "9.9.9-console"), "the replica that gave up: {row:?}");
     let row = page.row("upstream_timeout");
-    assert_eq!(&row[1..5], ["1", "agent", "retry", "upstream_timeout"], "{row:?}");
-    assert_eq!(&page.row("upstream_500")[3..5], ["failed", "upstream_500"]);
+    assert_eq!(&row[1..6], ["1", "worker-a-1", "agent", "retry", "upstream_timeout"], "with its replica: {row:?}");
+    assert_eq!(&page.row("upstream_500")[4..6], ["failed", "upstream_500"]);
     assert!(!t.contains("cache_miss") && !t.contains("lookup_broke"), "only this event's attempts: {t}");
     assert!(t.contains(r#""event_id": "ev-dead""#), "the envelope: {t}");
 
@@ -121,6 +121,7 @@ async fn every_page_shows_its_data_behind_the_security_headers() {
         ("access=write", &["upstream_500", "upstream_timeout"]),
         ("bot=bot-b", &["cache_miss"]),
         ("bot=qq-main&access=read", &["lookup_broke"]),
+        ("event=ev-dead", &["upstream_500", "upstream_timeout"]),
     ] {
         let p = w.get(&format!("/audit?{query}")).await;
         assert_eq!(p.status, 200, "{query}");
@@ -129,6 +130,8 @@ async fn every_page_shows_its_data_behind_the_security_headers() {
             assert!(!p.text().contains(hidden), "{query} leaves out {hidden}: {}", p.text());
         }
     }
+    let row = w.get("/audit").await.row("cache_miss");
+    assert!(row.contains(&"worker-a-1".to_owned()), "the replica that ran it: {row:?}");
     let none = w.get("/audit?outcome=denied").await;
     assert!(none.text().contains("No audit entries match"), "{}", none.text());
 

@@ -1,5 +1,6 @@
 //! The tool-call audit log, newest first, filtered by bot, skill, read or
-//! write, and outcome; "older" pages on from the last entry shown. The same
+//! write, outcome and event (every attempt at one event, with the replica
+//! that ran it); "older" pages on from the last entry shown. The same
 //! scan as `botqctl audit tail` (filters apply before counting).
 
 use axum::Extension;
@@ -15,6 +16,12 @@ use super::query::{self, Fields};
 use crate::audit::{self as audit_log, AccessArg, Filter, OutcomeArg};
 
 const PER_PAGE: usize = 50;
+
+/// The replica that ran an attempt, linked to the fleet; a dash for
+/// entries written before botq recorded it.
+pub fn replica(name: &str) -> Markup {
+    html! { @if name.is_empty() { span.muted { "—" } } @else { a href="/fleet" { code { (name) } } } }
+}
 
 /// An outcome as a coloured word.
 pub fn outcome(o: Outcome) -> Markup {
@@ -52,8 +59,19 @@ fn filter(f: &Fields) -> Result<Filter, WebError> {
         skill: f.get("skill").map(|b| query::name("skill", b).map(str::to_owned)).transpose()?,
         outcome,
         access,
-        event: None,
+        event: f.get("event").map(|e| event_id(e).map(str::to_owned)).transpose()?,
     })
+}
+
+/// A platform event id as a filter takes it: at most 200 characters, none
+/// of them a control character (ids are the platforms' own, so no narrower
+/// alphabet holds for all).
+fn event_id(v: &str) -> Result<&str, WebError> {
+    if v.chars().count() <= 200 && !v.chars().any(char::is_control) {
+        Ok(v)
+    } else {
+        Err(WebError::BadRequest("event: at most 200 characters, no control characters".into()))
+    }
 }
 
 /// `GET /audit?bot=&skill=&access=&outcome=&before=`.
@@ -79,6 +97,7 @@ pub async fn page(
                 ("skill", &v("skill")),
                 ("access", &v("access")),
                 ("outcome", &v("outcome")),
+                ("event", &v("event")),
                 ("before", before),
             ],
         )
@@ -95,6 +114,7 @@ pub async fn page(
                 option value="" { "any" }
                 @for (o, _) in OUTCOMES { option value=(o) selected[fields.get("outcome") == Some(o)] { (o) } }
             } }
+            label { "Event" input type="text" name="event" value=(v("event")) placeholder="any"; }
             button.primary type="submit" { "Filter" }
             a href="/audit" { "clear" }
         }
@@ -110,7 +130,7 @@ pub async fn page(
             div.wrap { table {
                 thead { tr {
                     th { "When" } th { "Bot" } th { "Skill" } th { "Access" } th { "Outcome" } th { "Reason" }
-                    th.num { "Attempt" } th.num { "Took" } th { "Chat" } th { "Event" }
+                    th.num { "Attempt" } th { "Replica" } th.num { "Took" } th { "Chat" } th { "Event" }
                     @if c.show_text { th { "Text" } th { "Answer" } }
                 } }
                 tbody { @for e in &entries { tr {
@@ -121,6 +141,7 @@ pub async fn page(
                     td { (outcome(e.outcome)) }
                     td { (e.reason) }
                     td.num { (e.attempt) }
+                    td { (replica(&e.replica)) }
                     td.num { (e.duration_ms) " ms" }
                     td { code { (e.chat_id) } }
                     td { code { (e.event_id) } }

@@ -330,11 +330,12 @@ pub async fn show(
 fn attempts(entries: &[Entry], show_text: bool) -> Markup {
     html! {
         div.wrap { table {
-            thead { tr { th { "When" } th.num { "Attempt" } th { "Skill" } th { "Outcome" } th { "Reason" } th.num { "Took" }
+            thead { tr { th { "When" } th.num { "Attempt" } th { "Replica" } th { "Skill" } th { "Outcome" } th { "Reason" } th.num { "Took" }
                 @if show_text { th { "Text" } } } }
             tbody { @for e in entries { tr {
                 td { (when(e.ts_ms)) }
                 td.num { (e.attempt) }
+                td { (super::audit_page::replica(&e.replica)) }
                 td { (e.skill) }
                 td { (super::audit_page::outcome(e.outcome)) }
                 td { (e.reason) }
@@ -453,11 +454,12 @@ async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<M
                 p.notice role="status" { (summary) }
                 @if !replayed.is_empty() {
                     div.wrap { table {
-                        thead { tr { th { "Dead letter" } th { "Event" } th { "Back in the stream as" } } }
+                        thead { tr { th { "Dead letter" } th { "Event" } th { "Back in the stream as" } th { "How it goes" } } }
                         tbody { @for r in &replayed { tr {
                             td { code { (r.queue) "/" (r.id) } }
                             td { code { (r.event_id) } }
                             td { @match &r.stream_id { Some(id) => code { (id) }, None => span.muted { "gone" } } }
+                            td { a href=(query::link("/audit", &[("event", r.event_id.as_str())])) { "its attempts in the audit log" } }
                         } } }
                     } }
                 }

@@ -70,6 +70,7 @@ fn entry(i: u32) -> Entry {
         outcome: Outcome::Ok,
         reason: String::new(),
         attempt: 1,
+        replica: format!("worker-{}", i % 2),
         duration_ms: 3,
         request_bytes: 40,
         response_bytes: 4,

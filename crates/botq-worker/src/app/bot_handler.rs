@@ -311,6 +311,7 @@ impl Attempt {
             outcome,
             reason: reason.to_owned(),
             attempt: self.job.attempt,
+            replica: self.job.replica.to_string(),
             duration_ms: 0,
             request_bytes: 0,
             response_bytes: 0,
