@@ -106,11 +106,13 @@ where
         DlqCommand::Show { id } => show(conn, keys, &id, json, out).await,
         DlqCommand::Replay { select, dry_run } => {
             let targets = select_letters(conn, keys, &select.into()).await?;
-            replay_all(conn, keys, &targets, dry_run, json, out).await
+            let done = if dry_run { planned(&targets) } else { replay_letters(conn, keys, &targets).await? };
+            print_replayed(&done, dry_run, json, out)
         }
         DlqCommand::Purge { select, dry_run } => {
             let targets = select_letters(conn, keys, &select.into()).await?;
-            purge_all(conn, keys, &targets, dry_run, json, out).await
+            let deleted = if dry_run { 0 } else { purge_letters(conn, keys, &targets).await? };
+            print_purged(&targets, deleted, dry_run, json, out)
         }
     }
 }
@@ -216,25 +218,15 @@ where
     Ok(deleted)
 }
 
-async fn replay_all<C>(
-    conn: &mut C,
-    keys: &Keys,
-    targets: &[DeadLetter],
-    dry_run: bool,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Error>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
-    let done = if dry_run {
-        targets
-            .iter()
-            .map(|d| Replayed { queue: d.queue, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id: None })
-            .collect()
-    } else {
-        replay_letters(conn, keys, targets).await?
-    };
+/// What a dry run would replay: each letter, with no new stream id.
+fn planned(targets: &[DeadLetter]) -> Vec<Replayed> {
+    targets
+        .iter()
+        .map(|d| Replayed { queue: d.queue, id: d.id.clone(), event_id: Row::from(d).event_id, stream_id: None })
+        .collect()
+}
+
+fn print_replayed(done: &[Replayed], dry_run: bool, json: bool, out: &mut impl Write) -> Result<(), Error> {
     let gone = if dry_run { 0 } else { done.iter().filter(|r| r.stream_id.is_none()).count() };
     if json {
         output::json(out, &serde_json::json!({ "dry_run": dry_run, "replayed": done, "gone": gone }))?;
@@ -260,18 +252,13 @@ where
     Ok(())
 }
 
-async fn purge_all<C>(
-    conn: &mut C,
-    keys: &Keys,
+fn print_purged(
     targets: &[DeadLetter],
+    deleted: u64,
     dry_run: bool,
     json: bool,
     out: &mut impl Write,
-) -> Result<(), Error>
-where
-    C: redis::aio::ConnectionLike + Send,
-{
-    let deleted = if dry_run { 0 } else { purge_letters(conn, keys, targets).await? };
+) -> Result<(), Error> {
     let ids: Vec<String> = targets.iter().map(|d| format!("{}/{}", d.queue, d.id)).collect();
     if json {
         output::json(out, &serde_json::json!({ "dry_run": dry_run, "selected": ids, "deleted": deleted }))?;
