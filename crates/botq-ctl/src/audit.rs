@@ -231,8 +231,8 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     let AuditCommand::Tail(args) = cmd;
-    let mut printer = Printer { out, json, content: args.content, header_done: false };
-    match tail(conn, key, &args, &mut printer, err, stop).await {
+    let mut printer = Printer { out, err, json, content: args.content, header_done: false };
+    match tail(conn, key, &args, &mut printer, stop).await {
         // Whoever read our output has gone (`| head`): that is the end, not a failure.
         Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
@@ -243,8 +243,7 @@ async fn tail<C>(
     conn: &mut C,
     key: &str,
     args: &TailArgs,
-    printer: &mut Printer<'_, impl Write>,
-    err: &mut impl Write,
+    printer: &mut Printer<'_, impl Write, impl Write>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), Error>
 where
@@ -252,11 +251,11 @@ where
 {
     let found = scan(conn, key, args.lines, &args.filter, MAX_SCAN).await?;
     for why in found.skipped.iter().rev() {
-        writeln!(err, "skipped: {why}")?;
+        writeln!(printer.err, "skipped: {why}")?;
     }
     if found.bounded {
         writeln!(
-            err,
+            printer.err,
             "stopped after reading the newest {} audit entries ({} of {} wanted matched); older ones were not searched",
             found.scanned,
             found.entries.len(),
@@ -264,7 +263,11 @@ where
         )?;
     }
     if found.entries.is_empty() && args.lines > 0 && !printer.json {
-        writeln!(err, "{}", if args.filter.is_empty() { "no audit entries" } else { "no matching audit entries" })?;
+        writeln!(
+            printer.err,
+            "{}",
+            if args.filter.is_empty() { "no audit entries" } else { "no matching audit entries" }
+        )?;
     }
     for e in &found.entries {
         printer.entry(e)?;
@@ -275,7 +278,7 @@ where
     }
     // "0-0": the stream was empty or missing, so everything appended from now on is new.
     let from = found.newest_id.unwrap_or_else(|| "0-0".to_owned());
-    follow(conn, key, &args.filter, from, printer, err, stop).await
+    follow(conn, key, &args.filter, from, printer, stop).await
 }
 
 async fn follow<C>(
@@ -283,8 +286,7 @@ async fn follow<C>(
     key: &str,
     filter: &Filter,
     mut last: String,
-    printer: &mut Printer<'_, impl Write>,
-    err: &mut impl Write,
+    printer: &mut Printer<'_, impl Write, impl Write>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), Error>
 where
@@ -302,7 +304,7 @@ where
             match r.entry {
                 Ok(e) if filter.matches(&e) => printer.entry(&e)?,
                 Ok(_) => {}
-                Err(why) => writeln!(err, "skipped: {why}")?,
+                Err(why) => writeln!(printer.err, "skipped: {why}")?,
             }
         }
         printer.out.flush()?;
@@ -317,14 +319,16 @@ where
 
 /// Writes entries in the chosen form; the human form's header comes once,
 /// before the first entry (with `--follow`, perhaps long after the start).
-struct Printer<'a, W> {
+struct Printer<'a, W, E> {
     out: &'a mut W,
+    /// Skipped entries and notes, apart from the entries.
+    err: &'a mut E,
     json: bool,
     content: bool,
     header_done: bool,
 }
 
-impl<W: Write> Printer<'_, W> {
+impl<W: Write, E: Write> Printer<'_, W, E> {
     fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
         if self.json {
             return render::json_line(self.out, e);
