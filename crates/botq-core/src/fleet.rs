@@ -311,7 +311,7 @@ fn order(s: &Seen) -> (bool, &'static str, &str) {
 /// `record(now_ms)` (its `heartbeat_ms` is set to now), each call bounded
 /// by `timeout`. Redis errors are logged and retried next tick
 /// ([`crate::periodic`]); the goodbye is the caller's ([`goodbye`]), once
-/// its work is drained. Every [`PRUNE_EVERY_BEATS`]th beat (the first
+/// its work is drained. Every twelfth beat (about once a minute; the first
 /// included) also [`prune`]s the fleet's forgotten records.
 pub async fn beat_every<C, F>(conn: C, keys: &Keys, timeout: Duration, stop: impl Future<Output = ()>, record: F)
 where
