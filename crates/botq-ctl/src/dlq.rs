@@ -18,7 +18,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 pub use self::render::{Row, readable, render_rows};
-pub use self::select::{DlqRef, Filter, Selection, find, select_letters};
+pub use self::select::{BadRef, DlqRef, Filter, Selection, find, select_letters};
 use crate::{Error, output};
 
 #[derive(Debug, Subcommand)]

@@ -18,19 +18,28 @@ pub struct DlqRef {
     pub id: String,
 }
 
-impl std::str::FromStr for DlqRef {
-    type Err = String;
+/// A string that does not name a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRef {
+    #[error("bad queue number in {0:?}")]
+    Queue(String),
+    #[error("{0:?} is not a dead letter id (like 1700000000000-0 or 0/1700000000000-0)")]
+    Id(String),
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for DlqRef {
+    type Err = BadRef;
+
+    fn from_str(s: &str) -> Result<Self, BadRef> {
         let (queue, id) = match s.split_once('/') {
-            Some((queue, id)) => (Some(queue.parse().map_err(|_| format!("bad queue number in {s:?}"))?), id),
+            Some((queue, id)) => (Some(queue.parse().map_err(|_| BadRef::Queue(s.to_owned()))?), id),
             None => (None, s),
         };
         let ok = id
             .split_once('-')
             .is_some_and(|(ms, seq)| [ms, seq].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
         if !ok {
-            return Err(format!("{s:?} is not a dead letter id (like 1700000000000-0 or 0/1700000000000-0)"));
+            return Err(BadRef::Id(s.to_owned()));
         }
         Ok(Self { queue, id: id.to_owned() })
     }
