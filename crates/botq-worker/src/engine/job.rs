@@ -139,12 +139,8 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
     }
 
     let attempt = d.attempts + 1;
-    let job = Job {
-        envelope: Arc::new(env.clone()),
-        attempt,
-        stream_id: d.id.clone(),
-        replica: engine.consumer_name.clone(),
-    };
+    let job =
+        Job { envelope: Arc::new(env.clone()), attempt, stream_id: d.id.clone(), replica: engine.consumer.clone() };
     let started = Instant::now();
     let outcome = run_isolated(engine, job).await;
     metrics::histogram!(SKILL_DURATION, "skill" => skill).record(started.elapsed().as_secs_f64());

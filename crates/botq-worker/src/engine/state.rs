@@ -30,9 +30,8 @@ pub struct Engine {
     pub(crate) done_ttl: Duration,
     /// Unique per process: `<host>-<pid>-<uuid>`. Never reused, so a restart
     /// cannot inherit (and forget) a dead process's pending entries.
-    pub(crate) consumer: String,
-    /// The same name, shared with every attempt's `Job`.
-    pub(crate) consumer_name: Arc<str>,
+    /// Shared with every attempt's `Job`, which names it in the audit log.
+    pub(crate) consumer: Arc<str>,
     /// Scripts and short commands: multiplexed, auto-reconnecting.
     pub(crate) redis: Redis,
     /// Claims and settlements, batched per queue.
@@ -98,8 +97,7 @@ impl Engine {
             fair_share: cfg.fair_share,
             audit_max_age: cfg.audit_max_age,
             done_ttl: cfg.done_ttl,
-            consumer_name: consumer.as_str().into(),
-            consumer,
+            consumer: consumer.as_str().into(),
             redis,
             batches,
             readers,
