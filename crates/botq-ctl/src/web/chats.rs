@@ -22,6 +22,7 @@ use botq_core::config::Config;
 use botq_core::ids::BotId;
 use botq_core::redis_conn::Redis;
 use maud::{Markup, html};
+use redis::cluster_routing::Slot;
 
 use super::Shared;
 use super::access::Session;
@@ -102,12 +103,13 @@ where
 }
 
 /// `cmd` on each of `keys` (sorted, as [`Redis::scan_match`] returns
-/// them), the replies in their order: one pipeline per hash tag, because a
-/// pipeline on Redis Cluster must stay in one slot. Sorted keys hold each
-/// tag's keys together (they share the prefix up to the tag's `}`).
+/// them), the replies in their order: one pipeline per run of keys in one
+/// hash slot, because a pipeline on Redis Cluster must stay in one slot.
+/// Sorted keys hold each hash tag's keys together (they share the prefix up
+/// to the tag's `}`).
 async fn per_key<T: redis::FromRedisValue>(conn: &mut Redis, cmd: &str, keys: &[String]) -> redis::RedisResult<Vec<T>> {
     let mut out = Vec::with_capacity(keys.len());
-    for run in keys.chunk_by(|a, b| up_to_tag(a) == up_to_tag(b)) {
+    for run in keys.chunk_by(|a, b| Slot::for_key(a) == Slot::for_key(b)) {
         let mut pipe = redis::pipe();
         for k in run {
             pipe.cmd(cmd).arg(k);
@@ -115,14 +117,6 @@ async fn per_key<T: redis::FromRedisValue>(conn: &mut Redis, cmd: &str, keys: &[
         out.extend(pipe.query_async::<Vec<T>>(conn).await?);
     }
     Ok(out)
-}
-
-/// The key up to the end of its hash tag (`botq:{q0}` of `botq:{q0}:cd:…`):
-/// keys alike there hash to one slot. A key without a tag is its own slot.
-fn up_to_tag(key: &str) -> &str {
-    key.find('{')
-        .and_then(|open| key[open + 1..].find('}').filter(|&len| len > 0).map(|len| &key[..=open + 1 + len]))
-        .unwrap_or(key)
 }
 
 /// `<base>:<kind>:<rest>` → rest, for keys of any queue.
@@ -249,19 +243,5 @@ mod tests {
         assert_eq!(after("botq:{q0}:storm:qq-main:g1:29000000", "storm"), Some("qq-main:g1:29000000"));
         assert_eq!(after("botq:{q:vip:1}:cd:qq-main:agent:g:1", "cd"), Some("qq-main:agent:g:1"));
         assert_eq!(after("botq:{q0}:stream", "cd"), None);
-    }
-
-    #[test]
-    fn keys_are_grouped_by_their_hash_tag() {
-        assert_eq!(up_to_tag("botq:{q0}:storm:qq-main:g1:29000000"), "botq:{q0}");
-        assert_eq!(up_to_tag("botq:{q:vip:1}:cd:qq-main:agent:g:1"), "botq:{q:vip:1}");
-        // Redis hashes the whole key when the braces are empty or unclosed.
-        assert_eq!(up_to_tag("botq:{}:x"), "botq:{}:x");
-        assert_eq!(up_to_tag("botq:{q0:x"), "botq:{q0:x");
-        // A tag is what follows the first `{` up to the next `}`.
-        assert_eq!(up_to_tag("a{b}{c}"), "a{b}");
-        let keys = ["botq:{q0}:cd:a", "botq:{q0}:cd:b", "botq:{q10}:cd:a", "botq:{q1}:cd:a"];
-        let runs: Vec<usize> = keys.chunk_by(|a, b| up_to_tag(a) == up_to_tag(b)).map(<[_]>::len).collect();
-        assert_eq!(runs, [2, 1, 1]);
     }
 }
