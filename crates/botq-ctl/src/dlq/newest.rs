@@ -91,7 +91,6 @@ struct Source {
     buf: VecDeque<DeadLetter>,
     /// The next chunk's end bound; `None` once the stream is exhausted.
     end: Option<String>,
-    start: String,
 }
 
 /// The queues `filter` can match, by its lane and queue.
@@ -124,20 +123,22 @@ where
     let mut sources: Vec<Source> = queues(keys, filter)
         .into_iter()
         .map(|queue| {
-            let top = End { ms: u64::MAX, seq: u64::MAX, exclusive: false };
             // Below the cursor: its own id is left out in its queue and the
             // queues after it (they came first at that id), kept in the others.
-            let below = cursor.map_or(top, |((ms, seq), cq)| End { ms, seq, exclusive: queue >= cq });
-            let end = below.min(before.unwrap_or(top));
-            let end = if end == top { Some("+".to_owned()) } else { end.arg() };
-            Source { queue, buf: VecDeque::new(), end, start: start.clone() }
+            let below = cursor.map(|((ms, seq), cq)| End { ms, seq, exclusive: queue >= cq });
+            let end = match (below, before) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let end = end.map_or_else(|| Some("+".to_owned()), End::arg);
+            Source { queue, buf: VecDeque::new(), end }
         })
         .collect();
     let mut page = Page::default();
     loop {
         for s in sources.iter_mut().filter(|s| s.buf.is_empty()) {
             let Some(end) = s.end.take() else { continue };
-            let chunk = dead_letters_newest(conn, s.queue, &keys.queue(s.queue), &end, &s.start, CHUNK).await?;
+            let chunk = dead_letters_newest(conn, s.queue, &keys.queue(s.queue), &end, &start, CHUNK).await?;
             if chunk.len() == CHUNK {
                 s.end = chunk.last().map(|d| format!("({}", d.id));
             }
