@@ -39,6 +39,31 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Redis URLs in each form botq takes, each with a password (`hunter2…`)
+/// that no log line may show.
+pub const URLS_WITH_PASSWORDS: [&str; 2] =
+    ["unix:///nonexistent/botq.sock?db=0&user=ops&pass=hunter2u", "redis://ops:hunter2t@127.0.0.1:1/0"];
+
+/// Runs `bin` with `config` once per [`URLS_WITH_PASSWORDS`] entry (as
+/// `BOTQ_REDIS_URL`) until its log has every line of `wait_for`, and
+/// asserts that the log never shows the password and names the URL
+/// redacted (`***`).
+///
+/// # Panics
+/// A line that does not come within 10 s, or a log that shows the password.
+pub fn assert_logs_hide_redis_passwords(bin: &Path, config: &Path, wait_for: &[&str]) {
+    for url in URLS_WITH_PASSWORDS {
+        let svc = ServiceProcess::start_with_env(bin, config, &[("BOTQ_REDIS_URL", url)]);
+        for line in wait_for {
+            assert!(svc.wait_log(line, Duration::from_secs(10)), "{line}: {}", svc.log());
+        }
+        let log = svc.log();
+        svc.kill();
+        assert!(!log.contains("hunter2"), "{log}");
+        assert!(log.contains("***"), "the start line names the URL, redacted: {log}");
+    }
+}
+
 /// Writes `toml` to a fresh temp file; the file is removed when the returned
 /// path is dropped, so a day of test runs leaves no configs behind.
 ///
