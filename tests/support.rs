@@ -100,6 +100,15 @@ pub struct Fake {
     _stop: tokio_util::sync::DropGuard,
 }
 
+/// The fake's records, as `fake.deliveries()`.
+impl std::ops::Deref for Fake {
+    type Target = botq_fakeplatform::FakeState;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
 impl Fake {
     /// Binds a loopback port, builds the config with it (`make(port)`: the
     /// bots' reply APIs point at the fake), and starts the fake for that

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botq_core::config::Config;
-use botq_fakeplatform::{Delivery, FakeState, Options};
+use botq_fakeplatform::{Delivery, Options};
 use botq_testkit::fixtures::NO_INGEST_RATE_LIMIT;
 use botq_testkit::ingest::IngestHandle;
 use botq_testkit::redis::RedisServer;
@@ -47,9 +47,8 @@ pub struct Stack {
     pub ingest: IngestHandle,
     pub http: reqwest::Client,
     upstream: Option<Upstream>,
-    /// The fake platform's records (deliveries, tokens, scripts).
-    pub fake: Arc<FakeState>,
-    _fake: Fake,
+    /// The fake platform; its records (deliveries, tokens, scripts) by deref.
+    pub fake: Fake,
     /// The config both services run with: the module's text with the stack's own lines.
     pub cfg: Config,
     pub redis: RedisServer,
@@ -130,17 +129,8 @@ impl StackBuilder {
         })
         .await;
         let ingest = IngestHandle::start(&cfg).await;
-        let mut stack = Stack {
-            worker: None,
-            ingest,
-            http: reqwest::Client::new(),
-            upstream,
-            fake: fake.state.clone(),
-            _fake: fake,
-            cfg,
-            redis,
-            quiet: self.quiet,
-        };
+        let mut stack =
+            Stack { worker: None, ingest, http: reqwest::Client::new(), upstream, fake, cfg, redis, quiet: self.quiet };
         if self.worker {
             stack.worker = Some(stack.worker().await);
         }
