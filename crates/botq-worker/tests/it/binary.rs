@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use botq_testkit::fixtures::QQ_MAIN_BOT;
 use botq_testkit::process::{ServiceProcess, assert_logs_hide_redis_passwords, run_to_end, write_config};
 use botq_testkit::redis::{RedisServer, free_port};
 
@@ -14,12 +15,7 @@ redis_url = "{redis}"
 [worker]
 admin_listen = "127.0.0.1:{admin}"
 {extra}
-[[bot]]
-id = "qq-main"
-platform = "qq"
-app_id = "102000000"
-secret = "naOC0ocQE3shWLAfffVLB1rhYPG7"
-"#
+{QQ_MAIN_BOT}"#
     )
 }
 
