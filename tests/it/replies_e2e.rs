@@ -140,6 +140,7 @@ async fn a_redelivery_after_a_sent_reply_does_not_reply_twice() {
             attempt: 1,
             stream_id: e.id.clone(),
             replica: "worker-test".into(),
+            holds_chat: false,
         };
         handler.handle(job).await.unwrap();
     }

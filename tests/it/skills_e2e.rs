@@ -284,6 +284,31 @@ async fn the_same_text_twice_in_a_row_is_answered_once() {
     s.stop().await;
 }
 
+/// The chat's replies-per-minute cap counts every reply of every event,
+/// the second one of an event included: with a cap of 3 and two replies per
+/// answer, the chat gets both of the first answer, the first of the second,
+/// and nothing of the third. The attempt, holding the chat, knows the count
+/// after its first read, so a reply it forgot to count would let a fourth out.
+#[tokio::test]
+async fn the_chat_cap_counts_each_reply_of_a_multi_reply_answer() {
+    // Clear of a minute boundary, where the cap starts again.
+    let into_minute = botq_core::now_ms() % 60_000;
+    if into_minute > 45_000 {
+        tokio::time::sleep(Duration::from_millis(u64::try_from(60_100 - into_minute).unwrap())).await;
+    }
+    let s = stack("", "[bot.guard]\nchat_replies_per_min = 3").await;
+    s.upstream().set_mode(Mode::Json(serde_json::json!({ "replies": ["one", "two"] })));
+    s.send(1, STRANGER, "hello").await;
+    assert_eq!(texts(&s.replies(2).await), ["one", "two"]);
+    s.send(2, STRANGER, "again").await;
+    assert_eq!(texts(&s.replies(3).await), ["one", "two", "one"], "the cap stops the second reply");
+    s.send(3, STRANGER, "and again").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.fake.deliveries().len(), 3, "the chat had its replies this minute: {:?}", texts(&s.fake.deliveries()));
+    assert_eq!(s.upstream().received().len(), 2, "the third message did not reach the agent");
+    s.stop().await;
+}
+
 /// Two bots in one group, each answering every message (OneBot cannot tell
 /// a bot from a person): each reply is fed to the other bot as a message,
 /// the way the platform would. The per-chat reply cap ends the loop.

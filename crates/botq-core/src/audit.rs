@@ -249,12 +249,19 @@ pub async fn append<C: redis::aio::ConnectionLike + Send>(
     max_len: u64,
     entry: &Entry,
 ) -> redis::RedisResult<()> {
+    xadd(key, max_len, entry).query_async::<String>(conn).await.map(drop)
+}
+
+/// The command that appends `entry` to the log at `key`, capped near
+/// `max_len` entries; [`append`] sends one, a writer may pipeline many.
+#[must_use]
+pub fn xadd(key: &str, max_len: u64, entry: &Entry) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
     cmd.arg(key).arg("MAXLEN").arg("~").arg(max_len).arg("*");
     for (k, v) in entry.to_fields() {
         cmd.arg(k).arg(v);
     }
-    cmd.query_async::<String>(conn).await.map(drop)
+    cmd
 }
 
 /// One stream entry as read back: its id, and the entry or why it does not

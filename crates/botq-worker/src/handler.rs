@@ -26,6 +26,10 @@ pub struct Job {
     /// The worker replica running the attempt (its fleet and consumer
     /// name), for the audit log.
     pub replica: Arc<str>,
+    /// The attempt holds its chat (per-chat ordering): no other attempt of
+    /// the same chat runs until this one settles, so state kept per chat
+    /// (the replies-per-minute count) has this attempt as its only writer.
+    pub holds_chat: bool,
 }
 
 /// Why an attempt failed, and so what happens next.
@@ -103,6 +107,13 @@ pub trait Handler: Send + Sync + 'static {
     /// `None` (the default): the engine keeps counters of its own.
     fn history(&self) -> Option<Arc<Counters>> {
         None
+    }
+
+    /// Writes out what the handler buffers (the bot handler: its audit
+    /// entries). The engine calls it once its attempts have drained, before
+    /// the process exits. Nothing by default.
+    fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
     }
 }
 

@@ -16,7 +16,7 @@
 //! is done. A permanent failure (the upstream refused the request) goes to
 //! the dead-letter queue for an operator to look at and replay.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -36,7 +36,7 @@ mod memory;
 
 use crate::app::audit::AuditSink;
 use crate::app::conversation::Conversations;
-use crate::app::guards::Guards;
+use crate::app::guards::{Guards, StormCap};
 use crate::app::reply::{DROPPED_STORM, Delivered};
 use crate::app::route::{self, Route};
 use crate::app::setup::{self, BotSetup};
@@ -135,6 +135,7 @@ impl Handler for BotHandler {
             audit: self.audit.clone(),
             conversations: self.conversations.clone(),
             env: job.envelope.clone(),
+            storm_seen: Mutex::new(None),
             job,
         };
         Box::pin(attempt.run())
@@ -155,6 +156,10 @@ impl Handler for BotHandler {
     fn history(&self) -> Option<Arc<Counters>> {
         Some(self.history.clone())
     }
+
+    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.audit.flush())
+    }
 }
 
 /// One attempt at one event, with the setup it started with.
@@ -164,6 +169,10 @@ struct Attempt {
     audit: AuditSink,
     conversations: Conversations,
     env: Arc<Envelope>,
+    /// The chat's replies this minute as this attempt last read or counted
+    /// them (key and count), kept only while it holds the chat
+    /// ([`Job::holds_chat`]): the replier needs no read of its own then.
+    storm_seen: Mutex<Option<(String, u32)>>,
     job: Job,
 }
 
@@ -239,11 +248,32 @@ impl Attempt {
     /// The chat already had its replies for this minute: stay quiet.
     async fn storm_reached(&self, routing: &Routing) -> Result<bool, HandleError> {
         let Some(cap) = routing.guard.chat_replies_per_min else { return Ok(false) };
-        let reached = self.guards.storm_reached(&self.env, cap).await?;
+        let storm = self.guards.storm_read(&self.env, cap).await?;
+        let reached = storm.reached(storm.known);
         if reached {
             self.ignore("chat_storm");
         }
+        self.storm_seen(storm);
         Ok(reached)
+    }
+
+    /// The chat's budget for a reply now, with the count when this attempt
+    /// knows it for the current minute.
+    fn storm_budget(&self, cap: u32) -> StormCap {
+        let mut storm = self.guards.storm_cap(&self.env, cap);
+        if let Some((key, count)) = &*self.storm_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            && *key == storm.key
+        {
+            storm.known = Some(*count);
+        }
+        storm
+    }
+
+    /// Keeps what the attempt now knows of the chat's count, if it holds the chat.
+    fn storm_seen(&self, storm: StormCap) {
+        if let (true, Some(count)) = (self.job.holds_chat, storm.known) {
+            *self.storm_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((storm.key, count));
+        }
     }
 
     async fn refuse(&self, inv: &Invocation<'_>) -> Result<(), HandleError> {
@@ -251,7 +281,7 @@ impl Attempt {
         let text = inv.routing.access.write_refusal.replace("{command}", &typed);
         let mut entry = self.entry(inv, Outcome::Denied, "not_allow_listed");
         entry.replies = 1;
-        self.audit.record(&entry).await;
+        self.audit.record(&entry);
         info!(skill = %inv.skill.cfg.name, "write skill refused: sender and chat are not allow-listed");
         self.send_all(inv.routing, 1, vec![Outgoing::text(text)]).await
     }
@@ -269,7 +299,7 @@ impl Attempt {
         let mut entry = self.entry(inv, Outcome::Ok, "");
         entry.duration_ms = elapsed_ms(started);
         self.finish_entry(&mut entry, inv, &replies);
-        self.audit.record(&entry).await;
+        self.audit.record(&entry);
         self.send_all(inv.routing, 1, replies.clone()).await?;
         self.remember(inv, &replies).await
     }
@@ -281,13 +311,21 @@ impl Attempt {
         let cap = routing.guard.chat_replies_per_min;
         for (i, reply) in replies.iter().enumerate() {
             // Asked per reply: the budget is the current minute's.
-            let storm = cap.map(|cap| self.guards.storm_cap(&self.env, cap));
+            let storm = cap.map(|cap| self.storm_budget(cap));
             let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            if self.setup.replier.send(&self.env, index, reply, storm.as_ref()).await?
-                == Delivered::Dropped(DROPPED_STORM)
-            {
-                warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
-                return Ok(());
+            match self.setup.replier.send(&self.env, index, reply, storm.as_ref()).await? {
+                Delivered::Dropped(DROPPED_STORM) => {
+                    warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
+                    return Ok(());
+                }
+                // The replier counted it in the chat's budget.
+                Delivered::Sent => {
+                    if let Some(mut storm) = storm {
+                        storm.known = storm.known.map(|n| n.saturating_add(1));
+                        self.storm_seen(storm);
+                    }
+                }
+                Delivered::AlreadySent | Delivered::Dropped(_) => {}
             }
         }
         Ok(())

@@ -19,12 +19,19 @@ use botq_core::redis_conn::Redis;
 /// reply that went out (not before: deferred and retried attempts must not
 /// eat the budget) with its other post-send writes. Replicas racing between
 /// check and count may overshoot by a reply each.
+///
+/// An attempt that holds its chat (per-chat ordering: no other attempt of
+/// the chat runs until it settles) is the counter's only writer, so after
+/// its first read it knows the count and says so in `known`; the replier
+/// then does not read it again.
 #[derive(Debug, Clone)]
 pub struct StormCap {
     /// The chat's counter key of the minute the check was made in; the
     /// reply is counted there too.
     pub key: String,
     pub cap: u32,
+    /// The counter's value, when the attempt knows it without a read.
+    pub known: Option<u32>,
 }
 
 impl StormCap {
@@ -80,17 +87,20 @@ impl Guards {
         self.queue(env).storm(&env.bot, &env.chat_id, botq_core::now_ms() / 60_000)
     }
 
-    /// Whether the chat already had `cap` replies this minute.
-    pub async fn storm_reached(&self, env: &Envelope, cap: u32) -> redis::RedisResult<bool> {
-        let storm = self.storm_cap(env, cap);
+    /// The chat's reply budget for this minute, read: `known` is the count
+    /// of replies it had (whether that reaches `cap` is [`StormCap::reached`]).
+    pub async fn storm_read(&self, env: &Envelope, cap: u32) -> redis::RedisResult<StormCap> {
+        let mut storm = self.storm_cap(env, cap);
         let sent: Option<u32> = redis::cmd("GET").arg(&storm.key).query_async(&mut self.redis.clone()).await?;
-        Ok(storm.reached(sent))
+        storm.known = Some(sent.unwrap_or(0));
+        Ok(storm)
     }
 
-    /// The chat's reply budget for this minute, for the replier: it checks
-    /// and counts it in the same round trips as the reply's own bookkeeping.
+    /// The chat's reply budget for this minute, unread, for the replier: it
+    /// checks and counts it in the same round trips as the reply's own
+    /// bookkeeping.
     pub fn storm_cap(&self, env: &Envelope, cap: u32) -> StormCap {
-        StormCap { key: self.storm_key(env), cap }
+        StormCap { key: self.storm_key(env), cap, known: None }
     }
 
     /// `true` when the same sender sent the same text to the chat within

@@ -411,20 +411,24 @@ impl Replier {
 }
 
 /// The reads that decide whether reply `index` goes out, in one round trip:
-/// the chat's replies this minute (with `storm`) and whether the index is in
-/// the OneBot sent record (with `sent_key`).
+/// the chat's replies this minute (with `storm`, unless the attempt already
+/// knows the count) and whether the index is in the OneBot sent record
+/// (with `sent_key`). No round trip when neither needs reading.
 async fn before_send(
     conn: &mut Redis,
     storm: Option<&StormCap>,
     sent_key: Option<&str>,
     index: u32,
 ) -> redis::RedisResult<(Option<u32>, bool)> {
-    Ok(match (storm, sent_key) {
+    let known = storm.and_then(|s| s.known);
+    let unread = storm.filter(|s| s.known.is_none());
+    let (read, sent) = match (unread, sent_key) {
         (Some(s), Some(key)) => redis::pipe().get(&s.key).sismember(key, index).query_async(conn).await?,
         (Some(s), None) => (redis::cmd("GET").arg(&s.key).query_async(conn).await?, false),
         (None, Some(key)) => (None, redis::cmd("SISMEMBER").arg(key).arg(index).query_async(conn).await?),
         (None, None) => (None, false),
-    })
+    };
+    Ok((known.or(read), sent))
 }
 
 fn bot_reply(b: &BotConfig) -> BotReply {

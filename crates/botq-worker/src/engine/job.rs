@@ -1,12 +1,13 @@
 //! One delivery from read to settlement: order, claim, attempt, settle.
 //!
-//! Each attempt runs in its own task, bounded by the handler timeout, so a
-//! panic or an overrun is one failed attempt, never a dead worker. Settling is
+//! Each attempt is bounded by the handler timeout and its panics are caught,
+//! so a panic or an overrun is one failed attempt, never a dead worker. Settling is
 //! one atomic script (ack + delete + done/retry/dead). If anything between the
 //! read and the settlement fails (Redis down, process killed), the delivery
 //! stays pending and the reclaimer of some replica brings it back after the
 //! lease; replies are idempotent, so a repeated attempt does no harm.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use botq_core::envelope::Envelope;
 use botq_core::queue::{self, Claim, ClaimRequest, Delivery, Settlement, Verdict};
 use botq_core::telemetry::EVENTS;
+use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -139,8 +141,13 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
     }
 
     let attempt = d.attempts + 1;
-    let job =
-        Job { envelope: Arc::new(env.clone()), attempt, stream_id: d.id.clone(), replica: engine.consumer.clone() };
+    let job = Job {
+        envelope: Arc::new(env.clone()),
+        attempt,
+        stream_id: d.id.clone(),
+        replica: engine.consumer.clone(),
+        holds_chat: engine.cfg.per_chat_ordering,
+    };
     let started = Instant::now();
     let outcome = run_isolated(engine, job).await;
     metrics::histogram!(SKILL_DURATION, "skill" => skill).record(started.elapsed().as_secs_f64());
@@ -186,22 +193,19 @@ fn due_after(wait: Duration) -> i64 {
     botq_core::now_ms().saturating_add(1).saturating_add(wait_ms)
 }
 
-/// Runs the handler in its own task with the handler timeout: a panic or an
-/// overrun becomes a transient failure of this attempt.
+/// Runs the handler with the handler timeout: a panic or an overrun becomes
+/// a transient failure of this attempt. The attempt runs inside this task
+/// (no task of its own per event): a panic is caught at this await, and an
+/// overrun drops the handler's future, which cancels whatever it awaited.
 async fn run_isolated(engine: &Engine, job: Job) -> Result<(), HandleError> {
-    // The attempt runs in its own task; it keeps the job span (request id) for its log lines.
-    let mut task = tokio::spawn(engine.handler.handle(job).instrument(tracing::Span::current()));
-    match tokio::time::timeout(engine.cfg.handler_timeout, &mut task).await {
+    let attempt = AssertUnwindSafe(engine.handler.handle(job)).catch_unwind();
+    match tokio::time::timeout(engine.cfg.handler_timeout, attempt).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join)) if join.is_panic() => Err(HandleError::Transient("handler panicked".to_owned())),
-        Ok(Err(_)) => Err(HandleError::Transient("handler was cancelled".to_owned())),
-        Err(_) => {
-            task.abort();
-            Err(HandleError::Transient(format!(
-                "handler timed out after {} ms",
-                engine.cfg.handler_timeout.as_millis()
-            )))
-        }
+        Ok(Err(_panic)) => Err(HandleError::Transient("handler panicked".to_owned())),
+        Err(_) => Err(HandleError::Transient(format!(
+            "handler timed out after {} ms",
+            engine.cfg.handler_timeout.as_millis()
+        ))),
     }
 }
 

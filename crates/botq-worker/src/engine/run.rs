@@ -1,6 +1,6 @@
 //! The worker's `run` loop: start (scripts, groups), readers, background
-//! duties, supervision and graceful shutdown (drain, then the last history
-//! flush and the fleet goodbye).
+//! duties, supervision and graceful shutdown (drain, then the handler's
+//! buffered writes, the last history flush and the fleet goodbye).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +46,9 @@ pub async fn run(
         sup.spawn("history".to_owned(), records::history(engine.clone(), stop_tasks.clone()));
         let result = sup.wait().await;
         drain(&engine).await;
+        if tokio::time::timeout(engine.redis_timeout, engine.handler.flush()).await.is_err() {
+            warn!("the handler's buffered writes (audit entries) did not finish in time; they are lost");
+        }
         records::farewell(&engine).await;
         result
     } else {

@@ -29,7 +29,7 @@ impl Attempt {
                 let mut entry = self.entry(inv, Outcome::Ok, "cache_hit");
                 entry.duration_ms = elapsed_ms(started);
                 self.finish_entry(&mut entry, inv, &replies);
-                self.audit.record(&entry).await;
+                self.audit.record(&entry);
                 self.send_all(inv.routing, 2, replies.clone()).await?;
                 return self.remember(inv, &replies).await;
             }
@@ -109,7 +109,7 @@ impl Attempt {
                     replies.truncate(max);
                 }
                 self.finish_entry(&mut entry, inv, &replies);
-                self.audit.record(&entry).await;
+                self.audit.record(&entry);
                 // Only text is cached: a mention or a quote names this sender and message.
                 let texts: Option<Vec<String>> = replies.iter().map(|r| r.as_text().map(str::to_owned)).collect();
                 if let (Some(ttl), Some(texts)) = (skill.cfg.cache_ttl, texts)
@@ -132,12 +132,12 @@ impl Attempt {
                     }
                     HandleError::Permanent(_) => {
                         entry.outcome = Outcome::Failed;
-                        self.audit.record(&entry).await;
+                        self.audit.record(&entry);
                         Err(e)
                     }
                     _ => {
                         entry.outcome = Outcome::Retry;
-                        self.audit.record(&entry).await;
+                        self.audit.record(&entry);
                         Err(e)
                     }
                 }
@@ -156,7 +156,7 @@ impl Attempt {
         let mut entry = self.entry(inv, Outcome::Degraded, reason);
         entry.duration_ms = elapsed_ms(started);
         self.finish_entry(&mut entry, inv, std::slice::from_ref(&text));
-        self.audit.record(&entry).await;
+        self.audit.record(&entry);
         debug!(skill = %inv.skill.cfg.name, reason, "answering degraded");
         self.send_all(inv.routing, 2, vec![text]).await
     }

@@ -79,6 +79,6 @@ impl Attempt {
                 entry.outcome = Outcome::Failed;
             }
         }
-        self.audit.record(&entry).await;
+        self.audit.record(&entry);
     }
 }
