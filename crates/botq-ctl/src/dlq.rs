@@ -13,7 +13,7 @@ mod select;
 use std::io::Write;
 
 use botq_core::keys::Keys;
-use botq_core::queue::{DeadLetter, dead_letters, purge, replay};
+use botq_core::queue::{DeadLetter, purge, replay};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -23,10 +23,15 @@ use crate::{Error, output};
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// The oldest dead letters of every queue.
+    /// The newest dead letters of every queue, a page at a time.
     List {
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// Letters per page.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Start strictly below this letter (`QUEUE/ID`): the previous
+        /// page's last, which the listing prints.
+        #[arg(long, value_name = "QUEUE/ID")]
+        after: Option<DlqRef>,
     },
     /// One dead letter with its decoded envelope.
     Show { id: DlqRef },
@@ -102,7 +107,7 @@ where
     C: redis::aio::ConnectionLike + Send,
 {
     match cmd {
-        DlqCommand::List { limit } => list(conn, keys, limit, json, out).await,
+        DlqCommand::List { limit, after } => list(conn, keys, usize::from(limit), after.as_ref(), json, out).await,
         DlqCommand::Show { id } => show(conn, keys, &id, json, out).await,
         DlqCommand::Replay { select, dry_run } => {
             let targets = select_letters(conn, keys, &select.into()).await?;
@@ -117,23 +122,36 @@ where
     }
 }
 
-async fn list<C>(conn: &mut C, keys: &Keys, limit: usize, json: bool, out: &mut impl Write) -> Result<(), Error>
+/// One page of the newest-first listing (the console's), the total, and
+/// the `--after` of the next page when there are older letters.
+async fn list<C>(
+    conn: &mut C,
+    keys: &Keys,
+    limit: usize,
+    after: Option<&DlqRef>,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Error>
 where
     C: redis::aio::ConnectionLike + Send,
 {
-    let mut letters = Vec::new();
-    for s in 0..keys.queue_count() {
-        letters.extend(dead_letters(conn, s, &keys.queue(s), None, limit).await?);
-    }
-    letters.sort_by_key(|d| (d.failed_at_ms, d.queue));
-    letters.truncate(limit);
-    let rows: Vec<Row> = letters.iter().map(Row::from).collect();
+    let every = Filter::default();
+    let page = newest::newest(conn, keys, &every, after, limit).await?;
+    let total = newest::total(conn, keys, &newest::queues(keys, &every)).await?;
+    let rows: Vec<Row> = page.letters.iter().map(Row::from).collect();
+    let older = page.older.as_ref().map(ToString::to_string);
     if json {
-        output::json(out, &serde_json::json!({ "entries": rows }))?;
-    } else if rows.is_empty() {
-        writeln!(out, "no dead letters")?;
+        output::json(out, &serde_json::json!({ "entries": rows, "total": total, "older": older }))?;
+        return Ok(());
+    }
+    if rows.is_empty() {
+        writeln!(out, "{}", if after.is_some() { "no older dead letters" } else { "no dead letters" })?;
     } else {
         out.write_all(render_rows(&rows).as_bytes())?;
+        writeln!(out, "{} of {total} dead letters, newest first", rows.len())?;
+    }
+    if let Some(older) = older {
+        writeln!(out, "older: botqctl dlq list --after {older}")?;
     }
     Ok(())
 }
@@ -330,8 +348,14 @@ mod tests {
 
     #[test]
     fn list_defaults_to_fifty_entries() {
-        assert!(matches!(dlq(&["list"]).unwrap(), DlqCommand::List { limit: 50 }));
-        assert!(matches!(dlq(&["list", "--limit", "5"]).unwrap(), DlqCommand::List { limit: 5 }));
+        assert!(matches!(dlq(&["list"]).unwrap(), DlqCommand::List { limit: 50, after: None }));
+        assert!(matches!(dlq(&["list", "--limit", "5"]).unwrap(), DlqCommand::List { limit: 5, after: None }));
+        assert!(matches!(
+            dlq(&["list", "--after", "2/5-0"]).unwrap(),
+            DlqCommand::List { after: Some(DlqRef { queue: Some(2), .. }), .. }
+        ));
+        assert!(dlq(&["list", "--limit", "0"]).is_err(), "a page holds at least one letter");
+        assert!(dlq(&["list", "--after", "yesterday"]).is_err());
     }
 
     #[test]

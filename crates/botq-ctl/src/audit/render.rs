@@ -12,7 +12,7 @@ use botq_core::audit::Entry;
 use crate::output;
 
 /// Column names and minimum widths; the last column is never padded.
-const COLUMNS: [(&str, usize); 12] = [
+const COLUMNS: [(&str, usize); 13] = [
     ("time", 24),
     ("bot", 12),
     ("skill", 12),
@@ -24,6 +24,7 @@ const COLUMNS: [(&str, usize); 12] = [
     ("req_bytes", 9),
     ("resp_bytes", 10),
     ("replies", 7),
+    ("replica", 14),
     ("request_id", 0),
 ];
 
@@ -37,19 +38,20 @@ pub fn header() -> String {
 /// answer (when recorded) on indented lines below.
 #[must_use]
 pub fn line(e: &Entry, content: bool) -> String {
-    let reason = if e.reason.is_empty() { "-".to_owned() } else { output::one_line(&e.reason) };
+    let dash = |v: &str| if v.is_empty() { "-".to_owned() } else { output::one_line(v) };
     let mut s = row(&[
         output::rfc3339_ms(e.ts_ms),
         output::one_line(&e.bot),
         output::one_line(&e.skill),
         e.access.as_str().to_owned(),
         e.outcome.as_str().to_owned(),
-        reason,
+        dash(&e.reason),
         e.attempt.to_string(),
         e.duration_ms.to_string(),
         e.request_bytes.to_string(),
         e.response_bytes.to_string(),
         e.replies.to_string(),
+        dash(&e.replica),
         output::one_line(&e.request_id),
     ]);
     if content {
@@ -77,7 +79,7 @@ pub fn json_line(out: &mut impl Write, e: &Entry) -> std::io::Result<()> {
     writeln!(out)
 }
 
-fn row(cells: &[String; 12]) -> String {
+fn row(cells: &[String; 13]) -> String {
     let mut s = String::new();
     for (i, (cell, (_, width))) in cells.iter().zip(COLUMNS).enumerate() {
         if i > 0 {
@@ -111,12 +113,12 @@ mod tests {
         assert_eq!(
             header(),
             "time                      bot           skill         access  outcome   reason          attempt  \
-             duration_ms  req_bytes  resp_bytes  replies  request_id\n"
+             duration_ms  req_bytes  resp_bytes  replies  replica         request_id\n"
         );
         assert_eq!(
             line(&entry(), false),
             "2023-11-14T22:13:20.123Z  qq-main       agent         write   degraded  breaker_open    2        \
-             17           300        0           1        req-1\n"
+             17           300        0           1        worker-a-1      req-1\n"
         );
     }
 
@@ -128,6 +130,8 @@ mod tests {
             l.starts_with("2023-11-14T22:13:20.123Z  a-very-long-bot-name  agent         write   ok        -  "),
             "{l}"
         );
+        let older = line(&Entry { replica: String::new(), ..entry() }, false);
+        assert!(older.ends_with("  -               req-1\n"), "an entry from before replicas were recorded: {older}");
     }
 
     #[test]

@@ -185,6 +185,35 @@ fn dlq_replay_dry_run_changes_nothing_and_replay_moves_the_event_back_fresh() {
     assert!(!c.exists::<_, bool>(claim).unwrap(), "the stale claim is gone");
 }
 
+/// What an operator looks for first is what died last: `dlq list` pages
+/// newest first, and each page names the `--after` of the next.
+#[test]
+fn dlq_list_pages_newest_first_and_names_the_next_page() {
+    let redis = RedisServer::start();
+    let mut c = redis.conn();
+    let ids: Vec<String> = (0..3).map(|i| dead_letter(&mut c, &format!("ev-{i}"), "boom")).collect();
+    let cfg = config();
+
+    let first = json(&botqctl(&redis.url(), &cfg, &["dlq", "list", "--limit", "2", "--json"]));
+    let listed = |v: &serde_json::Value| -> Vec<String> {
+        v["entries"].as_array().unwrap().iter().map(|e| e["event_id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(listed(&first), ["ev-2", "ev-1"]);
+    assert_eq!(first["total"], 3);
+    let older = first["older"].as_str().expect("a next page").to_owned();
+    assert_eq!(older, format!("0/{}", ids[1]));
+
+    let second = json(&botqctl(&redis.url(), &cfg, &["dlq", "list", "--limit", "2", "--after", &older, "--json"]));
+    assert_eq!(listed(&second), ["ev-0"]);
+    assert_eq!(second["older"], serde_json::Value::Null, "nothing is older");
+
+    let text = stdout(&botqctl(&redis.url(), &cfg, &["dlq", "list", "--limit", "2"]));
+    assert!(text.contains("2 of 3 dead letters, newest first"), "{text}");
+    assert!(text.ends_with(&format!("older: botqctl dlq list --after {older}\n")), "{text}");
+    let past = stdout(&botqctl(&redis.url(), &cfg, &["dlq", "list", "--after", &format!("0/{}", ids[0])]));
+    assert_eq!(past, "no older dead letters\n");
+}
+
 #[test]
 fn replaying_an_unknown_id_is_a_clear_error_and_changes_nothing() {
     let redis = RedisServer::start();
