@@ -9,8 +9,8 @@ botq's rules: probes on the admin port the service really listens on, the
 hardened security context, a termination grace longer than the drain, a
 ScaledObject that watches every queue stream of the config in the ConfigMap,
 and names (Secrets, keys, labels) that line up across the files. The console
-(botqctl web) gets the same container rules, plus its own: one replica (its
-sessions are in memory), botqctl from the worker image, a token from a
+(botqctl web) gets the same container rules, plus its own: one replica,
+botqctl from the worker image, a token from a
 Secret, probes on a path that answers without a session, and a ClusterIP
 Service only.
 """
@@ -204,7 +204,6 @@ def check_console(dep: dict, worker: dict | None, p: Problems, where: str) -> di
     image listening on the console port, a token from a Secret, probes that
     need no session."""
     at = f"{where} {kn(dep)}"
-    # Its sessions live in the process: a second replica would not know them.
     labels = check_pod(dep, 1, p, at)
     dockerfile = DOCKERFILE_WORKER.read_text(encoding="utf-8")
     p.expect(

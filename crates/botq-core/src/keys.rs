@@ -201,6 +201,14 @@ impl Keys {
         format!("{}:audit", self.prefix)
     }
 
+    /// A signed-in console session, by the SHA-256 (hex) of its id: every
+    /// console replica sees the same sessions, and Redis never holds an id
+    /// a browser could present.
+    #[must_use]
+    pub fn console_session(&self, sid_sha256: &str) -> String {
+        format!("{}:console:session:{sid_sha256}", self.prefix)
+    }
+
     /// The fleet's records: a hash of replica name → JSON record.
     #[must_use]
     pub fn fleet_replicas(&self) -> String {

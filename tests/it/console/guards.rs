@@ -199,6 +199,34 @@ async fn token_mode_signs_in_with_the_token_and_out_for_good() {
     assert_eq!(p.status, 401);
 }
 
+/// Two console replicas behind one address (a rolling update, or two for
+/// availability): a session started on one is good on the other, its forms
+/// post to either, and signing out on one signs out on both.
+#[tokio::test]
+async fn replicas_share_sessions_and_a_sign_out_ends_the_session_on_both() {
+    let mut s = Store::start().await;
+    s.kill("qq-main", "chat-1", "ev-1", "/ping", "permanent: no").await;
+    let token = Opts { token: true, ..Opts::default() };
+    let mut a = Web::start(&s, token).await;
+    let mut b = Web::start(&s, token).await;
+    let ok = a.post("/login", &[("token", TOKEN), ("next", "/")]).await;
+    assert_eq!(ok.status, 303);
+    b.cookie.clone_from(&a.cookie);
+
+    let on_b = b.get("/dead-letters").await;
+    assert_eq!(on_b.status, 200, "signed in on A, signed in on B: {}", on_b.body);
+    let on_a = a.get("/dead-letters").await;
+    assert_eq!(on_a.csrf(), on_b.csrf(), "both replicas compute the session's CSRF token");
+    let ask = a.submit(&on_b, "/dead-letters/replay", &[]).await;
+    assert_eq!(ask.status, 200, "B's form, posted to A: {}", ask.body);
+    assert!(ask.text().contains("Replay 1 dead letter?"), "{}", ask.text());
+
+    let home = b.get("/").await;
+    assert_eq!(b.submit(&home, "/logout", &[]).await.status, 303);
+    let p = a.get("/").await;
+    assert_eq!((p.status, p.header("location")), (303, "/login?next=%2F"), "signed out on B, signed out on A");
+}
+
 #[tokio::test]
 async fn loopback_mode_answers_only_to_a_loopback_host() {
     let mut s = Store::start().await;

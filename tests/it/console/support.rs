@@ -321,14 +321,16 @@ impl Web {
     /// `config` names.
     pub(crate) async fn serve(config: &Path, opts: Opts) -> Self {
         let settings = Config::load_queue_settings(config).unwrap();
+        let redis = connect_lazy(&settings.redis_target(), Duration::from_secs(1)).unwrap();
+        let sessions = web::Sessions { redis: redis.clone(), keys: settings.keys() };
         let console = Arc::new(Console {
-            redis: connect_lazy(&settings.redis_target(), Duration::from_secs(1)).unwrap(),
+            redis,
             keys: settings.keys(),
             settings,
             config_path: config.to_path_buf(),
             read_only: opts.read_only,
             show_text: opts.show_text,
-            access: Access::new(opts.token.then_some(TOKEN)),
+            access: Access::new(opts.token.then_some(TOKEN), sessions),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

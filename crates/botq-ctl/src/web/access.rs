@@ -10,11 +10,15 @@
 //! - **Anything else with a token** (`--token-file` or `BOTQ_CONSOLE_TOKEN`,
 //!   at least 16 characters). `/login` compares the SHA-256 of what was typed
 //!   with the token's in constant time and starts a session: a random id in
-//!   an `HttpOnly`, `SameSite=Strict` cookie, kept in memory for 12 hours.
-//!   Failed logins are slowed and capped per minute.
-//! - **Every POST carries a CSRF token**: the HMAC-SHA256 of the session id
-//!   under a key made at start, checked here before any handler runs, so
-//!   no action can skip it. A cross-origin POST (by `Origin` or
+//!   an `HttpOnly`, `SameSite=Strict` cookie, valid for 12 hours. Sessions
+//!   live in Redis (by the SHA-256 of the id, with that TTL), so every
+//!   console replica knows them and signing out ends the session on all of
+//!   them. Failed logins are slowed and capped per minute.
+//! - **Every POST carries a CSRF token**: the HMAC-SHA256 of the session id,
+//!   checked here before any handler runs, so no action can skip it. With a
+//!   token the HMAC key is derived from it (every replica computes the same
+//!   CSRF token, and a new console token voids the old ones); without one
+//!   it is made at start. A cross-origin POST (by `Origin` or
 //!   `Sec-Fetch-Site`) is refused outright. `--read-only` refuses every
 //!   action but signing out.
 //! - **Headers**: a strict Content-Security-Policy (scripts and styles from
@@ -23,7 +27,6 @@
 //!
 //! The token never reaches a page, a log line or an error.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -34,6 +37,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use botq_core::keys::Keys;
+use botq_core::redis_conn::Redis;
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use maud::html;
@@ -51,8 +56,6 @@ pub const CSRF_FIELD: &str = "csrf";
 pub const MIN_TOKEN_LEN: usize = 16;
 /// How long a signed-in session lasts.
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Sessions kept at most; the oldest goes first.
-const MAX_SESSIONS: usize = 1000;
 /// Failed logins allowed per minute, all clients together.
 const MAX_FAILURES_PER_MINUTE: u32 = 10;
 /// How long a failed login waits before it is answered.
@@ -77,14 +80,27 @@ pub enum StartError {
     Bind { listen: SocketAddr, source: std::io::Error },
 }
 
-/// The console's access policy and its signed-in sessions.
+/// The console's access policy and where its signed-in sessions live.
 pub struct Access {
     /// SHA-256 of the token; `None`: loopback only, no sign-in.
     token: Option<[u8; 32]>,
     csrf_key: [u8; 32],
-    /// Signed-in session ids and when they expire (token mode only).
-    sessions: Mutex<HashMap<String, Instant>>,
+    /// Signed-in sessions (token mode only).
+    sessions: Sessions,
     failures: Mutex<(Instant, u32)>,
+}
+
+/// The Redis that keeps the signed-in sessions: the console's own.
+#[derive(Clone)]
+pub struct Sessions {
+    pub redis: Redis,
+    pub keys: Keys,
+}
+
+impl Sessions {
+    fn key(&self, sid: &str) -> String {
+        self.keys.console_session(&hex::encode(Sha256::digest(sid.as_bytes())))
+    }
 }
 
 impl std::fmt::Debug for Access {
@@ -105,11 +121,11 @@ pub struct Session {
 impl Access {
     /// The policy for `args`: the token from `--token-file` or `token_env`
     /// (the value of `BOTQ_CONSOLE_TOKEN`), and a refusal to listen off
-    /// loopback without one.
+    /// loopback without one; signed-in sessions kept in `sessions`.
     ///
     /// # Errors
     /// See [`StartError`].
-    pub fn from_args(args: &WebArgs, token_env: Option<String>) -> Result<Self, StartError> {
+    pub fn from_args(args: &WebArgs, token_env: Option<String>, sessions: Sessions) -> Result<Self, StartError> {
         let token = match (&args.token_file, token_env) {
             (Some(path), _) => Some(
                 std::fs::read_to_string(path)
@@ -128,18 +144,22 @@ impl Access {
         if token.is_none() && !args.listen.ip().is_loopback() {
             return Err(StartError::TokenRequired { listen: args.listen });
         }
-        Ok(Self::new(token.as_deref()))
+        Ok(Self::new(token.as_deref(), sessions))
     }
 
     /// A policy with `token` (or none: loopback only).
     #[must_use]
-    pub fn new(token: Option<&str>) -> Self {
-        Self {
-            token: token.map(|t| Sha256::digest(t.as_bytes()).into()),
-            csrf_key: rand::random(),
-            sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new((Instant::now(), 0)),
-        }
+    pub fn new(token: Option<&str>, sessions: Sessions) -> Self {
+        let token: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.as_bytes()).into());
+        let csrf_key = match &token {
+            Some(t) => {
+                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(t).expect("HMAC takes any key length");
+                mac.update(b"botq console csrf key");
+                mac.finalize().into_bytes().into()
+            }
+            None => rand::random(),
+        };
+        Self { token, csrf_key, sessions, failures: Mutex::new((Instant::now(), 0)) }
     }
 
     /// Whether signing in is required.
@@ -171,39 +191,38 @@ impl Access {
 
     /// Whether `sid` names a live signed-in session (token mode), or is a
     /// well-formed anonymous one (loopback mode).
-    fn session_ok(&self, sid: &str) -> bool {
-        if self.token.is_none() {
-            return sid.len() == 64 && sid.bytes().all(|b| b.is_ascii_hexdigit());
+    async fn session_ok(&self, sid: &str) -> Result<bool, WebError> {
+        let well_formed = sid.len() == 64 && sid.bytes().all(|b| b.is_ascii_hexdigit());
+        if self.token.is_none() || !well_formed {
+            return Ok(well_formed);
         }
-        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match sessions.get(sid) {
-            Some(&expires) if expires > Instant::now() => true,
-            Some(_) => {
-                sessions.remove(sid);
-                false
-            }
-            None => false,
-        }
+        let key = self.sessions.key(sid);
+        Ok(redis::cmd("EXISTS").arg(key).query_async(&mut self.sessions.redis.clone()).await?)
     }
 
-    fn start_session(&self) -> String {
+    /// A new session id; in token mode, signed in until [`SESSION_TTL`].
+    async fn start_session(&self) -> Result<String, WebError> {
         let sid = hex::encode(rand::random::<[u8; 32]>());
         if self.token.is_some() {
-            let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = Instant::now();
-            sessions.retain(|_, &mut expires| expires > now);
-            if sessions.len() >= MAX_SESSIONS
-                && let Some(oldest) = sessions.iter().min_by_key(|(_, e)| **e).map(|(k, _)| k.clone())
-            {
-                sessions.remove(&oldest);
-            }
-            sessions.insert(sid.clone(), now + SESSION_TTL);
+            let ttl_ms = u64::try_from(SESSION_TTL.as_millis()).unwrap_or(u64::MAX);
+            let key = self.sessions.key(&sid);
+            let () = redis::cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut self.sessions.redis.clone())
+                .await?;
         }
-        sid
+        Ok(sid)
     }
 
-    fn end_session(&self, sid: &str) {
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(sid);
+    async fn end_session(&self, sid: &str) -> Result<(), WebError> {
+        if self.token.is_some() {
+            let () =
+                redis::cmd("DEL").arg(self.sessions.key(sid)).query_async(&mut self.sessions.redis.clone()).await?;
+        }
+        Ok(())
     }
 
     /// Counts a failed login; `false` once the minute's budget is spent.
@@ -285,7 +304,14 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
     if post && cross_origin(req.headers()) {
         return WebError::Forbidden("a request from another site is refused".into()).into_response();
     }
-    let sid = cookie_sid(req.headers()).filter(|s| access.session_ok(s));
+    let sid = match cookie_sid(req.headers()) {
+        Some(sid) => match access.session_ok(&sid).await {
+            Ok(true) => Some(sid),
+            Ok(false) => None,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
     let login = path == "/login";
     let (sid, new) = match sid {
         Some(sid) => (sid, false),
@@ -301,7 +327,10 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
             return Redirect::to(&to).into_response();
         }
         None if post => return WebError::Forbidden("no session: load the page again and retry".into()).into_response(),
-        None => (access.start_session(), true),
+        None => match access.start_session().await {
+            Ok(sid) => (sid, true),
+            Err(e) => return e.into_response(),
+        },
     };
     let mut req = req;
     if post && !login {
@@ -407,7 +436,10 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
     }
     let next = safe_next(f.next.as_deref()).to_owned();
     if c.access.token_ok(&f.token) {
-        let sid = c.access.start_session();
+        let sid = match c.access.start_session().await {
+            Ok(sid) => sid,
+            Err(e) => return e.into_response(),
+        };
         let mut resp = Redirect::to(&next).into_response();
         resp.headers_mut().append(header::SET_COOKIE, session_cookie(&sid));
         return resp;
@@ -421,8 +453,11 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
 
 /// `POST /logout`: ends the session.
 pub async fn logout(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(sid) = cookie_sid(&headers) {
-        c.access.end_session(&sid);
+    if let Some(sid) = cookie_sid(&headers)
+        && let Err(e) = c.access.end_session(&sid).await
+    {
+        // Still signed in elsewhere: say so rather than pretend.
+        return e.into_response();
     }
     let mut resp = Redirect::to(if c.access.needs_token() { "/login" } else { "/" }).into_response();
     resp.headers_mut().append(header::SET_COOKIE, cleared_cookie());
@@ -463,47 +498,81 @@ mod tests {
         assert!(!cross_origin(&headers(&[("host", "x")])), "curl sends neither; the CSRF token still guards it");
     }
 
-    #[test]
-    fn csrf_tokens_are_bound_to_their_session() {
-        let a = Access::new(None);
+    /// Sessions in a Redis nothing here reaches (the connection is lazy;
+    /// making it needs a runtime).
+    fn nowhere() -> Sessions {
+        let target = botq_core::redis_conn::Target { url: "redis://127.0.0.1:1".into(), cluster: false };
+        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_millis(200)).unwrap();
+        Sessions { redis, keys: Keys::new("botq", 1) }
+    }
+
+    #[tokio::test]
+    async fn csrf_tokens_are_bound_to_their_session_and_the_key_to_the_console_token() {
+        let a = Access::new(None, nowhere());
         let t = a.csrf_for("s1");
         assert!(a.csrf_ok("s1", &t));
         assert!(!a.csrf_ok("s2", &t));
         assert!(!a.csrf_ok("s1", "zz"));
-        assert!(!Access::new(None).csrf_ok("s1", &t), "another process, another key");
+        assert!(!Access::new(None, nowhere()).csrf_ok("s1", &t), "loopback: another process, another key");
+        let token = "correct horse battery staple";
+        let t = Access::new(Some(token), nowhere()).csrf_for("s1");
+        assert!(Access::new(Some(token), nowhere()).csrf_ok("s1", &t), "every replica with the token agrees");
+        assert!(!Access::new(Some("another token, long enough"), nowhere()).csrf_ok("s1", &t), "a new token voids it");
     }
 
-    #[test]
-    fn the_token_is_checked_whole_and_sessions_expire_with_the_process() {
-        let a = Access::new(Some("correct horse battery staple"));
+    #[tokio::test]
+    async fn the_token_is_checked_whole() {
+        let a = Access::new(Some("correct horse battery staple"), nowhere());
         assert!(a.token_ok("correct horse battery staple"));
         assert!(!a.token_ok("correct horse battery stapl"));
         assert!(!a.token_ok(""));
-        let sid = a.start_session();
-        assert!(a.session_ok(&sid));
-        assert!(!a.session_ok(&hex::encode([0u8; 32])), "a made-up session id is not signed in");
-        a.end_session(&sid);
-        assert!(!a.session_ok(&sid));
     }
 
-    #[test]
-    fn off_loopback_the_console_needs_a_long_enough_token() {
+    /// Signed in on one replica is signed in on all; signed out on one, on none.
+    #[tokio::test]
+    async fn sessions_live_in_redis_shared_by_every_replica() {
+        let server = botq_testkit::redis::RedisServer::start();
+        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
+        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
+        let store = Sessions { redis, keys: Keys::new("botq", 1) };
+        let token = "correct horse battery staple";
+        let (a, b) = (Access::new(Some(token), store.clone()), Access::new(Some(token), store));
+        let sid = a.start_session().await.unwrap();
+        assert!(b.session_ok(&sid).await.unwrap());
+        assert!(!b.session_ok(&hex::encode([0u8; 32])).await.unwrap(), "a made-up session id is not signed in");
+        assert!(!b.session_ok("not-hex").await.unwrap());
+        let keys: Vec<String> = redis::cmd("KEYS").arg("botq:console:session:*").query(&mut server.conn()).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(!keys[0].contains(&sid), "Redis keeps the id's digest, not the id");
+        let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut server.conn()).unwrap();
+        assert!(ttl > 11 * 3_600_000, "for the session's 12 hours: {ttl}");
+        b.end_session(&sid).await.unwrap();
+        assert!(!a.session_ok(&sid).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn off_loopback_the_console_needs_a_long_enough_token() {
         let args = |listen: &str| WebArgs {
             listen: listen.parse().unwrap(),
             token_file: None,
             read_only: false,
             show_text: false,
         };
-        assert!(matches!(Access::from_args(&args("0.0.0.0:9092"), None), Err(StartError::TokenRequired { .. })));
         assert!(matches!(
-            Access::from_args(&args("0.0.0.0:9092"), Some("short".into())),
+            Access::from_args(&args("0.0.0.0:9092"), None, nowhere()),
+            Err(StartError::TokenRequired { .. })
+        ));
+        assert!(matches!(
+            Access::from_args(&args("0.0.0.0:9092"), Some("short".into()), nowhere()),
             Err(StartError::TokenTooShort { len: 5 })
         ));
         assert!(
-            Access::from_args(&args("0.0.0.0:9092"), Some("a-token-of-enough-length".into())).unwrap().needs_token()
+            Access::from_args(&args("0.0.0.0:9092"), Some("a-token-of-enough-length".into()), nowhere())
+                .unwrap()
+                .needs_token()
         );
-        assert!(!Access::from_args(&args("127.0.0.1:9092"), None).unwrap().needs_token());
-        let e = Access::from_args(&args("0.0.0.0:1"), Some("s3cr3t".into())).unwrap_err().to_string();
+        assert!(!Access::from_args(&args("127.0.0.1:9092"), None, nowhere()).unwrap().needs_token());
+        let e = Access::from_args(&args("0.0.0.0:1"), Some("s3cr3t".into()), nowhere()).unwrap_err().to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
     }
 
