@@ -88,8 +88,8 @@ pub struct Replica {
     pub started_at_ms: i64,
     /// When the record was last written, by the replica's clock.
     pub heartbeat_ms: i64,
-    /// Worker: deliveries being handled. Ingest: always 0 (it does not
-    /// count requests in flight; its connections are bounded instead).
+    /// Worker: deliveries being handled. Ingest: webhooks being handled
+    /// (read, checked, waiting for Redis).
     pub in_flight: u64,
     /// Worker: the lanes it serves. Ingest: empty.
     pub lanes: Vec<String>,
