@@ -22,6 +22,7 @@ mod ingest_webhooks;
 mod key_scan;
 mod messages_e2e;
 mod queue_batches;
+mod quickstart;
 mod redis_checks;
 mod replies_e2e;
 mod retention;
