@@ -209,6 +209,13 @@ impl Keys {
         format!("{}:console:session:{sid_sha256}", self.prefix)
     }
 
+    /// Failed console sign-ins of the current minute, counted by every
+    /// console replica together.
+    #[must_use]
+    pub fn console_login_failures(&self) -> String {
+        format!("{}:console:login-failures", self.prefix)
+    }
+
     /// The fleet's records: a hash of replica name → JSON record.
     #[must_use]
     pub fn fleet_replicas(&self) -> String {

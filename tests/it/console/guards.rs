@@ -199,6 +199,31 @@ async fn token_mode_signs_in_with_the_token_and_out_for_good() {
     assert_eq!(p.status, 401);
 }
 
+/// Guessing the token: ten wrong tries a minute for every client and
+/// replica together, and past them not even the right token is checked, so
+/// the cap is no oracle. A session signed in before goes on working.
+#[tokio::test]
+async fn ten_failed_sign_ins_a_minute_close_sign_in_on_every_replica() {
+    let mut s = Store::start().await;
+    let token = Opts { token: true, ..Opts::default() };
+    let (mut a, b) = (Web::start(&s, token).await, Web::start(&s, token).await);
+    assert_eq!(a.post("/login", &[("token", TOKEN), ("next", "/")]).await.status, 303);
+    let guesses = (0..10).map(|i| {
+        let mut w = if i % 2 == 0 { a.another_browser() } else { b.another_browser() };
+        async move { w.post("/login", &[("token", "a-wrong-guess-of-enough-length"), ("next", "/")]).await.status }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    assert_eq!(statuses, [401; 10], "each wrong guess is told so, slowly");
+    for mut w in [a.another_browser(), b.another_browser()] {
+        let p = w.post("/login", &[("token", TOKEN), ("next", "/")]).await;
+        assert_eq!(p.status, 429, "the right token is not checked past the cap: {}", p.body);
+        assert!(w.cookie.is_none(), "no session");
+    }
+    assert_eq!(a.get("/").await.status, 200, "the session signed in before goes on");
+    let window: i64 = redis::cmd("PTTL").arg(s.keys.console_login_failures()).query_async(&mut s.conn).await.unwrap();
+    assert!((1..=60_000).contains(&window), "the count ends with its minute: {window} ms");
+}
+
 /// Two console replicas behind one address (a rolling update, or two for
 /// availability): a session started on one is good on the other, its forms
 /// post to either, and signing out on one signs out on both.

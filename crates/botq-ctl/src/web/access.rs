@@ -13,7 +13,10 @@
 //!   an `HttpOnly`, `SameSite=Strict` cookie, valid for 12 hours. Sessions
 //!   live in Redis (by the SHA-256 of the id, with that TTL), so every
 //!   console replica knows them and signing out ends the session on all of
-//!   them. Failed logins are slowed and capped per minute.
+//!   them. Failed sign-ins are slowed, and capped per minute for all
+//!   clients and replicas together: past the cap no token is checked, not
+//!   even the right one, until the minute is over (signed-in sessions go
+//!   on).
 //! - **Every POST carries a CSRF token**: the HMAC-SHA256 of the session id,
 //!   checked here before any handler runs, so no action can skip it. With a
 //!   token the HMAC key is derived from it (every replica computes the same
@@ -29,8 +32,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -56,8 +58,10 @@ pub const CSRF_FIELD: &str = "csrf";
 pub const MIN_TOKEN_LEN: usize = 16;
 /// How long a signed-in session lasts.
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed logins allowed per minute, all clients together.
+/// Failed sign-ins allowed per minute, all clients and replicas together.
 const MAX_FAILURES_PER_MINUTE: u32 = 10;
+/// The window those are counted in.
+const FAILURE_WINDOW_MS: u64 = 60_000;
 /// How long a failed login waits before it is answered.
 const FAILURE_DELAY: Duration = Duration::from_millis(500);
 
@@ -87,7 +91,6 @@ pub struct Access {
     csrf_key: [u8; 32],
     /// Signed-in sessions (token mode only).
     sessions: Sessions,
-    failures: Mutex<(Instant, u32)>,
 }
 
 /// The Redis that keeps the signed-in sessions: the console's own.
@@ -159,7 +162,7 @@ impl Access {
             }
             None => rand::random(),
         };
-        Self { token, csrf_key, sessions, failures: Mutex::new((Instant::now(), 0)) }
+        Self { token, csrf_key, sessions }
     }
 
     /// Whether signing in is required.
@@ -225,14 +228,31 @@ impl Access {
         Ok(())
     }
 
-    /// Counts a failed login; `false` once the minute's budget is spent.
-    fn failure_allowed(&self) -> bool {
-        let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if f.0.elapsed() > Duration::from_secs(60) {
-            *f = (Instant::now(), 0);
-        }
-        f.1 += 1;
-        f.1 <= MAX_FAILURES_PER_MINUTE
+    /// Whether a sign-in may be tried: fewer than the cap failed in the
+    /// current window.
+    async fn sign_in_allowed(&self) -> Result<bool, WebError> {
+        let key = self.sessions.keys.console_login_failures();
+        let failed: Option<u32> = redis::cmd("GET").arg(key).query_async(&mut self.sessions.redis.clone()).await?;
+        Ok(failed.unwrap_or(0) < MAX_FAILURES_PER_MINUTE)
+    }
+
+    /// Counts a failed sign-in; the first of a window starts it.
+    async fn count_failure(&self) -> Result<(), WebError> {
+        let key = self.sessions.keys.console_login_failures();
+        let () = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(0)
+            .arg("NX")
+            .arg("PX")
+            .arg(FAILURE_WINDOW_MS)
+            .ignore()
+            .incr(&key, 1)
+            .ignore()
+            .query_async(&mut self.sessions.redis.clone())
+            .await?;
+        Ok(())
     }
 }
 
@@ -435,6 +455,13 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
         return Redirect::to("/").into_response();
     }
     let next = safe_next(f.next.as_deref()).to_owned();
+    // The cap comes first: past it even the right token is not checked, so
+    // guessing gains nothing from it.
+    match c.access.sign_in_allowed().await {
+        Ok(true) => {}
+        Ok(false) => return WebError::TooManyAttempts.into_response(),
+        Err(e) => return e.into_response(),
+    }
     if c.access.token_ok(&f.token) {
         let sid = match c.access.start_session().await {
             Ok(sid) => sid,
@@ -444,8 +471,8 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
         resp.headers_mut().append(header::SET_COOKIE, session_cookie(&sid));
         return resp;
     }
-    if !c.access.failure_allowed() {
-        return WebError::TooManyAttempts.into_response();
+    if let Err(e) = c.access.count_failure().await {
+        return e.into_response();
     }
     tokio::time::sleep(FAILURE_DELAY).await;
     (StatusCode::UNAUTHORIZED, login_form(&c, &next, Some("That is not the token."))).into_response()
