@@ -201,16 +201,16 @@ impl Keys {
         format!("{}:audit", self.prefix)
     }
 
-    /// A signed-in console session, by the SHA-256 (hex) of its id: every
-    /// console replica sees the same sessions, and Redis never holds an id
-    /// a browser could present.
+    /// A signed-in console session, by a digest of its id (the console's
+    /// HMAC, keyed by its token): every console replica sees the same
+    /// sessions, and Redis never holds an id a browser could present.
     #[must_use]
-    pub fn console_session(&self, sid_sha256: &str) -> String {
-        format!("{}:console:session:{sid_sha256}", self.prefix)
+    pub fn console_session(&self, sid_digest: &str) -> String {
+        format!("{}:console:session:{sid_digest}", self.prefix)
     }
 
-    /// Failed console sign-ins of the current minute, counted by every
-    /// console replica together.
+    /// Console sign-in tries of the current minute (a success gives its
+    /// try back), counted by every console replica together.
     #[must_use]
     pub fn console_login_failures(&self) -> String {
         format!("{}:console:login-failures", self.prefix)

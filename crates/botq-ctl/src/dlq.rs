@@ -310,7 +310,7 @@ mod tests {
     fn a_dead_letter_id_may_name_its_queue() {
         assert_eq!("17-0".parse(), Ok(DlqRef { queue: None, id: "17-0".into() }));
         assert_eq!("3/17-2".parse(), Ok(DlqRef { queue: Some(3), id: "17-2".into() }));
-        for bad in ["17", "abc-0", "17-", "x/17-0", "-", ""] {
+        for bad in ["17", "abc-0", "17-", "x/17-0", "-", "", "99999999999999999999-0", "1-99999999999999999999"] {
             assert!(bad.parse::<DlqRef>().is_err(), "{bad}");
         }
     }

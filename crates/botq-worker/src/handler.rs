@@ -26,9 +26,12 @@ pub struct Job {
     /// The worker replica running the attempt (its fleet and consumer
     /// name), for the audit log.
     pub replica: Arc<str>,
-    /// The attempt holds its chat (per-chat ordering): no other attempt of
-    /// the same chat runs until this one settles, so state kept per chat
-    /// (the replies-per-minute count) has this attempt as its only writer.
+    /// The attempt holds its chat's lock in the chat's home queue
+    /// (per-chat ordering, and the event is on the chat's default-lane
+    /// queue): no other attempt of the chat runs until this one settles, so
+    /// the chat's side keys there (the replies-per-minute count) have this
+    /// attempt as their only writer. Events of a lane queue hold a lock of
+    /// that queue, which a chat moving between lanes does not share.
     pub holds_chat: bool,
 }
 

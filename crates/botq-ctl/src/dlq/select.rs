@@ -35,9 +35,10 @@ impl std::str::FromStr for DlqRef {
             Some((queue, id)) => (Some(queue.parse().map_err(|_| BadRef::Queue(s.to_owned()))?), id),
             None => (None, s),
         };
-        let ok = id
-            .split_once('-')
-            .is_some_and(|(ms, seq)| [ms, seq].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
+        // Both parts digits that fit a stream id's u64s.
+        let ok = id.split_once('-').is_some_and(|(ms, seq)| {
+            [ms, seq].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u64>().is_ok())
+        });
         if !ok {
             return Err(BadRef::Id(s.to_owned()));
         }

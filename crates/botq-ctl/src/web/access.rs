@@ -11,12 +11,15 @@
 //!   at least 16 characters). `/login` compares the SHA-256 of what was typed
 //!   with the token's in constant time and starts a session: a random id in
 //!   an `HttpOnly`, `SameSite=Strict` cookie, valid for 12 hours. Sessions
-//!   live in Redis (by the SHA-256 of the id, with that TTL), so every
-//!   console replica knows them and signing out ends the session on all of
-//!   them. Failed sign-ins are slowed, and capped per minute for all
-//!   clients and replicas together: past the cap no token is checked, not
-//!   even the right one, until the minute is over (signed-in sessions go
-//!   on).
+//!   live in Redis, so every console replica knows them and signing out ends
+//!   the session on all of them. The key is an HMAC of the id under a key
+//!   derived from the console token: Redis never holds an id a browser
+//!   could present, and a new token (or a console with another token on
+//!   the same Redis) knows none of the old sessions. Every sign-in takes a
+//!   try from a budget per minute shared by all clients and replicas, before
+//!   the token is checked: past it no token is checked, not even the right
+//!   one, until the minute is over (signed-in sessions go on). A wrong token
+//!   is answered after half a second.
 //! - **Every POST carries a CSRF token**: the HMAC-SHA256 of the session id,
 //!   checked here before any handler runs, so no action can skip it. With a
 //!   token the HMAC key is derived from it (every replica computes the same
@@ -89,6 +92,8 @@ pub struct Access {
     /// SHA-256 of the token; `None`: loopback only, no sign-in.
     token: Option<[u8; 32]>,
     csrf_key: [u8; 32],
+    /// Names a session's Redis key (token mode; derived from the token).
+    session_key: [u8; 32],
     /// Signed-in sessions (token mode only).
     sessions: Sessions,
 }
@@ -98,12 +103,6 @@ pub struct Access {
 pub struct Sessions {
     pub redis: Redis,
     pub keys: Keys,
-}
-
-impl Sessions {
-    fn key(&self, sid: &str) -> String {
-        self.keys.console_session(&hex::encode(Sha256::digest(sid.as_bytes())))
-    }
 }
 
 impl std::fmt::Debug for Access {
@@ -154,15 +153,19 @@ impl Access {
     #[must_use]
     pub fn new(token: Option<&str>, sessions: Sessions) -> Self {
         let token: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.as_bytes()).into());
-        let csrf_key = match &token {
-            Some(t) => {
-                let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(t).expect("HMAC takes any key length");
-                mac.update(b"botq console csrf key");
-                mac.finalize().into_bytes().into()
+        // Keys every replica with the token derives alike; none without one.
+        let derive = |label: &[u8]| -> [u8; 32] {
+            match &token {
+                Some(t) => hmac(t, label),
+                None => rand::random(),
             }
-            None => rand::random(),
         };
-        Self { token, csrf_key, sessions }
+        Self {
+            csrf_key: derive(b"botq console csrf key"),
+            session_key: derive(b"botq console session key"),
+            token,
+            sessions,
+        }
     }
 
     /// Whether signing in is required.
@@ -175,6 +178,11 @@ impl Access {
     #[must_use]
     pub fn csrf_for(&self, sid: &str) -> String {
         hex::encode(self.mac(sid).finalize().into_bytes())
+    }
+
+    /// The Redis key of session `sid`.
+    fn session_redis_key(&self, sid: &str) -> String {
+        self.sessions.keys.console_session(&hex::encode(hmac(&self.session_key, sid.as_bytes())))
     }
 
     fn mac(&self, sid: &str) -> Hmac<Sha256> {
@@ -199,7 +207,7 @@ impl Access {
         if self.token.is_none() || !well_formed {
             return Ok(well_formed);
         }
-        let key = self.sessions.key(sid);
+        let key = self.session_redis_key(sid);
         Ok(redis::cmd("EXISTS").arg(key).query_async(&mut self.sessions.redis.clone()).await?)
     }
 
@@ -208,7 +216,7 @@ impl Access {
         let sid = hex::encode(rand::random::<[u8; 32]>());
         if self.token.is_some() {
             let ttl_ms = u64::try_from(SESSION_TTL.as_millis()).unwrap_or(u64::MAX);
-            let key = self.sessions.key(&sid);
+            let key = self.session_redis_key(&sid);
             let () = redis::cmd("SET")
                 .arg(key)
                 .arg(1)
@@ -222,24 +230,20 @@ impl Access {
 
     async fn end_session(&self, sid: &str) -> Result<(), WebError> {
         if self.token.is_some() {
-            let () =
-                redis::cmd("DEL").arg(self.sessions.key(sid)).query_async(&mut self.sessions.redis.clone()).await?;
+            let () = redis::cmd("DEL")
+                .arg(self.session_redis_key(sid))
+                .query_async(&mut self.sessions.redis.clone())
+                .await?;
         }
         Ok(())
     }
 
-    /// Whether a sign-in may be tried: fewer than the cap failed in the
-    /// current window.
-    async fn sign_in_allowed(&self) -> Result<bool, WebError> {
+    /// Takes a try from the minute's sign-in budget, before the token is
+    /// checked (so parallel guesses cannot all pass a check made earlier);
+    /// `false` once it is spent. The first try of a window starts it.
+    async fn take_sign_in_try(&self) -> Result<bool, WebError> {
         let key = self.sessions.keys.console_login_failures();
-        let failed: Option<u32> = redis::cmd("GET").arg(key).query_async(&mut self.sessions.redis.clone()).await?;
-        Ok(failed.unwrap_or(0) < MAX_FAILURES_PER_MINUTE)
-    }
-
-    /// Counts a failed sign-in; the first of a window starts it.
-    async fn count_failure(&self) -> Result<(), WebError> {
-        let key = self.sessions.keys.console_login_failures();
-        let () = redis::pipe()
+        let (tries,): (u32,) = redis::pipe()
             .atomic()
             .cmd("SET")
             .arg(&key)
@@ -249,9 +253,15 @@ impl Access {
             .arg(FAILURE_WINDOW_MS)
             .ignore()
             .incr(&key, 1)
-            .ignore()
             .query_async(&mut self.sessions.redis.clone())
             .await?;
+        Ok(tries <= MAX_FAILURES_PER_MINUTE)
+    }
+
+    /// Gives back the try of a sign-in that succeeded: the budget counts failures.
+    async fn give_back_try(&self) -> Result<(), WebError> {
+        let key = self.sessions.keys.console_login_failures();
+        let () = redis::cmd("DECR").arg(key).query_async(&mut self.sessions.redis.clone()).await?;
         Ok(())
     }
 }
@@ -273,6 +283,13 @@ fn cleared_cookie() -> HeaderValue {
         .path("/")
         .max_age(cookie::time::Duration::ZERO);
     HeaderValue::from_str(&c.build().to_string()).expect("a valid header")
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// The session id the request's cookie carries, if any.
@@ -328,7 +345,8 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
         Some(sid) => match access.session_ok(&sid).await {
             Ok(true) => Some(sid),
             Ok(false) => None,
-            Err(e) => return e.into_response(),
+            // Not signed in (yet): no Redis detail for this visitor.
+            Err(e) => return e.hidden().into_response(),
         },
         None => None,
     };
@@ -349,7 +367,7 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
         None if post => return WebError::Forbidden("no session: load the page again and retry".into()).into_response(),
         None => match access.start_session().await {
             Ok(sid) => (sid, true),
-            Err(e) => return e.into_response(),
+            Err(e) => return e.hidden().into_response(),
         },
     };
     let mut req = req;
@@ -455,24 +473,30 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
         return Redirect::to("/").into_response();
     }
     let next = safe_next(f.next.as_deref()).to_owned();
-    // The cap comes first: past it even the right token is not checked, so
-    // guessing gains nothing from it.
-    match c.access.sign_in_allowed().await {
+    // The budget comes first: past it even the right token is not checked,
+    // so guessing gains nothing from it.
+    match c.access.take_sign_in_try().await {
         Ok(true) => {}
-        Ok(false) => return WebError::TooManyAttempts.into_response(),
-        Err(e) => return e.into_response(),
+        Ok(false) => {
+            tracing::warn!(
+                "console sign-in closed for the rest of the minute: {MAX_FAILURES_PER_MINUTE} failed tries; \
+                 signed-in sessions go on"
+            );
+            return WebError::TooManyAttempts.into_response();
+        }
+        Err(e) => return e.hidden().into_response(),
     }
     if c.access.token_ok(&f.token) {
         let sid = match c.access.start_session().await {
             Ok(sid) => sid,
-            Err(e) => return e.into_response(),
+            Err(e) => return e.hidden().into_response(),
         };
+        if let Err(e) = c.access.give_back_try().await {
+            return e.hidden().into_response();
+        }
         let mut resp = Redirect::to(&next).into_response();
         resp.headers_mut().append(header::SET_COOKIE, session_cookie(&sid));
         return resp;
-    }
-    if let Err(e) = c.access.count_failure().await {
-        return e.into_response();
     }
     tokio::time::sleep(FAILURE_DELAY).await;
     (StatusCode::UNAUTHORIZED, login_form(&c, &next, Some("That is not the token."))).into_response()
@@ -563,9 +587,11 @@ mod tests {
         let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
         let store = Sessions { redis, keys: Keys::new("botq", 1) };
         let token = "correct horse battery staple";
-        let (a, b) = (Access::new(Some(token), store.clone()), Access::new(Some(token), store));
+        let (a, b) = (Access::new(Some(token), store.clone()), Access::new(Some(token), store.clone()));
         let sid = a.start_session().await.unwrap();
         assert!(b.session_ok(&sid).await.unwrap());
+        let rotated = Access::new(Some("a new token after a leak"), store.clone());
+        assert!(!rotated.session_ok(&sid).await.unwrap(), "a console with another token knows none of them");
         assert!(!b.session_ok(&hex::encode([0u8; 32])).await.unwrap(), "a made-up session id is not signed in");
         assert!(!b.session_ok("not-hex").await.unwrap());
         let keys: Vec<String> = redis::cmd("KEYS").arg("botq:console:session:*").query(&mut server.conn()).unwrap();
@@ -575,6 +601,33 @@ mod tests {
         assert!(ttl > 11 * 3_600_000, "for the session's 12 hours: {ttl}");
         b.end_session(&sid).await.unwrap();
         assert!(!a.session_ok(&sid).await.unwrap());
+    }
+
+    /// Each try is taken before the token is checked: a hundred guesses at
+    /// once get ten checks between them, not a hundred.
+    #[tokio::test]
+    async fn parallel_sign_ins_share_ten_tries_a_minute() {
+        let server = botq_testkit::redis::RedisServer::start();
+        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
+        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
+        let console = |prefix: &str| {
+            Access::new(
+                Some("correct horse battery staple"),
+                Sessions { redis: redis.clone(), keys: Keys::new(prefix, 1) },
+            )
+        };
+        let access = console("botq");
+        let tries = futures_util::future::join_all((0..100).map(|_| access.take_sign_in_try())).await;
+        let allowed = tries.into_iter().filter(|t| *t.as_ref().unwrap()).count();
+        assert_eq!(allowed, usize::try_from(MAX_FAILURES_PER_MINUTE).unwrap());
+
+        let other = console("other");
+        for _ in 0..MAX_FAILURES_PER_MINUTE {
+            assert!(other.take_sign_in_try().await.unwrap());
+        }
+        other.give_back_try().await.unwrap();
+        assert!(other.take_sign_in_try().await.unwrap(), "a sign-in that succeeded gave its try back");
+        assert!(!other.take_sign_in_try().await.unwrap());
     }
 
     #[tokio::test]

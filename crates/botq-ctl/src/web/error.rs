@@ -28,6 +28,9 @@ pub enum WebError {
     NotLoopback,
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis failed for a visitor who has not signed in: no detail for them.
+    #[error("the console cannot reach its Redis right now; try again shortly")]
+    Unavailable,
 }
 
 impl WebError {
@@ -40,7 +43,20 @@ impl WebError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::NotLoopback => StatusCode::MISDIRECTED_REQUEST,
-            Self::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Redis(_) | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The same failure, told to someone not signed in: a Redis error is
+    /// logged here and shown without its detail.
+    #[must_use]
+    pub fn hidden(self) -> Self {
+        match self {
+            Self::Redis(e) => {
+                tracing::warn!(error.kind = ?e.kind(), "console: Redis call failed before sign-in");
+                Self::Unavailable
+            }
+            other => other,
         }
     }
 }

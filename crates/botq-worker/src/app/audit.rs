@@ -52,6 +52,9 @@ impl std::fmt::Debug for AuditSink {
 impl AuditSink {
     /// Starts the writer of the log at `key` (about `max_len` entries) on
     /// the current Tokio runtime; it stops when the last sink is dropped.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
     #[must_use]
     pub fn new(redis: Redis, key: String, max_len: u64) -> Self {
         let (queue, entries) = mpsc::channel(QUEUED_MAX);

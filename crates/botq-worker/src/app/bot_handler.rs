@@ -64,6 +64,9 @@ impl std::fmt::Debug for BotHandler {
 impl BotHandler {
     /// # Errors
     /// An invalid Redis URL, or an HTTP client that cannot be built.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime: it starts the audit writer on the current one.
     pub fn new(app: &AppSettings<'_>) -> anyhow::Result<Self> {
         let redis = botq_core::redis_conn::connect_lazy(&app.queue.redis_target(), std::time::Duration::from_secs(2))?;
         let keys = app.queue.keys();
@@ -313,7 +316,12 @@ impl Attempt {
             // Asked per reply: the budget is the current minute's.
             let storm = cap.map(|cap| self.storm_budget(cap));
             let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            match self.setup.replier.send(&self.env, index, reply, storm.as_ref()).await? {
+            let sent = self.setup.replier.send(&self.env, index, reply, storm.as_ref()).await;
+            if sent.is_err() {
+                // Its count may have been written or not: read it again.
+                *self.storm_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            }
+            match sent? {
                 Delivered::Dropped(DROPPED_STORM) => {
                     warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
                     return Ok(());

@@ -20,10 +20,14 @@ use botq_core::redis_conn::Redis;
 /// eat the budget) with its other post-send writes. Replicas racing between
 /// check and count may overshoot by a reply each.
 ///
-/// An attempt that holds its chat (per-chat ordering: no other attempt of
+/// An attempt that holds its chat (`Job::holds_chat`: no other attempt of
 /// the chat runs until it settles) is the counter's only writer, so after
 /// its first read it knows the count and says so in `known`; the replier
-/// then does not read it again.
+/// then does not read it again. A send that fails forgets the count (its
+/// write may have landed). Only a fleet that disagrees on per-chat ordering,
+/// or a chat moved between lanes while events of both run, has another
+/// writer meanwhile: then a chat may get up to one attempt's replies over
+/// its cap.
 #[derive(Debug, Clone)]
 pub struct StormCap {
     /// The chat's counter key of the minute the check was made in; the

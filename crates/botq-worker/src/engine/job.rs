@@ -146,7 +146,9 @@ async fn attempt(engine: &Engine, d: &Delivery, env: &Envelope, token: &str) {
         attempt,
         stream_id: d.id.clone(),
         replica: engine.consumer.clone(),
-        holds_chat: engine.cfg.per_chat_ordering,
+        // The chat's side keys (its reply count) live in its home queue:
+        // only a lock there makes this attempt their one writer.
+        holds_chat: engine.cfg.per_chat_ordering && d.queue == engine.keys.home_queue(&env.bot, &env.chat_id),
     };
     let started = Instant::now();
     let outcome = run_isolated(engine, job).await;
