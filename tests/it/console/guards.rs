@@ -224,6 +224,23 @@ async fn ten_failed_sign_ins_a_minute_close_sign_in_on_every_replica() {
     assert!((1..=60_000).contains(&window), "the count ends with its minute: {window} ms");
 }
 
+/// Redis down: a visitor who has not signed in learns only that the
+/// console cannot reach its Redis, not the connection's error.
+#[tokio::test]
+async fn a_redis_outage_before_sign_in_is_a_plain_503() {
+    let mut s = Store::start().await;
+    let mut w = Web::start(&s, Opts { token: true, ..Opts::default() }).await;
+    s._redis.stop();
+    w.cookie = Some(format!("botq_console={}", "ab".repeat(32)));
+    for p in [w.get("/").await, w.post("/login", &[("token", TOKEN), ("next", "/")]).await] {
+        assert_eq!(p.status, 503, "{}", p.body);
+        assert!(p.text().contains("cannot reach its Redis"), "{}", p.text());
+        for detail in ["refused", "os error", "127.0.0.1", "redis://"] {
+            assert!(!p.body.contains(detail), "{detail} in {}", p.body);
+        }
+    }
+}
+
 /// Two console replicas behind one address (a rolling update, or two for
 /// availability): a session started on one is good on the other, its forms
 /// post to either, and signing out on one signs out on both.
