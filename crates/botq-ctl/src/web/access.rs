@@ -35,23 +35,25 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
-use botq_core::keys::Keys;
-use botq_core::redis_conn::Redis;
+use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
-use maud::html;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod login;
+mod store;
+
+pub use self::login::{login, login_page, logout};
+pub use self::store::Sessions;
+use self::store::{SESSION_TTL, Store};
 use super::error::WebError;
-use super::{BODY_LIMIT, Shared, WebArgs, layout};
+use super::{BODY_LIMIT, Shared, WebArgs};
 
 /// The session cookie.
 pub const COOKIE: &str = "botq_console";
@@ -59,14 +61,6 @@ pub const COOKIE: &str = "botq_console";
 pub const CSRF_FIELD: &str = "csrf";
 /// The shortest token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
-/// How long a signed-in session lasts.
-const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Failed sign-ins allowed per minute, all clients and replicas together.
-const MAX_FAILURES_PER_MINUTE: u32 = 10;
-/// The window those are counted in.
-const FAILURE_WINDOW_MS: u64 = 60_000;
-/// How long a failed login waits before it is answered.
-const FAILURE_DELAY: Duration = Duration::from_millis(500);
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -92,17 +86,8 @@ pub struct Access {
     /// SHA-256 of the token; `None`: loopback only, no sign-in.
     token: Option<[u8; 32]>,
     csrf_key: [u8; 32],
-    /// Names a session's Redis key (token mode; derived from the token).
-    session_key: [u8; 32],
-    /// Signed-in sessions (token mode only).
-    sessions: Sessions,
-}
-
-/// The Redis that keeps the signed-in sessions: the console's own.
-#[derive(Clone)]
-pub struct Sessions {
-    pub redis: Redis,
-    pub keys: Keys,
+    /// Signed-in sessions and the sign-in budget (token mode only).
+    store: Store,
 }
 
 impl std::fmt::Debug for Access {
@@ -162,9 +147,8 @@ impl Access {
         };
         Self {
             csrf_key: derive(b"botq console csrf key"),
-            session_key: derive(b"botq console session key"),
+            store: Store::new(sessions, derive(b"botq console session key")),
             token,
-            sessions,
         }
     }
 
@@ -178,11 +162,6 @@ impl Access {
     #[must_use]
     pub fn csrf_for(&self, sid: &str) -> String {
         hex::encode(self.mac(sid).finalize().into_bytes())
-    }
-
-    /// The Redis key of session `sid`.
-    fn session_redis_key(&self, sid: &str) -> String {
-        self.sessions.keys.console_session(&hex::encode(hmac(&self.session_key, sid.as_bytes())))
     }
 
     fn mac(&self, sid: &str) -> Hmac<Sha256> {
@@ -207,61 +186,22 @@ impl Access {
         if self.token.is_none() || !well_formed {
             return Ok(well_formed);
         }
-        let key = self.session_redis_key(sid);
-        Ok(redis::cmd("EXISTS").arg(key).query_async(&mut self.sessions.redis.clone()).await?)
+        self.store.exists(sid).await
     }
 
-    /// A new session id; in token mode, signed in until [`SESSION_TTL`].
+    /// A new session id; in token mode, signed in.
     async fn start_session(&self) -> Result<String, WebError> {
         let sid = hex::encode(rand::random::<[u8; 32]>());
         if self.token.is_some() {
-            let ttl_ms = u64::try_from(SESSION_TTL.as_millis()).unwrap_or(u64::MAX);
-            let key = self.session_redis_key(&sid);
-            let () = redis::cmd("SET")
-                .arg(key)
-                .arg(1)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async(&mut self.sessions.redis.clone())
-                .await?;
+            self.store.insert(&sid).await?;
         }
         Ok(sid)
     }
 
     async fn end_session(&self, sid: &str) -> Result<(), WebError> {
         if self.token.is_some() {
-            let () = redis::cmd("DEL")
-                .arg(self.session_redis_key(sid))
-                .query_async(&mut self.sessions.redis.clone())
-                .await?;
+            self.store.remove(sid).await?;
         }
-        Ok(())
-    }
-
-    /// Takes a try from the minute's sign-in budget, before the token is
-    /// checked (so parallel guesses cannot all pass a check made earlier);
-    /// `false` once it is spent. The first try of a window starts it.
-    async fn take_sign_in_try(&self) -> Result<bool, WebError> {
-        let key = self.sessions.keys.console_login_failures();
-        let (tries,): (u32,) = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(&key)
-            .arg(0)
-            .arg("NX")
-            .arg("PX")
-            .arg(FAILURE_WINDOW_MS)
-            .ignore()
-            .incr(&key, 1)
-            .query_async(&mut self.sessions.redis.clone())
-            .await?;
-        Ok(tries <= MAX_FAILURES_PER_MINUTE)
-    }
-
-    /// Gives back the try of a sign-in that succeeded: the budget counts failures.
-    async fn give_back_try(&self) -> Result<(), WebError> {
-        let key = self.sessions.keys.console_login_failures();
-        let () = redis::cmd("DECR").arg(key).query_async(&mut self.sessions.redis.clone()).await?;
         Ok(())
     }
 }
@@ -327,7 +267,8 @@ fn cross_origin(headers: &HeaderMap) -> bool {
     headers.get("sec-fetch-site").and_then(|s| s.to_str().ok()).is_some_and(|s| s != "same-origin" && s != "none")
 }
 
-/// The guard in front of every route (see the module doc).
+/// The guard in front of every route (see the module doc; signing in and
+/// out is `login`, the Redis side `store`).
 pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/assets/") {
@@ -360,9 +301,7 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
             if post {
                 return WebError::Unauthorized.into_response();
             }
-            let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            let to = format!("/login?next={}", percent(target));
-            return Redirect::to(&to).into_response();
+            return login::redirect_to_login(req.uri().path_and_query().map_or("/", |p| p.as_str()));
         }
         None if post => return WebError::Forbidden("no session: load the page again and retry".into()).into_response(),
         None => match access.start_session().await {
@@ -395,23 +334,6 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
     resp
 }
 
-fn percent(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// The one place a login may send the browser next: a path of this console.
-/// No control characters: a browser drops tabs and newlines from a URL, so
-/// `/<TAB>/evil.example` would become `//evil.example`, another site (and a
-/// newline cannot go into a `Location` header at all).
-fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.contains(char::is_control) => {
-            n
-        }
-        _ => "/",
-    }
-}
-
 /// Adds the security headers to every response.
 pub async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
@@ -426,97 +348,12 @@ pub async fn security_headers(mut resp: Response) -> Response {
     resp
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct LoginQuery {
-    next: Option<String>,
-}
-
-/// `GET /login`: the sign-in form (loopback mode: nothing to sign in to).
-pub async fn login_page(
-    State(c): State<Shared>,
-    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
-) -> Response {
-    if !c.access.needs_token() {
-        return Redirect::to("/").into_response();
-    }
-    login_form(&c, safe_next(q.next.as_deref()), None).into_response()
-}
-
-fn login_form(c: &Shared, next: &str, problem: Option<&str>) -> maud::Markup {
-    let body = html! {
-        section.login {
-            h1 { "Sign in" }
-            p.muted { "This console needs the token it was started with (" code { "--token-file" } " or "
-                code { "BOTQ_CONSOLE_TOKEN" } ")." }
-            @if let Some(p) = problem { p.problem role="alert" { (p) } }
-            form method="post" action="/login" {
-                input type="hidden" name="next" value=(next);
-                label for="token" { "Token" }
-                input #token type="password" name="token" autocomplete="current-password" required autofocus;
-                button.primary type="submit" { "Sign in" }
-            }
-        }
-    };
-    layout::bare(c, "Sign in", &body)
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    token: String,
-    next: Option<String>,
-}
-
-/// `POST /login`: checks the token, starts a session.
-pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>) -> Response {
-    if !c.access.needs_token() {
-        return Redirect::to("/").into_response();
-    }
-    let next = safe_next(f.next.as_deref()).to_owned();
-    // The budget comes first: past it even the right token is not checked,
-    // so guessing gains nothing from it.
-    match c.access.take_sign_in_try().await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(
-                "console sign-in closed for the rest of the minute: {MAX_FAILURES_PER_MINUTE} failed tries; \
-                 signed-in sessions go on"
-            );
-            return WebError::TooManyAttempts.into_response();
-        }
-        Err(e) => return e.hidden().into_response(),
-    }
-    if c.access.token_ok(&f.token) {
-        let sid = match c.access.start_session().await {
-            Ok(sid) => sid,
-            Err(e) => return e.hidden().into_response(),
-        };
-        if let Err(e) = c.access.give_back_try().await {
-            return e.hidden().into_response();
-        }
-        let mut resp = Redirect::to(&next).into_response();
-        resp.headers_mut().append(header::SET_COOKIE, session_cookie(&sid));
-        return resp;
-    }
-    tokio::time::sleep(FAILURE_DELAY).await;
-    (StatusCode::UNAUTHORIZED, login_form(&c, &next, Some("That is not the token."))).into_response()
-}
-
-/// `POST /logout`: ends the session.
-pub async fn logout(State(c): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(sid) = cookie_sid(&headers)
-        && let Err(e) = c.access.end_session(&sid).await
-    {
-        // Still signed in elsewhere: say so rather than pretend.
-        return e.into_response();
-    }
-    let mut resp = Redirect::to(if c.access.needs_token() { "/login" } else { "/" }).into_response();
-    resp.headers_mut().append(header::SET_COOKIE, cleared_cookie());
-    resp
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use botq_core::keys::Keys;
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -577,57 +414,7 @@ mod tests {
         assert!(a.token_ok("correct horse battery staple"));
         assert!(!a.token_ok("correct horse battery stapl"));
         assert!(!a.token_ok(""));
-    }
-
-    /// Signed in on one replica is signed in on all; signed out on one, on none.
-    #[tokio::test]
-    async fn sessions_live_in_redis_shared_by_every_replica() {
-        let server = botq_testkit::redis::RedisServer::start();
-        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
-        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
-        let store = Sessions { redis, keys: Keys::new("botq", 1) };
-        let token = "correct horse battery staple";
-        let (a, b) = (Access::new(Some(token), store.clone()), Access::new(Some(token), store.clone()));
-        let sid = a.start_session().await.unwrap();
-        assert!(b.session_ok(&sid).await.unwrap());
-        let rotated = Access::new(Some("a new token after a leak"), store.clone());
-        assert!(!rotated.session_ok(&sid).await.unwrap(), "a console with another token knows none of them");
-        assert!(!b.session_ok(&hex::encode([0u8; 32])).await.unwrap(), "a made-up session id is not signed in");
-        assert!(!b.session_ok("not-hex").await.unwrap());
-        let keys: Vec<String> = redis::cmd("KEYS").arg("botq:console:session:*").query(&mut server.conn()).unwrap();
-        assert_eq!(keys.len(), 1);
-        assert!(!keys[0].contains(&sid), "Redis keeps the id's digest, not the id");
-        let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut server.conn()).unwrap();
-        assert!(ttl > 11 * 3_600_000, "for the session's 12 hours: {ttl}");
-        b.end_session(&sid).await.unwrap();
-        assert!(!a.session_ok(&sid).await.unwrap());
-    }
-
-    /// Each try is taken before the token is checked: a hundred guesses at
-    /// once get ten checks between them, not a hundred.
-    #[tokio::test]
-    async fn parallel_sign_ins_share_ten_tries_a_minute() {
-        let server = botq_testkit::redis::RedisServer::start();
-        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
-        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
-        let console = |prefix: &str| {
-            Access::new(
-                Some("correct horse battery staple"),
-                Sessions { redis: redis.clone(), keys: Keys::new(prefix, 1) },
-            )
-        };
-        let access = console("botq");
-        let tries = futures_util::future::join_all((0..100).map(|_| access.take_sign_in_try())).await;
-        let allowed = tries.into_iter().filter(|t| *t.as_ref().unwrap()).count();
-        assert_eq!(allowed, usize::try_from(MAX_FAILURES_PER_MINUTE).unwrap());
-
-        let other = console("other");
-        for _ in 0..MAX_FAILURES_PER_MINUTE {
-            assert!(other.take_sign_in_try().await.unwrap());
-        }
-        other.give_back_try().await.unwrap();
-        assert!(other.take_sign_in_try().await.unwrap(), "a sign-in that succeeded gave its try back");
-        assert!(!other.take_sign_in_try().await.unwrap());
+        assert!(!a.session_ok("not-hex").await.unwrap(), "a malformed id is refused without asking Redis");
     }
 
     #[tokio::test]
@@ -654,15 +441,5 @@ mod tests {
         assert!(!Access::from_args(&args("127.0.0.1:9092"), None, nowhere()).unwrap().needs_token());
         let e = Access::from_args(&args("0.0.0.0:1"), Some("s3cr3t".into()), nowhere()).unwrap_err().to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
-    }
-
-    #[test]
-    fn a_login_only_sends_the_browser_within_the_console() {
-        assert_eq!(safe_next(Some("/dead-letters?bot=a")), "/dead-letters?bot=a");
-        for bad in
-            [Some("https://evil.example/"), Some("//evil.example"), Some("/\\evil"), Some("/\t/evil.example"), None]
-        {
-            assert_eq!(safe_next(bad), "/");
-        }
     }
 }
