@@ -3,9 +3,6 @@
 //! matching key once, and says so when its budget stopped it before the
 //! end. (On a cluster, every master: `cluster_e2e`.)
 
-use std::time::Duration;
-
-use botq_core::redis_conn::{Target, connect_lazy};
 use botq_testkit::redis::RedisServer;
 
 /// A server with `n` cooldown keys and as many other keys.
@@ -23,8 +20,7 @@ fn filled(n: usize) -> RedisServer {
 #[tokio::test]
 async fn a_scan_finds_every_matching_key_once_or_says_it_was_cut() {
     let redis = filled(3000);
-    let target = Target { url: redis.url().into(), cluster: false };
-    let mut conn = connect_lazy(&target, Duration::from_secs(2)).unwrap();
+    let mut conn = redis.redis();
 
     let (all, cut) = conn.scan_match("botq:*:cd:*", 100_000).await.unwrap();
     assert!(!cut, "6000 keys are within the budget");

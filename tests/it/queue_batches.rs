@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use botq_core::keys::{GROUP, Keys};
 use botq_core::queue::{self, ChatShare, Claim, ClaimRequest, Delivery, Held, Settlement, Verdict};
-use botq_core::redis_conn::{Redis, Target, connect_lazy};
+use botq_core::redis_conn::Redis;
 use botq_testkit::events::{Enqueuer, envelope};
 use botq_testkit::redis::RedisServer;
 use redis::AsyncCommands;
@@ -26,7 +26,7 @@ async fn env(events: &[(&str, &str, &str)]) -> Env {
     let redis = RedisServer::start();
     let keys = Keys::new("bq", 1);
     let queue = keys.queue(0);
-    let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
+    let mut conn = redis.redis();
     queue::ensure_group(&mut conn, &queue).await.unwrap();
     let mut enq = Enqueuer::new(&redis.url(), "bq", 1).await;
     for (bot, chat, id) in events {
@@ -164,7 +164,7 @@ async fn a_batch_of_pumps_moves_each_chats_backlog_within_its_share() {
     let redis = RedisServer::start();
     let keys = Keys::new("bq", 1);
     let k = keys.queue(0);
-    let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
+    let mut conn = redis.redis();
     queue::ensure_group(&mut conn, &k).await.unwrap();
     let share = botq_core::config::FairShare { max_queued_per_chat: Some(1), counter_ttl: Duration::from_secs(600) };
     let mut enq = Enqueuer::new(&redis.url(), "bq", 1).await.with_fair_share(share);
@@ -196,7 +196,7 @@ async fn each_event_of_an_ingest_batch_is_decided_as_if_alone_and_a_refused_one_
 
     let redis = RedisServer::start();
     let k = Keys::new("bq", 1).queue(0);
-    let mut conn = connect_lazy(&Target { url: redis.url().into(), cluster: false }, Duration::from_secs(1)).unwrap();
+    let mut conn = redis.redis();
     let share = FairShare { max_queued_per_chat: None, counter_ttl: Duration::from_secs(600) };
     let limits = RateLimit { group: None, sender: None };
     let event = |id: &str| Event { aliases: Vec::new(), envelope: envelope("qq-main", "g1", id, "/ping") };

@@ -143,6 +143,17 @@ impl RedisServer {
         ::redis::Client::open(self.url()).and_then(|c| c.get_connection()).expect("connect to test redis")
     }
 
+    /// botq's own Redis handle to this server, as the services make it
+    /// (lazy, multiplexed, 2 s timeouts).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    #[must_use]
+    pub fn redis(&self) -> botq_core::redis_conn::Redis {
+        let target = botq_core::redis_conn::Target { url: self.url().into(), cluster: false };
+        botq_core::redis_conn::connect_lazy(&target, std::time::Duration::from_secs(2)).expect("a valid redis url")
+    }
+
     /// An async connection for assertions and for botq's own Redis helpers
     /// (queue, DLQ, audit readers).
     ///

@@ -118,9 +118,7 @@ mod tests {
     use super::*;
 
     fn sink(server: &botq_testkit::redis::RedisServer) -> AuditSink {
-        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
-        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
-        AuditSink::new(redis, "audit".to_owned(), 1_000_000)
+        AuditSink::new(server.redis(), "audit".to_owned(), 1_000_000)
     }
 
     fn len(server: &botq_testkit::redis::RedisServer) -> usize {

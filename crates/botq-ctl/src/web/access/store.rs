@@ -100,9 +100,7 @@ mod tests {
     use super::*;
 
     fn store_on(server: &botq_testkit::redis::RedisServer, prefix: &str, key: [u8; 32]) -> Store {
-        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
-        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
-        Store::new(Sessions { redis, keys: Keys::new(prefix, 1) }, key)
+        Store::new(Sessions { redis: server.redis(), keys: Keys::new(prefix, 1) }, key)
     }
 
     /// Signed in on one replica is signed in on all; signed out on one, on

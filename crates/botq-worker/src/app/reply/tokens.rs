@@ -170,8 +170,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_replicas_fetch_one_token_per_expiry() {
         let server = botq_testkit::redis::RedisServer::start();
-        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
-        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
+        let redis = server.redis();
         let fetches = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let keys = ("tok".to_owned(), "tok-lock".to_owned());
         for round in 0..30u32 {
@@ -206,8 +205,7 @@ mod tests {
     #[tokio::test]
     async fn the_script_reads_a_stored_token_before_it_would_take_the_lock() {
         let server = botq_testkit::redis::RedisServer::start();
-        let target = botq_core::redis_conn::Target { url: server.url().into(), cluster: false };
-        let mut redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_secs(2)).unwrap();
+        let mut redis = server.redis();
         assert_eq!(read_or_lock(&mut redis, "k", "l").await.unwrap(), Found::Won);
         assert_eq!(read_or_lock(&mut redis, "k", "l").await.unwrap(), Found::Wait, "the lock is held");
         let mut c = server.conn();
