@@ -18,7 +18,8 @@
 //! so a backlog cannot vanish from the percentiles: the figures become lower
 //! bounds, and the reports say so.
 
-use botq_core::config::{BotConfig, GroupMode};
+use botq_core::config::BotConfig;
+use botq_core::routing::GroupMode;
 use serde::Deserialize;
 
 /// First word of every reply the bench asks for.

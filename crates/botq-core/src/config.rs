@@ -29,10 +29,7 @@ use secrecy::SecretString;
 
 pub use crate::platform::PlatformBot;
 pub use crate::queue::{FairShare, LEASE_MARGIN, RateLimit};
-pub use crate::routing::{AccessPolicy, ContextWindow, GroupMode, GroupPolicy, Guard, Routing};
-pub use crate::skill::{
-    BreakerConfig, BuiltinSkill, ContextBudget, Contract, HttpSkill, SkillConfig, SkillKind, SlowAck,
-};
+use crate::skill::SkillConfig;
 pub use crate::telemetry::{LogConfig, LogFormat};
 pub use crate::throttle::Gcra;
 pub use bot::{BotConfig, DEFAULT_TIMESTAMP_WINDOW_SECS, ReplyLimit};
