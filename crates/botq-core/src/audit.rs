@@ -239,7 +239,8 @@ impl Entry {
     }
 }
 
-/// Appends `entry` to the audit stream `key`, keeping about `max_len` entries.
+/// Appends `entry` to the audit stream `key`, keeping about `max_len`
+/// entries: one [`xadd`], sent alone (the worker pipelines many instead).
 ///
 /// # Errors
 /// Redis errors.

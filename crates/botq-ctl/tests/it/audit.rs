@@ -1,6 +1,7 @@
 //! `botqctl audit tail` against a real redis-server: counting, filters, JSON
 //! lines, undecodable entries, following, and the scan bound. Entries are
-//! written with the worker's own `botq_core::audit::append`.
+//! written with `botq_core::audit::append`: the same `XADD` (`audit::xadd`)
+//! the worker's audit writer pipelines.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
