@@ -110,12 +110,12 @@ where
         DlqCommand::List { limit, after } => list(conn, keys, usize::from(limit), after.as_ref(), json, out).await,
         DlqCommand::Show { id } => show(conn, keys, &id, json, out).await,
         DlqCommand::Replay { select, dry_run } => {
-            let targets = select_letters(conn, keys, &select.into()).await?;
+            let targets = select_letters(conn, keys, &select.into(), None).await?;
             let done = if dry_run { planned(&targets) } else { replay_letters(conn, keys, &targets).await? };
             print_replayed(&done, dry_run, json, out)
         }
         DlqCommand::Purge { select, dry_run } => {
-            let targets = select_letters(conn, keys, &select.into()).await?;
+            let targets = select_letters(conn, keys, &select.into(), None).await?;
             let deleted = if dry_run { 0 } else { purge_letters(conn, keys, &targets).await? };
             print_purged(&targets, deleted, dry_run, json, out)
         }

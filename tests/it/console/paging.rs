@@ -144,3 +144,34 @@ async fn an_action_past_the_consoles_bound_says_so_and_changes_nothing() {
     let left: usize = redis::cmd("XLEN").arg(s.keys.queue(0).dlq()).query_async(&mut s.conn).await.unwrap();
     assert_eq!(left, MAX_ACTION + 1, "nothing was changed");
 }
+
+/// A replay or purge by filter starts its reads at the filter's queues and
+/// time bounds (and still matches exactly), and stops at its limit: the
+/// console asks one past what it may act on, so a full DLQ is not read
+/// whole to be refused.
+#[tokio::test]
+async fn an_action_by_filter_matches_its_queues_and_time_and_stops_at_its_limit() {
+    use botq_ctl::dlq::{Filter, Selection, select_letters};
+
+    let mut s = Store::start_with("queues = 3\n").await;
+    let now = botq_core::now_ms();
+    let day = 24 * 3_600_000;
+    for q in 0..3 {
+        s.bury(q, "old", 5, "permanent: old", now - 2 * day).await;
+        s.bury(q, "new", 4, "permanent: new", now).await;
+    }
+    let select = |filter: Filter, limit| {
+        let (mut conn, keys) = (s.conn.clone(), s.keys.clone());
+        async move { select_letters(&mut conn, &keys, &Selection::Filter(filter), limit).await.unwrap() }
+    };
+    let recent = select(Filter { since_ms: Some(now - day), ..Filter::default() }, None).await;
+    assert_eq!(recent.len(), 12, "the letters of the last day in every queue");
+    assert!(recent.iter().all(|d| d.reason == "permanent: new"));
+    let older = select(Filter { before_ms: Some(now - day), ..Filter::default() }, None).await;
+    assert_eq!(older.len(), 15);
+    assert!(older.iter().all(|d| d.reason == "permanent: old"));
+    let one_queue = select(Filter { queue: Some(1), ..Filter::default() }, None).await;
+    assert!(one_queue.len() == 9 && one_queue.iter().all(|d| d.queue == 1));
+    let bounded = select(Filter { reason_contains: Some("permanent".into()), ..Filter::default() }, Some(7)).await;
+    assert_eq!(bounded.len(), 7, "it stops at its limit");
+}

@@ -6,6 +6,7 @@
 use botq_core::keys::Keys;
 use botq_core::queue::{DeadLetter, dead_letter, dead_letters};
 
+use super::newest::{CLOCK_SLACK_MS, queues};
 use crate::Error;
 
 /// Dead letters read per `XRANGE` when scanning a whole DLQ.
@@ -138,11 +139,20 @@ where
     }
 }
 
-/// Resolves a selection to the dead letters it names, now.
+/// Resolves a selection to the dead letters it names, now; with `limit`,
+/// stops once that many match (a caller that refuses more than it can act
+/// on passes one past its bound). A filter reads only the queues of its lane
+/// or queue, and only the ids its time bounds allow (with
+/// [`CLOCK_SLACK_MS`] to spare for worker clocks).
 ///
 /// # Errors
 /// An id that names no dead letter (nothing is changed then), or Redis errors.
-pub async fn select_letters<C>(conn: &mut C, keys: &Keys, sel: &Selection) -> Result<Vec<DeadLetter>, Error>
+pub async fn select_letters<C>(
+    conn: &mut C,
+    keys: &Keys,
+    sel: &Selection,
+    limit: Option<usize>,
+) -> Result<Vec<DeadLetter>, Error>
 where
     C: redis::aio::ConnectionLike + Send,
 {
@@ -156,20 +166,36 @@ where
         }
         return Ok(out);
     }
+    let every = Filter::default();
+    let filter = if let Selection::Filter(f) = sel { f } else { &every };
+    // Ids start with the ms they were added at: the first id a `since` allows
+    // is `(SINCE − slack)-0`, i.e. strictly after `(SINCE − slack − 1)-MAX`.
+    let first_ms = filter.since_ms.map(|t| t - CLOCK_SLACK_MS).filter(|&ms| ms > 0);
+    let start = first_ms.map(|ms| format!("{}-{}", ms - 1, u64::MAX));
+    let last_ms = filter.before_ms.map(|t| t.saturating_add(CLOCK_SLACK_MS));
+    let full = |out: &Vec<DeadLetter>| limit.is_some_and(|n| out.len() >= n);
     let mut out = Vec::new();
-    for s in 0..keys.queue_count() {
+    for s in queues(keys, filter) {
         let queue = keys.queue(s);
-        let mut after: Option<String> = None;
-        loop {
+        let mut after = start.clone();
+        while !full(&out) {
             let page = dead_letters(conn, s, &queue, after.as_deref(), PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
-            let full = page.len() == PAGE;
+            let more = page.len() == PAGE && last_ms.is_none_or(|b| id_ms(&last.id) < b);
             out.extend(page.into_iter().filter(|d| sel.matches(keys, d)));
-            if !full {
+            if !more {
                 break;
             }
         }
     }
+    if let Some(n) = limit {
+        out.truncate(n);
+    }
     Ok(out)
+}
+
+/// The ms part of a stream id (0 when it does not parse).
+fn id_ms(id: &str) -> i64 {
+    id.split_once('-').and_then(|(ms, _)| ms.parse().ok()).unwrap_or(0)
 }

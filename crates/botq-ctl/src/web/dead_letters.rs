@@ -88,9 +88,11 @@ fn lanes(c: &Shared) -> Vec<&str> {
     names
 }
 
-/// Every letter `sel` names now, newest first.
+/// Every letter `sel` names now, newest first; one more than
+/// [`MAX_ACTION`] at most (then the action is refused).
 async fn matching(c: &Shared, sel: &Selection) -> Result<Vec<DeadLetter>, WebError> {
-    let mut letters = dlq::select_letters(&mut c.redis.clone(), &c.keys, sel).await.map_err(from_ctl)?;
+    let mut letters =
+        dlq::select_letters(&mut c.redis.clone(), &c.keys, sel, Some(MAX_ACTION + 1)).await.map_err(from_ctl)?;
     letters.sort_by(|a, b| (b.failed_at_ms, b.queue, &b.id).cmp(&(a.failed_at_ms, a.queue, &a.id)));
     Ok(letters)
 }
@@ -432,7 +434,8 @@ async fn act(c: &Shared, s: &Session, form: &Fields, action: Action) -> Result<M
     match ask(c, form)? {
         Ask::Resolve(sel) => Ok(confirm(c, s, action, &matching(c, &sel).await?)),
         Ask::Confirmed(ids) => {
-            let targets = dlq::select_letters(&mut conn, &c.keys, &Selection::Ids(ids)).await.map_err(from_ctl)?;
+            let targets =
+                dlq::select_letters(&mut conn, &c.keys, &Selection::Ids(ids), None).await.map_err(from_ctl)?;
             let (title, summary, replayed) = match action {
                 Action::Replay => {
                     let done = dlq::replay_letters(&mut conn, &c.keys, &targets).await.map_err(from_ctl)?;
@@ -483,7 +486,7 @@ fn confirm(c: &Shared, s: &Session, action: Action, targets: &[DeadLetter]) -> M
             p { a href="/dead-letters" { "Back to the dead letters" } }
         } @else if n > MAX_ACTION {
             p.problem {
-                "This names " (count(n as u64)) " dead letters; the console "
+                "This names more than " (count(MAX_ACTION as u64)) " dead letters; the console "
                 (action.verb().to_lowercase()) "s at most " (count(MAX_ACTION as u64))
                 " at a time. Narrow the filter (by age, bot or reason), or use "
                 code { "botqctl dlq " (action.verb().to_lowercase()) } " on the box. Nothing was changed."
