@@ -126,8 +126,7 @@ async fn web_console(
     redis: Redis,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let sessions = web::Sessions { redis: redis.clone(), keys: settings.keys() };
-    let access = web::Access::from_args(&args, std::env::var("BOTQ_CONSOLE_TOKEN").ok(), sessions)?;
+    let access = web::Access::from_args(&args, std::env::var("BOTQ_CONSOLE_TOKEN").ok())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|source| web::StartError::Bind { listen: args.listen, source })?;

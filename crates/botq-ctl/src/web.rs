@@ -51,7 +51,7 @@ use botq_core::keys::Keys;
 use botq_core::redis_conn::Redis;
 use tokio::net::TcpListener;
 
-pub use access::{Access, Sessions, StartError};
+pub use access::{Access, StartError};
 pub use dead_letters::MAX_ACTION;
 pub use error::WebError;
 

@@ -322,7 +322,6 @@ impl Web {
     pub(crate) async fn serve(config: &Path, opts: Opts) -> Self {
         let settings = Config::load_queue_settings(config).unwrap();
         let redis = connect_lazy(&settings.redis_target(), Duration::from_secs(1)).unwrap();
-        let sessions = web::Sessions { redis: redis.clone(), keys: settings.keys() };
         let console = Arc::new(Console {
             redis,
             keys: settings.keys(),
@@ -330,7 +329,7 @@ impl Web {
             config_path: config.to_path_buf(),
             read_only: opts.read_only,
             show_text: opts.show_text,
-            access: Access::new(opts.token.then_some(TOKEN), sessions),
+            access: Access::new(opts.token.then_some(TOKEN)),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

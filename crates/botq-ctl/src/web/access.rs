@@ -50,10 +50,9 @@ mod login;
 mod store;
 
 pub use self::login::{login, login_page, logout};
-pub use self::store::Sessions;
 use self::store::{SESSION_TTL, Store};
 use super::error::WebError;
-use super::{BODY_LIMIT, Shared, WebArgs};
+use super::{BODY_LIMIT, Console, Shared, WebArgs};
 
 /// The session cookie.
 pub const COOKIE: &str = "botq_console";
@@ -81,7 +80,7 @@ pub enum StartError {
     Bind { listen: SocketAddr, source: std::io::Error },
 }
 
-/// The console's access policy and where its signed-in sessions live.
+/// The console's access policy.
 pub struct Access {
     /// SHA-256 of the token; `None`: loopback only, no sign-in.
     token: Option<[u8; 32]>,
@@ -108,11 +107,11 @@ pub struct Session {
 impl Access {
     /// The policy for `args`: the token from `--token-file` or `token_env`
     /// (the value of `BOTQ_CONSOLE_TOKEN`), and a refusal to listen off
-    /// loopback without one; signed-in sessions kept in `sessions`.
+    /// loopback without one.
     ///
     /// # Errors
     /// See [`StartError`].
-    pub fn from_args(args: &WebArgs, token_env: Option<String>, sessions: Sessions) -> Result<Self, StartError> {
+    pub fn from_args(args: &WebArgs, token_env: Option<String>) -> Result<Self, StartError> {
         let token = match (&args.token_file, token_env) {
             (Some(path), _) => Some(
                 std::fs::read_to_string(path)
@@ -131,12 +130,12 @@ impl Access {
         if token.is_none() && !args.listen.ip().is_loopback() {
             return Err(StartError::TokenRequired { listen: args.listen });
         }
-        Ok(Self::new(token.as_deref(), sessions))
+        Ok(Self::new(token.as_deref()))
     }
 
     /// A policy with `token` (or none: loopback only).
     #[must_use]
-    pub fn new(token: Option<&str>, sessions: Sessions) -> Self {
+    pub fn new(token: Option<&str>) -> Self {
         let token: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.as_bytes()).into());
         // Keys every replica with the token derives alike; none without one.
         let derive = |label: &[u8]| -> [u8; 32] {
@@ -147,7 +146,7 @@ impl Access {
         };
         Self {
             csrf_key: derive(b"botq console csrf key"),
-            store: Store::new(sessions, derive(b"botq console session key")),
+            store: Store::new(derive(b"botq console session key")),
             token,
         }
     }
@@ -176,26 +175,25 @@ impl Access {
 
     /// Whether `sid` names a live signed-in session (token mode), or is a
     /// well-formed anonymous one (loopback mode).
-    async fn session_ok(&self, sid: &str) -> Result<bool, WebError> {
-        let well_formed = sid.len() == 64 && sid.bytes().all(|b| b.is_ascii_hexdigit());
-        if self.token.is_none() || !well_formed {
-            return Ok(well_formed);
+    async fn session_ok(&self, c: &Console, sid: &str) -> Result<bool, WebError> {
+        if self.token.is_none() || !well_formed(sid) {
+            return Ok(well_formed(sid));
         }
-        self.store.exists(sid).await
+        self.store.exists(&c.redis, &c.keys, sid).await
     }
 
     /// A new session id; in token mode, signed in.
-    async fn start_session(&self) -> Result<String, WebError> {
+    async fn start_session(&self, c: &Console) -> Result<String, WebError> {
         let sid = hex::encode(rand::random::<[u8; 32]>());
         if self.token.is_some() {
-            self.store.insert(&sid).await?;
+            self.store.insert(&c.redis, &c.keys, &sid).await?;
         }
         Ok(sid)
     }
 
-    async fn end_session(&self, sid: &str) -> Result<(), WebError> {
+    async fn end_session(&self, c: &Console, sid: &str) -> Result<(), WebError> {
         if self.token.is_some() {
-            self.store.remove(sid).await?;
+            self.store.remove(&c.redis, &c.keys, sid).await?;
         }
         Ok(())
     }
@@ -218,6 +216,12 @@ fn cleared_cookie() -> HeaderValue {
         .path("/")
         .max_age(cookie::time::Duration::ZERO);
     HeaderValue::from_str(&c.build().to_string()).expect("a valid header")
+}
+
+/// Whether `sid` looks like an id [`Access`] makes (64 hex digits): anything
+/// else is refused without a Redis lookup.
+fn well_formed(sid: &str) -> bool {
+    sid.len() == 64 && sid.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// HMAC-SHA256 of `message` under `key`.
@@ -278,7 +282,7 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
         return WebError::Forbidden("a request from another site is refused".into()).into_response();
     }
     let sid = match cookie_sid(req.headers()) {
-        Some(sid) => match access.session_ok(&sid).await {
+        Some(sid) => match access.session_ok(&c, &sid).await {
             Ok(true) => Some(sid),
             Ok(false) => None,
             // Not signed in (yet): no Redis detail for this visitor.
@@ -299,7 +303,7 @@ pub async fn guard(State(c): State<Shared>, req: Request, next: Next) -> Respons
             return login::redirect_to_login(req.uri().path_and_query().map_or("/", |p| p.as_str()));
         }
         None if post => return WebError::Forbidden("no session: load the page again and retry".into()).into_response(),
-        None => match access.start_session().await {
+        None => match access.start_session(&c).await {
             Ok(sid) => (sid, true),
             Err(e) => return e.hidden().into_response(),
         },
@@ -345,10 +349,6 @@ pub async fn security_headers(mut resp: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use botq_core::keys::Keys;
-
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -381,60 +381,48 @@ mod tests {
         assert!(!cross_origin(&headers(&[("host", "x")])), "curl sends neither; the CSRF token still guards it");
     }
 
-    /// Sessions in a Redis nothing here reaches (the connection is lazy;
-    /// making it needs a runtime).
-    fn nowhere() -> Sessions {
-        let target = botq_core::redis_conn::Target { url: "redis://127.0.0.1:1".into(), cluster: false };
-        let redis = botq_core::redis_conn::connect_lazy(&target, Duration::from_millis(200)).unwrap();
-        Sessions { redis, keys: Keys::new("botq", 1) }
-    }
-
-    #[tokio::test]
-    async fn csrf_tokens_are_bound_to_their_session_and_the_key_to_the_console_token() {
-        let a = Access::new(None, nowhere());
+    #[test]
+    fn csrf_tokens_are_bound_to_their_session_and_the_key_to_the_console_token() {
+        let a = Access::new(None);
         let t = a.csrf_for("s1");
         assert!(a.csrf_ok("s1", &t));
         assert!(!a.csrf_ok("s2", &t));
         assert!(!a.csrf_ok("s1", "zz"));
-        assert!(!Access::new(None, nowhere()).csrf_ok("s1", &t), "loopback: another process, another key");
+        assert!(!Access::new(None).csrf_ok("s1", &t), "loopback: another process, another key");
         let token = "correct horse battery staple";
-        let t = Access::new(Some(token), nowhere()).csrf_for("s1");
-        assert!(Access::new(Some(token), nowhere()).csrf_ok("s1", &t), "every replica with the token agrees");
-        assert!(!Access::new(Some("another token, long enough"), nowhere()).csrf_ok("s1", &t), "a new token voids it");
+        let t = Access::new(Some(token)).csrf_for("s1");
+        assert!(Access::new(Some(token)).csrf_ok("s1", &t), "every replica with the token agrees");
+        assert!(!Access::new(Some("another token, long enough")).csrf_ok("s1", &t), "a new token voids it");
     }
 
-    #[tokio::test]
-    async fn the_token_is_checked_whole() {
-        let a = Access::new(Some("correct horse battery staple"), nowhere());
+    #[test]
+    fn the_token_is_checked_whole() {
+        let a = Access::new(Some("correct horse battery staple"));
         assert!(a.token_ok("correct horse battery staple"));
         assert!(!a.token_ok("correct horse battery stapl"));
         assert!(!a.token_ok(""));
-        assert!(!a.session_ok("not-hex").await.unwrap(), "a malformed id is refused without asking Redis");
+        assert!(well_formed(&hex::encode([9u8; 32])));
+        assert!(!well_formed("not-hex") && !well_formed(&"z".repeat(64)), "refused without asking Redis");
     }
 
-    #[tokio::test]
-    async fn off_loopback_the_console_needs_a_long_enough_token() {
+    #[test]
+    fn off_loopback_the_console_needs_a_long_enough_token() {
         let args = |listen: &str| WebArgs {
             listen: listen.parse().unwrap(),
             token_file: None,
             read_only: false,
             show_text: false,
         };
+        assert!(matches!(Access::from_args(&args("0.0.0.0:9092"), None), Err(StartError::TokenRequired { .. })));
         assert!(matches!(
-            Access::from_args(&args("0.0.0.0:9092"), None, nowhere()),
-            Err(StartError::TokenRequired { .. })
-        ));
-        assert!(matches!(
-            Access::from_args(&args("0.0.0.0:9092"), Some("short".into()), nowhere()),
+            Access::from_args(&args("0.0.0.0:9092"), Some("short".into())),
             Err(StartError::TokenTooShort { len: 5 })
         ));
         assert!(
-            Access::from_args(&args("0.0.0.0:9092"), Some("a-token-of-enough-length".into()), nowhere())
-                .unwrap()
-                .needs_token()
+            Access::from_args(&args("0.0.0.0:9092"), Some("a-token-of-enough-length".into())).unwrap().needs_token()
         );
-        assert!(!Access::from_args(&args("127.0.0.1:9092"), None, nowhere()).unwrap().needs_token());
-        let e = Access::from_args(&args("0.0.0.0:1"), Some("s3cr3t".into()), nowhere()).unwrap_err().to_string();
+        assert!(!Access::from_args(&args("127.0.0.1:9092"), None).unwrap().needs_token());
+        let e = Access::from_args(&args("0.0.0.0:1"), Some("s3cr3t".into())).unwrap_err().to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
     }
 }

@@ -10,7 +10,7 @@ use maud::html;
 
 use super::super::error::WebError;
 use super::super::{Shared, layout};
-use super::store::MAX_TRIES_PER_MINUTE;
+use super::store::{self, MAX_TRIES_PER_MINUTE};
 use super::{cleared_cookie, cookie_sid, session_cookie};
 
 /// How long a failed sign-in waits before it is answered.
@@ -84,7 +84,7 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
     let next = safe_next(f.next.as_deref()).to_owned();
     // The budget comes first: past it even the right token is not checked,
     // so guessing gains nothing from it.
-    match c.access.store.take_try().await {
+    match store::take_try(&c.redis, &c.keys).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(
@@ -96,11 +96,11 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
         Err(e) => return e.hidden().into_response(),
     }
     if c.access.token_ok(&f.token) {
-        let sid = match c.access.start_session().await {
+        let sid = match c.access.start_session(&c).await {
             Ok(sid) => sid,
             Err(e) => return e.hidden().into_response(),
         };
-        if let Err(e) = c.access.store.give_back_try().await {
+        if let Err(e) = store::give_back_try(&c.redis, &c.keys).await {
             return e.hidden().into_response();
         }
         let mut resp = Redirect::to(&next).into_response();
@@ -114,7 +114,7 @@ pub async fn login(State(c): State<Shared>, axum::Form(f): axum::Form<LoginForm>
 /// `POST /logout`: ends the session.
 pub async fn logout(State(c): State<Shared>, headers: HeaderMap) -> Response {
     if let Some(sid) = cookie_sid(&headers)
-        && let Err(e) = c.access.end_session(&sid).await
+        && let Err(e) = c.access.end_session(&c, &sid).await
     {
         // Still signed in elsewhere: say so rather than pretend.
         return e.into_response();
