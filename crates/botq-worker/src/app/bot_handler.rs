@@ -252,7 +252,7 @@ impl Attempt {
     async fn storm_reached(&self, routing: &Routing) -> Result<bool, HandleError> {
         let Some(cap) = routing.guard.chat_replies_per_min else { return Ok(false) };
         let storm = self.guards.storm_read(&self.env, cap).await?;
-        let reached = storm.reached(storm.known);
+        let reached = storm.reached();
         if reached {
             self.ignore("chat_storm");
         }
@@ -314,26 +314,20 @@ impl Attempt {
         let cap = routing.guard.chat_replies_per_min;
         for (i, reply) in replies.iter().enumerate() {
             // Asked per reply: the budget is the current minute's.
-            let storm = cap.map(|cap| self.storm_budget(cap));
+            let mut storm = cap.map(|cap| self.storm_budget(cap));
             let index = first.saturating_add(u32::try_from(i).unwrap_or(u32::MAX));
-            let sent = self.setup.replier.send(&self.env, index, reply, storm.as_ref()).await;
+            let sent = self.setup.replier.send(&self.env, index, reply, storm.as_mut()).await;
             if sent.is_err() {
                 // Its count may have been written or not: read it again.
                 *self.storm_seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             }
-            match sent? {
-                Delivered::Dropped(DROPPED_STORM) => {
-                    warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
-                    return Ok(());
-                }
-                // The replier counted it in the chat's budget.
-                Delivered::Sent => {
-                    if let Some(mut storm) = storm {
-                        storm.known = storm.known.map(|n| n.saturating_add(1));
-                        self.storm_seen(storm);
-                    }
-                }
-                Delivered::AlreadySent | Delivered::Dropped(_) => {}
+            if sent? == Delivered::Dropped(DROPPED_STORM) {
+                warn!(cap, "chat reached its replies per minute; staying quiet there until the next minute");
+                return Ok(());
+            }
+            // The count as Redis answered it (read, or counted with the reply).
+            if let Some(storm) = storm {
+                self.storm_seen(storm);
             }
         }
         Ok(())

@@ -22,8 +22,8 @@ use botq_core::redis_conn::Redis;
 ///
 /// An attempt that holds its chat (`Job::holds_chat`: no other attempt of
 /// the chat runs until it settles) is the counter's only writer, so after
-/// its first read it knows the count and says so in `known`; the replier
-/// then does not read it again. A send that fails forgets the count (its
+/// its first read it keeps the count Redis last answered (the read, or the
+/// `INCR` of a reply) in `known`; the replier then does not read it again. A send that fails forgets the count (its
 /// write may have landed). Only a fleet that disagrees on per-chat ordering,
 /// or a chat moved between lanes while events of both run, has another
 /// writer meanwhile: then a chat may get up to one attempt's replies over
@@ -42,10 +42,10 @@ impl StormCap {
     /// A chat's per-minute counter outlives its minute by one.
     pub const TTL_MS: i64 = 120_000;
 
-    /// Whether `sent` replies this minute use up the chat's budget.
+    /// Whether the replies this minute, as known, use up the chat's budget.
     #[must_use]
-    pub fn reached(&self, sent: Option<u32>) -> bool {
-        sent.unwrap_or(0) >= self.cap
+    pub fn reached(&self) -> bool {
+        self.known.unwrap_or(0) >= self.cap
     }
 }
 

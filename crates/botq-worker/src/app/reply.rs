@@ -119,7 +119,8 @@ impl Replier {
     /// Sends reply `index` (1-based), `reply`, to the chat of `env`.
     /// With `storm` (the chat's replies-per-minute cap), a chat that had its
     /// replies this minute gets none (`Dropped("dropped_storm")`), and a
-    /// reply that went out is counted in it.
+    /// reply that went out is counted in it; `storm.known` is left at the
+    /// count as Redis last answered it (read, or counted with this reply).
     ///
     /// The Redis work around the request is two round trips at most, whatever
     /// applies: one read before (the chat's count this minute, OneBot's
@@ -134,7 +135,7 @@ impl Replier {
         env: &Envelope,
         index: u32,
         reply: &Outgoing,
-        storm: Option<&StormCap>,
+        mut storm: Option<&mut StormCap>,
     ) -> Result<Delivered, HandleError> {
         let bot = self.bot(env)?;
         let label = env.bot.as_str().to_owned();
@@ -144,8 +145,11 @@ impl Replier {
             (!outbound::dedupes_replies(bot.platform())).then(|| queue.sent_replies(&env.bot, &env.event_id));
         let mut conn = self.redis.clone();
         let (replies_this_minute, already_sent) =
-            before_send(&mut conn, storm, sent_key.as_deref(), index).await.map_err(HandleError::from)?;
-        if storm.is_some_and(|s| s.reached(replies_this_minute)) {
+            before_send(&mut conn, storm.as_deref(), sent_key.as_deref(), index).await.map_err(HandleError::from)?;
+        if let Some(s) = storm.as_deref_mut() {
+            s.known = Some(replies_this_minute.unwrap_or(0));
+        }
+        if storm.as_deref().is_some_and(StormCap::reached) {
             metrics::counter!(REPLIES, "bot" => label, "outcome" => DROPPED_STORM).increment(1);
             return Ok(Delivered::Dropped(DROPPED_STORM));
         }
@@ -173,7 +177,11 @@ impl Replier {
                 let own = message_id
                     .filter(|_| bot.remember_sent && env.chat_kind != ChatKind::Private)
                     .map(|id| (queue.bot_messages(&env.bot, &env.chat_id), id));
-                let recorded = self.after_send(&mut conn, storm, sent_key.as_deref(), own.as_ref(), index).await;
+                let recorded =
+                    self.after_send(&mut conn, storm.as_deref(), sent_key.as_deref(), own.as_ref(), index).await;
+                if let (Some(s), Ok(Some(count))) = (storm.as_deref_mut(), &recorded) {
+                    s.known = Some(*count);
+                }
                 if recorded.is_err() && sent_key.is_some() {
                     warn!(index, "reply sent but not recorded; a redelivery may send it again (no idempotency handle)");
                 }
@@ -277,7 +285,7 @@ impl Replier {
     /// reply in the chat's count of this minute (`storm`, TTL two minutes)
     /// and its message id among the bot's latest replies in the chat
     /// (`own`: key and id). All keys are in the chat's home queue (one hash
-    /// tag).
+    /// tag). Returns the chat's count with this reply, with `storm`.
     async fn after_send(
         &self,
         conn: &mut Redis,
@@ -285,9 +293,9 @@ impl Replier {
         sent_key: Option<&str>,
         own: Option<&(String, String)>,
         index: u32,
-    ) -> redis::RedisResult<()> {
+    ) -> redis::RedisResult<Option<u32>> {
         if storm.is_none() && sent_key.is_none() && own.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -300,9 +308,11 @@ impl Replier {
             pipe.expire(key, BOT_MESSAGES_TTL_SECS).ignore();
         }
         if let Some(s) = storm {
-            pipe.incr(&s.key, 1).ignore().pexpire(&s.key, StormCap::TTL_MS).ignore();
+            pipe.incr(&s.key, 1).pexpire(&s.key, StormCap::TTL_MS).ignore();
         }
-        pipe.query_async(conn).await
+        // The one answer not ignored: the chat's count with this reply.
+        let counts: Vec<u32> = pipe.query_async(conn).await?;
+        Ok(counts.first().copied())
     }
 
     /// Whether `quoted` is the id of one of the bot's latest replies in the
